@@ -1,0 +1,175 @@
+//! Distributions of durations, as experiment files describe them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Exp1, StandardNormal};
+use serde::Serialize;
+
+use crate::time::SimTime;
+
+/// A distribution of durations. Parameters are in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dist {
+    Constant(SimTime),
+    Exponential {
+        mean: f64,
+    },
+    Uniform {
+        min: f64,
+        max: f64,
+    },
+    LogNormal {
+        median: f64,
+        sigma: f64,
+    },
+    Weibull {
+        shape: f64,
+        scale: f64,
+    },
+    /// Samples drawn with equal weight from a file of observations.
+    Empirical {
+        file: String,
+        samples: Arc<[f64]>,
+    },
+}
+
+impl Dist {
+    pub fn constant(t: SimTime) -> Self {
+        Dist::Constant(t)
+    }
+
+    /// One draw, converted to ticks by `SimTime::from_secs_f64`.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> SimTime {
+        match self {
+            Dist::Constant(t) => *t,
+            _ => SimTime::from_secs_f64(self.sample_secs(rng)),
+        }
+    }
+
+    pub fn sample_secs<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        match self {
+            Dist::Constant(t) => t.as_secs_f64(),
+            Dist::Exponential { mean } => {
+                let e: f64 = Exp1.sample(rng);
+                mean * e
+            }
+            Dist::Uniform { min, max } => min + (max - min) * rng.random::<f64>(),
+            Dist::LogNormal { median, sigma } => {
+                let z: f64 = StandardNormal.sample(rng);
+                median * (sigma * z).exp()
+            }
+            Dist::Weibull { shape, scale } => {
+                let e: f64 = Exp1.sample(rng);
+                scale * e.powf(1.0 / shape)
+            }
+            Dist::Empirical { samples, .. } => samples[rng.random_range(0..samples.len())],
+        }
+    }
+
+    /// The exact mean, in seconds.
+    pub fn mean_secs(&self) -> f64 {
+        match self {
+            Dist::Constant(t) => t.as_secs_f64(),
+            Dist::Exponential { mean } => *mean,
+            Dist::Uniform { min, max } => 0.5 * (min + max),
+            Dist::LogNormal { median, sigma } => median * (0.5 * sigma * sigma).exp(),
+            Dist::Weibull { shape, scale } => {
+                scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape)
+            }
+            Dist::Empirical { samples, .. } => samples.iter().sum::<f64>() / samples.len() as f64,
+        }
+    }
+
+    pub fn as_constant(&self) -> Option<SimTime> {
+        match self {
+            Dist::Constant(t) => Some(*t),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Dist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |secs: f64| SimTime::from_secs_f64(secs);
+        match self {
+            Dist::Constant(t) => write!(f, "{t}"),
+            Dist::Exponential { mean } => write!(f, "exponential(mean = {})", d(*mean)),
+            Dist::Uniform { min, max } => write!(f, "uniform({} .. {})", d(*min), d(*max)),
+            Dist::LogNormal { median, sigma } => {
+                write!(f, "lognormal(median = {}, sigma = {sigma})", d(*median))
+            }
+            Dist::Weibull { shape, scale } => {
+                write!(f, "weibull(shape = {shape}, scale = {})", d(*scale))
+            }
+            Dist::Empirical { file, samples } => {
+                write!(f, "empirical({file}, {} samples)", samples.len())
+            }
+        }
+    }
+}
+
+impl Serialize for Dist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Purpose, Streams};
+
+    fn sample_mean(d: &Dist, n: usize) -> (f64, f64) {
+        let mut rng = Streams::new(11, 0).rng(Purpose::Startup);
+        let xs: Vec<f64> = (0..n).map(|_| d.sample(&mut rng).as_secs_f64()).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, (var / n as f64).sqrt())
+    }
+
+    #[test]
+    fn sample_means_match_exact_means() {
+        let samples: Arc<[f64]> = vec![1.0, 2.0, 6.0].into();
+        for d in [
+            Dist::Exponential { mean: 900.0 },
+            Dist::Uniform {
+                min: 240.0,
+                max: 480.0,
+            },
+            Dist::LogNormal {
+                median: 0.04,
+                sigma: 0.3,
+            },
+            Dist::Weibull {
+                shape: 0.8,
+                scale: 36000.0,
+            },
+            Dist::Weibull {
+                shape: 2.0,
+                scale: 100.0,
+            },
+            Dist::Empirical {
+                file: "x".into(),
+                samples,
+            },
+        ] {
+            let (mean, sem) = sample_mean(&d, 200_000);
+            let z = (mean - d.mean_secs()) / sem;
+            assert!(
+                z.abs() < 4.0,
+                "{d}: sample mean {mean}, exact {}, z = {z}",
+                d.mean_secs()
+            );
+        }
+    }
+
+    #[test]
+    fn constant_is_exact() {
+        let d = Dist::constant(SimTime::from_mins(5));
+        let mut rng = Streams::new(1, 0).rng(Purpose::Startup);
+        assert_eq!(d.sample(&mut rng), SimTime::from_mins(5));
+        assert_eq!(d.mean_secs(), 300.0);
+    }
+}

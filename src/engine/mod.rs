@@ -1,0 +1,10 @@
+//! The generic engine every model runs on: random streams, an event queue and
+//! the parallel replication runner.
+
+mod queue;
+mod rng;
+mod runner;
+
+pub use queue::EventQueue;
+pub use rng::{Purpose, SimRng, Streams};
+pub use runner::{Model, Runner};

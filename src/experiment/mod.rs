@@ -1,0 +1,244 @@
+//! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
+
+pub mod error;
+mod reader;
+mod training;
+pub mod tree;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::{InputError, Origin};
+use reader::Section;
+pub use training::{DEFAULT_DISCOUNT, DEFAULT_NOTICE, optimal_interval_s};
+use tree::{Node, Table, Value, parse_document, parse_override};
+
+use crate::engine::Model;
+use crate::training::TrainingJob;
+
+pub const DEFAULT_SEED: u64 = 1;
+pub const DEFAULT_REPLICATIONS: u64 = 1000;
+
+/// One resolved design: everything a model needs, every default filled in.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Design {
+    Training(TrainingJob),
+}
+
+impl Design {
+    pub fn model(&self) -> &dyn Model {
+        match self {
+            Design::Training(job) => job,
+        }
+    }
+}
+
+/// One point of the sweep grid.
+#[derive(Clone, Debug, Serialize)]
+pub struct Point {
+    pub index: usize,
+    /// The swept values of this point, as written, in the order of `Experiment::swept`.
+    pub values: Vec<String>,
+    pub design: Design,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub seed: u64,
+    pub replications: u64,
+    /// Swept keys, by dotted path, in file order.
+    pub swept: Vec<String>,
+    pub points: Vec<Point>,
+}
+
+impl Experiment {
+    pub fn metrics(&self) -> &'static [&'static str] {
+        self.points[0].design.model().metrics()
+    }
+}
+
+struct Axis {
+    path: String,
+    origin: Origin,
+    values: Vec<Node>,
+}
+
+/// Loads, overrides, expands and resolves an experiment file. Nothing runs
+/// and nothing is written: every point is checked before any work starts.
+pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InputError::new(
+            &Origin {
+                file: display.clone(),
+                line: None,
+            },
+            None,
+            format!("cannot read the experiment file: {e}"),
+        )
+    })?;
+    let mut doc = parse_document(&text, &display)?;
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let mut axes = take_sweep(&mut doc)?;
+    for set in sets {
+        let origin = Origin::command_line();
+        let Some((key, value)) = set.split_once('=') else {
+            return Err(InputError::new(
+                &origin,
+                None,
+                format!(
+                    "expected PATH=VALUE, such as training.checkpoint.interval=45m, found \"{set}\""
+                ),
+            ));
+        };
+        let key = key.trim();
+        // A --set wins over a sweep of the same key.
+        axes.retain(|a| a.path != key);
+        doc.set_path(key, parse_override(value.trim()), &origin)?;
+    }
+
+    let origin = Origin::file(&display, 1);
+    let root = Section::root(&doc, origin.clone(), &base_dir);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "experiment".into());
+    let name = root.string("name")?.unwrap_or(stem);
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        let entry = root.entry("name").expect("read");
+        return Err(root.error(
+            entry,
+            "expected a name usable as a folder name (no slashes, not starting with a dot)",
+        ));
+    }
+    let seed = root
+        .integer("seed", 0, i64::MAX)?
+        .unwrap_or(DEFAULT_SEED as i64) as u64;
+    let replications = root
+        .integer("replications", 1, 1_000_000_000)?
+        .unwrap_or(DEFAULT_REPLICATIONS as i64) as u64;
+    root.allow(&["training", "inference", "spot", "zones", "traffic", "sweep"]);
+    root.finish()?;
+    for axis in &axes {
+        if matches!(axis.path.as_str(), "name" | "seed" | "replications") {
+            return Err(InputError::new(
+                &axis.origin,
+                Some(&axis.path),
+                "cannot be swept: it belongs to the whole experiment",
+            )
+            .with_hint(Some(
+                "sweep model keys such as `training.checkpoint.interval`".into(),
+            )));
+        }
+    }
+
+    let mut points = Vec::new();
+    for (index, choice) in grid(&axes).into_iter().enumerate() {
+        let mut tree = doc.clone();
+        let mut values = Vec::with_capacity(axes.len());
+        for (axis, &k) in axes.iter().zip(&choice) {
+            let node = axis.values[k].clone();
+            values.push(node.display());
+            tree.set_path(&axis.path, node, &axis.origin)?;
+        }
+        let design = resolve(&tree, &origin, &base_dir)?;
+        points.push(Point {
+            index,
+            values,
+            design,
+        });
+    }
+    Ok(Experiment {
+        name,
+        file: path.to_path_buf(),
+        seed,
+        replications,
+        swept: axes.into_iter().map(|a| a.path).collect(),
+        points,
+    })
+}
+
+/// Removes `[sweep]` from the document and returns its axes.
+fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
+    let Some(entry) = doc.remove("sweep") else {
+        return Ok(Vec::new());
+    };
+    let Value::Table(table) = entry.node.value else {
+        return Err(InputError::new(
+            &entry.key_origin,
+            Some("sweep"),
+            "expected a table of key paths and value lists",
+        ));
+    };
+    let mut axes = Vec::new();
+    for e in table.entries {
+        let path = e.key.clone();
+        let key = format!("sweep.\"{path}\"");
+        let values = match e.node.value {
+            Value::Array(values) if !values.is_empty() => values,
+            Value::Array(_) => {
+                return Err(InputError::new(
+                    &e.key_origin,
+                    Some(&key),
+                    "expected a non-empty list of values",
+                ));
+            }
+            other => {
+                return Err(InputError::new(
+                    &e.key_origin,
+                    Some(&key),
+                    format!("expected a list of values, found {}", other.kind()),
+                )
+                .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
+            }
+        };
+        axes.push(Axis {
+            path,
+            origin: e.key_origin,
+            values,
+        });
+    }
+    Ok(axes)
+}
+
+/// The Cartesian product of the axes; the first axis varies slowest.
+fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
+    let mut points = vec![Vec::new()];
+    for axis in axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| (0..axis.values.len()).map(move |k| [p.clone(), vec![k]].concat()))
+            .collect();
+    }
+    points
+}
+
+fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, InputError> {
+    let root = Section::root(tree, origin.clone(), base_dir);
+    root.allow(&["name", "seed", "replications"]);
+    for later in ["inference", "zones", "traffic"] {
+        if root.has(later) {
+            let entry = root.entry(later).expect("checked");
+            return Err(InputError::new(
+                &entry.key_origin,
+                Some(later),
+                format!(
+                    "[{later}] is not yet supported in this version of spotsim; only [training] experiments run"
+                ),
+            ));
+        }
+    }
+    let design = if root.has("training") {
+        Design::Training(training::read_training(&root)?)
+    } else {
+        return Err(root.missing("training", "a scenario table: [training]"));
+    };
+    root.finish()?;
+    Ok(design)
+}

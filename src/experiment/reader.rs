@@ -1,0 +1,344 @@
+//! Typed, checked reading of one table of the tree.
+//!
+//! Every getter records the key it was asked for, so `finish` can name the
+//! keys nobody asked for and suggest the nearest one that exists.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::error::{InputError, Origin, did_you_mean};
+use super::tree::{Entry, Table, Value};
+use crate::dist::Dist;
+use crate::time::{SimTime, parse_duration};
+
+pub type Result<T> = std::result::Result<T, InputError>;
+
+pub struct Section<'a> {
+    path: String,
+    table: &'a Table,
+    origin: Origin,
+    base_dir: &'a Path,
+    known: RefCell<Vec<&'static str>>,
+}
+
+impl<'a> Section<'a> {
+    pub fn root(table: &'a Table, origin: Origin, base_dir: &'a Path) -> Self {
+        Section {
+            path: String::new(),
+            table,
+            origin,
+            base_dir,
+            known: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// Looks a key up and records it as valid here.
+    pub fn entry(&self, key: &'static str) -> Option<&'a Entry> {
+        self.known.borrow_mut().push(key);
+        self.table.get(key)
+    }
+
+    pub fn has(&self, key: &'static str) -> bool {
+        self.entry(key).is_some()
+    }
+
+    /// Declares keys valid here that this design does not read.
+    pub fn allow(&self, keys: &[&'static str]) {
+        self.known.borrow_mut().extend_from_slice(keys);
+    }
+
+    /// Fails on the first key (in file order) that no getter asked for.
+    pub fn finish(&self) -> Result<()> {
+        let known = self.known.borrow();
+        for entry in &self.table.entries {
+            if !known.contains(&entry.key.as_str()) {
+                let mut valid: Vec<&str> = known.clone();
+                valid.sort_unstable();
+                valid.dedup();
+                let hint = did_you_mean(&entry.key, valid.iter().copied())
+                    .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
+                let place = if self.path.is_empty() {
+                    "at the top level".to_string()
+                } else {
+                    format!("in `{}`", self.path)
+                };
+                return Err(InputError::new(
+                    &entry.key_origin,
+                    Some(&self.key_path(&entry.key)),
+                    format!("unknown key {place}"),
+                )
+                .with_hint(hint));
+            }
+        }
+        Ok(())
+    }
+
+    /// An error about the value of `entry`.
+    pub fn error(&self, entry: &Entry, message: impl Into<String>) -> InputError {
+        InputError::new(
+            &entry.node.origin,
+            Some(&self.key_path(&entry.key)),
+            message,
+        )
+    }
+
+    /// An error about a key that should be there and is not.
+    pub fn missing(&self, key: &str, expected: &str) -> InputError {
+        InputError::new(
+            &self.origin,
+            Some(&self.key_path(key)),
+            format!("missing: expected {expected}"),
+        )
+    }
+
+    fn wrong_type(&self, entry: &Entry, expected: &str) -> InputError {
+        self.error(
+            entry,
+            format!(
+                "expected {expected}, found {} ({})",
+                entry.node.value.kind(),
+                entry.node.display()
+            ),
+        )
+    }
+
+    pub fn section(&self, key: &'static str) -> Result<Option<Section<'a>>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        match &entry.node.value {
+            Value::Table(table) => Ok(Some(Section {
+                path: self.key_path(key),
+                table,
+                origin: entry.key_origin.clone(),
+                base_dir: self.base_dir,
+                known: RefCell::new(Vec::new()),
+            })),
+            _ => Err(self.wrong_type(entry, "a table")),
+        }
+    }
+
+    pub fn string(&self, key: &'static str) -> Result<Option<String>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        match &entry.node.value {
+            Value::Str(s) => Ok(Some(s.clone())),
+            _ => Err(self.wrong_type(entry, "a string")),
+        }
+    }
+
+    /// One of `options`, with the nearest one suggested on a miss.
+    pub fn choice(
+        &self,
+        key: &'static str,
+        options: &[&'static str],
+    ) -> Result<Option<&'static str>> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        let entry = self.table.get(key).expect("just read");
+        options
+            .iter()
+            .copied()
+            .find(|o| *o == text)
+            .map(Some)
+            .ok_or_else(|| {
+                let list = options
+                    .iter()
+                    .map(|o| format!("\"{o}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.error(entry, format!("expected one of {list}, found \"{text}\""))
+                    .with_hint(did_you_mean(&text, options.iter().copied()))
+            })
+    }
+
+    pub fn boolean(&self, key: &'static str) -> Result<Option<bool>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        match entry.node.value {
+            Value::Bool(b) => Ok(Some(b)),
+            _ => Err(self.wrong_type(entry, "true or false")),
+        }
+    }
+
+    /// A number within `[min, max]`.
+    pub fn number(&self, key: &'static str, min: f64, max: f64) -> Result<Option<f64>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        let x = match entry.node.value {
+            Value::Int(i) => i as f64,
+            Value::Float(f) => f,
+            _ => return Err(self.wrong_type(entry, "a number")),
+        };
+        if !(min..=max).contains(&x) {
+            return Err(self.error(
+                entry,
+                format!("expected a number from {min} to {max}, found {x}"),
+            ));
+        }
+        Ok(Some(x))
+    }
+
+    /// A whole number within `[min, max]`.
+    pub fn integer(&self, key: &'static str, min: i64, max: i64) -> Result<Option<i64>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        match entry.node.value {
+            Value::Int(i) if (min..=max).contains(&i) => Ok(Some(i)),
+            Value::Int(i) => Err(self.error(
+                entry,
+                format!("expected a whole number from {min} to {max}, found {i}"),
+            )),
+            _ => Err(self.wrong_type(entry, "a whole number")),
+        }
+    }
+
+    pub fn duration(&self, key: &'static str) -> Result<Option<SimTime>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        self.duration_of(entry).map(Some)
+    }
+
+    fn duration_of(&self, entry: &Entry) -> Result<SimTime> {
+        match &entry.node.value {
+            Value::Str(s) => parse_duration(s).map_err(|m| self.error(entry, m)),
+            Value::Int(_) | Value::Float(_) => Err(self.error(
+                entry,
+                format!("a bare number is not a duration: write it with a unit, such as \"{}s\" or \"{}m\"", entry.node.display(), entry.node.display()),
+            )),
+            _ => Err(self.wrong_type(entry, "a duration with a unit, such as \"30s\"")),
+        }
+    }
+
+    /// A duration that must be positive.
+    pub fn positive_duration(&self, key: &'static str) -> Result<Option<SimTime>> {
+        let d = self.duration(key)?;
+        if d == Some(SimTime::ZERO) {
+            return Err(self.error(
+                self.table.get(key).expect("just read"),
+                "expected a duration greater than zero",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A distribution of durations: a plain duration (a constant) or a table
+    /// `{ dist = "...", ... }`.
+    pub fn dist(&self, key: &'static str) -> Result<Option<Dist>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        if let Value::Str(_) | Value::Int(_) | Value::Float(_) = entry.node.value {
+            return self.duration_of(entry).map(|t| Some(Dist::Constant(t)));
+        }
+        let Some(spec) = self.section(key)? else {
+            unreachable!()
+        };
+        let kinds = [
+            "constant",
+            "exponential",
+            "uniform",
+            "lognormal",
+            "weibull",
+            "empirical",
+        ];
+        let kind = spec
+            .choice("dist", &kinds)?
+            .ok_or_else(|| spec.missing("dist", &format!("one of {}", kinds.join(", "))))?;
+        let need_duration = |k: &'static str| {
+            spec.duration(k)?
+                .ok_or_else(|| spec.missing(k, "a duration with a unit"))
+        };
+        let secs = |t: SimTime| t.as_secs_f64();
+        let dist = match kind {
+            "constant" => Dist::Constant(need_duration("value")?),
+            "exponential" => Dist::Exponential {
+                mean: secs(need_duration("mean")?),
+            },
+            "uniform" => {
+                let (min, max) = (need_duration("min")?, need_duration("max")?);
+                if min > max {
+                    return Err(spec.error(
+                        spec.table.get("max").expect("read"),
+                        format!("expected `max` >= `min` ({min}), found {max}"),
+                    ));
+                }
+                Dist::Uniform {
+                    min: secs(min),
+                    max: secs(max),
+                }
+            }
+            "lognormal" => Dist::LogNormal {
+                median: secs(need_duration("median")?),
+                sigma: spec.number("sigma", 0.0, 10.0)?.ok_or_else(|| {
+                    spec.missing("sigma", "a number (the log-scale standard deviation)")
+                })?,
+            },
+            "weibull" => Dist::Weibull {
+                shape: spec
+                    .number("shape", 0.05, 100.0)?
+                    .ok_or_else(|| spec.missing("shape", "a number > 0"))?,
+                scale: secs(need_duration("scale")?),
+            },
+            "empirical" => {
+                let file = spec
+                    .string("file")?
+                    .ok_or_else(|| spec.missing("file", "a CSV file of durations in seconds"))?;
+                let entry = spec.table.get("file").expect("read");
+                let samples = read_samples(&self.base_dir.join(&file))
+                    .map_err(|m| spec.error(entry, format!("{file}: {m}")))?;
+                Dist::Empirical { file, samples }
+            }
+            _ => unreachable!("choice returns one of the options"),
+        };
+        spec.finish()?;
+        Ok(Some(dist))
+    }
+}
+
+/// Reads one duration in seconds per row; a header row is allowed.
+fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cell = line.split(',').next().unwrap_or("").trim();
+        if cell.is_empty() {
+            continue;
+        }
+        match cell.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => samples.push(x),
+            Ok(x) => {
+                return Err(format!(
+                    "line {}: expected a duration in seconds >= 0, found {x}",
+                    i + 1
+                ));
+            }
+            Err(_) if i == 0 => {} // a header
+            Err(_) => {
+                return Err(format!(
+                    "line {}: expected a duration in seconds, found \"{cell}\"",
+                    i + 1
+                ));
+            }
+        }
+    }
+    if samples.is_empty() {
+        return Err("no samples: expected one duration in seconds per row".into());
+    }
+    Ok(samples.into())
+}

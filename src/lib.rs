@@ -1,0 +1,20 @@
+//! spotsim: a Monte Carlo discrete-event simulator for the resource decisions
+//! of machine-learning workloads in the cloud.
+//!
+//! The engine (`engine`) runs replications of a `Model` in parallel with one
+//! random stream per (replication, purpose); models sit on top of it
+//! (`training`); `experiment` reads experiment files into designs, `stats`
+//! summarises replications, `output` writes the result files and `verify`
+//! holds the models to closed-form results.
+
+pub mod catalog;
+pub mod dist;
+pub mod engine;
+pub mod experiment;
+pub mod output;
+pub mod run;
+pub mod spot;
+pub mod stats;
+pub mod time;
+pub mod training;
+pub mod verify;

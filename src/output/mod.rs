@@ -1,0 +1,224 @@
+//! Result files. Each exporter returns bytes; `write_results` puts them in
+//! place atomically, so a failed run never leaves a partial folder behind.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::experiment::Experiment;
+use crate::stats::Summary;
+
+/// The metrics of every replication of one point, row-major.
+pub type PointRows = Vec<f64>;
+
+/// What `manifest.json` records about the run besides the experiment.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunInfo {
+    pub spotsim_version: String,
+    pub command_line: Vec<String>,
+    pub threads: usize,
+    pub started: String,
+    pub elapsed_s: f64,
+}
+
+/// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
+fn cell(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&str]) {
+    let cols: Vec<String> = std::iter::once("point".to_string())
+        .chain(experiment.swept.iter().cloned())
+        .chain(middle.iter().map(|s| s.to_string()))
+        .chain(tail.iter().map(|s| s.to_string()))
+        .collect();
+    out.push_str(&csv_row(&cols));
+}
+
+/// One CSV line; cells with commas or quotes are quoted.
+fn csv_row(cells: &[String]) -> String {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    quoted.join(",") + "\n"
+}
+
+fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
+    std::iter::once(point.to_string())
+        .chain(experiment.points[point].values.iter().cloned())
+        .collect()
+}
+
+/// `summary.csv`: one row per (point, metric).
+pub fn summary_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
+    let metrics = experiment.metrics();
+    let mut out = String::new();
+    header(&mut out, experiment, &["metric"], &Summary::COLUMNS);
+    let mut column = Vec::new();
+    for (p, rows) in results.iter().enumerate() {
+        for (m, metric) in metrics.iter().enumerate() {
+            column.clear();
+            column.extend(rows.chunks_exact(metrics.len()).map(|r| r[m]));
+            let summary = Summary::of(&mut column);
+            let mut cells = point_prefix(experiment, p);
+            cells.push(metric.to_string());
+            cells.extend(summary.values().iter().map(|&x| cell(x)));
+            out.push_str(&csv_row(&cells));
+        }
+    }
+    out.into_bytes()
+}
+
+/// `replications.csv`: one row per (point, replication).
+pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
+    let metrics = experiment.metrics();
+    let mut out = String::new();
+    header(&mut out, experiment, &["replication"], metrics);
+    for (p, rows) in results.iter().enumerate() {
+        let prefix = csv_row(&point_prefix(experiment, p));
+        let prefix = prefix.trim_end();
+        for (r, row) in rows.chunks_exact(metrics.len()).enumerate() {
+            let _ = write!(out, "{prefix},{r}");
+            for &x in row {
+                let _ = write!(out, ",{}", cell(x));
+            }
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// `manifest.json`: the resolved experiment and how it was run.
+pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Manifest<'a> {
+        experiment_file: String,
+        #[serde(flatten)]
+        run: &'a RunInfo,
+        seed: u64,
+        experiment: &'a Experiment,
+    }
+    let manifest = Manifest {
+        experiment_file: experiment.file.display().to_string(),
+        run: info,
+        seed: experiment.seed,
+        experiment,
+    };
+    let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Writes named files into `dir` as one unit: they are written into a fresh
+/// sibling folder that then replaces `dir` by rename. On failure, `dir` is
+/// as it was before.
+pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let leaf = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "results".into());
+    let pid = std::process::id();
+    let staging = parent.join(format!(".{leaf}.partial-{pid}"));
+    let retired = parent.join(format!(".{leaf}.old-{pid}"));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = (|| -> anyhow::Result<()> {
+        std::fs::create_dir(&staging)
+            .with_context(|| format!("cannot create {}", staging.display()))?;
+        for (name, bytes) in files {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &retired)
+                .with_context(|| format!("cannot replace {}", dir.display()))?;
+        }
+        std::fs::rename(&staging, dir)
+            .with_context(|| format!("cannot move results into {}", dir.display()))?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+        if retired.exists() && !dir.exists() {
+            let _ = std::fs::rename(&retired, dir);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&retired);
+    result
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp.
+pub fn utc_timestamp(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(1_795_000_000), "2026-11-19T08:26:40Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn cells_print_integers_plainly() {
+        assert_eq!(cell(3.0), "3");
+        assert_eq!(cell(0.25), "0.25");
+        assert_eq!(cell(f64::NAN), "NaN");
+        assert_eq!(csv_row(&["a,b".into(), "c".into()]), "\"a,b\",c\n");
+    }
+
+    #[test]
+    fn atomic_write_replaces_a_folder_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        write_atomically(&dir, &[("a.csv", b"1".to_vec())]).unwrap();
+        write_atomically(&dir, &[("b.csv", b"2".to_vec())]).unwrap();
+        assert!(!dir.join("a.csv").exists());
+        assert_eq!(std::fs::read(dir.join("b.csv")).unwrap(), b"2");
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["out"]);
+    }
+}

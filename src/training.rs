@@ -1,0 +1,407 @@
+//! The training-job model: a job of `work` compute hours on spot (or
+//! on-demand) instances, saved by periodic checkpoints.
+//!
+//! A replication walks from launch to launch. Within one launch it does not
+//! schedule an event per checkpoint: it knows when the launch will be
+//! reclaimed, so it jumps over all the checkpoint cycles that fit before then
+//! in one step. The cost of a replication grows with its interruptions, not
+//! with `work / interval`. `docs/training-model.md` gives the rules.
+
+use serde::Serialize;
+
+use crate::dist::Dist;
+use crate::engine::{Model, Purpose, SimRng, Streams};
+use crate::spot::Interruptions;
+use crate::time::SimTime;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    Spot,
+    OnDemand,
+}
+
+/// How the checkpoint interval was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalRule {
+    Fixed,
+    Young,
+    Daly,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Checkpointing {
+    /// Compute time between checkpoints.
+    pub interval: SimTime,
+    pub rule: IntervalRule,
+    pub write: Dist,
+    pub restore: Dist,
+    pub on_notice: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SpotTerms {
+    pub interruptions: Interruptions,
+    pub notice: SimTime,
+    pub capacity_wait: Dist,
+    /// USD per instance-hour.
+    pub price_per_hour: f64,
+    /// A capacity wait longer than this is cut here, and the job moves to
+    /// on-demand instances for good.
+    pub fallback_after_wait: Option<SimTime>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainingJob {
+    pub instance: Option<String>,
+    pub instances: u32,
+    pub work: SimTime,
+    pub market: Market,
+    pub startup: Dist,
+    pub max_runtime: Option<SimTime>,
+    pub max_wait: Option<SimTime>,
+    pub checkpoint: Checkpointing,
+    /// USD per instance-hour.
+    pub on_demand_price: f64,
+    /// Present when the market is spot.
+    pub spot: Option<SpotTerms>,
+}
+
+pub const METRICS: &[&str] = &[
+    "wall_time_h",
+    "billed_time_h",
+    "cost_usd",
+    "on_demand_cost_usd",
+    "savings_frac",
+    "interruptions",
+    "lost_work_h",
+    "checkpoint_time_h",
+    "waiting_time_h",
+    "on_demand_time_h",
+    "completed",
+    "checkpoint_interval_h",
+];
+
+impl TrainingJob {
+    /// Number of checkpoint segments: `work / interval`, rounded up.
+    pub fn segments(&self) -> u64 {
+        self.work
+            .as_nanos()
+            .div_ceil(self.checkpoint.interval.as_nanos())
+    }
+
+    /// The same work on on-demand instances with no interruptions, using the
+    /// mean startup and write times.
+    pub fn on_demand_cost(&self) -> f64 {
+        let secs = self.checkpoint.write.mean_secs() * self.segments() as f64
+            + self.startup.mean_secs()
+            + self.work.as_secs_f64();
+        self.instances as f64 * self.on_demand_price * secs / 3600.0
+    }
+}
+
+impl Model for TrainingJob {
+    fn metrics(&self) -> &'static [&'static str] {
+        METRICS
+    }
+
+    fn replicate(&self, streams: Streams, out: &mut [f64]) {
+        let mut run = Run::new(self, &streams);
+        run.simulate();
+        run.write_metrics(out);
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Startup,
+    Restore,
+    Compute,
+    Write,
+    /// Holding instances with nothing to do: after an emergency checkpoint.
+    Idle,
+    Done,
+}
+
+enum HoldEnd {
+    Completed,
+    Interrupted,
+    Deadline,
+}
+
+/// The state of one replication.
+struct Run<'a> {
+    job: &'a TrainingJob,
+    lifetime: Option<Dist>,
+    interruption_rng: SimRng,
+    wait_rng: SimRng,
+    startup_rng: SimRng,
+    restore_rng: SimRng,
+    write_rng: SimRng,
+    /// Set for a constant write time: then checkpoint cycles can be skipped in bulk.
+    constant_write: Option<SimTime>,
+
+    now: SimTime,
+    on_spot: bool,
+    relaunch: bool,
+    phase: Phase,
+    phase_len: SimTime,
+    phase_left: SimTime,
+    /// Work saved by the last completed checkpoint.
+    saved: SimTime,
+    /// Compute done in the current segment that the running write will save.
+    pending: SimTime,
+    emergency: bool,
+
+    billed_spot: SimTime,
+    billed_on_demand: SimTime,
+    waiting: SimTime,
+    checkpointing: SimTime,
+    lost: SimTime,
+    interruptions: u32,
+}
+
+impl<'a> Run<'a> {
+    fn new(job: &'a TrainingJob, streams: &Streams) -> Self {
+        let on_spot = job.market == Market::Spot;
+        let lifetime = job
+            .spot
+            .as_ref()
+            .and_then(|s| s.interruptions.group_lifetime(job.instances, streams));
+        Run {
+            job,
+            lifetime,
+            interruption_rng: streams.rng(Purpose::Interruptions),
+            wait_rng: streams.rng(Purpose::CapacityWait),
+            startup_rng: streams.rng(Purpose::Startup),
+            restore_rng: streams.rng(Purpose::Restore),
+            write_rng: streams.rng(Purpose::CheckpointWrite),
+            constant_write: job.checkpoint.write.as_constant(),
+            now: SimTime::ZERO,
+            on_spot,
+            relaunch: false,
+            phase: Phase::Startup,
+            phase_len: SimTime::ZERO,
+            phase_left: SimTime::ZERO,
+            saved: SimTime::ZERO,
+            pending: SimTime::ZERO,
+            emergency: false,
+            billed_spot: SimTime::ZERO,
+            billed_on_demand: SimTime::ZERO,
+            waiting: SimTime::ZERO,
+            checkpointing: SimTime::ZERO,
+            lost: SimTime::ZERO,
+            interruptions: 0,
+        }
+    }
+
+    fn billed(&self) -> SimTime {
+        self.billed_spot + self.billed_on_demand
+    }
+
+    fn simulate(&mut self) {
+        let wall_deadline = self.job.max_wait.unwrap_or(SimTime::MAX);
+        loop {
+            if self.on_spot {
+                let spot = self
+                    .job
+                    .spot
+                    .as_ref()
+                    .expect("a spot market has spot terms");
+                let mut wait = spot.capacity_wait.sample(&mut self.wait_rng);
+                let fallback = spot.fallback_after_wait.is_some_and(|limit| wait > limit);
+                if fallback {
+                    wait = spot.fallback_after_wait.expect("checked");
+                }
+                if self.now + wait > wall_deadline {
+                    self.waiting += wall_deadline - self.now;
+                    self.now = wall_deadline;
+                    return;
+                }
+                self.now += wait;
+                self.waiting += wait;
+                if fallback {
+                    self.on_spot = false;
+                }
+            }
+            match self.hold(wall_deadline) {
+                HoldEnd::Completed | HoldEnd::Deadline => return,
+                HoldEnd::Interrupted => self.relaunch = true,
+            }
+        }
+    }
+
+    /// One launch: from capacity granted until the job is done, reclaimed, or
+    /// out of time.
+    fn hold(&mut self, wall_deadline: SimTime) -> HoldEnd {
+        let launch = self.now;
+        let startup = self.job.startup.sample(&mut self.startup_rng);
+        self.enter(Phase::Startup, startup);
+        self.emergency = false;
+
+        let interrupt_at = match (&self.lifetime, self.on_spot) {
+            (Some(life), true) => launch + life.sample(&mut self.interruption_rng),
+            _ => SimTime::MAX,
+        };
+        let runtime_deadline = match self.job.max_runtime {
+            Some(limit) => launch + (limit - self.billed()),
+            None => SimTime::MAX,
+        };
+        let deadline = wall_deadline.min(runtime_deadline);
+
+        if self.job.checkpoint.on_notice && interrupt_at != SimTime::MAX {
+            let notice = self.job.spot.as_ref().map_or(SimTime::ZERO, |s| s.notice);
+            let notice_at = (interrupt_at - notice).max(launch);
+            if notice_at < deadline {
+                self.advance(notice_at);
+                if self.phase == Phase::Compute {
+                    let write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    if write <= interrupt_at - notice_at {
+                        self.pending = self.phase_len - self.phase_left;
+                        self.emergency = true;
+                        self.enter(Phase::Write, write);
+                    }
+                }
+            }
+        }
+        let end = interrupt_at.min(deadline);
+        self.advance(end);
+
+        let held = self.now - launch;
+        if self.on_spot {
+            self.billed_spot += held;
+        } else {
+            self.billed_on_demand += held;
+        }
+        if self.phase == Phase::Done {
+            return HoldEnd::Completed;
+        }
+        // Cut off: a write in progress does not count, and the compute it
+        // would have saved is lost like any unsaved compute.
+        match self.phase {
+            Phase::Compute => self.lost += self.phase_len - self.phase_left,
+            Phase::Write => {
+                self.checkpointing += self.phase_len - self.phase_left;
+                self.lost += self.pending;
+            }
+            _ => {}
+        }
+        if deadline <= interrupt_at {
+            HoldEnd::Deadline
+        } else {
+            self.interruptions += 1;
+            HoldEnd::Interrupted
+        }
+    }
+
+    fn enter(&mut self, phase: Phase, len: SimTime) {
+        self.phase = phase;
+        self.phase_len = len;
+        self.phase_left = len;
+    }
+
+    fn start_segment(&mut self) {
+        let seg = self.job.checkpoint.interval.min(self.job.work - self.saved);
+        self.enter(Phase::Compute, seg);
+    }
+
+    /// Moves the job forward to `until`, or to completion if that comes first.
+    fn advance(&mut self, until: SimTime) {
+        while self.phase != Phase::Done {
+            if self.phase == Phase::Compute && self.phase_left == self.job.checkpoint.interval {
+                self.skip_whole_cycles(until);
+                if self.phase == Phase::Done {
+                    return;
+                }
+            }
+            if self.now + self.phase_left > until {
+                self.phase_left -= until - self.now;
+                self.now = until;
+                return;
+            }
+            self.now += self.phase_left;
+            match self.phase {
+                Phase::Startup if self.relaunch => {
+                    let restore = self.job.checkpoint.restore.sample(&mut self.restore_rng);
+                    self.enter(Phase::Restore, restore);
+                }
+                Phase::Startup | Phase::Restore => self.start_segment(),
+                Phase::Compute => {
+                    self.pending = self.phase_len;
+                    let write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    self.enter(Phase::Write, write);
+                }
+                Phase::Write => {
+                    self.checkpointing += self.phase_len;
+                    self.saved += self.pending;
+                    self.pending = SimTime::ZERO;
+                    if self.saved >= self.job.work {
+                        self.phase = Phase::Done;
+                    } else if self.emergency {
+                        self.enter(Phase::Idle, SimTime::MAX);
+                    } else {
+                        self.start_segment();
+                    }
+                }
+                Phase::Idle | Phase::Done => unreachable!("idle never ends, done never advances"),
+            }
+        }
+    }
+
+    /// At the start of a full segment with a constant write time, completes in
+    /// one step every compute+write cycle that fits before `until`.
+    fn skip_whole_cycles(&mut self, until: SimTime) {
+        let Some(write) = self.constant_write else {
+            return;
+        };
+        let interval = self.job.checkpoint.interval;
+        let cycle = interval + write;
+        let full_segments = (self.job.work - self.saved).div_floor(interval);
+        let k = full_segments.min((until - self.now).div_floor(cycle));
+        if k == 0 {
+            return;
+        }
+        self.now += cycle.times(k);
+        self.saved += interval.times(k);
+        self.checkpointing += write.times(k);
+        if self.saved >= self.job.work {
+            self.phase = Phase::Done;
+        } else {
+            self.start_segment();
+        }
+    }
+
+    fn write_metrics(&self, out: &mut [f64]) {
+        let job = self.job;
+        let n = job.instances as f64;
+        let spot_price = job
+            .spot
+            .as_ref()
+            .map_or(job.on_demand_price, |s| s.price_per_hour);
+        let cost = n
+            * (spot_price * self.billed_spot.as_hours_f64()
+                + job.on_demand_price * self.billed_on_demand.as_hours_f64());
+        let on_demand_cost = job.on_demand_cost();
+        let savings = if on_demand_cost > 0.0 {
+            1.0 - cost / on_demand_cost
+        } else {
+            0.0
+        };
+        let values = [
+            self.now.as_hours_f64(),
+            self.billed().as_hours_f64(),
+            cost,
+            on_demand_cost,
+            savings,
+            self.interruptions as f64,
+            self.lost.as_hours_f64(),
+            self.checkpointing.as_hours_f64(),
+            self.waiting.as_hours_f64(),
+            self.billed_on_demand.as_hours_f64(),
+            if self.phase == Phase::Done { 1.0 } else { 0.0 },
+            job.checkpoint.interval.as_hours_f64(),
+        ];
+        out.copy_from_slice(&values);
+    }
+}

@@ -1,0 +1,378 @@
+//! Closed-form results the simulator is held to, used by `spotsim verify`
+//! and by the test suite. `docs/training-model.md` derives the formulas.
+
+use std::fmt::Write as _;
+
+use crate::dist::Dist;
+use crate::engine::{Model, Runner};
+use crate::experiment::optimal_interval_s;
+use crate::spot::Interruptions;
+use crate::stats::Summary;
+use crate::time::SimTime;
+use crate::training::{Checkpointing, IntervalRule, METRICS, Market, SpotTerms, TrainingJob};
+
+/// Checks pass while |z| stays under this.
+pub const Z_LIMIT: f64 = 4.0;
+
+/// One comparison of a simulated mean with its exact value.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: String,
+    pub simulated: f64,
+    pub sem: f64,
+    pub exact: f64,
+}
+
+impl Check {
+    pub fn z(&self) -> f64 {
+        if self.sem > 0.0 {
+            (self.simulated - self.exact) / self.sem
+        } else if (self.simulated - self.exact).abs() <= 1e-9 * self.exact.abs().max(1.0) {
+            0.0
+        } else {
+            f64::INFINITY
+        }
+    }
+    pub fn passed(&self) -> bool {
+        self.z().abs() < Z_LIMIT
+    }
+}
+
+/// Exact expectations for a checkpointed job under Poisson interruptions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Expected {
+    pub wall_time_s: f64,
+    pub interruptions: f64,
+    pub billed_time_s: f64,
+}
+
+/// The checkpoint/restart closed form. Needs constant startup, write and
+/// restore times, Poisson interruptions (or none), no notice checkpoints, no
+/// limits and no fallback; `None` otherwise. With rate λ (all nodes), mean
+/// capacity wait D, startup S, restore R' and R = S + R', segments x_i =
+/// τ_i + C:
+///
+///   E[N] = e^{λR} [ (1 − e^{−λS}) + Σ_i (e^{λ x_i} − 1) ]
+///   E[T] = D + (1/λ + D) E[N],   E[billed] = E[N] / λ.
+pub fn expected(job: &TrainingJob) -> Option<Expected> {
+    let startup = job.startup.as_constant()?.as_secs_f64();
+    let write = job.checkpoint.write.as_constant()?.as_secs_f64();
+    let restore = job.checkpoint.restore.as_constant()?.as_secs_f64();
+    if job.max_runtime.is_some() || job.max_wait.is_some() {
+        return None;
+    }
+    let tau = job.checkpoint.interval.as_secs_f64();
+    let work = job.work.as_secs_f64();
+    let full = job.work.div_floor(job.checkpoint.interval) as f64;
+    let rest = work - full * tau;
+    let (rate, wait) = match (&job.market, &job.spot) {
+        (Market::Spot, Some(spot)) => {
+            if job.checkpoint.on_notice || spot.fallback_after_wait.is_some() {
+                return None;
+            }
+            let Interruptions::Poisson { mtbf_s } = spot.interruptions else {
+                return None;
+            };
+            (
+                job.instances as f64 / mtbf_s,
+                spot.capacity_wait.mean_secs(),
+            )
+        }
+        _ => (0.0, 0.0),
+    };
+    if rate == 0.0 {
+        let t = wait + startup + work + job.segments() as f64 * write;
+        return Some(Expected {
+            wall_time_s: t,
+            interruptions: 0.0,
+            billed_time_s: t - wait,
+        });
+    }
+    let grow = |x: f64| (rate * x).exp_m1();
+    let mut segments = full * grow(tau + write);
+    if rest > 0.0 {
+        segments += grow(rest + write);
+    }
+    let first = -(-rate * startup).exp_m1();
+    let n = (rate * (startup + restore)).exp() * (first + segments);
+    Some(Expected {
+        wall_time_s: wait + (1.0 / rate + wait) * n,
+        interruptions: n,
+        billed_time_s: n / rate,
+    })
+}
+
+/// A spot job with Poisson interruptions and constant times, for checks and
+/// benchmarks. Times in minutes and hours as named.
+#[allow(clippy::too_many_arguments)]
+pub fn poisson_job(
+    work_h: f64,
+    interval_m: f64,
+    mtbf_h: f64,
+    write_m: f64,
+    restore_m: f64,
+    wait_mean_m: f64,
+    startup_m: f64,
+    nodes: u32,
+) -> TrainingJob {
+    let mins = |m: f64| SimTime::from_secs_f64(m * 60.0);
+    let wait = if wait_mean_m > 0.0 {
+        Dist::Exponential {
+            mean: wait_mean_m * 60.0,
+        }
+    } else {
+        Dist::Constant(SimTime::ZERO)
+    };
+    TrainingJob {
+        instance: Some("ml.p3.2xlarge".into()),
+        instances: nodes,
+        work: SimTime::from_secs_f64(work_h * 3600.0),
+        market: Market::Spot,
+        startup: Dist::Constant(mins(startup_m)),
+        max_runtime: None,
+        max_wait: None,
+        checkpoint: Checkpointing {
+            interval: mins(interval_m),
+            rule: IntervalRule::Fixed,
+            write: Dist::Constant(mins(write_m)),
+            restore: Dist::Constant(mins(restore_m)),
+            on_notice: false,
+        },
+        on_demand_price: 3.825,
+        spot: Some(SpotTerms {
+            interruptions: Interruptions::Poisson {
+                mtbf_s: mtbf_h * 3600.0,
+            },
+            notice: SimTime::from_mins(2),
+            capacity_wait: wait,
+            price_per_hour: 0.3 * 3.825,
+            fallback_after_wait: None,
+        }),
+    }
+}
+
+/// The reference scenario of the benchmark: W = 100 h, MTBF = 10 h, τ = 30 m,
+/// write 5 m, restore 10 m, capacity wait exponential with mean 15 m.
+pub fn reference_job() -> TrainingJob {
+    poisson_job(100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1)
+}
+
+/// The grid of (work, interval, MTBF, write, restore, wait, startup, nodes)
+/// cases that `verify` runs.
+pub fn training_cases() -> Vec<(String, TrainingJob)> {
+    let grid: [(f64, f64, f64, f64, f64, f64, f64, u32); 14] = [
+        (100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1),
+        (100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 5.0, 1),
+        (100.0, 5.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1),
+        (100.0, 120.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1),
+        (100.0, 30.0, 3.0, 5.0, 10.0, 15.0, 0.0, 1),
+        (100.0, 60.0, 30.0, 5.0, 10.0, 15.0, 0.0, 1),
+        (50.0, 20.0, 10.0, 0.5, 2.0, 15.0, 0.0, 1),
+        (50.0, 30.0, 10.0, 5.0, 0.0, 15.0, 0.0, 1),
+        (50.0, 30.0, 10.0, 5.0, 10.0, 0.0, 0.0, 1),
+        (50.0, 30.0, 10.0, 5.0, 10.0, 60.0, 0.0, 1),
+        (50.0, 30.0, 40.0, 5.0, 10.0, 15.0, 3.0, 4),
+        (10.0, 45.0, 5.0, 2.0, 5.0, 10.0, 0.0, 1),
+        (1.0 / 3.0, 60.0, 2.0, 1.0, 2.0, 5.0, 1.0, 1),
+        (20.0, 10.0, 1.0, 1.0, 3.0, 5.0, 0.0, 1),
+    ];
+    grid.iter()
+        .map(|&(w, tau, m, c, r, d, s, n)| {
+            let name = format!("W={w:.3}h τ={tau}m MTBF={m}h C={c}m R={r}m D={d}m S={s}m n={n}");
+            (name, poisson_job(w, tau, m, c, r, d, s, n))
+        })
+        .collect()
+}
+
+fn mean_and_sem(rows: &[f64], metric: &str) -> (f64, f64) {
+    let m = METRICS
+        .iter()
+        .position(|&x| x == metric)
+        .expect("a training metric");
+    let mut column: Vec<f64> = rows.chunks_exact(METRICS.len()).map(|r| r[m]).collect();
+    let s = Summary::of(&mut column);
+    (s.mean, s.sem)
+}
+
+/// Simulates every case and compares mean wall time and mean interruptions
+/// with the closed form.
+pub fn training_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (name, job) in training_cases() {
+        let exact = expected(&job).expect("verify cases have closed forms");
+        let rows = runner.run(&job as &dyn Model, seed, replications, &|_| {});
+        let (wall, wall_sem) = mean_and_sem(&rows, "wall_time_h");
+        let (n, n_sem) = mean_and_sem(&rows, "interruptions");
+        checks.push(Check {
+            name: format!("wall_time_h  {name}"),
+            simulated: wall,
+            sem: wall_sem,
+            exact: exact.wall_time_s / 3600.0,
+        });
+        checks.push(Check {
+            name: format!("interruptions {name}"),
+            simulated: n,
+            sem: n_sem,
+            exact: exact.interruptions,
+        });
+    }
+    checks
+}
+
+/// The interval that minimises the closed-form wall time, found by
+/// golden-section search over a continuous number of segments W/τ.
+pub fn exact_optimal_interval_s(write_s: f64, mtbf_s: f64) -> f64 {
+    let cost = |tau: f64| segment_cost(tau, write_s, mtbf_s);
+    let (mut a, mut b) = (1e-3 * write_s.max(1.0), 10.0 * mtbf_s);
+    let g = 0.5 * (5f64.sqrt() - 1.0);
+    for _ in 0..200 {
+        let c = b - g * (b - a);
+        let d = a + g * (b - a);
+        if cost(c) < cost(d) { b = d } else { a = c }
+    }
+    0.5 * (a + b)
+}
+
+/// The part of the closed-form wall time that depends on τ, per unit of
+/// work: (e^{(τ + C)/M} − 1) / τ.
+fn segment_cost(tau: f64, write_s: f64, mtbf_s: f64) -> f64 {
+    ((tau + write_s) / mtbf_s).exp_m1() / tau
+}
+
+/// Young's and Daly's intervals against the exact optimum, and the simulated
+/// wall time at Daly's interval against the closed form.
+pub fn optimum_checks(
+    runner: &Runner,
+    replications: u64,
+    seed: u64,
+) -> (Vec<OptimumRow>, Vec<Check>) {
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    for &(write_m, mtbf_h) in &[(5.0, 10.0), (1.0, 3.0), (10.0, 30.0), (2.0, 1.0)] {
+        let (c, m) = (write_m * 60.0, mtbf_h * 3600.0);
+        let optimum = exact_optimal_interval_s(c, m);
+        let young = optimal_interval_s(IntervalRule::Young, c, m);
+        let daly = optimal_interval_s(IntervalRule::Daly, c, m);
+        let mut job = poisson_job(50.0, daly / 60.0, mtbf_h, write_m, 10.0, 15.0, 0.0, 1);
+        job.checkpoint.rule = IntervalRule::Daly;
+        let exact = expected(&job).expect("closed form");
+        // The same continuous cost the optimum minimises: W/τ segments of τ + C.
+        let at = |tau: f64| segment_cost(tau, c, m);
+        let (t_opt, t_daly, t_young) = (at(optimum), at(daly), at(young));
+        rows.push(OptimumRow {
+            write_s: c,
+            mtbf_s: m,
+            optimum_s: optimum,
+            young_s: young,
+            daly_s: daly,
+            excess_daly: t_daly / t_opt - 1.0,
+            excess_young: t_young / t_opt - 1.0,
+        });
+        let sim = runner.run(&job as &dyn Model, seed, replications, &|_| {});
+        let (wall, sem) = mean_and_sem(&sim, "wall_time_h");
+        checks.push(Check {
+            name: format!(
+                "wall_time_h  at Daly τ={:.1}m C={write_m}m MTBF={mtbf_h}h",
+                daly / 60.0
+            ),
+            simulated: wall,
+            sem,
+            exact: exact.wall_time_s / 3600.0,
+        });
+    }
+    (rows, checks)
+}
+
+#[derive(Clone, Debug)]
+pub struct OptimumRow {
+    pub write_s: f64,
+    pub mtbf_s: f64,
+    pub optimum_s: f64,
+    pub young_s: f64,
+    pub daly_s: f64,
+    /// Relative excess of the expected wall time at Daly's interval over the optimum.
+    pub excess_daly: f64,
+    pub excess_young: f64,
+}
+
+/// Daly's interval must cost at most this much over the exact optimum.
+pub const DALY_MAX_EXCESS: f64 = 0.002;
+
+pub fn render_checks(checks: &[Check]) -> String {
+    let mut out = format!(
+        "{:<72} {:>12} {:>12} {:>10} {:>7}  {}\n",
+        "check", "simulated", "exact", "sem", "z", ""
+    );
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "{:<72} {:>12.5} {:>12.5} {:>10.5} {:>7.2}  {}",
+            c.name,
+            c.simulated,
+            c.exact,
+            c.sem,
+            c.z(),
+            if c.passed() { "ok" } else { "FAIL" }
+        );
+    }
+    out
+}
+
+pub fn render_optimum(rows: &[OptimumRow]) -> String {
+    let mut out = format!(
+        "{:>8} {:>8} {:>12} {:>10} {:>10} {:>12} {:>12}  {}\n",
+        "write_m", "mtbf_h", "optimum_m", "young_m", "daly_m", "daly_excess", "young_excess", ""
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:>8.1} {:>8.1} {:>12.2} {:>10.2} {:>10.2} {:>12.2e} {:>12.2e}  {}",
+            r.write_s / 60.0,
+            r.mtbf_s / 3600.0,
+            r.optimum_s / 60.0,
+            r.young_s / 60.0,
+            r.daly_s / 60.0,
+            r.excess_daly,
+            r.excess_young,
+            if r.excess_daly <= DALY_MAX_EXCESS {
+                "ok"
+            } else {
+                "FAIL"
+            }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_form_matches_the_spec_formula_when_it_applies() {
+        // S = 0 and τ dividing W: E[T] = D + (W/τ)(1/λ + D) e^{λR}(e^{λ(τ+C)} − 1).
+        let job = reference_job();
+        let (l, d, r, tau, c, w) = (1.0 / 36000.0, 900.0, 600.0, 1800.0, 300.0, 360000.0);
+        let spec = d + (w / tau) * (1.0 / l + d) * (l * r).exp() * ((l * (tau + c)).exp() - 1.0);
+        let got = expected(&job).unwrap().wall_time_s;
+        assert!((got - spec).abs() < 1e-6 * spec, "{got} vs {spec}");
+    }
+
+    #[test]
+    fn closed_form_tends_to_the_no_failure_time() {
+        let job = poisson_job(10.0, 60.0, 1e9, 5.0, 10.0, 0.0, 5.0, 1);
+        let got = expected(&job).unwrap().wall_time_s;
+        let plain = 5.0 * 60.0 + 10.0 * 3600.0 + 10.0 * 300.0;
+        assert!((got - plain).abs() < 1e-3 * plain, "{got} vs {plain}");
+    }
+
+    #[test]
+    fn golden_section_finds_the_minimum() {
+        let (c, m) = (300.0, 36000.0);
+        let t = exact_optimal_interval_s(c, m);
+        let f = |tau: f64| ((tau + c) / m).exp_m1() / tau;
+        assert!(f(t) <= f(t * 1.01) && f(t) <= f(t * 0.99));
+        // Young's interval is close to, and above, the first-order optimum.
+        assert!((t / optimal_interval_s(IntervalRule::Young, c, m) - 1.0).abs() < 0.05);
+    }
+}
