@@ -118,6 +118,7 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
             .unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
+        let tail = tail.trim_start();
         let unit_len = tail
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(tail.len());

@@ -352,7 +352,8 @@ mod tests {
     fn closed_form_matches_the_spec_formula_when_it_applies() {
         // S = 0 and τ dividing W: E[T] = D + (W/τ)(1/λ + D) e^{λR}(e^{λ(τ+C)} − 1).
         let job = reference_job();
-        let (l, d, r, tau, c, w) = (1.0 / 36000.0, 900.0, 600.0, 1800.0, 300.0, 360000.0);
+        let (l, d, r, tau, c, w): (f64, f64, f64, f64, f64, f64) =
+            (1.0 / 36000.0, 900.0, 600.0, 1800.0, 300.0, 360000.0);
         let spec = d + (w / tau) * (1.0 / l + d) * (l * r).exp() * ((l * (tau + c)).exp() - 1.0);
         let got = expected(&job).unwrap().wall_time_s;
         assert!((got - spec).abs() < 1e-6 * spec, "{got} vs {spec}");

@@ -95,5 +95,5 @@ mod tests {
         assert_eq!(x, PINNED_FIRST_DRAW);
     }
 
-    const PINNED_FIRST_DRAW: u64 = 0;
+    const PINNED_FIRST_DRAW: u64 = 7_165_774_083_463_219_910;
 }

@@ -96,7 +96,7 @@ impl<'a> Section<'a> {
         InputError::new(
             &self.origin,
             Some(&self.key_path(key)),
-            format!("missing: expected {expected}"),
+            format!("this key is missing: expected {expected}"),
         )
     }
 
