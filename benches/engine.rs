@@ -1,1 +1,60 @@
-fn main() {}
+//! Speed of the engine and models. Figures and the machine they were measured
+//! on are in docs/performance.md.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use spotsim::engine::{Model, Runner};
+use spotsim::stats::Summary;
+use spotsim::verify::{poisson_job, reference_job};
+
+/// Runs `replications` of `model` and summarises every metric, as `spotsim run` does.
+fn run_and_summarise(runner: &Runner, model: &dyn Model, replications: u64) -> f64 {
+    let rows = runner.run(model, 1, replications, &|_| {});
+    runner
+        .summarise(&rows, model.metrics().len())
+        .iter()
+        .map(|s: &Summary| s.p99)
+        .sum()
+}
+
+fn training_reference(c: &mut Criterion) {
+    // W = 100 h, MTBF = 10 h, τ = 30 m, write 5 m, restore 10 m, wait exp(15 m).
+    let job = reference_job();
+    let replications = 200_000;
+    let mut group = c.benchmark_group("training_reference");
+    group.throughput(Throughput::Elements(replications));
+    group.sample_size(20);
+    for threads in [1, 2] {
+        let runner = Runner::new(threads).unwrap();
+        group.bench_function(format!("{threads}_threads"), |b| {
+            b.iter(|| black_box(run_and_summarise(&runner, &job, replications)))
+        });
+    }
+    group.finish();
+}
+
+fn training_cost_per_interruption(c: &mut Criterion) {
+    // Same job at three interruption rates: time should follow the number of
+    // interruptions (about 4, 12 and 45 per replication), not work / interval.
+    let runner = Runner::new(1).unwrap();
+    let replications = 50_000;
+    let mut group = c.benchmark_group("training_by_mtbf");
+    group.throughput(Throughput::Elements(replications));
+    group.sample_size(20);
+    for mtbf_h in [30.0, 10.0, 3.0] {
+        let job = poisson_job(100.0, 30.0, mtbf_h, 5.0, 10.0, 15.0, 0.0, 1);
+        group.bench_function(format!("mtbf_{mtbf_h}h"), |b| {
+            b.iter(|| black_box(runner.run(&job, 1, replications, &|_| {})))
+        });
+    }
+    // A 1-minute interval means 6000 segments: bulk skipping keeps it cheap.
+    let fine = poisson_job(100.0, 1.0, 10.0, 0.1, 10.0, 15.0, 0.0, 1);
+    group.bench_function("mtbf_10h_interval_1m", |b| {
+        b.iter(|| black_box(runner.run(&fine, 1, replications, &|_| {})))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, training_reference, training_cost_per_interruption);
+criterion_main!(benches);

@@ -229,6 +229,11 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     };
     let results = run::simulate(e, runner, &|n| bar.inc(n));
     bar.finish_and_clear();
+    let width = e.metrics().len();
+    let summaries: Vec<_> = results
+        .iter()
+        .map(|rows| runner.summarise(rows, width))
+        .collect();
     let info = RunInfo {
         spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
         command_line: std::env::args().collect(),
@@ -244,7 +249,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     output::write_atomically(
         dir,
         &[
-            ("summary.csv", output::summary_csv(e, &results)),
+            ("summary.csv", output::summary_csv(e, &summaries)),
             ("replications.csv", output::replications_csv(e, &results)),
             ("manifest.json", output::manifest_json(e, &info)),
         ],

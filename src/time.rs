@@ -151,11 +151,17 @@ impl fmt::Display for SimTime {
             return f.write_str("0s");
         }
         for &(unit, scale) in UNITS.iter().rev() {
-            if self.0 % scale == 0 {
+            if self.0.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", self.0 / scale);
             }
         }
         write!(f, "{}s", self.as_secs_f64())
+    }
+}
+
+impl serde::Serialize for SimTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -210,11 +216,5 @@ mod tests {
         assert_eq!(SimTime::from_secs_f64(-1.0), SimTime::ZERO);
         assert_eq!(SimTime::from_secs_f64(f64::NAN), SimTime::ZERO);
         assert_eq!(SimTime::from_secs_f64(1e30), SimTime::MAX);
-    }
-}
-
-impl serde::Serialize for SimTime {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }

@@ -157,10 +157,13 @@ pub fn reference_job() -> TrainingJob {
     poisson_job(100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1)
 }
 
+/// (work h, interval m, MTBF h, write m, restore m, mean wait m, startup m, nodes).
+type CaseRow = (f64, f64, f64, f64, f64, f64, f64, u32);
+
 /// The grid of (work, interval, MTBF, write, restore, wait, startup, nodes)
 /// cases that `verify` runs.
 pub fn training_cases() -> Vec<(String, TrainingJob)> {
-    let grid: [(f64, f64, f64, f64, f64, f64, f64, u32); 14] = [
+    let grid: [CaseRow; 14] = [
         (100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1),
         (100.0, 30.0, 10.0, 5.0, 10.0, 15.0, 5.0, 1),
         (100.0, 5.0, 10.0, 5.0, 10.0, 15.0, 0.0, 1),

@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use super::Streams;
+use crate::stats::Summary;
 
 /// A model turns the random streams of one replication into one row of metrics.
 pub trait Model: Sync {
@@ -60,6 +61,21 @@ impl Runner {
                 });
         });
         rows
+    }
+
+    /// Summarises each metric column of row-major `rows`, metrics in
+    /// parallel; each summary is computed sequentially, so the result does
+    /// not depend on the thread count.
+    pub fn summarise(&self, rows: &[f64], width: usize) -> Vec<Summary> {
+        self.pool.install(|| {
+            (0..width)
+                .into_par_iter()
+                .map(|m| {
+                    let mut column: Vec<f64> = rows.chunks_exact(width).map(|r| r[m]).collect();
+                    Summary::of(&mut column)
+                })
+                .collect()
+        })
     }
 }
 

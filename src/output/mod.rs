@@ -62,17 +62,14 @@ fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
         .collect()
 }
 
-/// `summary.csv`: one row per (point, metric).
-pub fn summary_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
+/// `summary.csv`: one row per (point, metric), from the summaries of each
+/// point's metrics in metric order.
+pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u8> {
     let metrics = experiment.metrics();
     let mut out = String::new();
     header(&mut out, experiment, &["metric"], &Summary::COLUMNS);
-    let mut column = Vec::new();
-    for (p, rows) in results.iter().enumerate() {
-        for (m, metric) in metrics.iter().enumerate() {
-            column.clear();
-            column.extend(rows.chunks_exact(metrics.len()).map(|r| r[m]));
-            let summary = Summary::of(&mut column);
+    for (p, point) in summaries.iter().enumerate() {
+        for (metric, summary) in metrics.iter().zip(point) {
             let mut cells = point_prefix(experiment, p);
             cells.push(metric.to_string());
             cells.extend(summary.values().iter().map(|&x| cell(x)));

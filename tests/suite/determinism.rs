@@ -9,8 +9,13 @@ use spotsim::run::simulate;
 
 fn csvs(file: &Path, threads: usize) -> (Vec<u8>, Vec<u8>) {
     let e = experiment::load(file, &["replications=3000".to_string()]).unwrap();
-    let results = simulate(&e, &Runner::new(threads).unwrap(), &|_| {});
-    (summary_csv(&e, &results), replications_csv(&e, &results))
+    let runner = Runner::new(threads).unwrap();
+    let results = simulate(&e, &runner, &|_| {});
+    let summaries: Vec<_> = results
+        .iter()
+        .map(|rows| runner.summarise(rows, e.metrics().len()))
+        .collect();
+    (summary_csv(&e, &summaries), replications_csv(&e, &results))
 }
 
 #[test]
