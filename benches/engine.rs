@@ -11,11 +11,7 @@ use spotsim::verify::{poisson_job, reference_job};
 /// Runs `replications` of `model` and summarises every metric, as `spotsim run` does.
 fn run_and_summarise(runner: &Runner, model: &dyn Model, replications: u64) -> f64 {
     let rows = runner.run(model, 1, replications, &|_| {});
-    runner
-        .summarise(&rows, model.metrics().len())
-        .iter()
-        .map(|s: &Summary| s.p99)
-        .sum()
+    runner.summarise(&rows, model.metrics().len()).iter().map(|s: &Summary| s.p99).sum()
 }
 
 fn training_reference(c: &mut Criterion) {
@@ -50,9 +46,7 @@ fn training_cost_per_interruption(c: &mut Criterion) {
     }
     // A 1-minute interval means 6000 segments: bulk skipping keeps it cheap.
     let fine = poisson_job(100.0, 1.0, 10.0, 0.1, 10.0, 15.0, 0.0, 1);
-    group.bench_function("mtbf_10h_interval_1m", |b| {
-        b.iter(|| black_box(runner.run(&fine, 1, replications, &|_| {})))
-    });
+    group.bench_function("mtbf_10h_interval_1m", |b| b.iter(|| black_box(runner.run(&fine, 1, replications, &|_| {}))));
     group.finish();
 }
 

@@ -106,10 +106,7 @@ mod tests {
             "ml.m5.xlarge",
         ] {
             let i = c.find(name).unwrap_or_else(|| panic!("{name} missing"));
-            assert!(
-                i.price_per_hour > 0.0 && i.vcpus > 0 && i.memory_gib > 0.0,
-                "{name}"
-            );
+            assert!(i.price_per_hour > 0.0 && i.vcpus > 0 && i.memory_gib > 0.0, "{name}");
         }
         assert_eq!(c.find("ml.p3.2xlarge").unwrap().price_per_hour, 3.825);
         assert!(c.render().contains("ml.g5.12xlarge"));

@@ -75,9 +75,7 @@ impl Dist {
             Dist::Exponential { mean } => *mean,
             Dist::Uniform { min, max } => 0.5 * (min + max),
             Dist::LogNormal { median, sigma } => median * (0.5 * sigma * sigma).exp(),
-            Dist::Weibull { shape, scale } => {
-                scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape)
-            }
+            Dist::Weibull { shape, scale } => scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape),
             Dist::Empirical { samples, .. } => samples.iter().sum::<f64>() / samples.len() as f64,
         }
     }
@@ -110,9 +108,44 @@ impl fmt::Display for Dist {
     }
 }
 
+/// Serialises in the experiment file's syntax: a duration string for a
+/// constant, else `{ dist = "...", ... }` with durations as strings.
 impl Serialize for Dist {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        use serde::ser::SerializeMap;
+        let d = |secs: f64| SimTime::from_secs_f64(secs);
+        let mut map = match self {
+            Dist::Constant(t) => return t.serialize(s),
+            _ => s.serialize_map(None)?,
+        };
+        match self {
+            Dist::Constant(_) => unreachable!("returned above"),
+            Dist::Exponential { mean } => {
+                map.serialize_entry("dist", "exponential")?;
+                map.serialize_entry("mean", &d(*mean))?;
+            }
+            Dist::Uniform { min, max } => {
+                map.serialize_entry("dist", "uniform")?;
+                map.serialize_entry("min", &d(*min))?;
+                map.serialize_entry("max", &d(*max))?;
+            }
+            Dist::LogNormal { median, sigma } => {
+                map.serialize_entry("dist", "lognormal")?;
+                map.serialize_entry("median", &d(*median))?;
+                map.serialize_entry("sigma", sigma)?;
+            }
+            Dist::Weibull { shape, scale } => {
+                map.serialize_entry("dist", "weibull")?;
+                map.serialize_entry("shape", shape)?;
+                map.serialize_entry("scale", &d(*scale))?;
+            }
+            Dist::Empirical { file, samples } => {
+                map.serialize_entry("dist", "empirical")?;
+                map.serialize_entry("file", file)?;
+                map.serialize_entry("samples", &samples.len())?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -134,34 +167,15 @@ mod tests {
         let samples: Arc<[f64]> = vec![1.0, 2.0, 6.0].into();
         for d in [
             Dist::Exponential { mean: 900.0 },
-            Dist::Uniform {
-                min: 240.0,
-                max: 480.0,
-            },
-            Dist::LogNormal {
-                median: 0.04,
-                sigma: 0.3,
-            },
-            Dist::Weibull {
-                shape: 0.8,
-                scale: 36000.0,
-            },
-            Dist::Weibull {
-                shape: 2.0,
-                scale: 100.0,
-            },
-            Dist::Empirical {
-                file: "x".into(),
-                samples,
-            },
+            Dist::Uniform { min: 240.0, max: 480.0 },
+            Dist::LogNormal { median: 0.04, sigma: 0.3 },
+            Dist::Weibull { shape: 0.8, scale: 36000.0 },
+            Dist::Weibull { shape: 2.0, scale: 100.0 },
+            Dist::Empirical { file: "x".into(), samples },
         ] {
             let (mean, sem) = sample_mean(&d, 200_000);
             let z = (mean - d.mean_secs()) / sem;
-            assert!(
-                z.abs() < 4.0,
-                "{d}: sample mean {mean}, exact {}, z = {z}",
-                d.mean_secs()
-            );
+            assert!(z.abs() < 4.0, "{d}: sample mean {mean}, exact {}, z = {z}", d.mean_secs());
         }
     }
 

@@ -111,9 +111,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Other(e)) => {
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
@@ -124,15 +122,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run {
-            experiments,
-            output,
-            replications,
-            seed,
-            threads,
-            set,
-            quiet,
-        } => {
+        Command::Run { experiments, output, replications, seed, threads, set, quiet } => {
             // Every file is checked before anything runs or is written.
             let mut loaded = Vec::new();
             for path in &experiments {
@@ -153,21 +143,15 @@ fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Check { experiments, set } => {
-            let loaded: Vec<Experiment> = experiments
-                .iter()
-                .map(|p| experiment::load(p, &set))
-                .collect::<Result<_, _>>()?;
+            let loaded: Vec<Experiment> =
+                experiments.iter().map(|p| experiment::load(p, &set)).collect::<Result<_, _>>()?;
             let mut out = std::io::stdout().lock();
             for e in &loaded {
                 writeln!(out, "{}", describe(e))?;
             }
             Ok(())
         }
-        Command::Verify {
-            replications,
-            seed,
-            threads,
-        } => {
+        Command::Verify { replications, seed, threads } => {
             let runner = Runner::new(threads)?;
             let mut checks = verify::training_checks(&runner, replications, seed);
             let (optimum, at_daly) = verify::optimum_checks(&runner, replications, seed);
@@ -186,19 +170,10 @@ fn execute(command: Command) -> Result<(), Failure> {
             )?;
             write!(out, "{}", verify::render_optimum(&optimum))?;
             let failed = checks.iter().filter(|c| !c.passed()).count()
-                + optimum
-                    .iter()
-                    .filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS)
-                    .count();
-            writeln!(
-                out,
-                "\n{} checks, {failed} failed",
-                checks.len() + optimum.len()
-            )?;
+                + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
+            writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;
             if failed > 0 {
-                return Err(Failure::Other(anyhow::anyhow!(
-                    "{failed} verification checks failed"
-                )));
+                return Err(Failure::Other(anyhow::anyhow!("{failed} verification checks failed")));
             }
             Ok(())
         }
@@ -230,20 +205,12 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     let results = run::simulate(e, runner, &|n| bar.inc(n));
     bar.finish_and_clear();
     let width = e.metrics().len();
-    let summaries: Vec<_> = results
-        .iter()
-        .map(|rows| runner.summarise(rows, width))
-        .collect();
+    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
     let info = RunInfo {
         spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
         command_line: std::env::args().collect(),
         threads: runner.threads(),
-        started: output::utc_timestamp(
-            started
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        ),
+        started: output::utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         elapsed_s: clock.elapsed().as_secs_f64(),
     };
     output::write_atomically(
@@ -281,15 +248,9 @@ fn describe(e: &Experiment) -> String {
         out += &format!("# swept: {}\n", e.swept.join(", "));
     }
     for p in &e.points {
-        let label: Vec<String> = e
-            .swept
-            .iter()
-            .zip(&p.values)
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect();
+        let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
         out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
-        out += &toml::to_string_pretty(&p.design)
-            .unwrap_or_else(|err| format!("(cannot render: {err})\n"));
+        out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
     }
     out
 }

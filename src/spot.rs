@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 use crate::engine::{Purpose, Streams};
+use crate::time::SimTime;
 
 /// Hours in the month over which the Spot Instance Advisor reports its bands.
 pub const ADVISOR_MONTH_HOURS: f64 = 730.0;
@@ -17,18 +18,13 @@ pub const ADVISOR_MONTH_HOURS: f64 = 730.0;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "model", rename_all = "lowercase")]
 pub enum Interruptions {
-    /// Exponential lifetimes with mean `mtbf_s` per instance.
-    Poisson { mtbf_s: f64 },
+    /// Exponential lifetimes with mean `mtbf` per instance.
+    Poisson { mtbf: SimTime },
     /// Weibull lifetimes per instance, hazard by age since launch.
-    Weibull { shape: f64, scale_s: f64 },
+    Weibull { shape: f64, scale: SimTime },
     /// A Spot Instance Advisor band: the share `p` of instances interrupted in
     /// a month becomes the rate -ln(1 - p) / 730 h.
-    Advisor {
-        band: &'static str,
-        low: f64,
-        high: f64,
-        draw: AdvisorDraw,
-    },
+    Advisor { band: &'static str, low: f64, high: f64, draw: AdvisorDraw },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -42,13 +38,8 @@ pub enum AdvisorDraw {
 
 /// The Spot Instance Advisor's bands, with the range of p each stands for.
 /// The open top band is taken as 20-30%.
-pub const ADVISOR_BANDS: [(&str, f64, f64); 5] = [
-    ("<5%", 0.0, 0.05),
-    ("5-10%", 0.05, 0.10),
-    ("10-15%", 0.10, 0.15),
-    ("15-20%", 0.15, 0.20),
-    (">20%", 0.20, 0.30),
-];
+pub const ADVISOR_BANDS: [(&str, f64, f64); 5] =
+    [("<5%", 0.0, 0.05), ("5-10%", 0.05, 0.10), ("10-15%", 0.10, 0.15), ("15-20%", 0.15, 0.20), (">20%", 0.20, 0.30)];
 
 /// Interruption rate per hour of one instance whose monthly interruption
 /// share is `p`.
@@ -63,20 +54,15 @@ impl Interruptions {
     pub fn group_lifetime(&self, nodes: u32, streams: &Streams) -> Option<Dist> {
         let n = nodes as f64;
         match *self {
-            Interruptions::Poisson { mtbf_s } => Some(Dist::Exponential { mean: mtbf_s / n }),
+            Interruptions::Poisson { mtbf } => Some(Dist::Exponential { mean: mtbf.as_secs_f64() / n }),
             // The minimum of n Weibull(k, s) lifetimes is Weibull(k, s n^(-1/k)).
-            Interruptions::Weibull { shape, scale_s } => Some(Dist::Weibull {
-                shape,
-                scale: scale_s * n.powf(-1.0 / shape),
-            }),
-            Interruptions::Advisor {
-                low, high, draw, ..
-            } => {
+            Interruptions::Weibull { shape, scale } => {
+                Some(Dist::Weibull { shape, scale: scale.as_secs_f64() * n.powf(-1.0 / shape) })
+            }
+            Interruptions::Advisor { low, high, draw, .. } => {
                 let p = match draw {
                     AdvisorDraw::Midpoint => 0.5 * (low + high),
-                    AdvisorDraw::Uniform => {
-                        low + (high - low) * streams.rng(Purpose::AdvisorRate).random::<f64>()
-                    }
+                    AdvisorDraw::Uniform => low + (high - low) * streams.rng(Purpose::AdvisorRate).random::<f64>(),
                 };
                 let rate = advisor_rate_per_hour(p) * n / 3600.0;
                 (rate > 0.0).then(|| Dist::Exponential { mean: 1.0 / rate })
@@ -90,15 +76,11 @@ impl Interruptions {
     pub fn group_mtbf_s(&self, nodes: u32) -> f64 {
         let n = nodes as f64;
         match *self {
-            Interruptions::Poisson { mtbf_s } => mtbf_s / n,
-            Interruptions::Weibull { shape, scale_s } => Dist::Weibull {
-                shape,
-                scale: scale_s * n.powf(-1.0 / shape),
+            Interruptions::Poisson { mtbf } => mtbf.as_secs_f64() / n,
+            Interruptions::Weibull { shape, scale } => {
+                Dist::Weibull { shape, scale: scale.as_secs_f64() * n.powf(-1.0 / shape) }.mean_secs()
             }
-            .mean_secs(),
-            Interruptions::Advisor { low, high, .. } => {
-                3600.0 / (advisor_rate_per_hour(0.5 * (low + high)) * n)
-            }
+            Interruptions::Advisor { low, high, .. } => 3600.0 / (advisor_rate_per_hour(0.5 * (low + high)) * n),
         }
     }
 }
@@ -112,51 +94,26 @@ mod tests {
         // 12.5% of instances interrupted in 730 h: 1 - exp(-730 rate) = 0.125.
         let rate = advisor_rate_per_hour(0.125);
         assert!(((1.0 - (-730.0 * rate).exp()) - 0.125).abs() < 1e-12);
-        let m = Interruptions::Advisor {
-            band: "10-15%",
-            low: 0.10,
-            high: 0.15,
-            draw: AdvisorDraw::Midpoint,
-        };
+        let m = Interruptions::Advisor { band: "10-15%", low: 0.10, high: 0.15, draw: AdvisorDraw::Midpoint };
         assert!((m.group_mtbf_s(1) / 3600.0 - 1.0 / rate).abs() < 1e-6);
         assert!((m.group_mtbf_s(4) * 4.0 - m.group_mtbf_s(1)).abs() < 1e-6);
     }
 
     #[test]
     fn uniform_advisor_draws_stay_within_the_band() {
-        let m = Interruptions::Advisor {
-            band: "5-10%",
-            low: 0.05,
-            high: 0.10,
-            draw: AdvisorDraw::Uniform,
-        };
-        let (lo, hi) = (
-            3600.0 / advisor_rate_per_hour(0.10),
-            3600.0 / advisor_rate_per_hour(0.05),
-        );
-        let means: Vec<f64> = (0..200)
-            .map(|r| {
-                m.group_lifetime(1, &Streams::new(3, r))
-                    .unwrap()
-                    .mean_secs()
-            })
-            .collect();
+        let m = Interruptions::Advisor { band: "5-10%", low: 0.05, high: 0.10, draw: AdvisorDraw::Uniform };
+        let (lo, hi) = (3600.0 / advisor_rate_per_hour(0.10), 3600.0 / advisor_rate_per_hour(0.05));
+        let means: Vec<f64> = (0..200).map(|r| m.group_lifetime(1, &Streams::new(3, r)).unwrap().mean_secs()).collect();
         assert!(means.iter().all(|&x| x >= lo - 1e-6 && x <= hi + 1e-6));
-        assert!(
-            means.iter().any(|&x| x < 0.5 * (lo + hi))
-                && means.iter().any(|&x| x > 0.5 * (lo + hi))
-        );
+        assert!(means.iter().any(|&x| x < 0.5 * (lo + hi)) && means.iter().any(|&x| x > 0.5 * (lo + hi)));
     }
 
     #[test]
     fn group_lifetimes_shrink_with_nodes() {
         let s = Streams::new(1, 0);
-        let p = Interruptions::Poisson { mtbf_s: 36000.0 };
+        let p = Interruptions::Poisson { mtbf: SimTime::from_hours(10) };
         assert_eq!(p.group_lifetime(4, &s).unwrap().mean_secs(), 9000.0);
-        let w = Interruptions::Weibull {
-            shape: 0.7,
-            scale_s: 43200.0,
-        };
+        let w = Interruptions::Weibull { shape: 0.7, scale: SimTime::from_hours(12) };
         let one = w.group_lifetime(1, &s).unwrap().mean_secs();
         let eight = w.group_lifetime(8, &s).unwrap().mean_secs();
         assert!((one / eight - 8f64.powf(1.0 / 0.7)).abs() < 1e-9);

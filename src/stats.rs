@@ -30,22 +30,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub const COLUMNS: [&'static str; 14] = [
-        "n",
-        "mean",
-        "std",
-        "sem",
-        "ci95_low",
-        "ci95_high",
-        "min",
-        "p05",
-        "p25",
-        "p50",
-        "p75",
-        "p95",
-        "p99",
-        "max",
-    ];
+    pub const COLUMNS: [&'static str; 14] =
+        ["n", "mean", "std", "sem", "ci95_low", "ci95_high", "min", "p05", "p25", "p50", "p75", "p95", "p99", "max"];
 
     /// Summarises `values` (reordered in place). With fewer than two values,
     /// the spread columns are NaN.
@@ -124,9 +110,7 @@ impl Summary {
 
 /// The 0.975 quantile of Student's t with `df` degrees of freedom.
 pub fn t_quantile_975(df: usize) -> f64 {
-    StudentsT::new(0.0, 1.0, df as f64)
-        .map(|t| t.inverse_cdf(0.975))
-        .unwrap_or(f64::NAN)
+    StudentsT::new(0.0, 1.0, df as f64).map(|t| t.inverse_cdf(0.975)).unwrap_or(f64::NAN)
 }
 
 /// Type-7 quantiles of `values` at ascending probabilities `probs`.
@@ -143,8 +127,7 @@ pub fn quantiles(values: &mut [f64], probs: &[f64]) -> Vec<f64> {
         if k < fixed_below {
             return values[k];
         }
-        let (_, kth, _) =
-            values[fixed_below..].select_nth_unstable_by(k - fixed_below, f64::total_cmp);
+        let (_, kth, _) = values[fixed_below..].select_nth_unstable_by(k - fixed_below, f64::total_cmp);
         let x = *kth;
         fixed_below = k + 1;
         x
@@ -182,9 +165,7 @@ mod tests {
 
     #[test]
     fn quantiles_agree_with_a_full_sort() {
-        let mut x: Vec<f64> = (0..1001)
-            .map(|i| ((i * 7919) % 1009) as f64 * 0.5)
-            .collect();
+        let mut x: Vec<f64> = (0..1001).map(|i| ((i * 7919) % 1009) as f64 * 0.5).collect();
         let mut sorted = x.clone();
         sorted.sort_by(f64::total_cmp);
         let probs = [0.0, 0.013, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0];

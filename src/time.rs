@@ -114,26 +114,17 @@ pub fn parse_duration(text: &str) -> Result<SimTime, String> {
     let mut total = 0.0_f64;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).unwrap_or(rest.len());
         let (num, tail) = rest.split_at(num_len);
         let tail = tail.trim_start();
-        let unit_len = tail
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
-        let value: f64 = num
-            .replace('_', "")
-            .parse()
-            .map_err(|_| format!("expected {expected}, found \"{text}\""))?;
+        let value: f64 = num.replace('_', "").parse().map_err(|_| format!("expected {expected}, found \"{text}\""))?;
         if unit.is_empty() {
             return Err(format!("\"{text}\" has no unit: expected {expected}"));
         }
         let Some(&(_, scale)) = UNITS.iter().find(|(u, _)| *u == unit) else {
-            return Err(format!(
-                "unknown unit \"{unit}\" in \"{text}\": expected one of ns, us, ms, s, m, h, d"
-            ));
+            return Err(format!("unknown unit \"{unit}\" in \"{text}\": expected one of ns, us, ms, s, m, h, d"));
         };
         total += value * scale as f64;
         rest = tail.trim_start();
@@ -171,10 +162,7 @@ mod tests {
 
     #[test]
     fn parses_every_unit() {
-        assert_eq!(
-            parse_duration("250ms").unwrap(),
-            SimTime::from_nanos(250_000_000)
-        );
+        assert_eq!(parse_duration("250ms").unwrap(), SimTime::from_nanos(250_000_000));
         assert_eq!(parse_duration("30s").unwrap(), SimTime::from_secs(30));
         assert_eq!(parse_duration("5m").unwrap(), SimTime::from_mins(5));
         assert_eq!(parse_duration("2h").unwrap(), SimTime::from_hours(2));
@@ -187,11 +175,7 @@ mod tests {
     #[test]
     fn rejects_missing_or_unknown_units() {
         assert!(parse_duration("30").unwrap_err().contains("no unit"));
-        assert!(
-            parse_duration("30 minutes")
-                .unwrap_err()
-                .contains("unknown unit")
-        );
+        assert!(parse_duration("30 minutes").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-5m").is_err());
         assert!(parse_duration("h").is_err());

@@ -34,6 +34,8 @@ pub enum IntervalRule {
 pub struct Checkpointing {
     /// Compute time between checkpoints.
     pub interval: SimTime,
+    /// How `interval` was chosen: "fixed", "young" or "daly".
+    #[serde(rename = "interval_rule")]
     pub rule: IntervalRule,
     pub write: Dist,
     pub restore: Dist,
@@ -49,22 +51,36 @@ pub struct SpotTerms {
     pub price_per_hour: f64,
     /// A capacity wait longer than this is cut here, and the job moves to
     /// on-demand instances for good.
+    #[serde(rename = "fallback", skip_serializing_if = "Option::is_none", serialize_with = "fallback_table")]
     pub fallback_after_wait: Option<SimTime>,
+}
+
+/// `fallback = { after_wait = "1h" }`, as in the experiment file.
+fn fallback_table<S: serde::Serializer>(after: &Option<SimTime>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry("after_wait", after)?;
+    map.end()
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainingJob {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     pub instances: u32,
     pub work: SimTime,
     pub market: Market,
     pub startup: Dist,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_runtime: Option<SimTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_wait: Option<SimTime>,
     pub checkpoint: Checkpointing,
-    /// USD per instance-hour.
+    /// On-demand USD per instance-hour.
+    #[serde(rename = "price_per_hour")]
     pub on_demand_price: f64,
-    /// Present when the market is spot.
+    /// Present when the market is spot; written as the file's `[spot]` table.
+    #[serde(skip)]
     pub spot: Option<SpotTerms>,
 }
 
@@ -86,9 +102,7 @@ pub const METRICS: &[&str] = &[
 impl TrainingJob {
     /// Number of checkpoint segments: `work / interval`, rounded up.
     pub fn segments(&self) -> u64 {
-        self.work
-            .as_nanos()
-            .div_ceil(self.checkpoint.interval.as_nanos())
+        self.work.as_nanos().div_ceil(self.checkpoint.interval.as_nanos())
     }
 
     /// The same work on on-demand instances with no interruptions, using the
@@ -165,10 +179,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(job: &'a TrainingJob, streams: &Streams) -> Self {
         let on_spot = job.market == Market::Spot;
-        let lifetime = job
-            .spot
-            .as_ref()
-            .and_then(|s| s.interruptions.group_lifetime(job.instances, streams));
+        let lifetime = job.spot.as_ref().and_then(|s| s.interruptions.group_lifetime(job.instances, streams));
         Run {
             job,
             lifetime,
@@ -204,11 +215,7 @@ impl<'a> Run<'a> {
         let wall_deadline = self.job.max_wait.unwrap_or(SimTime::MAX);
         loop {
             if self.on_spot {
-                let spot = self
-                    .job
-                    .spot
-                    .as_ref()
-                    .expect("a spot market has spot terms");
+                let spot = self.job.spot.as_ref().expect("a spot market has spot terms");
                 let mut wait = spot.capacity_wait.sample(&mut self.wait_rng);
                 let fallback = spot.fallback_after_wait.is_some_and(|limit| wait > limit);
                 if fallback {
@@ -375,19 +382,12 @@ impl<'a> Run<'a> {
     fn write_metrics(&self, out: &mut [f64]) {
         let job = self.job;
         let n = job.instances as f64;
-        let spot_price = job
-            .spot
-            .as_ref()
-            .map_or(job.on_demand_price, |s| s.price_per_hour);
+        let spot_price = job.spot.as_ref().map_or(job.on_demand_price, |s| s.price_per_hour);
         let cost = n
             * (spot_price * self.billed_spot.as_hours_f64()
                 + job.on_demand_price * self.billed_on_demand.as_hours_f64());
         let on_demand_cost = job.on_demand_cost();
-        let savings = if on_demand_cost > 0.0 {
-            1.0 - cost / on_demand_cost
-        } else {
-            0.0
-        };
+        let savings = if on_demand_cost > 0.0 { 1.0 - cost / on_demand_cost } else { 0.0 };
         let values = [
             self.now.as_hours_f64(),
             self.billed().as_hours_f64(),

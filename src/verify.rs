@@ -70,23 +70,16 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
             if job.checkpoint.on_notice || spot.fallback_after_wait.is_some() {
                 return None;
             }
-            let Interruptions::Poisson { mtbf_s } = spot.interruptions else {
+            let Interruptions::Poisson { mtbf } = spot.interruptions else {
                 return None;
             };
-            (
-                job.instances as f64 / mtbf_s,
-                spot.capacity_wait.mean_secs(),
-            )
+            (job.instances as f64 / mtbf.as_secs_f64(), spot.capacity_wait.mean_secs())
         }
         _ => (0.0, 0.0),
     };
     if rate == 0.0 {
         let t = wait + startup + work + job.segments() as f64 * write;
-        return Some(Expected {
-            wall_time_s: t,
-            interruptions: 0.0,
-            billed_time_s: t - wait,
-        });
+        return Some(Expected { wall_time_s: t, interruptions: 0.0, billed_time_s: t - wait });
     }
     let grow = |x: f64| (rate * x).exp_m1();
     let mut segments = full * grow(tau + write);
@@ -95,11 +88,7 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
     }
     let first = -(-rate * startup).exp_m1();
     let n = (rate * (startup + restore)).exp() * (first + segments);
-    Some(Expected {
-        wall_time_s: wait + (1.0 / rate + wait) * n,
-        interruptions: n,
-        billed_time_s: n / rate,
-    })
+    Some(Expected { wall_time_s: wait + (1.0 / rate + wait) * n, interruptions: n, billed_time_s: n / rate })
 }
 
 /// A spot job with Poisson interruptions and constant times, for checks and
@@ -116,13 +105,8 @@ pub fn poisson_job(
     nodes: u32,
 ) -> TrainingJob {
     let mins = |m: f64| SimTime::from_secs_f64(m * 60.0);
-    let wait = if wait_mean_m > 0.0 {
-        Dist::Exponential {
-            mean: wait_mean_m * 60.0,
-        }
-    } else {
-        Dist::Constant(SimTime::ZERO)
-    };
+    let wait =
+        if wait_mean_m > 0.0 { Dist::Exponential { mean: wait_mean_m * 60.0 } } else { Dist::Constant(SimTime::ZERO) };
     TrainingJob {
         instance: Some("ml.p3.2xlarge".into()),
         instances: nodes,
@@ -140,9 +124,7 @@ pub fn poisson_job(
         },
         on_demand_price: 3.825,
         spot: Some(SpotTerms {
-            interruptions: Interruptions::Poisson {
-                mtbf_s: mtbf_h * 3600.0,
-            },
+            interruptions: Interruptions::Poisson { mtbf: SimTime::from_secs_f64(mtbf_h * 3600.0) },
             notice: SimTime::from_mins(2),
             capacity_wait: wait,
             price_per_hour: 0.3 * 3.825,
@@ -188,10 +170,7 @@ pub fn training_cases() -> Vec<(String, TrainingJob)> {
 }
 
 fn mean_and_sem(rows: &[f64], metric: &str) -> (f64, f64) {
-    let m = METRICS
-        .iter()
-        .position(|&x| x == metric)
-        .expect("a training metric");
+    let m = METRICS.iter().position(|&x| x == metric).expect("a training metric");
     let mut column: Vec<f64> = rows.chunks_exact(METRICS.len()).map(|r| r[m]).collect();
     let s = Summary::of(&mut column);
     (s.mean, s.sem)
@@ -244,11 +223,7 @@ fn segment_cost(tau: f64, write_s: f64, mtbf_s: f64) -> f64 {
 
 /// Young's and Daly's intervals against the exact optimum, and the simulated
 /// wall time at Daly's interval against the closed form.
-pub fn optimum_checks(
-    runner: &Runner,
-    replications: u64,
-    seed: u64,
-) -> (Vec<OptimumRow>, Vec<Check>) {
+pub fn optimum_checks(runner: &Runner, replications: u64, seed: u64) -> (Vec<OptimumRow>, Vec<Check>) {
     let mut rows = Vec::new();
     let mut checks = Vec::new();
     for &(write_m, mtbf_h) in &[(5.0, 10.0), (1.0, 3.0), (10.0, 30.0), (2.0, 1.0)] {
@@ -274,10 +249,7 @@ pub fn optimum_checks(
         let sim = runner.run(&job as &dyn Model, seed, replications, &|_| {});
         let (wall, sem) = mean_and_sem(&sim, "wall_time_h");
         checks.push(Check {
-            name: format!(
-                "wall_time_h  at Daly τ={:.1}m C={write_m}m MTBF={mtbf_h}h",
-                daly / 60.0
-            ),
+            name: format!("wall_time_h  at Daly τ={:.1}m C={write_m}m MTBF={mtbf_h}h", daly / 60.0),
             simulated: wall,
             sem,
             exact: exact.wall_time_s / 3600.0,
@@ -302,10 +274,7 @@ pub struct OptimumRow {
 pub const DALY_MAX_EXCESS: f64 = 0.002;
 
 pub fn render_checks(checks: &[Check]) -> String {
-    let mut out = format!(
-        "{:<72} {:>12} {:>12} {:>10} {:>7}  {}\n",
-        "check", "simulated", "exact", "sem", "z", ""
-    );
+    let mut out = format!("{:<72} {:>12} {:>12} {:>10} {:>7}  {}\n", "check", "simulated", "exact", "sem", "z", "");
     for c in checks {
         let _ = writeln!(
             out,
@@ -337,11 +306,7 @@ pub fn render_optimum(rows: &[OptimumRow]) -> String {
             r.daly_s / 60.0,
             r.excess_daly,
             r.excess_young,
-            if r.excess_daly <= DALY_MAX_EXCESS {
-                "ok"
-            } else {
-                "FAIL"
-            }
+            if r.excess_daly <= DALY_MAX_EXCESS { "ok" } else { "FAIL" }
         );
     }
     out

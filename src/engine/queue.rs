@@ -52,12 +52,7 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        EventQueue {
-            heap: BinaryHeap::new(),
-            lane: VecDeque::new(),
-            seq: 0,
-            now: SimTime::ZERO,
-        }
+        EventQueue { heap: BinaryHeap::new(), lane: VecDeque::new(), seq: 0, now: SimTime::ZERO }
     }
 
     /// The time of the event popped last.
@@ -76,11 +71,7 @@ impl<E> EventQueue<E> {
     fn entry(&mut self, at: SimTime, event: E) -> Entry<E> {
         debug_assert!(at >= self.now, "an event was scheduled in the past");
         self.seq += 1;
-        Entry {
-            at: at.max(self.now),
-            seq: self.seq,
-            event,
-        }
+        Entry { at: at.max(self.now), seq: self.seq, event }
     }
 
     /// Schedules `event` at `at` (not before now).
@@ -116,11 +107,7 @@ impl<E> EventQueue<E> {
             (None, Some(_)) => true,
             (_, None) => false,
         };
-        let entry = if from_lane {
-            self.lane.pop_front()
-        } else {
-            self.heap.pop()
-        }?;
+        let entry = if from_lane { self.lane.pop_front() } else { self.heap.pop() }?;
         self.now = entry.at;
         Some((entry.at, entry.event))
     }

@@ -69,10 +69,7 @@ mod tests {
     #[test]
     fn streams_are_reproducible_and_distinct() {
         let a = Streams::new(7, 3);
-        assert_eq!(
-            a.rng(Purpose::Interruptions).next_u64(),
-            a.rng(Purpose::Interruptions).next_u64()
-        );
+        assert_eq!(a.rng(Purpose::Interruptions).next_u64(), a.rng(Purpose::Interruptions).next_u64());
         let firsts: Vec<u64> = [
             Streams::new(7, 3).rng(Purpose::Interruptions).next_u64(),
             Streams::new(7, 3).rng(Purpose::CapacityWait).next_u64(),

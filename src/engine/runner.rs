@@ -24,9 +24,7 @@ pub struct Runner {
 impl Runner {
     /// A runner with `threads` workers (0: one per core).
     pub fn new(threads: usize) -> anyhow::Result<Self> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         Ok(Runner { pool })
     }
 
@@ -37,28 +35,20 @@ impl Runner {
     /// Runs `replications` replications of `model` and returns their metrics
     /// row-major: row r holds replication r, whatever the thread count.
     /// `progress` is told how many replications each finished chunk held.
-    pub fn run(
-        &self,
-        model: &dyn Model,
-        seed: u64,
-        replications: u64,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Vec<f64> {
+    pub fn run(&self, model: &dyn Model, seed: u64, replications: u64, progress: &(dyn Fn(u64) + Sync)) -> Vec<f64> {
         let width = model.metrics().len();
         let mut rows = vec![0.0; width * replications as usize];
         if width == 0 {
             return rows;
         }
         self.pool.install(|| {
-            rows.par_chunks_mut(width * CHUNK)
-                .enumerate()
-                .for_each(|(chunk, block)| {
-                    let first = (chunk * CHUNK) as u64;
-                    for (i, row) in block.chunks_exact_mut(width).enumerate() {
-                        model.replicate(Streams::new(seed, first + i as u64), row);
-                    }
-                    progress((block.len() / width) as u64);
-                });
+            rows.par_chunks_mut(width * CHUNK).enumerate().for_each(|(chunk, block)| {
+                let first = (chunk * CHUNK) as u64;
+                for (i, row) in block.chunks_exact_mut(width).enumerate() {
+                    model.replicate(Streams::new(seed, first + i as u64), row);
+                }
+                progress((block.len() / width) as u64);
+            });
         });
         rows
     }

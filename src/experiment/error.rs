@@ -12,16 +12,10 @@ pub struct Origin {
 
 impl Origin {
     pub fn file(file: &str, line: usize) -> Self {
-        Origin {
-            file: file.to_string(),
-            line: Some(line),
-        }
+        Origin { file: file.to_string(), line: Some(line) }
     }
     pub fn command_line() -> Self {
-        Origin {
-            file: "--set".to_string(),
-            line: None,
-        }
+        Origin { file: "--set".to_string(), line: None }
     }
 }
 
@@ -45,12 +39,7 @@ pub struct InputError {
 
 impl InputError {
     pub fn new(origin: &Origin, key: Option<&str>, message: impl Into<String>) -> Self {
-        InputError {
-            origin: origin.clone(),
-            key: key.map(str::to_string),
-            message: message.into(),
-            hint: None,
-        }
+        InputError { origin: origin.clone(), key: key.map(str::to_string), message: message.into(), hint: None }
     }
 
     pub fn with_hint(mut self, hint: Option<String>) -> Self {
@@ -78,12 +67,7 @@ pub fn nearest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Opt
     let wrong_lower = wrong.to_ascii_lowercase();
     valid
         .into_iter()
-        .map(|v| {
-            (
-                strsim::damerau_levenshtein(&wrong_lower, &v.to_ascii_lowercase()),
-                v,
-            )
-        })
+        .map(|v| (strsim::damerau_levenshtein(&wrong_lower, &v.to_ascii_lowercase()), v))
         .filter(|&(d, v)| d <= 2.max(v.len() / 3))
         .min_by_key(|&(d, _)| d)
         .map(|(_, v)| v)
@@ -109,15 +93,8 @@ mod tests {
 
     #[test]
     fn message_names_file_line_key_and_hint() {
-        let e = InputError::new(
-            &Origin::file("x.toml", 7),
-            Some("training.wrk"),
-            "unknown key",
-        )
-        .with_hint(Some("did you mean `work`?".into()));
-        assert_eq!(
-            e.to_string(),
-            "x.toml:7: `training.wrk`: unknown key\n  hint: did you mean `work`?"
-        );
+        let e = InputError::new(&Origin::file("x.toml", 7), Some("training.wrk"), "unknown key")
+            .with_hint(Some("did you mean `work`?".into()));
+        assert_eq!(e.to_string(), "x.toml:7: `training.wrk`: unknown key\n  hint: did you mean `work`?");
     }
 }

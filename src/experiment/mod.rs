@@ -21,10 +21,26 @@ pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
 
 /// One resolved design: everything a model needs, every default filled in.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Debug)]
 pub enum Design {
     Training(TrainingJob),
+}
+
+/// Serialises with the experiment file's tables: `training`, `spot`.
+impl Serialize for Design {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        match self {
+            Design::Training(job) => {
+                map.serialize_entry("training", job)?;
+                if let Some(spot) = &job.spot {
+                    map.serialize_entry("spot", spot)?;
+                }
+            }
+        }
+        map.end()
+    }
 }
 
 impl Design {
@@ -74,10 +90,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
     let display = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         InputError::new(
-            &Origin {
-                file: display.clone(),
-                line: None,
-            },
+            &Origin { file: display.clone(), line: None },
             None,
             format!("cannot read the experiment file: {e}"),
         )
@@ -92,9 +105,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
             return Err(InputError::new(
                 &origin,
                 None,
-                format!(
-                    "expected PATH=VALUE, such as training.checkpoint.interval=45m, found \"{set}\""
-                ),
+                format!("expected PATH=VALUE, such as training.checkpoint.interval=45m, found \"{set}\""),
             ));
         };
         let key = key.trim();
@@ -105,24 +116,14 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
 
     let origin = Origin::file(&display, 1);
     let root = Section::root(&doc, origin.clone(), &base_dir);
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "experiment".into());
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into());
     let name = root.string("name")?.unwrap_or(stem);
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         let entry = root.entry("name").expect("read");
-        return Err(root.error(
-            entry,
-            "expected a name usable as a folder name (no slashes, not starting with a dot)",
-        ));
+        return Err(root.error(entry, "expected a name usable as a folder name (no slashes, not starting with a dot)"));
     }
-    let seed = root
-        .integer("seed", 0, i64::MAX)?
-        .unwrap_or(DEFAULT_SEED as i64) as u64;
-    let replications = root
-        .integer("replications", 1, 1_000_000_000)?
-        .unwrap_or(DEFAULT_REPLICATIONS as i64) as u64;
+    let seed = root.integer("seed", 0, i64::MAX)?.unwrap_or(DEFAULT_SEED as i64) as u64;
+    let replications = root.integer("replications", 1, 1_000_000_000)?.unwrap_or(DEFAULT_REPLICATIONS as i64) as u64;
     root.allow(&["training", "inference", "spot", "zones", "traffic", "sweep"]);
     root.finish()?;
     for axis in &axes {
@@ -132,9 +133,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
                 Some(&axis.path),
                 "cannot be swept: it belongs to the whole experiment",
             )
-            .with_hint(Some(
-                "sweep model keys such as `training.checkpoint.interval`".into(),
-            )));
+            .with_hint(Some("sweep model keys such as `training.checkpoint.interval`".into())));
         }
     }
 
@@ -148,11 +147,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
         let design = resolve(&tree, &origin, &base_dir)?;
-        points.push(Point {
-            index,
-            values,
-            design,
-        });
+        points.push(Point { index, values, design });
     }
     Ok(Experiment {
         name,
@@ -170,11 +165,7 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
         return Ok(Vec::new());
     };
     let Value::Table(table) = entry.node.value else {
-        return Err(InputError::new(
-            &entry.key_origin,
-            Some("sweep"),
-            "expected a table of key paths and value lists",
-        ));
+        return Err(InputError::new(&entry.key_origin, Some("sweep"), "expected a table of key paths and value lists"));
     };
     let mut axes = Vec::new();
     for e in table.entries {
@@ -183,11 +174,7 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
         let values = match e.node.value {
             Value::Array(values) if !values.is_empty() => values,
             Value::Array(_) => {
-                return Err(InputError::new(
-                    &e.key_origin,
-                    Some(&key),
-                    "expected a non-empty list of values",
-                ));
+                return Err(InputError::new(&e.key_origin, Some(&key), "expected a non-empty list of values"));
             }
             other => {
                 return Err(InputError::new(
@@ -198,11 +185,7 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
                 .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
             }
         };
-        axes.push(Axis {
-            path,
-            origin: e.key_origin,
-            values,
-        });
+        axes.push(Axis { path, origin: e.key_origin, values });
     }
     Ok(axes)
 }
@@ -228,9 +211,7 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, Inp
             return Err(InputError::new(
                 &entry.key_origin,
                 Some(later),
-                format!(
-                    "[{later}] is not yet supported in this version of spotsim; only [training] experiments run"
-                ),
+                format!("[{later}] is not yet supported in this version of spotsim; only [training] experiments run"),
             ));
         }
     }

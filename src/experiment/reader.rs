@@ -24,21 +24,11 @@ pub struct Section<'a> {
 
 impl<'a> Section<'a> {
     pub fn root(table: &'a Table, origin: Origin, base_dir: &'a Path) -> Self {
-        Section {
-            path: String::new(),
-            table,
-            origin,
-            base_dir,
-            known: RefCell::new(Vec::new()),
-        }
+        Section { path: String::new(), table, origin, base_dir, known: RefCell::new(Vec::new()) }
     }
 
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.path)
-        }
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
 
     /// Looks a key up and records it as valid here.
@@ -66,11 +56,8 @@ impl<'a> Section<'a> {
                 valid.dedup();
                 let hint = did_you_mean(&entry.key, valid.iter().copied())
                     .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
-                let place = if self.path.is_empty() {
-                    "at the top level".to_string()
-                } else {
-                    format!("in `{}`", self.path)
-                };
+                let place =
+                    if self.path.is_empty() { "at the top level".to_string() } else { format!("in `{}`", self.path) };
                 return Err(InputError::new(
                     &entry.key_origin,
                     Some(&self.key_path(&entry.key)),
@@ -84,31 +71,16 @@ impl<'a> Section<'a> {
 
     /// An error about the value of `entry`.
     pub fn error(&self, entry: &Entry, message: impl Into<String>) -> InputError {
-        InputError::new(
-            &entry.node.origin,
-            Some(&self.key_path(&entry.key)),
-            message,
-        )
+        InputError::new(&entry.node.origin, Some(&self.key_path(&entry.key)), message)
     }
 
     /// An error about a key that should be there and is not.
     pub fn missing(&self, key: &str, expected: &str) -> InputError {
-        InputError::new(
-            &self.origin,
-            Some(&self.key_path(key)),
-            format!("this key is missing: expected {expected}"),
-        )
+        InputError::new(&self.origin, Some(&self.key_path(key)), format!("this key is missing: expected {expected}"))
     }
 
     fn wrong_type(&self, entry: &Entry, expected: &str) -> InputError {
-        self.error(
-            entry,
-            format!(
-                "expected {expected}, found {} ({})",
-                entry.node.value.kind(),
-                entry.node.display()
-            ),
-        )
+        self.error(entry, format!("expected {expected}, found {} ({})", entry.node.value.kind(), entry.node.display()))
     }
 
     pub fn section(&self, key: &'static str) -> Result<Option<Section<'a>>> {
@@ -138,29 +110,16 @@ impl<'a> Section<'a> {
     }
 
     /// One of `options`, with the nearest one suggested on a miss.
-    pub fn choice(
-        &self,
-        key: &'static str,
-        options: &[&'static str],
-    ) -> Result<Option<&'static str>> {
+    pub fn choice(&self, key: &'static str, options: &[&'static str]) -> Result<Option<&'static str>> {
         let Some(text) = self.string(key)? else {
             return Ok(None);
         };
         let entry = self.table.get(key).expect("just read");
-        options
-            .iter()
-            .copied()
-            .find(|o| *o == text)
-            .map(Some)
-            .ok_or_else(|| {
-                let list = options
-                    .iter()
-                    .map(|o| format!("\"{o}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                self.error(entry, format!("expected one of {list}, found \"{text}\""))
-                    .with_hint(did_you_mean(&text, options.iter().copied()))
-            })
+        options.iter().copied().find(|o| *o == text).map(Some).ok_or_else(|| {
+            let list = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
+            self.error(entry, format!("expected one of {list}, found \"{text}\""))
+                .with_hint(did_you_mean(&text, options.iter().copied()))
+        })
     }
 
     pub fn boolean(&self, key: &'static str) -> Result<Option<bool>> {
@@ -184,10 +143,7 @@ impl<'a> Section<'a> {
             _ => return Err(self.wrong_type(entry, "a number")),
         };
         if !(min..=max).contains(&x) {
-            return Err(self.error(
-                entry,
-                format!("expected a number from {min} to {max}, found {x}"),
-            ));
+            return Err(self.error(entry, format!("expected a number from {min} to {max}, found {x}")));
         }
         Ok(Some(x))
     }
@@ -199,10 +155,7 @@ impl<'a> Section<'a> {
         };
         match entry.node.value {
             Value::Int(i) if (min..=max).contains(&i) => Ok(Some(i)),
-            Value::Int(i) => Err(self.error(
-                entry,
-                format!("expected a whole number from {min} to {max}, found {i}"),
-            )),
+            Value::Int(i) => Err(self.error(entry, format!("expected a whole number from {min} to {max}, found {i}"))),
             _ => Err(self.wrong_type(entry, "a whole number")),
         }
     }
@@ -219,7 +172,11 @@ impl<'a> Section<'a> {
             Value::Str(s) => parse_duration(s).map_err(|m| self.error(entry, m)),
             Value::Int(_) | Value::Float(_) => Err(self.error(
                 entry,
-                format!("a bare number is not a duration: write it with a unit, such as \"{}s\" or \"{}m\"", entry.node.display(), entry.node.display()),
+                format!(
+                    "a bare number is not a duration: write it with a unit, such as \"{}s\" or \"{}m\"",
+                    entry.node.display(),
+                    entry.node.display()
+                ),
             )),
             _ => Err(self.wrong_type(entry, "a duration with a unit, such as \"30s\"")),
         }
@@ -229,10 +186,7 @@ impl<'a> Section<'a> {
     pub fn positive_duration(&self, key: &'static str) -> Result<Option<SimTime>> {
         let d = self.duration(key)?;
         if d == Some(SimTime::ZERO) {
-            return Err(self.error(
-                self.table.get(key).expect("just read"),
-                "expected a duration greater than zero",
-            ));
+            return Err(self.error(self.table.get(key).expect("just read"), "expected a duration greater than zero"));
         }
         Ok(d)
     }
@@ -246,30 +200,17 @@ impl<'a> Section<'a> {
         if let Value::Str(_) | Value::Int(_) | Value::Float(_) = entry.node.value {
             return self.duration_of(entry).map(|t| Some(Dist::Constant(t)));
         }
-        let Some(spec) = self.section(key)? else {
-            unreachable!()
-        };
-        let kinds = [
-            "constant",
-            "exponential",
-            "uniform",
-            "lognormal",
-            "weibull",
-            "empirical",
-        ];
+        let Some(spec) = self.section(key)? else { unreachable!() };
+        let kinds = ["constant", "exponential", "uniform", "lognormal", "weibull", "empirical"];
         let kind = spec
             .choice("dist", &kinds)?
             .ok_or_else(|| spec.missing("dist", &format!("one of {}", kinds.join(", "))))?;
-        let need_duration = |k: &'static str| {
-            spec.duration(k)?
-                .ok_or_else(|| spec.missing(k, "a duration with a unit"))
-        };
+        let need_duration =
+            |k: &'static str| spec.duration(k)?.ok_or_else(|| spec.missing(k, "a duration with a unit"));
         let secs = |t: SimTime| t.as_secs_f64();
         let dist = match kind {
             "constant" => Dist::Constant(need_duration("value")?),
-            "exponential" => Dist::Exponential {
-                mean: secs(need_duration("mean")?),
-            },
+            "exponential" => Dist::Exponential { mean: secs(need_duration("mean")?) },
             "uniform" => {
                 let (min, max) = (need_duration("min")?, need_duration("max")?);
                 if min > max {
@@ -278,30 +219,24 @@ impl<'a> Section<'a> {
                         format!("expected `max` >= `min` ({min}), found {max}"),
                     ));
                 }
-                Dist::Uniform {
-                    min: secs(min),
-                    max: secs(max),
-                }
+                Dist::Uniform { min: secs(min), max: secs(max) }
             }
             "lognormal" => Dist::LogNormal {
                 median: secs(need_duration("median")?),
-                sigma: spec.number("sigma", 0.0, 10.0)?.ok_or_else(|| {
-                    spec.missing("sigma", "a number (the log-scale standard deviation)")
-                })?,
+                sigma: spec
+                    .number("sigma", 0.0, 10.0)?
+                    .ok_or_else(|| spec.missing("sigma", "a number (the log-scale standard deviation)"))?,
             },
             "weibull" => Dist::Weibull {
-                shape: spec
-                    .number("shape", 0.05, 100.0)?
-                    .ok_or_else(|| spec.missing("shape", "a number > 0"))?,
+                shape: spec.number("shape", 0.05, 100.0)?.ok_or_else(|| spec.missing("shape", "a number > 0"))?,
                 scale: secs(need_duration("scale")?),
             },
             "empirical" => {
-                let file = spec
-                    .string("file")?
-                    .ok_or_else(|| spec.missing("file", "a CSV file of durations in seconds"))?;
+                let file =
+                    spec.string("file")?.ok_or_else(|| spec.missing("file", "a CSV file of durations in seconds"))?;
                 let entry = spec.table.get("file").expect("read");
-                let samples = read_samples(&self.base_dir.join(&file))
-                    .map_err(|m| spec.error(entry, format!("{file}: {m}")))?;
+                let samples =
+                    read_samples(&self.base_dir.join(&file)).map_err(|m| spec.error(entry, format!("{file}: {m}")))?;
                 Dist::Empirical { file, samples }
             }
             _ => unreachable!("choice returns one of the options"),
@@ -323,17 +258,11 @@ fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
         match cell.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => samples.push(x),
             Ok(x) => {
-                return Err(format!(
-                    "line {}: expected a duration in seconds >= 0, found {x}",
-                    i + 1
-                ));
+                return Err(format!("line {}: expected a duration in seconds >= 0, found {x}", i + 1));
             }
             Err(_) if i == 0 => {} // a header
             Err(_) => {
-                return Err(format!(
-                    "line {}: expected a duration in seconds, found \"{cell}\"",
-                    i + 1
-                ));
+                return Err(format!("line {}: expected a duration in seconds, found \"{cell}\"", i + 1));
             }
         }
     }

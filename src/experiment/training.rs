@@ -34,10 +34,9 @@ pub fn read_training(root: &Section) -> Result<TrainingJob> {
     let spot = match root.section("spot")? {
         Some(s) => Some(read_spot(&s, on_demand_price)?),
         None if market == Market::Spot => {
-            return Err(root.missing(
-                "spot",
-                "a [spot] table with `interruptions`, since `training.market` is \"spot\"",
-            ));
+            return Err(
+                root.missing("spot", "a [spot] table with `interruptions`, since `training.market` is \"spot\"")
+            );
         }
         None => None,
     };
@@ -49,32 +48,27 @@ pub fn read_training(root: &Section) -> Result<TrainingJob> {
             let restore = c.dist("restore")?.unwrap_or(Dist::Constant(SimTime::ZERO));
             let on_notice = c.boolean("on_notice")?.unwrap_or(false);
             let (rule, fixed) = read_interval(&c)?;
-            let mtbf_s = spot
-                .as_ref()
-                .map(|s| s.interruptions.group_mtbf_s(instances));
+            let mtbf_s = spot.as_ref().map(|s| s.interruptions.group_mtbf_s(instances));
             let interval = match rule {
                 IntervalRule::Fixed => fixed.unwrap_or(work),
                 _ => {
                     let write_s = write.mean_secs();
                     if write_s <= 0.0 {
                         let entry = c.entry("interval").expect("read");
-                        return Err(c.error(entry, "\"young\" and \"daly\" need a checkpoint `write` time greater than zero"));
+                        return Err(
+                            c.error(entry, "\"young\" and \"daly\" need a checkpoint `write` time greater than zero")
+                        );
                     }
                     match mtbf_s {
-                        Some(m) => SimTime::from_secs_f64(optimal_interval_s(rule, write_s, m))
-                            .max(SimTime::from_secs(1)),
+                        Some(m) => {
+                            SimTime::from_secs_f64(optimal_interval_s(rule, write_s, m)).max(SimTime::from_secs(1))
+                        }
                         None => work,
                     }
                 }
             };
             c.finish()?;
-            Checkpointing {
-                interval,
-                rule,
-                write,
-                restore,
-                on_notice,
-            }
+            Checkpointing { interval, rule, write, restore, on_notice }
         }
         None => Checkpointing {
             interval: work,
@@ -123,7 +117,10 @@ fn read_interval(c: &Section) -> Result<(IntervalRule, Option<SimTime>)> {
             "daly" => return Ok((IntervalRule::Daly, None)),
             _ if s.starts_with(|ch: char| ch.is_ascii_alphabetic()) => {
                 return Err(c
-                    .error(entry, format!("expected a duration such as \"30m\", or \"young\" or \"daly\", found \"{s}\""))
+                    .error(
+                        entry,
+                        format!("expected a duration such as \"30m\", or \"young\" or \"daly\", found \"{s}\""),
+                    )
                     .with_hint(did_you_mean(s, ["young", "daly"])));
             }
             _ => {}
@@ -145,10 +142,7 @@ fn read_price(t: &Section) -> Result<f64> {
                     .with_hint(did_you_mean(&name, catalog().names())))
             }
         },
-        (None, None) => Err(t.missing(
-            "instance",
-            "an instance type from `spotsim catalog`, or `price_per_hour`",
-        )),
+        (None, None) => Err(t.missing("instance", "an instance type from `spotsim catalog`, or `price_per_hour`")),
     }
 }
 
@@ -156,94 +150,61 @@ fn read_spot(s: &Section, on_demand_price: f64) -> Result<SpotTerms> {
     let interruptions = match s.section("interruptions")? {
         Some(i) => read_interruptions(&i)?,
         None => {
-            return Err(s.missing(
-                "interruptions",
-                "an interruption model, such as { model = \"poisson\", mtbf = \"10h\" }",
-            ));
+            return Err(
+                s.missing("interruptions", "an interruption model, such as { model = \"poisson\", mtbf = \"10h\" }")
+            );
         }
     };
     let notice = s.duration("notice")?.unwrap_or(DEFAULT_NOTICE);
-    let capacity_wait = s
-        .dist("capacity_wait")?
-        .unwrap_or(Dist::Constant(SimTime::ZERO));
+    let capacity_wait = s.dist("capacity_wait")?.unwrap_or(Dist::Constant(SimTime::ZERO));
     let discount = s.number("discount", 0.0, 1.0)?;
     let price = s.number("price_per_hour", 0.0, 1.0e6)?;
     let price_per_hour = match (discount, price) {
         (Some(_), Some(_)) => {
             let entry = s.entry("price_per_hour").expect("read");
-            return Err(s.error(
-                entry,
-                "give either `discount` or `price_per_hour`, not both",
-            ));
+            return Err(s.error(entry, "give either `discount` or `price_per_hour`, not both"));
         }
         (_, Some(p)) => p,
         (d, None) => (1.0 - d.unwrap_or(DEFAULT_DISCOUNT)) * on_demand_price,
     };
     let fallback_after_wait = match s.section("fallback")? {
         Some(f) => {
-            let after = f
-                .duration("after_wait")?
-                .ok_or_else(|| f.missing("after_wait", "a duration, such as \"1h\""))?;
+            let after =
+                f.duration("after_wait")?.ok_or_else(|| f.missing("after_wait", "a duration, such as \"1h\""))?;
             f.finish()?;
             Some(after)
         }
         None => None,
     };
     s.finish()?;
-    Ok(SpotTerms {
-        interruptions,
-        notice,
-        capacity_wait,
-        price_per_hour,
-        fallback_after_wait,
-    })
+    Ok(SpotTerms { interruptions, notice, capacity_wait, price_per_hour, fallback_after_wait })
 }
 
 fn read_interruptions(i: &Section) -> Result<Interruptions> {
     let models = ["poisson", "weibull", "advisor", "trace"];
-    let model = i.choice("model", &models)?.ok_or_else(|| {
-        i.missing(
-            "model",
-            "one of \"poisson\", \"weibull\", \"advisor\", \"trace\"",
-        )
-    })?;
-    let need = |key: &'static str, what: &str| {
-        i.positive_duration(key)?
-            .ok_or_else(|| i.missing(key, what))
-    };
+    let model = i
+        .choice("model", &models)?
+        .ok_or_else(|| i.missing("model", "one of \"poisson\", \"weibull\", \"advisor\", \"trace\""))?;
+    let need = |key: &'static str, what: &str| i.positive_duration(key)?.ok_or_else(|| i.missing(key, what));
     let result = match model {
-        "poisson" => Interruptions::Poisson {
-            mtbf_s: need(
-                "mtbf",
-                "the mean time between interruptions, such as \"10h\"",
-            )?
-            .as_secs_f64(),
-        },
+        "poisson" => {
+            Interruptions::Poisson { mtbf: need("mtbf", "the mean time between interruptions, such as \"10h\"")? }
+        }
         "weibull" => Interruptions::Weibull {
-            shape: i
-                .number("shape", 0.05, 100.0)?
-                .ok_or_else(|| i.missing("shape", "a number > 0"))?,
-            scale_s: need("scale", "a duration, such as \"12h\"")?.as_secs_f64(),
+            shape: i.number("shape", 0.05, 100.0)?.ok_or_else(|| i.missing("shape", "a number > 0"))?,
+            scale: need("scale", "a duration, such as \"12h\"")?,
         },
         "advisor" => {
             let labels: Vec<&'static str> = ADVISOR_BANDS.iter().map(|b| b.0).collect();
-            let band = i.choice("band", &labels)?.ok_or_else(|| {
-                i.missing("band", "a Spot Instance Advisor band, such as \"10-15%\"")
-            })?;
-            let &(band, low, high) = ADVISOR_BANDS
-                .iter()
-                .find(|b| b.0 == band)
-                .expect("a listed band");
+            let band = i
+                .choice("band", &labels)?
+                .ok_or_else(|| i.missing("band", "a Spot Instance Advisor band, such as \"10-15%\""))?;
+            let &(band, low, high) = ADVISOR_BANDS.iter().find(|b| b.0 == band).expect("a listed band");
             let draw = match i.choice("draw", &["midpoint", "uniform"])? {
                 Some("uniform") => AdvisorDraw::Uniform,
                 _ => AdvisorDraw::Midpoint,
             };
-            Interruptions::Advisor {
-                band,
-                low,
-                high,
-                draw,
-            }
+            Interruptions::Advisor { band, low, high, draw }
         }
         _ => {
             let entry = i.entry("model").expect("read");

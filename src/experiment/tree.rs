@@ -65,11 +65,8 @@ impl Node {
                 format!("[{}]", parts.join(", "))
             }
             Value::Table(t) => {
-                let parts: Vec<String> = t
-                    .entries
-                    .iter()
-                    .map(|e| format!("{} = {}", e.key, e.node.display()))
-                    .collect();
+                let parts: Vec<String> =
+                    t.entries.iter().map(|e| format!("{} = {}", e.key, e.node.display())).collect();
                 format!("{{ {} }}", parts.join(", "))
             }
         }
@@ -106,10 +103,7 @@ impl Table {
                     table.entries.push(Entry {
                         key: part.to_string(),
                         key_origin: origin.clone(),
-                        node: Node {
-                            value: Value::Table(Table::default()),
-                            origin: origin.clone(),
-                        },
+                        node: Node { value: Value::Table(Table::default()), origin: origin.clone() },
                     });
                     table.entries.len() - 1
                 }
@@ -127,10 +121,7 @@ impl Table {
                     return Err(InputError::new(
                         origin,
                         Some(path),
-                        format!(
-                            "`{prefix}` is {}, not a table, so `{path}` cannot be set",
-                            other.kind()
-                        ),
+                        format!("`{prefix}` is {}, not a table, so `{path}` cannot be set", other.kind()),
                     ));
                 }
             }
@@ -146,9 +137,7 @@ struct Lines {
 
 impl Lines {
     fn new(text: &str) -> Self {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         Lines { starts }
     }
     fn line(&self, offset: usize) -> usize {
@@ -162,11 +151,7 @@ pub fn parse_document(text: &str, file: &str) -> Result<Table, InputError> {
     let doc = DeTable::parse(text).map_err(|e| {
         let line = e.span().map(|s| lines.line(s.start)).unwrap_or(1);
         let message = e.message().trim().trim_end_matches('.').to_string();
-        InputError::new(
-            &Origin::file(file, line),
-            None,
-            format!("not valid TOML: {message}"),
-        )
+        InputError::new(&Origin::file(file, line), None, format!("not valid TOML: {message}"))
     })?;
     let at = |offset: usize| Origin::file(file, lines.line(offset));
     convert_table(doc.into_inner(), &at)
@@ -179,19 +164,10 @@ pub fn parse_override(text: &str) -> Node {
     let at = |_: usize| origin.clone();
     match DeValue::parse(text) {
         Ok(v) => match convert_value(v.into_inner(), &at, 0) {
-            Ok(value) => Node {
-                value,
-                origin: origin.clone(),
-            },
-            Err(_) => Node {
-                value: Value::Str(text.to_string()),
-                origin: origin.clone(),
-            },
+            Ok(value) => Node { value, origin: origin.clone() },
+            Err(_) => Node { value: Value::Str(text.to_string()), origin: origin.clone() },
         },
-        Err(_) => Node {
-            value: Value::Str(text.to_string()),
-            origin: origin.clone(),
-        },
+        Err(_) => Node { value: Value::Str(text.to_string()), origin: origin.clone() },
     }
 }
 
@@ -205,31 +181,17 @@ fn convert_table(table: DeTable<'_>, at: &dyn Fn(usize) -> Origin) -> Result<Tab
         let start = value.span().start;
         let value = convert_value(value.into_inner(), at, start)
             .map_err(|msg| InputError::new(&key_origin, Some(key.get_ref()), msg))?;
-        entries.push(Entry {
-            key: key.into_inner().into_owned(),
-            key_origin,
-            node: Node {
-                value,
-                origin: at(start),
-            },
-        });
+        entries.push(Entry { key: key.into_inner().into_owned(), key_origin, node: Node { value, origin: at(start) } });
     }
     Ok(Table { entries })
 }
 
-fn convert_value(
-    value: DeValue<'_>,
-    at: &dyn Fn(usize) -> Origin,
-    offset: usize,
-) -> Result<Value, String> {
+fn convert_value(value: DeValue<'_>, at: &dyn Fn(usize) -> Origin, offset: usize) -> Result<Value, String> {
     Ok(match value {
         DeValue::String(s) => Value::Str(s.into_owned()),
         DeValue::Integer(i) => {
             let digits = i.as_str().replace('_', "");
-            Value::Int(
-                i64::from_str_radix(&digits, i.radix())
-                    .map_err(|_| format!("integer {i} is out of range"))?,
-            )
+            Value::Int(i64::from_str_radix(&digits, i.radix()).map_err(|_| format!("integer {i} is out of range"))?)
         }
         DeValue::Float(f) => {
             let text = f.as_str().replace('_', "");
@@ -237,9 +199,7 @@ fn convert_value(
                 "inf" | "+inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
                 "nan" | "+nan" | "-nan" => f64::NAN,
-                _ => text
-                    .parse()
-                    .map_err(|_| format!("cannot read the number {f}"))?,
+                _ => text.parse().map_err(|_| format!("cannot read the number {f}"))?,
             })
         }
         DeValue::Boolean(b) => Value::Bool(b),
@@ -253,10 +213,7 @@ fn convert_value(
             for item in items {
                 let start = item.span().start;
                 let value = convert_value(item.into_inner(), at, start)?;
-                nodes.push(Node {
-                    value,
-                    origin: at(start),
-                });
+                nodes.push(Node { value, origin: at(start) });
             }
             Value::Array(nodes)
         }
@@ -273,16 +230,10 @@ mod tests {
 
     #[test]
     fn keeps_lines_and_file_order() {
-        let doc = parse_document(
-            "name = \"x\"\n\n[training]\nwork = \"10h\"\ninstances = 2\n",
-            "e.toml",
-        )
-        .unwrap();
+        let doc = parse_document("name = \"x\"\n\n[training]\nwork = \"10h\"\ninstances = 2\n", "e.toml").unwrap();
         let keys: Vec<_> = doc.entries.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["name", "training"]);
-        let Value::Table(training) = &doc.get("training").unwrap().node.value else {
-            panic!()
-        };
+        let Value::Table(training) = &doc.get("training").unwrap().node.value else { panic!() };
         let work = training.get("work").unwrap();
         assert_eq!(work.key_origin, Origin::file("e.toml", 4));
         assert_eq!(work.node.value, Value::Str("10h".into()));
@@ -303,38 +254,20 @@ mod tests {
         assert_eq!(parse_override("3").value, Value::Int(3));
         assert_eq!(parse_override("0.5").value, Value::Float(0.5));
         assert_eq!(parse_override("true").value, Value::Bool(true));
-        assert!(matches!(
-            parse_override("{ model = \"poisson\", mtbf = \"3h\" }").value,
-            Value::Table(_)
-        ));
+        assert!(matches!(parse_override("{ model = \"poisson\", mtbf = \"3h\" }").value, Value::Table(_)));
     }
 
     #[test]
     fn set_path_creates_and_replaces() {
-        let mut doc = parse_document(
-            "[spot]\ninterruptions = { model = \"poisson\", mtbf = \"10h\" }\n",
-            "e.toml",
-        )
-        .unwrap();
+        let mut doc =
+            parse_document("[spot]\ninterruptions = { model = \"poisson\", mtbf = \"10h\" }\n", "e.toml").unwrap();
         let o = Origin::command_line();
-        doc.set_path("spot.interruptions.mtbf", parse_override("3h"), &o)
-            .unwrap();
-        doc.set_path("training.checkpoint.interval", parse_override("45m"), &o)
-            .unwrap();
-        assert!(
-            doc.set_path("spot.interruptions.mtbf.x", parse_override("1"), &o)
-                .is_err()
-        );
-        let Value::Table(spot) = &doc.get("spot").unwrap().node.value else {
-            panic!()
-        };
-        let Value::Table(int) = &spot.get("interruptions").unwrap().node.value else {
-            panic!()
-        };
+        doc.set_path("spot.interruptions.mtbf", parse_override("3h"), &o).unwrap();
+        doc.set_path("training.checkpoint.interval", parse_override("45m"), &o).unwrap();
+        assert!(doc.set_path("spot.interruptions.mtbf.x", parse_override("1"), &o).is_err());
+        let Value::Table(spot) = &doc.get("spot").unwrap().node.value else { panic!() };
+        let Value::Table(int) = &spot.get("interruptions").unwrap().node.value else { panic!() };
         assert_eq!(int.get("mtbf").unwrap().node.value, Value::Str("3h".into()));
-        assert_eq!(
-            int.get("model").unwrap().node.value,
-            Value::Str("poisson".into())
-        );
+        assert_eq!(int.get("model").unwrap().node.value, Value::Str("poisson".into()));
     }
 }

@@ -25,11 +25,7 @@ pub struct RunInfo {
 
 /// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
 fn cell(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
-    }
+    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
 }
 
 fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&str]) {
@@ -45,21 +41,13 @@ fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&s
 fn csv_row(cells: &[String]) -> String {
     let quoted: Vec<String> = cells
         .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
+        .map(|c| if c.contains([',', '"', '\n']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() })
         .collect();
     quoted.join(",") + "\n"
 }
 
 fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
-    std::iter::once(point.to_string())
-        .chain(experiment.points[point].values.iter().cloned())
-        .collect()
+    std::iter::once(point.to_string()).chain(experiment.points[point].values.iter().cloned()).collect()
 }
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each
@@ -127,30 +115,22 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let leaf = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "results".into());
+    std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "results".into());
     let pid = std::process::id();
     let staging = parent.join(format!(".{leaf}.partial-{pid}"));
     let retired = parent.join(format!(".{leaf}.old-{pid}"));
     let _ = std::fs::remove_dir_all(&staging);
     let result = (|| -> anyhow::Result<()> {
-        std::fs::create_dir(&staging)
-            .with_context(|| format!("cannot create {}", staging.display()))?;
+        std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
         for (name, bytes) in files {
             let path = staging.join(name);
-            std::fs::write(&path, bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         }
         if dir.exists() {
-            std::fs::rename(dir, &retired)
-                .with_context(|| format!("cannot replace {}", dir.display()))?;
+            std::fs::rename(dir, &retired).with_context(|| format!("cannot replace {}", dir.display()))?;
         }
-        std::fs::rename(&staging, dir)
-            .with_context(|| format!("cannot move results into {}", dir.display()))?;
+        std::fs::rename(&staging, dir).with_context(|| format!("cannot move results into {}", dir.display()))?;
         Ok(())
     })();
     if result.is_err() {
@@ -177,12 +157,7 @@ pub fn utc_timestamp(unix_secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -212,10 +187,7 @@ mod tests {
         write_atomically(&dir, &[("b.csv", b"2".to_vec())]).unwrap();
         assert!(!dir.join("a.csv").exists());
         assert_eq!(std::fs::read(dir.join("b.csv")).unwrap(), b"2");
-        let names: Vec<_> = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["out"]);
     }
 }

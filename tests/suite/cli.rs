@@ -4,11 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn spotsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spotsim"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("spotsim runs")
+    Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -55,26 +51,17 @@ fn run_writes_the_three_outputs() {
         header,
         "point,training.checkpoint.interval,metric,n,mean,std,sem,ci95_low,ci95_high,min,p05,p25,p50,p75,p95,p99,max"
     );
-    assert_eq!(
-        summary.lines().count(),
-        1 + 2 * spotsim::training::METRICS.len()
-    );
+    assert_eq!(summary.lines().count(), 1 + 2 * spotsim::training::METRICS.len());
     let reps = std::fs::read_to_string(results.join("replications.csv")).unwrap();
-    assert!(reps.starts_with(
-        "point,training.checkpoint.interval,replication,wall_time_h,billed_time_h,cost_usd,"
-    ));
+    assert!(reps.starts_with("point,training.checkpoint.interval,replication,wall_time_h,billed_time_h,cost_usd,"));
     assert_eq!(reps.lines().count(), 1 + 2 * 50);
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(results.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["seed"], 1);
     assert_eq!(manifest["experiment"]["replications"], 50);
     assert!(manifest["threads"].as_u64().unwrap() >= 1);
     assert!(manifest["elapsed_s"].as_f64().is_some());
-    assert_eq!(
-        manifest["experiment"]["points"][0]["design"]["training"]["checkpoint"]["restore"],
-        "5m"
-    );
+    assert_eq!(manifest["experiment"]["points"][0]["design"]["training"]["checkpoint"]["restore"], "5m");
     // Nothing on stdout: results go to files.
     assert!(out.stdout.is_empty());
 }
@@ -105,11 +92,7 @@ fn overrides_and_flags_apply() {
     assert!(out.status.success(), "{}", stderr(&out));
     let reps = std::fs::read_to_string(dir.path().join("out/replications.csv")).unwrap();
     // --set on a swept key replaces the sweep: one point.
-    assert!(
-        reps.starts_with("point,replication,"),
-        "{}",
-        reps.lines().next().unwrap()
-    );
+    assert!(reps.starts_with("point,replication,"), "{}", reps.lines().next().unwrap());
     assert_eq!(reps.lines().count(), 1 + 7);
     let manifest = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
     assert!(manifest.contains("\"seed\": 5") && manifest.contains("\"work\": \"2h\""));
@@ -121,14 +104,8 @@ fn check_prints_the_resolved_design_and_writes_nothing() {
     let out = spotsim(&["check", "exp.toml"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("[point 1] training.checkpoint.interval = 1h"),
-        "{text}"
-    );
-    assert!(
-        text.contains("price_per_hour"),
-        "defaults are filled in: {text}"
-    );
+    assert!(text.contains("[point 1] training.checkpoint.interval = 1h"), "{text}");
+    assert!(text.contains("price_per_hour"), "defaults are filled in: {text}");
     assert!(!dir.path().join("results").exists());
 }
 
@@ -137,12 +114,7 @@ fn catalog_lists_instances() {
     let out = spotsim(&["catalog"], Path::new("/"));
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for name in [
-        "ml.p3.2xlarge",
-        "ml.p4d.24xlarge",
-        "ml.g5.12xlarge",
-        "ml.m5.xlarge",
-    ] {
+    for name in ["ml.p3.2xlarge", "ml.p4d.24xlarge", "ml.g5.12xlarge", "ml.m5.xlarge"] {
         assert!(text.contains(name), "{name}");
     }
 }
@@ -164,12 +136,7 @@ fn broken_experiments_get_one_clear_message() {
             "misspelt key",
             "interval = \"30m\"",
             "intervl = \"30m\"",
-            &[
-                "exp.toml:10",
-                "training.checkpoint.intervl",
-                "unknown key",
-                "did you mean `interval`",
-            ],
+            &["exp.toml:10", "training.checkpoint.intervl", "unknown key", "did you mean `interval`"],
         ),
         (
             "duration without unit",
@@ -177,22 +144,12 @@ fn broken_experiments_get_one_clear_message() {
             "work = 10",
             &["exp.toml:6", "training.work", "bare number", "\"10s\""],
         ),
-        (
-            "unknown unit",
-            "work = \"10h\"",
-            "work = \"10hours\"",
-            &["exp.toml:6", "training.work", "unknown unit"],
-        ),
+        ("unknown unit", "work = \"10h\"", "work = \"10hours\"", &["exp.toml:6", "training.work", "unknown unit"]),
         (
             "unknown instance",
             "ml.p3.2xlarge",
             "ml.p3.2xlarg",
-            &[
-                "exp.toml:5",
-                "training.instance",
-                "not in the catalog",
-                "did you mean `ml.p3.2xlarge`",
-            ],
+            &["exp.toml:5", "training.instance", "not in the catalog", "did you mean `ml.p3.2xlarge`"],
         ),
         (
             "wrong type",
@@ -204,49 +161,22 @@ fn broken_experiments_get_one_clear_message() {
             "bad distribution name",
             "dist = \"exponential\"",
             "dist = \"exponental\"",
-            &[
-                "exp.toml:16",
-                "spot.capacity_wait.dist",
-                "did you mean `exponential`",
-            ],
+            &["exp.toml:16", "spot.capacity_wait.dist", "did you mean `exponential`"],
         ),
-        (
-            "out of range",
-            "[spot]\n",
-            "[spot]\ndiscount = 1.5\n",
-            &["exp.toml:15", "spot.discount", "from 0 to 1"],
-        ),
-        (
-            "invalid TOML",
-            "[spot]\n",
-            "[spot\n",
-            &["exp.toml:14", "not valid TOML"],
-        ),
-        (
-            "missing work",
-            "work = \"10h\"\n",
-            "",
-            &["exp.toml", "training.work", "missing"],
-        ),
+        ("out of range", "[spot]\n", "[spot]\ndiscount = 1.5\n", &["exp.toml:15", "spot.discount", "from 0 to 1"]),
+        ("invalid TOML", "[spot]\n", "[spot\n", &["exp.toml:14", "not valid TOML"]),
+        ("missing work", "work = \"10h\"\n", "", &["exp.toml", "training.work", "missing"]),
         (
             "unknown sweep key",
             "\"training.checkpoint.interval\" = [",
             "\"training.checkpoint.intervals\" = [",
-            &[
-                "exp.toml:19",
-                "training.checkpoint.intervals",
-                "did you mean `interval`",
-            ],
+            &["exp.toml:19", "training.checkpoint.intervals", "did you mean `interval`"],
         ),
         (
             "unsupported trace model",
             "model = \"poisson\", mtbf = \"5h\"",
             "model = \"trace\"",
-            &[
-                "exp.toml:15",
-                "spot.interruptions.model",
-                "not yet supported",
-            ],
+            &["exp.toml:15", "spot.interruptions.model", "not yet supported"],
         ),
         (
             "misspelt market",
@@ -258,11 +188,7 @@ fn broken_experiments_get_one_clear_message() {
             "bad swept value",
             "[\"15m\", \"1h\"]",
             "[\"15m\", \"yong\"]",
-            &[
-                "exp.toml:19",
-                "training.checkpoint.interval",
-                "did you mean `young`",
-            ],
+            &["exp.toml:19", "training.checkpoint.interval", "did you mean `young`"],
         ),
     ];
     for (what, from, to, needles) in cases {
@@ -274,19 +200,9 @@ fn broken_experiments_get_one_clear_message() {
         for needle in *needles {
             assert!(err.contains(needle), "{what}: {needle:?} not in:\n{err}");
         }
-        assert_eq!(
-            err.matches("error:").count(),
-            1,
-            "{what}: one message: {err}"
-        );
-        assert!(
-            !dir.path().join("results").exists(),
-            "{what}: no output folder"
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert_eq!(err.matches("error:").count(), 1, "{what}: one message: {err}");
+        assert!(!dir.path().join("results").exists(), "{what}: no output folder");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers.len(), 1, "{what}: {leftovers:?}");
     }
 }
@@ -304,13 +220,9 @@ fn bad_set_and_missing_file_exit_2() {
         let out = spotsim(args, dir.path());
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
-    let out = spotsim(
-        &["run", "exp.toml", "--set", "training.wrok=3h"],
-        dir.path(),
-    );
+    let out = spotsim(&["run", "exp.toml", "--set", "training.wrok=3h"], dir.path());
     assert!(
-        stderr(&out).contains("--set: `training.wrok`: unknown key")
-            && stderr(&out).contains("did you mean `work`"),
+        stderr(&out).contains("--set: `training.wrok`: unknown key") && stderr(&out).contains("did you mean `work`"),
         "{}",
         stderr(&out)
     );
@@ -319,11 +231,7 @@ fn bad_set_and_missing_file_exit_2() {
 #[test]
 fn a_second_bad_file_stops_the_run_before_any_output() {
     let (dir, _) = workspace(GOOD);
-    std::fs::write(
-        dir.path().join("bad.toml"),
-        "[training]\nwork = \"1h\"\ninstance = \"x\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[training]\nwork = \"1h\"\ninstance = \"x\"\n").unwrap();
     let out = spotsim(&["run", "exp.toml", "bad.toml"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.toml:3"), "{}", stderr(&out));

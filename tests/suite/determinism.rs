@@ -11,10 +11,7 @@ fn csvs(file: &Path, threads: usize) -> (Vec<u8>, Vec<u8>) {
     let e = experiment::load(file, &["replications=3000".to_string()]).unwrap();
     let runner = Runner::new(threads).unwrap();
     let results = simulate(&e, &runner, &|_| {});
-    let summaries: Vec<_> = results
-        .iter()
-        .map(|rows| runner.summarise(rows, e.metrics().len()))
-        .collect();
+    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, e.metrics().len())).collect();
     (summary_csv(&e, &summaries), replications_csv(&e, &results))
 }
 
@@ -59,15 +56,10 @@ capacity_wait = { dist = "exponential", mean = "15m" }
     let (wait, interruptions) = (col("waiting_time_h"), col("interruptions"));
     let mut compared = 0;
     for r in 0..300 {
-        let rows: Vec<&[f64]> = (0..e.points.len())
-            .map(|p| &results[p][r * width..(r + 1) * width])
-            .collect();
+        let rows: Vec<&[f64]> = (0..e.points.len()).map(|p| &results[p][r * width..(r + 1) * width]).collect();
         if rows.iter().all(|row| row[interruptions] == 0.0) {
             compared += 1;
-            assert!(
-                rows.windows(2).all(|w| w[0][wait] == w[1][wait]),
-                "replication {r}"
-            );
+            assert!(rows.windows(2).all(|w| w[0][wait] == w[1][wait]), "replication {r}");
         }
     }
     assert!(compared > 250, "{compared}");

@@ -15,14 +15,8 @@ pub struct Rows {
 
 impl Rows {
     pub fn column(&self, metric: &str) -> Vec<f64> {
-        let m = METRICS
-            .iter()
-            .position(|&x| x == metric)
-            .unwrap_or_else(|| panic!("no metric {metric}"));
-        self.values
-            .chunks_exact(METRICS.len())
-            .map(|r| r[m])
-            .collect()
+        let m = METRICS.iter().position(|&x| x == metric).unwrap_or_else(|| panic!("no metric {metric}"));
+        self.values.chunks_exact(METRICS.len()).map(|r| r[m]).collect()
     }
     pub fn mean(&self, metric: &str) -> f64 {
         let c = self.column(metric);
@@ -37,20 +31,14 @@ impl Rows {
     /// Every replication's value, for metrics that must be the same in all of them.
     pub fn only(&self, metric: &str) -> f64 {
         let c = self.column(metric);
-        assert!(
-            c.iter().all(|&x| x == c[0]),
-            "{metric} varies: {:?}",
-            &c[..c.len().min(5)]
-        );
+        assert!(c.iter().all(|&x| x == c[0]), "{metric} varies: {:?}", &c[..c.len().min(5)]);
         c[0]
     }
 }
 
 pub fn simulate(job: &TrainingJob, replications: u64, seed: u64) -> Rows {
     let runner = Runner::new(2).unwrap();
-    Rows {
-        values: runner.run(job as &dyn Model, seed, replications, &|_| {}),
-    }
+    Rows { values: runner.run(job as &dyn Model, seed, replications, &|_| {}) }
 }
 
 /// |a - b| within a relative 1e-9: for values that are exact up to float rounding.

@@ -26,18 +26,9 @@ fn on_demand_job_runs_every_segment_and_the_final_checkpoint() {
     assert!(close(rows.only("checkpoint_time_h"), writes));
     assert_eq!(rows.only("interruptions"), 0.0);
     assert_eq!(rows.only("waiting_time_h"), 0.0);
-    assert!(close(
-        rows.only("on_demand_time_h"),
-        rows.only("billed_time_h")
-    ));
-    assert!(close(
-        rows.only("cost_usd"),
-        2.0 * 3.825 * rows.only("billed_time_h")
-    ));
-    assert!(close(
-        rows.only("cost_usd"),
-        rows.only("on_demand_cost_usd")
-    ));
+    assert!(close(rows.only("on_demand_time_h"), rows.only("billed_time_h")));
+    assert!(close(rows.only("cost_usd"), 2.0 * 3.825 * rows.only("billed_time_h")));
+    assert!(close(rows.only("cost_usd"), rows.only("on_demand_cost_usd")));
     assert!(rows.only("savings_frac").abs() < 1e-9);
     assert_eq!(rows.only("completed"), 1.0);
 }
@@ -84,21 +75,11 @@ fn interruptions_strike_only_while_instances_are_held() {
     assert_eq!(a.column("interruptions"), b.column("interruptions"));
     assert_eq!(a.column("billed_time_h"), b.column("billed_time_h"));
     assert_eq!(a.column("lost_work_h"), b.column("lost_work_h"));
-    for ((wa, wb), n) in a
-        .column("wall_time_h")
-        .iter()
-        .zip(b.column("wall_time_h"))
-        .zip(b.column("interruptions"))
-    {
+    for ((wa, wb), n) in a.column("wall_time_h").iter().zip(b.column("wall_time_h")).zip(b.column("interruptions")) {
         assert!(close(wb - wa, 10.0 * (n + 1.0)), "{wa} {wb} {n}");
     }
     // Billed time is everything but the waits.
-    for ((w, b), d) in a
-        .column("wall_time_h")
-        .iter()
-        .zip(a.column("billed_time_h"))
-        .zip(a.column("waiting_time_h"))
-    {
+    for ((w, b), d) in a.column("wall_time_h").iter().zip(a.column("billed_time_h")).zip(a.column("waiting_time_h")) {
         assert!(close(w - d, b));
     }
 }
@@ -130,21 +111,11 @@ fn notice_checkpoint_saves_the_work_in_progress() {
     with_notice.checkpoint.on_notice = true;
     let mut without = with_notice.clone();
     without.checkpoint.on_notice = false;
-    let (a, b) = (
-        simulate(&with_notice, 20_000, 5),
-        simulate(&without, 20_000, 5),
-    );
+    let (a, b) = (simulate(&with_notice, 20_000, 5), simulate(&without, 20_000, 5));
     // With a 2-minute notice, an interruption loses at most the notice's remainder.
     let notice_h = 2.0 / 60.0;
-    for (lost, n) in a
-        .column("lost_work_h")
-        .iter()
-        .zip(a.column("interruptions"))
-    {
-        assert!(
-            *lost <= n * notice_h + 1e-9,
-            "lost {lost} h over {n} interruptions"
-        );
+    for (lost, n) in a.column("lost_work_h").iter().zip(a.column("interruptions")) {
+        assert!(*lost <= n * notice_h + 1e-9, "lost {lost} h over {n} interruptions");
     }
     assert!(a.mean("lost_work_h") < 0.1 * b.mean("lost_work_h"));
     assert!(a.mean("wall_time_h") < b.mean("wall_time_h"));
@@ -185,10 +156,7 @@ fn weibull_group_hazard_follows_renewal_theory() {
     // E[N(t)] -> t/mu + (sigma^2 - mu^2) / (2 mu^2).
     let (k, s, n) = (0.7, 12.0 * H, 8u32);
     let mut job = poisson_job(1e6, 60.0, 1.0, 0.0, 0.0, 0.0, 0.0, n);
-    job.spot.as_mut().unwrap().interruptions = Interruptions::Weibull {
-        shape: k,
-        scale_s: s,
-    };
+    job.spot.as_mut().unwrap().interruptions = Interruptions::Weibull { shape: k, scale: SimTime::from_secs_f64(s) };
     job.max_runtime = Some(SimTime::from_hours(2000));
     let rows = simulate(&job, 4000, 10);
     let scale = s * (n as f64).powf(-1.0 / k) / H;
@@ -197,11 +165,7 @@ fn weibull_group_hazard_follows_renewal_theory() {
     let var = scale * scale * g(1.0 + 2.0 / k) - mu * mu;
     let exact = 2000.0 / mu + (var - mu * mu) / (2.0 * mu * mu);
     let z = (rows.mean("interruptions") - exact) / rows.sem("interruptions");
-    assert!(
-        z.abs() < 4.0,
-        "mean {} exact {exact} z {z}",
-        rows.mean("interruptions")
-    );
+    assert!(z.abs() < 4.0, "mean {} exact {exact} z {z}", rows.mean("interruptions"));
     assert_eq!(rows.only("completed"), 0.0);
     assert!(close(rows.only("billed_time_h"), 2000.0));
 }
@@ -211,21 +175,13 @@ fn advisor_band_becomes_a_monthly_rate() {
     // Band 10-15% at its midpoint: rate -ln(1 - 0.125)/730 per hour. Over 730
     // billed hours, the expected number of interruptions is -ln(0.875) per node.
     let mut job = poisson_job(1e6, 60.0, 1.0, 0.0, 0.0, 0.0, 0.0, 10);
-    job.spot.as_mut().unwrap().interruptions = Interruptions::Advisor {
-        band: "10-15%",
-        low: 0.10,
-        high: 0.15,
-        draw: AdvisorDraw::Midpoint,
-    };
+    job.spot.as_mut().unwrap().interruptions =
+        Interruptions::Advisor { band: "10-15%", low: 0.10, high: 0.15, draw: AdvisorDraw::Midpoint };
     job.max_runtime = Some(SimTime::from_hours(730));
     let rows = simulate(&job, 20_000, 11);
     let exact = -10.0 * (0.875f64).ln();
     let z = (rows.mean("interruptions") - exact) / rows.sem("interruptions");
-    assert!(
-        z.abs() < 4.0,
-        "mean {} exact {exact} z {z}",
-        rows.mean("interruptions")
-    );
+    assert!(z.abs() < 4.0, "mean {} exact {exact} z {z}", rows.mean("interruptions"));
 }
 
 #[test]
@@ -291,10 +247,7 @@ fn fallback_after_interruptions_pays_restore_and_stops_interruptions() {
     let od = rows.column("on_demand_time_h");
     let waits = rows.column("waiting_time_h");
     let n = rows.column("interruptions");
-    assert!(
-        od.iter().filter(|&&t| t > 0.0).count() > 4000,
-        "most jobs fall back"
-    );
+    assert!(od.iter().filter(|&&t| t > 0.0).count() > 4000, "most jobs fall back");
     for r in 0..od.len() {
         // Each wait is at most 30 m, and there is one per launch.
         assert!(waits[r] <= (n[r] + 1.0) * 0.5 + 1e-9);

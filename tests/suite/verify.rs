@@ -9,14 +9,7 @@ fn training_matches_the_checkpoint_restart_closed_form() {
     let checks = training_checks(&runner, 40_000, 7);
     assert!(checks.len() >= 24);
     for c in &checks {
-        assert!(
-            c.passed(),
-            "{}: simulated {} exact {} z {}",
-            c.name,
-            c.simulated,
-            c.exact,
-            c.z()
-        );
+        assert!(c.passed(), "{}: simulated {} exact {} z {}", c.name, c.simulated, c.exact, c.z());
     }
 }
 
@@ -26,10 +19,7 @@ fn daly_interval_is_the_optimum_and_simulates_to_the_closed_form() {
     let (rows, checks) = optimum_checks(&runner, 40_000, 8);
     for r in &rows {
         assert!(r.excess_daly <= DALY_MAX_EXCESS, "{r:?}");
-        assert!(
-            r.excess_daly <= r.excess_young + 1e-12,
-            "Daly is at least as good as Young: {r:?}"
-        );
+        assert!(r.excess_daly <= r.excess_young + 1e-12, "Daly is at least as good as Young: {r:?}");
         assert!((r.daly_s / r.optimum_s - 1.0).abs() < 0.01, "{r:?}");
     }
     for c in &checks {
