@@ -84,6 +84,11 @@ pub struct TrainingJob {
     pub spot: Option<SpotTerms>,
 }
 
+/// A replication stops, not completed, after this many interruptions: a job
+/// whose restart alone outlasts its typical lifetime never finishes, and
+/// must not hang the run.
+pub const MAX_INTERRUPTIONS: u32 = 100_000;
+
 pub const METRICS: &[&str] = &[
     "wall_time_h",
     "billed_time_h",
@@ -234,6 +239,7 @@ impl<'a> Run<'a> {
             }
             match self.hold(wall_deadline) {
                 HoldEnd::Completed | HoldEnd::Deadline => return,
+                HoldEnd::Interrupted if self.interruptions >= MAX_INTERRUPTIONS => return,
                 HoldEnd::Interrupted => self.relaunch = true,
             }
         }

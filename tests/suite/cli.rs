@@ -237,3 +237,56 @@ fn a_second_bad_file_stops_the_run_before_any_output() {
     assert!(stderr(&out).contains("bad.toml:3"), "{}", stderr(&out));
     assert!(!dir.path().join("results").exists());
 }
+
+#[test]
+fn empirical_files_are_relative_to_the_experiment_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("exp")).unwrap();
+    std::fs::write(dir.path().join("exp/waits.csv"), "wait_s\n60\n120\n600\n").unwrap();
+    let text = GOOD.replace(
+        r#"capacity_wait = { dist = "exponential", mean = "10m" }"#,
+        r#"capacity_wait = { dist = "empirical", file = "waits.csv" }"#,
+    );
+    std::fs::write(dir.path().join("exp/e.toml"), text).unwrap();
+    let out = spotsim(&["run", "exp/e.toml", "-q", "-n", "20"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest = std::fs::read_to_string(dir.path().join("results/tiny/manifest.json")).unwrap();
+    assert!(manifest.contains("\"dist\": \"empirical\""), "{manifest}");
+
+    std::fs::write(dir.path().join("exp/waits.csv"), "wait_s\n60\nabc\n").unwrap();
+    std::fs::remove_dir_all(dir.path().join("results")).unwrap();
+    let out = spotsim(&["run", "exp/e.toml", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("e.toml:16") && err.contains("spot.capacity_wait.file") && err.contains("line 3"), "{err}");
+    assert!(!dir.path().join("results").exists());
+}
+
+#[test]
+fn an_unwritable_output_folder_exits_1_and_leaves_nothing() {
+    let (dir, _) = workspace(GOOD);
+    let out = spotsim(&["run", "exp.toml", "-q", "-o", "exp.toml/out"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("error: cannot create"), "{}", stderr(&out));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["exp.toml"]);
+}
+
+#[test]
+fn every_bundled_experiment_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.starts_with("# Question:"), "{} states its question first", file.display());
+        let e = spotsim::experiment::load(&file, &[]).unwrap_or_else(|err| panic!("{err}"));
+        assert!(!e.points.is_empty());
+    }
+    assert!(root.join("experiments/checkpoint-sweep.toml").exists());
+}

@@ -259,3 +259,12 @@ fn fallback_after_interruptions_pays_restore_and_stops_interruptions() {
         assert!(close(cost[r], expect));
     }
 }
+
+#[test]
+fn a_job_that_cannot_progress_stops_instead_of_hanging() {
+    // A 10-hour startup against a 1-hour MTBF: practically never gets going.
+    let job = poisson_job(10.0, 30.0, 1.0, 1.0, 1.0, 0.0, 600.0, 1);
+    let rows = simulate(&job, 4, 1);
+    assert_eq!(rows.only("completed"), 0.0);
+    assert_eq!(rows.only("interruptions"), spotsim::training::MAX_INTERRUPTIONS as f64);
+}
