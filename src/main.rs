@@ -193,11 +193,12 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     } else {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {per_sec}  ETA {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}")
+                .expect("a valid template")
+                .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                })
+                .progress_chars("=> "),
         );
         bar.set_prefix(e.name.clone());
         bar
@@ -213,14 +214,14 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         started: output::utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         elapsed_s: clock.elapsed().as_secs_f64(),
     };
-    output::write_atomically(
-        dir,
-        &[
+    let files = runner.install(|| {
+        [
             ("summary.csv", output::summary_csv(e, &summaries)),
             ("replications.csv", output::replications_csv(e, &results)),
             ("manifest.json", output::manifest_json(e, &info)),
-        ],
-    )?;
+        ]
+    });
+    output::write_atomically(dir, &files)?;
     if !quiet {
         eprintln!(
             "{}: {} point(s) x {} replications in {:.2} s -> {}",

@@ -53,6 +53,11 @@ impl Runner {
         rows
     }
 
+    /// Runs `f` on this runner's threads (for parallel work outside `run`).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
     /// Summarises each metric column of row-major `rows`, metrics in
     /// parallel; each summary is computed sequentially, so the result does
     /// not depend on the thread count.

@@ -1,10 +1,10 @@
 //! Result files. Each exporter returns bytes; `write_results` puts them in
 //! place atomically, so a failed run never leaves a partial folder behind.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::experiment::Experiment;
@@ -25,7 +25,18 @@ pub struct RunInfo {
 
 /// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
 fn cell(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    let mut s = String::new();
+    push_number(&mut s, x);
+    s
+}
+
+/// Appends `x` in shortest round-trip form (`ryu`), whole numbers as integers.
+fn push_number(out: &mut String, x: f64) {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        out.push_str(itoa::Buffer::new().format(x as i64));
+    } else {
+        out.push_str(ryu::Buffer::new().format(x));
+    }
 }
 
 fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&str]) {
@@ -72,16 +83,31 @@ pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u
     let metrics = experiment.metrics();
     let mut out = String::new();
     header(&mut out, experiment, &["replication"], metrics);
+    // Blocks of rows are formatted in parallel and joined in order.
+    const BLOCK: usize = 4096;
+    let width = metrics.len();
     for (p, rows) in results.iter().enumerate() {
         let prefix = csv_row(&point_prefix(experiment, p));
         let prefix = prefix.trim_end();
-        for (r, row) in rows.chunks_exact(metrics.len()).enumerate() {
-            let _ = write!(out, "{prefix},{r}");
-            for &x in row {
-                let _ = write!(out, ",{}", cell(x));
-            }
-            out.push('\n');
-        }
+        let blocks: Vec<String> = rows
+            .par_chunks(width * BLOCK)
+            .enumerate()
+            .map(|(b, block)| {
+                let mut text = String::with_capacity(block.len() * 20);
+                for (i, row) in block.chunks_exact(width).enumerate() {
+                    text.push_str(prefix);
+                    text.push(',');
+                    text.push_str(itoa::Buffer::new().format(b * BLOCK + i));
+                    for &x in row {
+                        text.push(',');
+                        push_number(&mut text, x);
+                    }
+                    text.push('\n');
+                }
+                text
+            })
+            .collect();
+        blocks.iter().for_each(|b| out.push_str(b));
     }
     out.into_bytes()
 }
