@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod dist;
 pub mod engine;
 pub mod experiment;
+pub mod inference;
 pub mod output;
 pub mod run;
 pub mod spot;

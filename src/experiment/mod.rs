@@ -2,6 +2,7 @@
 
 pub mod error;
 mod reader;
+mod traffic;
 mod training;
 pub mod tree;
 

@@ -1,0 +1,1 @@
+//! Reads `[traffic]` into a `Traffic`.

@@ -1,0 +1,1 @@
+//! Target-tracking autoscaling (AWS Application Auto Scaling rules).

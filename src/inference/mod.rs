@@ -1,0 +1,4 @@
+//! Inference: traffic, the request-level and fluid engines, the autoscaler.
+
+pub mod autoscaler;
+pub mod traffic;

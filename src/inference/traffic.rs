@@ -1,0 +1,1 @@
+//! Traffic: rate traces, request traces, synthetic traffic; arrival processes.
