@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 
 use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
@@ -215,11 +216,16 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         elapsed_s: clock.elapsed().as_secs_f64(),
     };
     let files = runner.install(|| {
-        [
+        let mut files = vec![
             ("summary.csv", output::summary_csv(e, &summaries)),
             ("replications.csv", output::replications_csv(e, &results)),
             ("manifest.json", output::manifest_json(e, &info)),
-        ]
+        ];
+        let timelines: Option<Vec<_>> = e.points.par_iter().map(|p| p.design.timeline(e.seed)).collect();
+        if let Some(timelines) = timelines {
+            files.push(("timeline.csv", output::timeline_csv(e, &timelines)));
+        }
+        files
     });
     output::write_atomically(dir, &files)?;
     if !quiet {

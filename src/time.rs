@@ -20,6 +20,9 @@ impl SimTime {
     pub const fn from_nanos(ns: u64) -> Self {
         SimTime(ns)
     }
+    pub const fn from_millis(ms: u64) -> Self {
+        SimTime(ms * 1_000_000)
+    }
     pub const fn from_secs(s: u64) -> Self {
         SimTime(s * NANOS_PER_SEC)
     }

@@ -1,6 +1,7 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 pub mod error;
+mod inference;
 mod reader;
 mod traffic;
 mod training;
@@ -15,7 +16,9 @@ use reader::Section;
 pub use training::{DEFAULT_DISCOUNT, DEFAULT_NOTICE, optimal_interval_s};
 use tree::{Node, Table, Value, parse_document, parse_override};
 
-use crate::engine::Model;
+use crate::catalog::catalog;
+use crate::engine::{Model, Streams};
+use crate::inference::endpoint::{Endpoint, TimelineRow};
 use crate::training::TrainingJob;
 
 pub const DEFAULT_SEED: u64 = 1;
@@ -25,6 +28,7 @@ pub const DEFAULT_REPLICATIONS: u64 = 1000;
 #[derive(Clone, Debug)]
 pub enum Design {
     Training(TrainingJob),
+    Inference(Endpoint),
 }
 
 /// Serialises with the experiment file's tables: `training`, `spot`.
@@ -39,6 +43,10 @@ impl Serialize for Design {
                     map.serialize_entry("spot", spot)?;
                 }
             }
+            Design::Inference(endpoint) => {
+                map.serialize_entry("inference", endpoint)?;
+                map.serialize_entry("traffic", &endpoint.traffic)?;
+            }
         }
         map.end()
     }
@@ -48,6 +56,15 @@ impl Design {
     pub fn model(&self) -> &dyn Model {
         match self {
             Design::Training(job) => job,
+            Design::Inference(endpoint) => endpoint,
+        }
+    }
+
+    /// Replication 0's minute-by-minute timeline, for designs that have one.
+    pub fn timeline(&self, seed: u64) -> Option<Vec<TimelineRow>> {
+        match self {
+            Design::Training(_) => None,
+            Design::Inference(endpoint) => Some(endpoint.timeline(Streams::new(seed, 0))),
         }
     }
 }
@@ -160,6 +177,34 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
     })
 }
 
+/// `instance` (looked up in the catalog) and `price_per_hour` (on-demand USD
+/// per instance-hour, which wins over the catalog's).
+fn instance_price(s: &Section) -> Result<(Option<String>, f64), InputError> {
+    let price = s.number("price_per_hour", 0.0, 1.0e6)?;
+    let instance = s.string("instance")?;
+    let price = match (&instance, price) {
+        (_, Some(p)) => p,
+        (Some(name), None) => match catalog().find(name) {
+            Some(i) => i.price_per_hour,
+            None => {
+                let entry = s.entry("instance").expect("read");
+                return Err(s
+                    .error(
+                        entry,
+                        format!(
+                            "\"{name}\" is not in the catalog (see `spotsim catalog`); give `price_per_hour` for other types"
+                        ),
+                    )
+                    .with_hint(error::did_you_mean(name, catalog().names())));
+            }
+        },
+        (None, None) => {
+            return Err(s.missing("instance", "an instance type from `spotsim catalog`, or `price_per_hour`"));
+        }
+    };
+    Ok((instance, price))
+}
+
 /// Removes `[sweep]` from the document and returns its axes.
 fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
     let Some(entry) = doc.remove("sweep") else {
@@ -206,20 +251,39 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
-    for later in ["inference", "zones", "traffic"] {
-        if root.has(later) {
-            let entry = root.entry(later).expect("checked");
+    if root.has("zones") {
+        let entry = root.entry("zones").expect("checked");
+        return Err(InputError::new(
+            &entry.key_origin,
+            Some("zones"),
+            "[zones] is not yet supported in this version of spotsim",
+        ));
+    }
+    let design = match (root.has("training"), root.has("inference")) {
+        (true, true) => {
+            let entry = root.entry("inference").expect("checked");
             return Err(InputError::new(
                 &entry.key_origin,
-                Some(later),
-                format!("[{later}] is not yet supported in this version of spotsim; only [training] experiments run"),
+                Some("inference"),
+                "an experiment has exactly one scenario: [training] or [inference], not both",
             ));
         }
-    }
-    let design = if root.has("training") {
-        Design::Training(training::read_training(&root)?)
-    } else {
-        return Err(root.missing("training", "a scenario table: [training]"));
+        (true, false) => {
+            if root.has("traffic") {
+                let entry = root.entry("traffic").expect("checked");
+                return Err(InputError::new(
+                    &entry.key_origin,
+                    Some("traffic"),
+                    "[traffic] drives [inference] experiments; a [training] job does not use it",
+                ));
+            }
+            Design::Training(training::read_training(&root)?)
+        }
+        (false, true) => {
+            root.allow(&["spot"]);
+            Design::Inference(inference::read_inference(&root)?)
+        }
+        (false, false) => return Err(root.missing("training", "a scenario table: [training] or [inference]")),
     };
     root.finish()?;
     Ok(design)

@@ -2,7 +2,6 @@
 
 use super::reader::{Result, Section};
 use super::tree::Value;
-use crate::catalog::catalog;
 use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
 use crate::spot::{ADVISOR_BANDS, AdvisorDraw, Interruptions};
@@ -17,8 +16,7 @@ pub const DEFAULT_NOTICE: SimTime = SimTime::from_mins(2);
 
 pub fn read_training(root: &Section) -> Result<TrainingJob> {
     let t = root.section("training")?.expect("caller checked");
-    let on_demand_price = read_price(&t)?;
-    let instance = t.string("instance")?;
+    let (instance, on_demand_price) = super::instance_price(&t)?;
     let instances = t.integer("instances", 1, 100_000)?.unwrap_or(1) as u32;
     let work = t
         .positive_duration("work")?
@@ -127,23 +125,6 @@ fn read_interval(c: &Section) -> Result<(IntervalRule, Option<SimTime>)> {
         }
     }
     Ok((IntervalRule::Fixed, c.positive_duration("interval")?))
-}
-
-fn read_price(t: &Section) -> Result<f64> {
-    let price = t.number("price_per_hour", 0.0, 1.0e6)?;
-    match (t.string("instance")?, price) {
-        (_, Some(p)) => Ok(p),
-        (Some(name), None) => match catalog().find(&name) {
-            Some(i) => Ok(i.price_per_hour),
-            None => {
-                let entry = t.entry("instance").expect("read");
-                Err(t
-                    .error(entry, format!("\"{name}\" is not in the catalog (see `spotsim catalog`); give `price_per_hour` for other types"))
-                    .with_hint(did_you_mean(&name, catalog().names())))
-            }
-        },
-        (None, None) => Err(t.missing("instance", "an instance type from `spotsim catalog`, or `price_per_hour`")),
-    }
 }
 
 fn read_spot(s: &Section, on_demand_price: f64) -> Result<SpotTerms> {

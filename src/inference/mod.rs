@@ -2,3 +2,8 @@
 
 pub mod autoscaler;
 pub mod traffic;
+pub mod endpoint;
+pub mod fleet;
+pub mod fluid;
+pub mod queueing;
+pub mod request;

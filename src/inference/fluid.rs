@@ -1,0 +1,240 @@
+//! The fluid engine: fixed steps, aggregate arrivals, and a queueing
+//! approximation for latency. Fast for long traces and big sweeps; the fleet,
+//! its billing and the autoscaler are the request engine's (`Control`).
+//!
+//! Within a step of length dt at arrival rate λ, with c = in-service
+//! instances × workers servers of rate μ = 1/E[S]:
+//!
+//! - with no backlog and λ < cμ, the step is an M/M/c queue in steady state:
+//!   an arrival waits with probability C = ErlangC(c, λ/μ), and then for an
+//!   exponential time of rate cμ − λ;
+//! - otherwise a backlog Q of waiting requests grows or drains at λ − cμ, and
+//!   an arrival waits Q/(cμ), the time to serve the backlog ahead of it;
+//! - the backlog is capped at `queue_limit` per in-service instance (the
+//!   excess is rejected) and at cμ·timeout (the excess times out).
+//!
+//! Latency quantiles come from a weighted quadrature: a fixed set of service
+//! times drawn once per replication, each paired with stratified waiting
+//! times, recorded in the latency histogram with the weight of the arrivals.
+//! `docs/inference-model.md` states how close it comes to the request engine.
+
+use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use super::queueing::erlang_c;
+use crate::engine::{Purpose, Streams};
+use crate::time::SimTime;
+
+/// Service-time samples per replication in the latency quadrature.
+const SERVICE_SAMPLES: usize = 64;
+/// Histogram counts per arriving request: fluid weights are fractional.
+const WEIGHT_SCALE: f64 = 1000.0;
+
+/// A steady-state regime: constant servers and rate, no backlog.
+#[derive(Clone, Copy, PartialEq)]
+struct Regime {
+    servers: u32,
+    rate: f64,
+}
+
+struct Latency<'a> {
+    service: &'a [f64],
+    slo_s: f64,
+    timeout_s: f64,
+}
+
+impl Latency<'_> {
+    /// Records `weight` requests whose wait is 0 with probability 1 − c and
+    /// exponential with rate θ otherwise; returns (mean latency, P(latency <= slo)).
+    fn record_steady(&self, weight: f64, c: f64, theta: f64, out: &mut Outcome, period: Option<&mut hdrhistogram::Histogram<u64>>) {
+        let m = self.service.len() as f64;
+        let count = ((weight * WEIGHT_SCALE) / m).round() as u64;
+        let mut slo_met = 0.0;
+        let mut period = period;
+        for (j, &s) in self.service.iter().enumerate() {
+            // Stratified waiting-time quantile for sample j.
+            let u = (j as f64 + 0.5) / m;
+            let wait = if u < 1.0 - c { 0.0 } else { -((1.0 - u) / c).ln() / theta };
+            let latency = s + wait;
+            if count > 0 {
+                let us = micros(SimTime::from_secs_f64(latency));
+                let _ = out.latency_us.record_n(us, count);
+                if let Some(h) = period.as_deref_mut() {
+                    let _ = h.record_n(us, count);
+                }
+            }
+            // P(S + W <= slo | S = s), with W's exact distribution.
+            if s <= self.slo_s {
+                slo_met += 1.0 - c * (-theta * (self.slo_s - s)).exp();
+            }
+        }
+        let mean_service = self.service.iter().sum::<f64>() / m;
+        out.slo_met += weight * slo_met / m;
+        out.waited += weight * c;
+        out.latency_sum_s += weight * (mean_service + if c > 0.0 { c / theta } else { 0.0 });
+        out.served += weight;
+    }
+
+    /// Records `weight` requests that all wait `wait` seconds behind a backlog.
+    fn record_backlog(&self, weight: f64, wait: f64, out: &mut Outcome, period: Option<&mut hdrhistogram::Histogram<u64>>) {
+        if wait > self.timeout_s {
+            out.timed_out += weight;
+            out.waited += weight;
+            return;
+        }
+        let m = self.service.len() as f64;
+        let count = ((weight * WEIGHT_SCALE) / m).round() as u64;
+        let mut period = period;
+        let mut served = 0.0;
+        for &s in self.service {
+            let latency = s + wait;
+            if latency > self.timeout_s {
+                out.timed_out += weight / m;
+                continue;
+            }
+            served += weight / m;
+            if latency <= self.slo_s {
+                out.slo_met += weight / m;
+            }
+            out.latency_sum_s += weight / m * latency;
+            if count > 0 {
+                let us = micros(SimTime::from_secs_f64(latency));
+                let _ = out.latency_us.record_n(us, count);
+                if let Some(h) = period.as_deref_mut() {
+                    let _ = h.record_n(us, count);
+                }
+            }
+        }
+        out.served += served;
+        out.waited += weight;
+    }
+}
+
+pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, Control) {
+    let end = ep.traffic.duration;
+    let profile = ep.traffic.profile(streams);
+    let mut control = Control::new(ep, streams);
+    let mut outcome = Outcome::new();
+    let mut rng = streams.rng(Purpose::ServiceTime);
+    let mut service: Vec<f64> = (0..SERVICE_SAMPLES).map(|_| ep.service_time.sample(&mut rng).as_secs_f64()).collect();
+    service.sort_by(f64::total_cmp);
+    let latency = Latency { service: &service, slo_s: ep.slo.as_secs_f64(), timeout_s: ep.timeout.as_secs_f64() };
+    let mu = 1.0 / ep.mean_service_s().max(1e-12);
+    let step = ep.step;
+    let dt = step.as_secs_f64();
+    let period = control.period();
+    let mut period_hist = timeline.as_ref().map(|_| latency_histogram());
+
+    let mut backlog = 0.0_f64;
+    let mut regime: Option<Regime> = None;
+    let mut regime_weight = 0.0;
+    let mut cached = (Regime { servers: 0, rate: -1.0 }, 0.0);
+    let mut ready = Vec::new();
+    let (mut period_arrivals, mut period_busy, mut period_rejected) = (0.0, 0.0, 0.0);
+    let mut next_period = period;
+
+    let mut pieces = profile.pieces().peekable();
+    let mut t = SimTime::ZERO;
+    while t < end {
+        if control.next_due() <= t {
+            flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+            control.poll(t, &mut ready);
+            ready.clear();
+        }
+        while pieces.peek().is_some_and(|&(_, piece_end, _)| piece_end <= t) {
+            pieces.next();
+        }
+        let rate = pieces.peek().map_or(0.0, |&(_, _, r)| r);
+        let h = (end - t).min(step).as_secs_f64();
+        let arrivals = rate * h;
+        let counted = if t >= ep.warmup { arrivals } else { 0.0 };
+        outcome.requests += counted;
+        period_arrivals += arrivals;
+
+        let n = control.fleet.in_service();
+        let servers = n * ep.workers;
+        let capacity = servers as f64 * mu;
+        let limit = (ep.queue_limit * n) as f64;
+        if servers == 0 {
+            outcome.rejected += counted;
+            period_rejected += arrivals;
+            backlog = 0.0;
+        } else if backlog <= 0.0 && rate < capacity {
+            let now = Regime { servers, rate };
+            if regime != Some(now) {
+                flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+                if cached.0 != now {
+                    cached = (now, erlang_c(servers, rate / mu));
+                }
+                regime = Some(now);
+            }
+            regime_weight += counted;
+            period_busy += rate / capacity * h;
+        } else {
+            flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+            // Arrivals in this step wait behind the backlog at the step's end.
+            backlog = (backlog + (rate - capacity) * h).max(0.0);
+            let mut admitted = counted;
+            if backlog > limit {
+                let rejected = (backlog - limit).min(arrivals);
+                let share = if arrivals > 0.0 { rejected / arrivals } else { 0.0 };
+                outcome.rejected += counted * share;
+                admitted = counted * (1.0 - share);
+                period_rejected += rejected;
+                backlog = limit;
+            }
+            latency.record_backlog(admitted, backlog / capacity, &mut outcome, period_hist.as_mut());
+            // Requests that would wait past the timeout leave the queue.
+            backlog = backlog.min(capacity * latency.timeout_s);
+            period_busy += h;
+        }
+
+        t += step;
+        if t >= next_period && next_period <= end {
+            let share = period_busy / period.as_secs_f64();
+            let metric = control.period_end(next_period, period_arrivals, share);
+            if let Some(rows) = timeline.as_deref_mut() {
+                flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+                let hist = period_hist.as_mut().expect("kept with the timeline");
+                let p99 = if hist.is_empty() { f64::NAN } else { hist.value_at_quantile(0.99) as f64 / 1000.0 };
+                hist.reset();
+                rows.push(TimelineRow {
+                    t_s: (next_period - period).as_secs_f64(),
+                    arrival_rate: period_arrivals / period.as_secs_f64(),
+                    instances_in_service: control.fleet.in_service(),
+                    instances_pending: control.fleet.pending(),
+                    queue: backlog,
+                    latency_p99_ms: p99,
+                    rejected: period_rejected,
+                    metric,
+                });
+            }
+            period_arrivals = 0.0;
+            period_busy = 0.0;
+            period_rejected = 0.0;
+            next_period += period;
+        }
+    }
+    flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+    // The backlog left at the end is served after the window (its latency is
+    // already counted at arrival).
+    (outcome, control)
+}
+
+/// Records the requests accumulated in the current steady regime.
+fn flush(
+    regime: &mut Option<Regime>,
+    weight: &mut f64,
+    cached: &(Regime, f64),
+    mu: f64,
+    latency: &Latency,
+    outcome: &mut Outcome,
+    period: Option<&mut hdrhistogram::Histogram<u64>>,
+) {
+    if let Some(r) = regime.take() {
+        if *weight > 0.0 {
+            debug_assert!(cached.0 == r);
+            let theta = r.servers as f64 * mu - r.rate;
+            latency.record_steady(*weight, cached.1, theta, outcome, period);
+        }
+    }
+    *weight = 0.0;
+}

@@ -1,0 +1,282 @@
+//! The request-level engine: every arrival and every departure is an event.
+//!
+//! Requests wait in one FIFO queue in front of the fleet (a load balancer's
+//! view: any free worker of any in-service instance takes the head of the
+//! queue), so a fixed fleet of n instances × w workers is an M/G/(n·w) queue.
+
+use std::collections::VecDeque;
+
+use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use crate::engine::{EventQueue, Purpose, Streams};
+use crate::time::SimTime;
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Arrival { size: Option<f64> },
+    Departure { instance: u32 },
+    PeriodEnd,
+    Control,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    arrival: SimTime,
+    service: SimTime,
+    counted: bool,
+}
+
+/// Internal accounting that Little's law ties together: ∫ N(t) dt over the
+/// run must equal the sum of the sojourn times of all requests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accounting {
+    pub in_system_area_s: f64,
+    pub sojourn_sum_s: f64,
+}
+
+struct Sim<'a> {
+    ep: &'a Endpoint,
+    queue: EventQueue<Event>,
+    control: Control,
+    outcome: Outcome,
+    acct: Accounting,
+    waiting: VecDeque<Waiting>,
+    /// One entry per free worker slot; entries of instances that stopped
+    /// taking requests are dropped when met.
+    slots: Vec<u32>,
+    busy: u32,
+    last_event: SimTime,
+    control_wakeup: SimTime,
+    ready: Vec<usize>,
+    // The current period.
+    period_invocations: f64,
+    period_busy_area: f64,
+    period_rejected: f64,
+    period_latency: Option<hdrhistogram::Histogram<u64>>,
+}
+
+pub fn simulate(ep: &Endpoint, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, Control) {
+    let (outcome, control, _) = simulate_with_accounting(ep, streams, timeline);
+    (outcome, control)
+}
+
+pub fn simulate_with_accounting(
+    ep: &Endpoint,
+    streams: &Streams,
+    mut timeline: Option<&mut Vec<TimelineRow>>,
+) -> (Outcome, Control, Accounting) {
+    let end = ep.traffic.duration;
+    let mut arrivals = ep.traffic.arrivals(streams);
+    let mut service_rng = streams.rng(Purpose::ServiceTime);
+    let control = Control::new(ep, streams);
+    let period = control.period();
+    let mut sim = Sim {
+        ep,
+        queue: EventQueue::new(),
+        control,
+        outcome: Outcome::new(),
+        acct: Accounting::default(),
+        waiting: VecDeque::new(),
+        slots: Vec::new(),
+        busy: 0,
+        last_event: SimTime::ZERO,
+        control_wakeup: SimTime::MAX,
+        ready: Vec::new(),
+        period_invocations: 0.0,
+        period_busy_area: 0.0,
+        period_rejected: 0.0,
+        period_latency: timeline.as_ref().map(|_| latency_histogram()),
+    };
+    for id in 0..sim.control.fleet.instances.len() {
+        sim.add_slots(id);
+    }
+    if let Some(a) = arrivals.next() {
+        sim.queue.schedule_in_order(a.at, Event::Arrival { size: a.size });
+    }
+    if period <= end {
+        sim.queue.schedule(period, Event::PeriodEnd);
+    }
+    sim.wake_control();
+
+    while let Some((now, event)) = sim.queue.pop() {
+        let dt = (now - sim.last_event).as_secs_f64();
+        let in_system = (sim.waiting.len() as u32 + sim.busy) as f64;
+        sim.acct.in_system_area_s += in_system * dt;
+        sim.period_busy_area += sim.busy as f64 * dt;
+        sim.last_event = now;
+        match event {
+            Event::Arrival { size } => {
+                if let Some(a) = arrivals.next() {
+                    sim.queue.schedule_in_order(a.at, Event::Arrival { size: a.size });
+                }
+                let mut service = ep.service_time.sample(&mut service_rng);
+                if let (Some(per_unit), Some(size)) = (ep.service_per_unit, size) {
+                    service += SimTime::from_secs_f64(per_unit * size);
+                }
+                sim.arrive(now, service);
+            }
+            Event::Departure { instance } => {
+                sim.busy -= 1;
+                sim.control.fleet.release(instance as usize, now);
+                if sim.control.fleet.accepts(instance as usize) {
+                    sim.slots.push(instance);
+                }
+                sim.start_waiting(now);
+            }
+            Event::PeriodEnd => {
+                sim.purge(now);
+                let capacity = sim.control.fleet.in_service() as f64 * ep.workers as f64 * period.as_secs_f64();
+                let busy_share = if capacity > 0.0 { sim.period_busy_area / capacity } else { 0.0 };
+                let metric = sim.control.period_end(now, sim.period_invocations, busy_share);
+                if let Some(rows) = timeline.as_deref_mut() {
+                    rows.push(sim.timeline_row(now - period, period, metric));
+                }
+                sim.period_invocations = 0.0;
+                sim.period_busy_area = 0.0;
+                sim.period_rejected = 0.0;
+                if now + period <= end {
+                    sim.queue.schedule(now + period, Event::PeriodEnd);
+                }
+            }
+            Event::Control => {
+                sim.control_wakeup = SimTime::MAX;
+                sim.control.poll(now, &mut sim.ready);
+                while let Some(id) = sim.ready.pop() {
+                    sim.add_slots(id);
+                }
+                sim.start_waiting(now);
+            }
+        }
+        sim.wake_control();
+    }
+    // Nothing will ever serve what is still waiting: it times out.
+    let last = sim.last_event;
+    for w in std::mem::take(&mut sim.waiting) {
+        let deadline = w.arrival + ep.timeout;
+        sim.acct.in_system_area_s += (deadline.max(last) - last).as_secs_f64();
+        sim.acct.sojourn_sum_s += (deadline.max(last) - w.arrival).as_secs_f64();
+        if w.counted {
+            sim.outcome.timed_out += 1.0;
+        }
+    }
+    (sim.outcome, sim.control, sim.acct)
+}
+
+impl Sim<'_> {
+    fn add_slots(&mut self, id: usize) {
+        if self.control.fleet.accepts(id) {
+            let free = self.ep.workers - self.control.fleet.instances[id].busy;
+            self.slots.extend(std::iter::repeat_n(id as u32, free as usize));
+        }
+    }
+
+    fn take_slot(&mut self) -> Option<u32> {
+        while let Some(id) = self.slots.pop() {
+            if self.control.fleet.accepts(id as usize) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Keeps one control event scheduled at the control plane's next due time.
+    fn wake_control(&mut self) {
+        let due = self.control.next_due();
+        if due < self.control_wakeup {
+            self.control_wakeup = due;
+            self.queue.schedule(due.max(self.queue.now()), Event::Control);
+        }
+    }
+
+    fn arrive(&mut self, now: SimTime, service: SimTime) {
+        self.purge(now);
+        let counted = now >= self.ep.warmup;
+        if counted {
+            self.outcome.requests += 1.0;
+        }
+        self.period_invocations += 1.0;
+        let request = Waiting { arrival: now, service, counted };
+        if let Some(slot) = self.take_slot() {
+            self.start(slot, now, request);
+        } else if self.waiting.len() < (self.ep.queue_limit * self.control.fleet.in_service()) as usize {
+            self.waiting.push_back(request);
+        } else {
+            self.period_rejected += 1.0;
+            if counted {
+                self.outcome.rejected += 1.0;
+            }
+        }
+    }
+
+    /// Drops waiting requests whose timeout has passed (they are at the front).
+    fn purge(&mut self, now: SimTime) {
+        while let Some(w) = self.waiting.front() {
+            if w.arrival + self.ep.timeout > now {
+                break;
+            }
+            self.acct.sojourn_sum_s += (now - w.arrival).as_secs_f64();
+            if w.counted {
+                self.outcome.timed_out += 1.0;
+            }
+            self.waiting.pop_front();
+        }
+    }
+
+    fn start_waiting(&mut self, now: SimTime) {
+        self.purge(now);
+        while !self.waiting.is_empty() {
+            let Some(slot) = self.take_slot() else { break };
+            let request = self.waiting.pop_front().expect("not empty");
+            self.start(slot, now, request);
+        }
+    }
+
+    fn start(&mut self, instance: u32, now: SimTime, request: Waiting) {
+        self.control.fleet.occupy(instance as usize);
+        self.busy += 1;
+        self.queue.schedule(now + request.service, Event::Departure { instance });
+        let latency = now - request.arrival + request.service;
+        self.acct.sojourn_sum_s += latency.as_secs_f64();
+        if let Some(h) = self.period_latency.as_mut() {
+            h.saturating_record(micros(latency));
+        }
+        if !request.counted {
+            return;
+        }
+        let o = &mut self.outcome;
+        if now > request.arrival {
+            o.waited += 1.0;
+        }
+        // The worker finishes the request even when the client has given up.
+        if latency > self.ep.timeout {
+            o.timed_out += 1.0;
+            return;
+        }
+        o.served += 1.0;
+        o.latency_sum_s += latency.as_secs_f64();
+        o.latency_us.saturating_record(micros(latency));
+        if latency <= self.ep.slo {
+            o.slo_met += 1.0;
+        }
+    }
+
+    fn timeline_row(&mut self, start: SimTime, period: SimTime, metric: f64) -> TimelineRow {
+        let p99 = match self.period_latency.as_mut() {
+            Some(h) if !h.is_empty() => {
+                let v = h.value_at_quantile(0.99) as f64 / 1000.0;
+                h.reset();
+                v
+            }
+            _ => f64::NAN,
+        };
+        TimelineRow {
+            t_s: start.as_secs_f64(),
+            arrival_rate: self.period_invocations / period.as_secs_f64(),
+            instances_in_service: self.control.fleet.in_service(),
+            instances_pending: self.control.fleet.pending(),
+            queue: self.waiting.len() as f64,
+            latency_p99_ms: p99,
+            rejected: self.period_rejected,
+            metric,
+        }
+    }
+}
