@@ -1,5 +1,6 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
+mod autoscaling;
 pub mod error;
 mod inference;
 mod reader;

@@ -99,6 +99,36 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// An array of tables (`key = [ { .. }, { .. } ]` or `[[key]]`), one
+    /// section per item, named `key[i]` in messages.
+    pub fn tables(&self, key: &'static str) -> Result<Option<Vec<Section<'a>>>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        let Value::Array(items) = &entry.node.value else {
+            return Err(self.wrong_type(entry, "an array of tables, such as [ { .. }, { .. } ]"));
+        };
+        let mut sections = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Value::Table(table) = &item.value else {
+                let path = format!("{}[{i}]", self.key_path(key));
+                return Err(InputError::new(
+                    &item.origin,
+                    Some(&path),
+                    format!("expected a table, found {} ({})", item.value.kind(), item.display()),
+                ));
+            };
+            sections.push(Section {
+                path: format!("{}[{i}]", self.key_path(key)),
+                table,
+                origin: item.origin.clone(),
+                base_dir: self.base_dir,
+                known: RefCell::new(Vec::new()),
+            });
+        }
+        Ok(Some(sections))
+    }
+
     pub fn string(&self, key: &'static str) -> Result<Option<String>> {
         let Some(entry) = self.entry(key) else {
             return Ok(None);

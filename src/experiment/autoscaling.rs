@@ -1,0 +1,272 @@
+//! Reads `[inference.autoscaling]` into an `AutoscalingPolicy`.
+//!
+//! The defaults are AWS's for SageMaker endpoint variants; `docs/autoscaling.md`
+//! gives each with its source.
+
+use super::reader::{Result, Section};
+use crate::inference::autoscaler::{
+    AutoscalingPolicy, DEFAULT_COOLDOWN, DEFAULT_METRIC_DELAY, DEFAULT_PERIOD, DEFAULT_SCALE_IN_DATAPOINTS,
+    DEFAULT_SCALE_IN_RATIO, DEFAULT_SCALE_OUT_DATAPOINTS, ScalingMetric, ScheduledAction,
+};
+
+/// Instances an endpoint may ask for; far above any account quota.
+const MAX_INSTANCES: i64 = 100_000;
+/// Datapoints an alarm may wait for: one day of one-minute periods.
+const MAX_DATAPOINTS: i64 = 1440;
+
+// Not yet called by `resolve()`: the inference design is wired in separately.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
+    let s = section;
+    s.choice("policy", &["target-tracking"])?;
+    let metric = match s.choice("metric", &["invocations-per-instance", "concurrency-per-instance"])? {
+        Some("invocations-per-instance") => ScalingMetric::InvocationsPerInstance,
+        Some(_) => ScalingMetric::ConcurrencyPerInstance,
+        None => {
+            return Err(s.missing(
+                "metric",
+                "\"invocations-per-instance\" (requests per instance per minute) or \"concurrency-per-instance\" (requests at an instance at once)",
+            ));
+        }
+    };
+    let target = s.number("target", 0.0, f64::MAX)?.ok_or_else(|| {
+        s.missing("target", "the metric's target value, such as 700 (invocations per instance per minute)")
+    })?;
+    if target <= 0.0 {
+        return Err(s.error(s.entry("target").expect("read"), "expected a target greater than zero"));
+    }
+    let min = s.integer("min", 0, MAX_INSTANCES)?.unwrap_or(1) as u32;
+    let max = s.integer("max", 1, MAX_INSTANCES)?.ok_or_else(|| s.missing("max", "the most instances to run"))? as u32;
+    if max < min {
+        return Err(s.error(s.entry("max").expect("read"), format!("expected `max` >= `min` ({min}), found {max}")));
+    }
+    let scale_out_cooldown = s.duration("scale_out_cooldown")?.unwrap_or(DEFAULT_COOLDOWN);
+    let scale_in_cooldown = s.duration("scale_in_cooldown")?.unwrap_or(DEFAULT_COOLDOWN);
+    let disable_scale_in = s.boolean("disable_scale_in")?.unwrap_or(false);
+    let scale_out_datapoints =
+        s.integer("scale_out_datapoints", 1, MAX_DATAPOINTS)?.map_or(DEFAULT_SCALE_OUT_DATAPOINTS, |n| n as u32);
+    let scale_in_datapoints =
+        s.integer("scale_in_datapoints", 1, MAX_DATAPOINTS)?.map_or(DEFAULT_SCALE_IN_DATAPOINTS, |n| n as u32);
+    let scale_in_ratio = s.number("scale_in_ratio", 0.0, 1.0)?.unwrap_or(DEFAULT_SCALE_IN_RATIO);
+    if scale_in_ratio <= 0.0 {
+        return Err(s.error(
+            s.entry("scale_in_ratio").expect("read"),
+            "expected a share of the target greater than 0 and at most 1, such as 0.9",
+        ));
+    }
+    let period = s.positive_duration("period")?.unwrap_or(DEFAULT_PERIOD);
+    let metric_delay = s.duration("metric_delay")?.unwrap_or(DEFAULT_METRIC_DELAY);
+    let scheduled = read_scheduled(s, min, max)?;
+    s.finish()?;
+    Ok(AutoscalingPolicy {
+        metric,
+        target,
+        min,
+        max,
+        scale_out_cooldown,
+        scale_in_cooldown,
+        disable_scale_in,
+        scale_out_datapoints,
+        scale_in_datapoints,
+        scale_in_ratio,
+        period,
+        metric_delay,
+        scheduled,
+    })
+}
+
+/// `scheduled = [ { at = "8h", min = 4, max = 20 }, ... ]`. The limits are
+/// replayed in time order so that an action leaving min above max is caught
+/// here, with its line, rather than in the middle of a run.
+fn read_scheduled(s: &Section, min: u32, max: u32) -> Result<Vec<ScheduledAction>> {
+    let Some(items) = s.tables("scheduled")? else {
+        return Ok(Vec::new());
+    };
+    let mut actions = Vec::with_capacity(items.len());
+    for item in &items {
+        let at = item.duration("at")?.ok_or_else(|| item.missing("at", "when the action runs, such as \"8h\""))?;
+        let new_min = item.integer("min", 0, MAX_INSTANCES)?.map(|n| n as u32);
+        let new_max = item.integer("max", 0, MAX_INSTANCES)?.map(|n| n as u32);
+        item.finish()?;
+        match (new_min, new_max) {
+            (None, None) => return Err(item.missing("min", "a new `min`, a new `max`, or both")),
+            (Some(lo), Some(hi)) if hi < lo => {
+                return Err(
+                    item.error(item.entry("max").expect("read"), format!("expected `max` >= `min` ({lo}), found {hi}"))
+                );
+            }
+            _ => {}
+        }
+        actions.push(ScheduledAction { at, min: new_min, max: new_max });
+    }
+    let mut order: Vec<usize> = (0..actions.len()).collect();
+    order.sort_by_key(|&i| actions[i].at); // stable: ties run in file order
+    let (mut lo, mut hi) = (min, max);
+    for i in order {
+        let a = actions[i];
+        lo = a.min.unwrap_or(lo);
+        hi = a.max.unwrap_or(hi);
+        if lo > hi {
+            let item = &items[i];
+            let (key, message) = match a.min {
+                Some(m) if a.max.is_none() => {
+                    ("min", format!("at {} this leaves `min` ({m}) above `max` ({hi}); give a `max` too", a.at))
+                }
+                _ => ("max", format!("at {} this leaves `max` ({hi}) below `min` ({lo}); give a `min` too", a.at)),
+            };
+            return Err(item.error(item.entry(key).expect("read"), message));
+        }
+    }
+    Ok(actions)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::experiment::error::{InputError, Origin};
+    use crate::experiment::tree::parse_document;
+    use crate::time::SimTime;
+
+    fn read(body: &str) -> std::result::Result<AutoscalingPolicy, InputError> {
+        let text = format!("[inference.autoscaling]\n{body}");
+        let doc = parse_document(&text, "e.toml")?;
+        let root = Section::root(&doc, Origin::file("e.toml", 1), Path::new("."));
+        let inference = root.section("inference")?.expect("present");
+        let section = inference.section("autoscaling")?.expect("present");
+        read_autoscaling(&section)
+    }
+
+    fn err(body: &str) -> InputError {
+        read(body).expect_err("should fail")
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let p = read("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\n").unwrap();
+        assert_eq!(p, AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 700.0, 1, 20));
+        assert_eq!(p.scale_out_cooldown, SimTime::from_secs(300));
+        assert_eq!(p.scale_in_cooldown, SimTime::from_secs(300));
+        assert_eq!((p.scale_out_datapoints, p.scale_in_datapoints), (3, 15));
+        assert_eq!(p.scale_in_ratio, 0.9);
+        assert_eq!(p.period, SimTime::from_mins(1));
+        assert_eq!(p.metric_delay, SimTime::from_mins(1));
+        assert!(!p.disable_scale_in && p.scheduled.is_empty());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let p = read(
+            "policy = \"target-tracking\"\nmetric = \"concurrency-per-instance\"\ntarget = 3.5\nmin = 0\nmax = 8\n\
+             scale_out_cooldown = \"2m\"\nscale_in_cooldown = \"10m\"\ndisable_scale_in = true\n\
+             scale_out_datapoints = 1\nscale_in_datapoints = 5\nscale_in_ratio = 0.8\nperiod = \"10s\"\n\
+             metric_delay = \"0s\"\nscheduled = [ { at = \"8h\", min = 4, max = 20 }, { at = \"20h\", max = 2, min = 0 } ]\n",
+        )
+        .unwrap();
+        assert_eq!(p.metric, ScalingMetric::ConcurrencyPerInstance);
+        assert_eq!((p.target, p.min, p.max), (3.5, 0, 8));
+        assert_eq!((p.scale_out_cooldown, p.scale_in_cooldown), (SimTime::from_mins(2), SimTime::from_mins(10)));
+        assert!(p.disable_scale_in);
+        assert_eq!((p.scale_out_datapoints, p.scale_in_datapoints, p.scale_in_ratio), (1, 5, 0.8));
+        assert_eq!((p.period, p.metric_delay), (SimTime::from_secs(10), SimTime::ZERO));
+        assert_eq!(
+            p.scheduled,
+            [
+                ScheduledAction { at: SimTime::from_hours(8), min: Some(4), max: Some(20) },
+                ScheduledAction { at: SimTime::from_hours(20), min: Some(0), max: Some(2) },
+            ]
+        );
+    }
+
+    #[test]
+    fn array_of_tables_syntax_works_too() {
+        let p = read(
+            "metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\n\
+             [[inference.autoscaling.scheduled]]\nat = \"1h\"\nmin = 3\n",
+        )
+        .unwrap();
+        assert_eq!(p.scheduled, [ScheduledAction { at: SimTime::from_hours(1), min: Some(3), max: None }]);
+    }
+
+    #[test]
+    fn required_keys_are_named() {
+        let e = err("target = 700\nmax = 20\n");
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.metric"));
+        assert!(e.message.contains("missing"), "{e}");
+        let e = err("metric = \"invocations-per-instance\"\nmax = 20\n");
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.target"));
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\n");
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.max"));
+    }
+
+    #[test]
+    fn bad_values_point_at_their_line() {
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 0\nmax = 20\n");
+        assert_eq!(e.origin, Origin::file("e.toml", 3));
+        assert!(e.message.contains("greater than zero"), "{e}");
+
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmin = 5\nmax = 2\n");
+        assert_eq!((e.origin.line, e.key.as_deref()), (Some(5), Some("inference.autoscaling.max")));
+        assert!(e.message.contains("`max` >= `min` (5)"), "{e}");
+
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nscale_in_ratio = 1.5\n");
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.scale_in_ratio"));
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nscale_in_ratio = 0\n");
+        assert!(e.message.contains("greater than 0"), "{e}");
+
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nscale_out_datapoints = 0\n");
+        assert!(e.message.contains("from 1 to 1440"), "{e}");
+
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nscale_in_cooldown = 300\n");
+        assert!(e.message.contains("bare number is not a duration"), "{e}");
+
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nperiod = \"0s\"\n");
+        assert!(e.message.contains("greater than zero"), "{e}");
+    }
+
+    #[test]
+    fn near_misses_get_a_hint() {
+        let e = err("metric = \"invocation-per-instance\"\ntarget = 700\nmax = 20\n");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `invocations-per-instance`?"));
+        let e = err("policy = \"target-traking\"\nmetric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\n");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `target-tracking`?"));
+        let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\nscale_in_cooldwn = \"5m\"\n");
+        assert_eq!((e.origin.line, e.hint.as_deref()), (Some(5), Some("did you mean `scale_in_cooldown`?")));
+    }
+
+    #[test]
+    fn scheduled_actions_are_checked() {
+        let head = "metric = \"invocations-per-instance\"\ntarget = 700\nmin = 2\nmax = 10\n";
+        let e = err(&format!("{head}scheduled = [ {{ min = 3 }} ]\n"));
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.scheduled[0].at"));
+        let e = err(&format!("{head}scheduled = [ {{ at = \"1h\" }} ]\n"));
+        assert!(e.message.contains("a new `min`, a new `max`, or both"), "{e}");
+        let e = err(&format!("{head}scheduled = [ {{ at = \"1h\", min = 4, max = 3 }} ]\n"));
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.scheduled[0].max"));
+        let e = err(&format!("{head}scheduled = [ {{ at = \"1h\", mn = 4 }} ]\n"));
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.scheduled[0].mn"));
+        assert_eq!(e.hint.as_deref(), Some("did you mean `min`?"));
+        let e = err(&format!("{head}scheduled = [ 4 ]\n"));
+        assert_eq!(e.key.as_deref(), Some("inference.autoscaling.scheduled[0]"));
+        let e = err(&format!("{head}scheduled = {{ at = \"1h\", min = 4 }}\n"));
+        assert!(e.message.contains("an array of tables"), "{e}");
+    }
+
+    #[test]
+    fn one_sided_actions_must_not_cross_the_other_limit() {
+        let head = "metric = \"invocations-per-instance\"\ntarget = 700\nmin = 2\nmax = 10\n";
+        // In time order: max = 4 at 1h, then min = 6 at 2h crosses it.
+        let e = err(&format!(
+            "{head}scheduled = [\n  {{ at = \"2h\", min = 6 }},\n  {{ at = \"1h\", min = 1, max = 4 }},\n]\n"
+        ));
+        assert_eq!((e.origin.line, e.key.as_deref()), (Some(7), Some("inference.autoscaling.scheduled[0].min")));
+        assert!(e.message.contains("above `max` (4)"), "{e}");
+        let e = err(&format!("{head}scheduled = [ {{ at = \"3h\", max = 1 }} ]\n"));
+        assert!(e.message.contains("below `min` (2)"), "{e}");
+        // Raising max first, then min, is fine.
+        let p =
+            read(&format!("{head}scheduled = [ {{ at = \"1h\", max = 30 }}, {{ at = \"1h\", min = 20 }} ]\n")).unwrap();
+        assert_eq!(p.scheduled.len(), 2);
+    }
+}
