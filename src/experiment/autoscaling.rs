@@ -25,7 +25,7 @@ pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
         None => {
             return Err(s.missing(
                 "metric",
-                "\"invocations-per-instance\" (requests per instance per minute) or \"concurrency-per-instance\" (requests at an instance at once)",
+                "\"invocations-per-instance\" (requests per instance per minute) or \"concurrency-per-instance\" (the busy-worker share, 0 to 1)",
             ));
         }
     };
@@ -158,14 +158,14 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let p = read(
-            "policy = \"target-tracking\"\nmetric = \"concurrency-per-instance\"\ntarget = 3.5\nmin = 0\nmax = 8\n\
+            "policy = \"target-tracking\"\nmetric = \"concurrency-per-instance\"\ntarget = 0.7\nmin = 0\nmax = 8\n\
              scale_out_cooldown = \"2m\"\nscale_in_cooldown = \"10m\"\ndisable_scale_in = true\n\
              scale_out_datapoints = 1\nscale_in_datapoints = 5\nscale_in_ratio = 0.8\nperiod = \"10s\"\n\
              metric_delay = \"0s\"\nscheduled = [ { at = \"8h\", min = 4, max = 20 }, { at = \"20h\", max = 2, min = 0 } ]\n",
         )
         .unwrap();
         assert_eq!(p.metric, ScalingMetric::ConcurrencyPerInstance);
-        assert_eq!((p.target, p.min, p.max), (3.5, 0, 8));
+        assert_eq!((p.target, p.min, p.max), (0.7, 0, 8));
         assert_eq!((p.scale_out_cooldown, p.scale_in_cooldown), (SimTime::from_mins(2), SimTime::from_mins(10)));
         assert!(p.disable_scale_in);
         assert_eq!((p.scale_out_datapoints, p.scale_in_datapoints, p.scale_in_ratio), (1, 5, 0.8));

@@ -33,9 +33,9 @@ pub enum ScalingMetric {
     /// minute (SageMakerVariantInvocationsPerInstance). The target is in
     /// requests per instance per minute.
     InvocationsPerInstance,
-    /// The time-average of requests at the instances (in service and queued),
-    /// per instance in service (as SageMaker's ConcurrentRequestsPerModel).
-    /// The target is in requests per instance.
+    /// The busy-worker share: the time-average of requests in service over
+    /// the workers of the instances in service, from 0 to 1. The target is a
+    /// share, such as 0.7.
     ConcurrencyPerInstance,
 }
 

@@ -252,16 +252,15 @@ impl Control {
         self.autoscaler.as_ref().map_or(0, |a| a.scale_ins())
     }
 
-    /// A period ended at `now` with `invocations` requests and a mean busy
-    /// share of the in-service workers. Returns the datapoint.
-    pub fn period_end(&mut self, now: SimTime, invocations: f64, busy_share: f64) -> f64 {
-        let in_service = self.fleet.in_service();
+    /// A period ended at `now`. `per_instance` is the period's requests, each
+    /// counted as 1/n for the n instances in service at its arrival;
+    /// `orphans` counts requests that arrived with none in service;
+    /// `busy_share` is the mean share of in-service workers busy. Returns the
+    /// datapoint, which the autoscaler sees after the metric delay.
+    pub fn period_end(&mut self, now: SimTime, per_instance: f64, orphans: f64, busy_share: f64) -> f64 {
         let value = match self.metric {
-            ScalingMetric::InvocationsPerInstance => match (in_service, invocations > 0.0) {
-                (0, true) => f64::INFINITY,
-                (0, false) => 0.0,
-                (n, _) => invocations / n as f64,
-            },
+            ScalingMetric::InvocationsPerInstance if orphans > 0.0 && per_instance == 0.0 => f64::INFINITY,
+            ScalingMetric::InvocationsPerInstance => per_instance * 60.0 / self.period.as_secs_f64(),
             ScalingMetric::ConcurrencyPerInstance => busy_share,
         };
         self.last_metric = value;

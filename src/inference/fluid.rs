@@ -129,6 +129,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let mut cached = (Regime { servers: 0, rate: -1.0 }, 0.0);
     let mut ready = Vec::new();
     let (mut period_arrivals, mut period_busy, mut period_rejected) = (0.0, 0.0, 0.0);
+    let (mut period_per_instance, mut period_orphans) = (0.0, 0.0);
     let mut next_period = period;
 
     let mut pieces = profile.pieces().peekable();
@@ -150,6 +151,11 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         period_arrivals += arrivals;
 
         let n = control.fleet.in_service();
+        if n == 0 {
+            period_orphans += arrivals;
+        } else {
+            period_per_instance += arrivals / n as f64;
+        }
         let servers = n * ep.workers;
         let capacity = servers as f64 * mu;
         let limit = (ep.queue_limit * n) as f64;
@@ -190,7 +196,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         t += step;
         if t >= next_period && next_period <= end {
             let share = period_busy / period.as_secs_f64();
-            let metric = control.period_end(next_period, period_arrivals, share);
+            let metric = control.period_end(next_period, period_per_instance, period_orphans, share);
             if let Some(rows) = timeline.as_deref_mut() {
                 flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
                 let hist = period_hist.as_mut().expect("kept with the timeline");
@@ -208,6 +214,8 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
                 });
             }
             period_arrivals = 0.0;
+            period_per_instance = 0.0;
+            period_orphans = 0.0;
             period_busy = 0.0;
             period_rejected = 0.0;
             next_period += period;

@@ -49,6 +49,8 @@ struct Sim<'a> {
     ready: Vec<usize>,
     // The current period.
     period_invocations: f64,
+    period_per_instance: f64,
+    period_orphans: f64,
     period_busy_area: f64,
     period_rejected: f64,
     period_latency: Option<hdrhistogram::Histogram<u64>>,
@@ -82,6 +84,8 @@ pub fn simulate_with_accounting(
         control_wakeup: SimTime::MAX,
         ready: Vec::new(),
         period_invocations: 0.0,
+        period_per_instance: 0.0,
+        period_orphans: 0.0,
         period_busy_area: 0.0,
         period_rejected: 0.0,
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
@@ -126,11 +130,13 @@ pub fn simulate_with_accounting(
                 sim.purge(now);
                 let capacity = sim.control.fleet.in_service() as f64 * ep.workers as f64 * period.as_secs_f64();
                 let busy_share = if capacity > 0.0 { sim.period_busy_area / capacity } else { 0.0 };
-                let metric = sim.control.period_end(now, sim.period_invocations, busy_share);
+                let metric = sim.control.period_end(now, sim.period_per_instance, sim.period_orphans, busy_share);
                 if let Some(rows) = timeline.as_deref_mut() {
                     rows.push(sim.timeline_row(now - period, period, metric));
                 }
                 sim.period_invocations = 0.0;
+                sim.period_per_instance = 0.0;
+                sim.period_orphans = 0.0;
                 sim.period_busy_area = 0.0;
                 sim.period_rejected = 0.0;
                 if now + period <= end {
@@ -194,6 +200,10 @@ impl Sim<'_> {
             self.outcome.requests += 1.0;
         }
         self.period_invocations += 1.0;
+        match self.control.fleet.in_service() {
+            0 => self.period_orphans += 1.0,
+            n => self.period_per_instance += 1.0 / n as f64,
+        }
         let request = Waiting { arrival: now, service, counted };
         if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
