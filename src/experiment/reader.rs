@@ -99,6 +99,43 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// The folder relative paths in this file are resolved against.
+    pub fn base_dir(&self) -> &'a Path {
+        self.base_dir
+    }
+
+    /// An array of tables (`[ { ... }, { ... } ]`): one section per element,
+    /// named `key[i]` in messages.
+    pub fn tables(&self, key: &'static str) -> Result<Option<Vec<Section<'a>>>> {
+        let Some(entry) = self.entry(key) else {
+            return Ok(None);
+        };
+        let Value::Array(items) = &entry.node.value else {
+            return Err(self.wrong_type(entry, "an array of tables, such as [ { ... }, { ... } ]"));
+        };
+        let mut sections = Vec::with_capacity(items.len());
+        for (i, node) in items.iter().enumerate() {
+            let path = format!("{}[{i}]", self.key_path(key));
+            match &node.value {
+                Value::Table(table) => sections.push(Section {
+                    path,
+                    table,
+                    origin: node.origin.clone(),
+                    base_dir: self.base_dir,
+                    known: RefCell::new(Vec::new()),
+                }),
+                other => {
+                    return Err(InputError::new(
+                        &node.origin,
+                        Some(&path),
+                        format!("expected a table, found {} ({})", other.kind(), node.display()),
+                    ));
+                }
+            }
+        }
+        Ok(Some(sections))
+    }
+
     pub fn string(&self, key: &'static str) -> Result<Option<String>> {
         let Some(entry) = self.entry(key) else {
             return Ok(None);
