@@ -27,6 +27,12 @@ pub enum Purpose {
     ZoneOutages = 9,
     TraceOffset = 10,
     Notice = 11,
+    /// Per-step noise factors of synthetic traffic.
+    TrafficNoise = 12,
+    /// Which requests a scaled-down (`scale` < 1) as-is trace replay keeps.
+    TrafficThinning = 13,
+    /// Request sizes drawn from a trace for Poisson arrivals over its binned rates.
+    TrafficSizes = 14,
 }
 
 /// The streams of one replication.

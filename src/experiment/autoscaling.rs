@@ -15,7 +15,6 @@ const MAX_INSTANCES: i64 = 100_000;
 const MAX_DATAPOINTS: i64 = 1440;
 
 // Not yet called by `resolve()`: the inference design is wired in separately.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
     let s = section;
     s.choice("policy", &["target-tracking"])?;

@@ -99,32 +99,39 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// An array of tables (`key = [ { .. }, { .. } ]` or `[[key]]`), one
-    /// section per item, named `key[i]` in messages.
+    /// The folder relative paths in this file are resolved against.
+    pub fn base_dir(&self) -> &'a Path {
+        self.base_dir
+    }
+
+    /// An array of tables (`[ { ... }, { ... } ]`): one section per element,
+    /// named `key[i]` in messages.
     pub fn tables(&self, key: &'static str) -> Result<Option<Vec<Section<'a>>>> {
         let Some(entry) = self.entry(key) else {
             return Ok(None);
         };
         let Value::Array(items) = &entry.node.value else {
-            return Err(self.wrong_type(entry, "an array of tables, such as [ { .. }, { .. } ]"));
+            return Err(self.wrong_type(entry, "an array of tables, such as [ { ... }, { ... } ]"));
         };
         let mut sections = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let Value::Table(table) = &item.value else {
-                let path = format!("{}[{i}]", self.key_path(key));
-                return Err(InputError::new(
-                    &item.origin,
-                    Some(&path),
-                    format!("expected a table, found {} ({})", item.value.kind(), item.display()),
-                ));
-            };
-            sections.push(Section {
-                path: format!("{}[{i}]", self.key_path(key)),
-                table,
-                origin: item.origin.clone(),
-                base_dir: self.base_dir,
-                known: RefCell::new(Vec::new()),
-            });
+        for (i, node) in items.iter().enumerate() {
+            let path = format!("{}[{i}]", self.key_path(key));
+            match &node.value {
+                Value::Table(table) => sections.push(Section {
+                    path,
+                    table,
+                    origin: node.origin.clone(),
+                    base_dir: self.base_dir,
+                    known: RefCell::new(Vec::new()),
+                }),
+                other => {
+                    return Err(InputError::new(
+                        &node.origin,
+                        Some(&path),
+                        format!("expected a table, found {} ({})", other.kind(), node.display()),
+                    ));
+                }
+            }
         }
         Ok(Some(sections))
     }

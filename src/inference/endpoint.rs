@@ -223,7 +223,7 @@ pub struct Control {
 impl Control {
     pub fn new(endpoint: &Endpoint, streams: &Streams) -> Self {
         let policy = endpoint.autoscaling.as_ref();
-        Control {
+        let mut control = Control {
             fleet: Fleet::new(endpoint.initial_instances),
             autoscaler: policy.map(|p| Autoscaler::new(p.clone())),
             metric: policy.map_or(ScalingMetric::InvocationsPerInstance, |p| p.metric),
@@ -236,7 +236,14 @@ impl Control {
             last_metric: f64::NAN,
             end: endpoint.traffic.duration,
             closed: false,
+        };
+        // The limits hold from the start: an initial fleet outside them is
+        // brought inside at time zero.
+        let initial = control.fleet.capacity();
+        if let Some(d) = control.autoscaler.as_mut().and_then(|a| a.on_schedule(SimTime::ZERO, initial)) {
+            control.resize(d, SimTime::ZERO);
         }
+        control
     }
 
     /// Length of one metric period (the timeline's row too).

@@ -44,7 +44,14 @@ struct Latency<'a> {
 impl Latency<'_> {
     /// Records `weight` requests whose wait is 0 with probability 1 − c and
     /// exponential with rate θ otherwise; returns (mean latency, P(latency <= slo)).
-    fn record_steady(&self, weight: f64, c: f64, theta: f64, out: &mut Outcome, period: Option<&mut hdrhistogram::Histogram<u64>>) {
+    fn record_steady(
+        &self,
+        weight: f64,
+        c: f64,
+        theta: f64,
+        out: &mut Outcome,
+        period: Option<&mut hdrhistogram::Histogram<u64>>,
+    ) {
         let m = self.service.len() as f64;
         let count = ((weight * WEIGHT_SCALE) / m).round() as u64;
         let mut slo_met = 0.0;
@@ -74,7 +81,13 @@ impl Latency<'_> {
     }
 
     /// Records `weight` requests that all wait `wait` seconds behind a backlog.
-    fn record_backlog(&self, weight: f64, wait: f64, out: &mut Outcome, period: Option<&mut hdrhistogram::Histogram<u64>>) {
+    fn record_backlog(
+        &self,
+        weight: f64,
+        wait: f64,
+        out: &mut Outcome,
+        period: Option<&mut hdrhistogram::Histogram<u64>>,
+    ) {
         if wait > self.timeout_s {
             out.timed_out += weight;
             out.waited += weight;
@@ -119,7 +132,6 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let latency = Latency { service: &service, slo_s: ep.slo.as_secs_f64(), timeout_s: ep.timeout.as_secs_f64() };
     let mu = 1.0 / ep.mean_service_s().max(1e-12);
     let step = ep.step;
-    let dt = step.as_secs_f64();
     let period = control.period();
     let mut period_hist = timeline.as_ref().map(|_| latency_histogram());
 
@@ -237,12 +249,12 @@ fn flush(
     outcome: &mut Outcome,
     period: Option<&mut hdrhistogram::Histogram<u64>>,
 ) {
-    if let Some(r) = regime.take() {
-        if *weight > 0.0 {
-            debug_assert!(cached.0 == r);
-            let theta = r.servers as f64 * mu - r.rate;
-            latency.record_steady(*weight, cached.1, theta, outcome, period);
-        }
+    if let Some(r) = regime.take()
+        && *weight > 0.0
+    {
+        debug_assert!(cached.0 == r);
+        let theta = r.servers as f64 * mu - r.rate;
+        latency.record_steady(*weight, cached.1, theta, outcome, period);
     }
     *weight = 0.0;
 }
