@@ -80,6 +80,48 @@ impl Dist {
         }
     }
 
+    /// The quantile function, in seconds, for 0 < u < 1.
+    pub fn quantile_secs(&self, u: f64) -> f64 {
+        use statrs::distribution::{ContinuousCDF, Normal};
+        match self {
+            Dist::Constant(t) => t.as_secs_f64(),
+            Dist::Exponential { mean } => -mean * (-u).ln_1p(),
+            Dist::Uniform { min, max } => min + (max - min) * u,
+            Dist::LogNormal { median, sigma } => {
+                let z = Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf(u);
+                median * (sigma * z).exp()
+            }
+            Dist::Weibull { shape, scale } => scale * (-(-u).ln_1p()).powf(1.0 / shape),
+            Dist::Empirical { samples, .. } => {
+                let mut sorted = samples.to_vec();
+                crate::stats::quantiles(&mut sorted, &[u])[0]
+            }
+        }
+    }
+
+    /// The squared coefficient of variation, Var/mean² (0 for a constant, 1
+    /// for an exponential).
+    pub fn scv(&self) -> f64 {
+        let mean = self.mean_secs();
+        if mean <= 0.0 {
+            return 0.0;
+        }
+        let var = match self {
+            Dist::Constant(_) => 0.0,
+            Dist::Exponential { mean } => mean * mean,
+            Dist::Uniform { min, max } => (max - min).powi(2) / 12.0,
+            Dist::LogNormal { sigma, .. } => ((sigma * sigma).exp() - 1.0) * mean * mean,
+            Dist::Weibull { shape, scale } => {
+                let g = statrs::function::gamma::gamma;
+                scale * scale * g(1.0 + 2.0 / shape) - mean * mean
+            }
+            Dist::Empirical { samples, .. } => {
+                samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64
+            }
+        };
+        var / (mean * mean)
+    }
+
     pub fn as_constant(&self) -> Option<SimTime> {
         match self {
             Dist::Constant(t) => Some(*t),
@@ -176,6 +218,42 @@ mod tests {
             let (mean, sem) = sample_mean(&d, 200_000);
             let z = (mean - d.mean_secs()) / sem;
             assert!(z.abs() < 4.0, "{d}: sample mean {mean}, exact {}, z = {z}", d.mean_secs());
+        }
+    }
+
+    #[test]
+    fn scv_matches_sampled_variance() {
+        let samples: Arc<[f64]> = vec![1.0, 2.0, 6.0].into();
+        for d in [
+            Dist::Exponential { mean: 2.0 },
+            Dist::Uniform { min: 1.0, max: 3.0 },
+            Dist::LogNormal { median: 0.04, sigma: 0.3 },
+            Dist::Weibull { shape: 2.0, scale: 1.0 },
+            Dist::Empirical { file: "x".into(), samples },
+        ] {
+            let mut rng = Streams::new(5, 0).rng(Purpose::ServiceTime);
+            let xs: Vec<f64> = (0..400_000).map(|_| d.sample_secs(&mut rng)).collect();
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+            assert!((var / (mean * mean) / d.scv() - 1.0).abs() < 0.03, "{d}: {} vs {}", var / mean / mean, d.scv());
+        }
+        assert_eq!(Dist::Constant(SimTime::from_secs(1)).scv(), 0.0);
+    }
+
+    #[test]
+    fn quantiles_invert_the_samplers() {
+        for d in [
+            Dist::Exponential { mean: 2.0 },
+            Dist::Uniform { min: 1.0, max: 3.0 },
+            Dist::LogNormal { median: 0.04, sigma: 0.3 },
+            Dist::Weibull { shape: 0.7, scale: 1.0 },
+        ] {
+            let mut rng = Streams::new(6, 0).rng(Purpose::ServiceTime);
+            for u in [0.1, 0.5, 0.9, 0.99] {
+                let q = d.quantile_secs(u);
+                let below = (0..100_000).filter(|_| d.sample_secs(&mut rng) <= q).count() as f64 / 100_000.0;
+                assert!((below - u).abs() < 0.006, "{d} u={u}: {below}");
+            }
         }
     }
 

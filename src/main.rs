@@ -170,6 +170,14 @@ fn execute(command: Command) -> Result<(), Failure> {
                 verify::DALY_MAX_EXCESS
             )?;
             write!(out, "{}", verify::render_optimum(&optimum))?;
+            let queueing = verify::erlang_c_checks(&runner, (replications / 500).max(20), seed);
+            writeln!(
+                out,
+                "\nEndpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up, |z| < {}):\n",
+                verify::Z_LIMIT
+            )?;
+            write!(out, "{}", verify::render_checks(&queueing))?;
+            checks.extend(queueing);
             let failed = checks.iter().filter(|c| !c.passed()).count()
                 + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
             writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;

@@ -6,6 +6,9 @@ use std::fmt::Write as _;
 use crate::dist::Dist;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
+use crate::inference::endpoint::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS};
+use crate::inference::queueing::{erlang_c, mm_n_mean_sojourn};
+use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
 use crate::stats::Summary;
 use crate::time::SimTime;
@@ -344,4 +347,75 @@ mod tests {
         // Young's interval is close to, and above, the first-order optimum.
         assert!((t / optimal_interval_s(IntervalRule::Young, c, m) - 1.0).abs() < 0.05);
     }
+}
+
+/// A fixed fleet under constant Poisson traffic with exponential service:
+/// an M/M/(instances × workers) queue. No queue limit or timeout in reach;
+/// the first tenth of the window is warm-up.
+pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64, duration: SimTime) -> Endpoint {
+    Endpoint {
+        instance: None,
+        price_per_hour: 1.0,
+        workers,
+        service_time: Dist::Exponential { mean: mean_service_s },
+        service_per_unit: None,
+        queue_limit: 1_000_000,
+        timeout: SimTime::from_hours(24),
+        slo: SimTime::from_millis(200),
+        initial_instances: instances,
+        startup: Dist::Constant(SimTime::from_mins(5)),
+        fidelity: Fidelity::Request,
+        step: SimTime::from_secs(1),
+        warmup: SimTime::from_nanos(duration.as_nanos() / 10),
+        autoscaling: None,
+        traffic: constant_traffic(rate, duration),
+    }
+}
+
+/// Poisson arrivals at a constant `rate` per second for `duration`.
+pub fn constant_traffic(rate: f64, duration: SimTime) -> Traffic {
+    Traffic {
+        source: TrafficSource::Synthetic {
+            mean_rps: rate,
+            diurnal_amplitude: 0.0,
+            period: SimTime::from_hours(24),
+            noise: 0.0,
+            step: duration,
+            spikes: Vec::new(),
+        },
+        scale: 1.0,
+        duration,
+    }
+}
+
+/// (instances, workers, arrival rate /s, mean service s): M/M/1, M/M/4, M/M/20.
+pub const ERLANG_C_CASES: [(u32, u32, f64, f64); 3] = [(1, 1, 14.0, 0.05), (2, 2, 80.0, 0.04), (5, 4, 170.0, 0.1)];
+
+/// Mean latency and waiting share of fixed fleets against Erlang C.
+pub fn erlang_c_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for &(instances, workers, rate, service) in &ERLANG_C_CASES {
+        let n = instances * workers;
+        let endpoint = mmc_endpoint(instances, workers, rate, service, SimTime::from_mins(20));
+        let rows = runner.run(&endpoint as &dyn Model, seed, replications, &|_| {});
+        let column = |metric: &str| {
+            let m = ENDPOINT_METRICS.iter().position(|&x| x == metric).expect("an endpoint metric");
+            let mut c: Vec<f64> = rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| r[m]).collect();
+            let s = Summary::of(&mut c);
+            (s.mean, s.sem)
+        };
+        let mu = 1.0 / service;
+        let c = erlang_c(n, rate / mu);
+        let label = format!("M/M/{n} λ={rate}/s E[S]={}ms ρ={:.2}", service * 1000.0, rate / (n as f64 * mu));
+        let (latency, sem) = column("latency_mean_ms");
+        checks.push(Check {
+            name: format!("latency_mean_ms {label}"),
+            simulated: latency,
+            sem,
+            exact: 1000.0 * mm_n_mean_sojourn(n, rate, mu),
+        });
+        let (waited, sem) = column("waited_frac");
+        checks.push(Check { name: format!("waited_frac     {label}"), simulated: waited, sem, exact: c });
+    }
+    checks
 }

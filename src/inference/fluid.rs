@@ -5,26 +5,32 @@
 //! Within a step of length dt at arrival rate λ, with c = in-service
 //! instances × workers servers of rate μ = 1/E[S]:
 //!
-//! - with no backlog and λ < cμ, the step is an M/M/c queue in steady state:
-//!   an arrival waits with probability C = ErlangC(c, λ/μ), and then for an
-//!   exponential time of rate cμ − λ;
+//! - with no backlog and λ < cμ, the step is an M/G/c queue in steady state,
+//!   approximated à la Allen–Cunneen: an arrival waits with probability
+//!   C = ErlangC(c, λ/μ), and then for an exponential time of mean
+//!   (1 + cs²)/2 · 1/(cμ − λ), where cs² is the service time's squared
+//!   coefficient of variation (exact for exponential service, cs² = 1);
 //! - otherwise a backlog Q of waiting requests grows or drains at λ − cμ, and
 //!   an arrival waits Q/(cμ), the time to serve the backlog ahead of it;
 //! - the backlog is capped at `queue_limit` per in-service instance (the
 //!   excess is rejected) and at cμ·timeout (the excess times out).
 //!
-//! Latency quantiles come from a weighted quadrature: a fixed set of service
-//! times drawn once per replication, each paired with stratified waiting
-//! times, recorded in the latency histogram with the weight of the arrivals.
+//! Latency quantiles come from a weighted quadrature: the service time's
+//! quantiles at 128 evenly spaced probabilities, each paired with a
+//! stratified waiting-time quantile (a Latin-hypercube pairing), recorded in
+//! the latency histogram with the weight of the arrivals.
 //! `docs/inference-model.md` states how close it comes to the request engine.
 
 use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
 use super::queueing::erlang_c;
-use crate::engine::{Purpose, Streams};
+use crate::engine::Streams;
 use crate::time::SimTime;
 
-/// Service-time samples per replication in the latency quadrature.
-const SERVICE_SAMPLES: usize = 64;
+/// Points of the latency quadrature.
+const POINTS: usize = 128;
+/// Pairs service quantile j with waiting quantile (j · STRIDE) mod POINTS;
+/// odd, so the pairing is a permutation.
+const STRIDE: usize = 79;
 /// Histogram counts per arriving request: fluid weights are fractional.
 const WEIGHT_SCALE: f64 = 1000.0;
 
@@ -37,6 +43,10 @@ struct Regime {
 
 struct Latency<'a> {
     service: &'a [f64],
+    /// Allen–Cunneen: waits scale with (ca² + cs²)/2, Poisson arrivals ca² = 1.
+    wait_scale: f64,
+    /// The exact mean service time (the quadrature's is close, not exact).
+    mean_service_s: f64,
     slo_s: f64,
     timeout_s: f64,
 }
@@ -57,8 +67,8 @@ impl Latency<'_> {
         let mut slo_met = 0.0;
         let mut period = period;
         for (j, &s) in self.service.iter().enumerate() {
-            // Stratified waiting-time quantile for sample j.
-            let u = (j as f64 + 0.5) / m;
+            // The waiting-time quantile paired with service quantile j.
+            let u = ((j * STRIDE) % POINTS) as f64 / m + 0.5 / m;
             let wait = if u < 1.0 - c { 0.0 } else { -((1.0 - u) / c).ln() / theta };
             let latency = s + wait;
             if count > 0 {
@@ -73,10 +83,9 @@ impl Latency<'_> {
                 slo_met += 1.0 - c * (-theta * (self.slo_s - s)).exp();
             }
         }
-        let mean_service = self.service.iter().sum::<f64>() / m;
         out.slo_met += weight * slo_met / m;
         out.waited += weight * c;
-        out.latency_sum_s += weight * (mean_service + if c > 0.0 { c / theta } else { 0.0 });
+        out.latency_sum_s += weight * (self.mean_service_s + if c > 0.0 { c / theta } else { 0.0 });
         out.served += weight;
     }
 
@@ -126,10 +135,15 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let profile = ep.traffic.profile(streams);
     let mut control = Control::new(ep, streams);
     let mut outcome = Outcome::new();
-    let mut rng = streams.rng(Purpose::ServiceTime);
-    let mut service: Vec<f64> = (0..SERVICE_SAMPLES).map(|_| ep.service_time.sample(&mut rng).as_secs_f64()).collect();
-    service.sort_by(f64::total_cmp);
-    let latency = Latency { service: &service, slo_s: ep.slo.as_secs_f64(), timeout_s: ep.timeout.as_secs_f64() };
+    let service: Vec<f64> =
+        (0..POINTS).map(|j| ep.service_time.quantile_secs((j as f64 + 0.5) / POINTS as f64)).collect();
+    let latency = Latency {
+        service: &service,
+        wait_scale: (1.0 + ep.service_time.scv()) / 2.0,
+        mean_service_s: ep.mean_service_s(),
+        slo_s: ep.slo.as_secs_f64(),
+        timeout_s: ep.timeout.as_secs_f64(),
+    };
     let mu = 1.0 / ep.mean_service_s().max(1e-12);
     let step = ep.step;
     let period = control.period();
@@ -253,7 +267,7 @@ fn flush(
         && *weight > 0.0
     {
         debug_assert!(cached.0 == r);
-        let theta = r.servers as f64 * mu - r.rate;
+        let theta = (r.servers as f64 * mu - r.rate) / latency.wait_scale;
         latency.record_steady(*weight, cached.1, theta, outcome, period);
     }
     *weight = 0.0;

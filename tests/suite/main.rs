@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod inference;
 mod training;
 mod verify;
 
