@@ -150,7 +150,7 @@ fn scale_outs_respect_the_cooldown() {
     let rows = run(&e, 1, 3);
     let outs = metric(&rows, "scale_outs")[0];
     // First possible at minute 4 (3 datapoints + delay), then at most one per 5 minutes.
-    assert!(outs >= 1.0 && outs <= 1.0 + (60.0 - 4.0) / 5.0, "{outs}");
+    assert!((1.0..=1.0 + (60.0 - 4.0) / 5.0).contains(&outs), "{outs}");
 }
 
 #[test]
