@@ -78,5 +78,68 @@ fn traffic_arrivals(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, training_reference, training_cost_per_interruption, traffic_arrivals);
+/// The request-engine reference: one hour at 1,000 requests/s, 10 instances
+/// of 4 workers (E[S] = 30 ms, 75% busy), target tracking on.
+fn request_reference() -> spotsim::inference::endpoint::Endpoint {
+    use spotsim::dist::Dist;
+    use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+    use spotsim::time::SimTime;
+    let mut e = spotsim::verify::mmc_endpoint(10, 4, 1000.0, 0.03, SimTime::from_hours(1));
+    e.service_time = Dist::LogNormal { median: 0.0285, sigma: 0.3 };
+    e.queue_limit = 200;
+    e.timeout = SimTime::from_secs(60);
+    e.warmup = SimTime::ZERO;
+    e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 7000.0, 10, 20));
+    e
+}
+
+fn request_engine(c: &mut Criterion) {
+    let endpoint = request_reference();
+    let replications = 4;
+    let mut group = c.benchmark_group("request_engine");
+    group.throughput(Throughput::Elements(replications * 3_600_000));
+    group.sample_size(10);
+    for threads in [1, 2] {
+        let runner = Runner::new(threads).unwrap();
+        group.bench_function(format!("1h_1000rps_{threads}_threads"), |b| {
+            b.iter(|| black_box(runner.run(&endpoint, 1, replications, &|_| {})))
+        });
+    }
+    group.finish();
+}
+
+fn fluid_engine(c: &mut Criterion) {
+    // Seven days of diurnal traffic at 1-second steps: 604,800 steps.
+    use spotsim::inference::endpoint::Fidelity;
+    use spotsim::inference::traffic::{Traffic, TrafficSource};
+    use spotsim::time::SimTime;
+    let mut endpoint = request_reference();
+    endpoint.fidelity = Fidelity::Fluid;
+    endpoint.traffic = Traffic {
+        source: TrafficSource::Synthetic {
+            mean_rps: 1000.0,
+            diurnal_amplitude: 0.6,
+            period: SimTime::from_hours(24),
+            noise: 0.1,
+            step: SimTime::from_mins(1),
+            spikes: Vec::new(),
+        },
+        scale: 1.0,
+        duration: SimTime::from_hours(24 * 7),
+    };
+    let runner = Runner::new(1).unwrap();
+    let mut group = c.benchmark_group("fluid_engine");
+    group.sample_size(10);
+    group.bench_function("7d_1s_steps", |b| b.iter(|| black_box(runner.run(&endpoint, 1, 1, &|_| {}))));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    training_reference,
+    training_cost_per_interruption,
+    traffic_arrivals,
+    request_engine,
+    fluid_engine
+);
 criterion_main!(benches);

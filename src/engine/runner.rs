@@ -13,9 +13,10 @@ pub trait Model: Sync {
     fn replicate(&self, streams: Streams, out: &mut [f64]);
 }
 
-/// Replications per task: large enough that scheduling costs nothing, small
-/// enough that two cores share the work evenly and progress moves smoothly.
-const CHUNK: usize = 512;
+/// At most this many replications per task: large enough that scheduling
+/// costs nothing for light replications; heavy runs with few replications
+/// get smaller tasks so every thread has work.
+const MAX_CHUNK: usize = 512;
 
 pub struct Runner {
     pool: rayon::ThreadPool,
@@ -41,9 +42,10 @@ impl Runner {
         if width == 0 {
             return rows;
         }
+        let chunk_len = (replications as usize / (8 * self.threads())).clamp(1, MAX_CHUNK);
         self.pool.install(|| {
-            rows.par_chunks_mut(width * CHUNK).enumerate().for_each(|(chunk, block)| {
-                let first = (chunk * CHUNK) as u64;
+            rows.par_chunks_mut(width * chunk_len).enumerate().for_each(|(chunk, block)| {
+                let first = (chunk * chunk_len) as u64;
                 for (i, row) in block.chunks_exact_mut(width).enumerate() {
                     model.replicate(Streams::new(seed, first + i as u64), row);
                 }

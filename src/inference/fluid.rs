@@ -21,7 +21,9 @@
 //! the latency histogram with the weight of the arrivals.
 //! `docs/inference-model.md` states how close it comes to the request engine.
 
-use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use hdrhistogram::Histogram;
+
+use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
 use crate::engine::Streams;
 use crate::time::SimTime;
@@ -41,92 +43,132 @@ struct Regime {
     rate: f64,
 }
 
-struct Latency<'a> {
-    service: &'a [f64],
+/// The latency quadrature of one replication.
+struct Quadrature {
+    /// Service-time quantiles at u_j = (j + 0.5)/POINTS, ascending.
+    service: Vec<f64>,
+    /// ln(1 − u_k) at the same probabilities.
+    ln_tail: Vec<f64>,
+    /// How many service quantiles are within the SLO.
+    within_slo: usize,
     /// Allen–Cunneen: waits scale with (ca² + cs²)/2, Poisson arrivals ca² = 1.
     wait_scale: f64,
     /// The exact mean service time (the quadrature's is close, not exact).
     mean_service_s: f64,
     slo_s: f64,
     timeout_s: f64,
+    /// Weight of arrivals that do not wait, per service point: recorded once
+    /// at the end instead of once per regime.
+    zero_wait: Vec<f64>,
+    /// The same for the current timeline period, when there is a timeline.
+    period_zero_wait: Option<Vec<f64>>,
 }
 
-impl Latency<'_> {
+/// Records `weight` requests of latency `latency_s`.
+fn record(hist: &mut Histogram<u64>, latency_s: f64, weight: f64) {
+    let count = (weight * WEIGHT_SCALE).round() as u64;
+    if count > 0 {
+        let _ = hist.record_n(((latency_s * 1e6) as u64).max(1), count);
+    }
+}
+
+impl Quadrature {
+    fn new(ep: &Endpoint, timeline: bool) -> Self {
+        let u = |j: usize| (j as f64 + 0.5) / POINTS as f64;
+        let service: Vec<f64> = (0..POINTS).map(|j| ep.service_time.quantile_secs(u(j))).collect();
+        let slo_s = ep.slo.as_secs_f64();
+        Quadrature {
+            within_slo: service.partition_point(|&s| s <= slo_s),
+            service,
+            ln_tail: (0..POINTS).map(|k| (-u(k)).ln_1p()).collect(),
+            wait_scale: (1.0 + ep.service_time.scv()) / 2.0,
+            mean_service_s: ep.mean_service_s(),
+            slo_s,
+            timeout_s: ep.timeout.as_secs_f64(),
+            zero_wait: vec![0.0; POINTS],
+            period_zero_wait: timeline.then(|| vec![0.0; POINTS]),
+        }
+    }
+
     /// Records `weight` requests whose wait is 0 with probability 1 − c and
-    /// exponential with rate θ otherwise; returns (mean latency, P(latency <= slo)).
-    fn record_steady(
-        &self,
-        weight: f64,
-        c: f64,
-        theta: f64,
-        out: &mut Outcome,
-        period: Option<&mut hdrhistogram::Histogram<u64>>,
-    ) {
-        let m = self.service.len() as f64;
-        let count = ((weight * WEIGHT_SCALE) / m).round() as u64;
-        let mut slo_met = 0.0;
-        let mut period = period;
+    /// exponential of rate θ otherwise.
+    fn steady(&mut self, weight: f64, c: f64, theta: f64, out: &mut Outcome, mut period: Option<&mut Histogram<u64>>) {
+        let m = POINTS as f64;
+        let per_point = weight / m;
+        let ln_c = c.ln();
         for (j, &s) in self.service.iter().enumerate() {
             // The waiting-time quantile paired with service quantile j.
-            let u = ((j * STRIDE) % POINTS) as f64 / m + 0.5 / m;
-            let wait = if u < 1.0 - c { 0.0 } else { -((1.0 - u) / c).ln() / theta };
-            let latency = s + wait;
-            if count > 0 {
-                let us = micros(SimTime::from_secs_f64(latency));
-                let _ = out.latency_us.record_n(us, count);
-                if let Some(h) = period.as_deref_mut() {
-                    let _ = h.record_n(us, count);
+            let k = (j * STRIDE) % POINTS;
+            if (k as f64 + 0.5) / m < 1.0 - c {
+                self.zero_wait[j] += per_point;
+                if let Some(z) = self.period_zero_wait.as_mut() {
+                    z[j] += per_point;
                 }
+                continue;
             }
-            // P(S + W <= slo | S = s), with W's exact distribution.
-            if s <= self.slo_s {
-                slo_met += 1.0 - c * (-theta * (self.slo_s - s)).exp();
+            let latency = s + (ln_c - self.ln_tail[k]) / theta;
+            record(&mut out.latency_us, latency, per_point);
+            if let Some(h) = period.as_deref_mut() {
+                record(h, latency, per_point);
             }
         }
-        out.slo_met += weight * slo_met / m;
+        // P(S + W <= slo) = P(S <= slo) − c E[e^{−θ(slo − S)}; S <= slo]; the
+        // terms shrink fast away from the SLO, so the sum stops early.
+        let mut tail = 0.0;
+        for &s in self.service[..self.within_slo].iter().rev() {
+            let x = theta * (self.slo_s - s);
+            if x > 40.0 {
+                break;
+            }
+            tail += (-x).exp();
+        }
+        out.slo_met += weight * (self.within_slo as f64 - c * tail) / m;
         out.waited += weight * c;
         out.latency_sum_s += weight * (self.mean_service_s + if c > 0.0 { c / theta } else { 0.0 });
         out.served += weight;
     }
 
     /// Records `weight` requests that all wait `wait` seconds behind a backlog.
-    fn record_backlog(
-        &self,
-        weight: f64,
-        wait: f64,
-        out: &mut Outcome,
-        period: Option<&mut hdrhistogram::Histogram<u64>>,
-    ) {
+    fn backlog(&mut self, weight: f64, wait: f64, out: &mut Outcome, mut period: Option<&mut Histogram<u64>>) {
+        out.waited += weight;
         if wait > self.timeout_s {
             out.timed_out += weight;
-            out.waited += weight;
             return;
         }
-        let m = self.service.len() as f64;
-        let count = ((weight * WEIGHT_SCALE) / m).round() as u64;
-        let mut period = period;
-        let mut served = 0.0;
-        for &s in self.service {
+        let per_point = weight / POINTS as f64;
+        for &s in &self.service {
             let latency = s + wait;
             if latency > self.timeout_s {
-                out.timed_out += weight / m;
+                out.timed_out += per_point;
                 continue;
             }
-            served += weight / m;
+            out.served += per_point;
+            out.latency_sum_s += per_point * latency;
             if latency <= self.slo_s {
-                out.slo_met += weight / m;
+                out.slo_met += per_point;
             }
-            out.latency_sum_s += weight / m * latency;
-            if count > 0 {
-                let us = micros(SimTime::from_secs_f64(latency));
-                let _ = out.latency_us.record_n(us, count);
-                if let Some(h) = period.as_deref_mut() {
-                    let _ = h.record_n(us, count);
-                }
+            record(&mut out.latency_us, latency, per_point);
+            if let Some(h) = period.as_deref_mut() {
+                record(h, latency, per_point);
             }
         }
-        out.served += served;
-        out.waited += weight;
+    }
+
+    /// Records the accumulated zero-wait arrivals.
+    fn drain(&mut self, hist: &mut Histogram<u64>) {
+        for (j, w) in self.zero_wait.iter_mut().enumerate() {
+            record(hist, self.service[j], *w);
+            *w = 0.0;
+        }
+    }
+
+    fn drain_period(&mut self, hist: &mut Histogram<u64>) {
+        if let Some(z) = self.period_zero_wait.as_mut() {
+            for (j, w) in z.iter_mut().enumerate() {
+                record(hist, self.service[j], *w);
+                *w = 0.0;
+            }
+        }
     }
 }
 
@@ -135,15 +177,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let profile = ep.traffic.profile(streams);
     let mut control = Control::new(ep, streams);
     let mut outcome = Outcome::new();
-    let service: Vec<f64> =
-        (0..POINTS).map(|j| ep.service_time.quantile_secs((j as f64 + 0.5) / POINTS as f64)).collect();
-    let latency = Latency {
-        service: &service,
-        wait_scale: (1.0 + ep.service_time.scv()) / 2.0,
-        mean_service_s: ep.mean_service_s(),
-        slo_s: ep.slo.as_secs_f64(),
-        timeout_s: ep.timeout.as_secs_f64(),
-    };
+    let mut latency = Quadrature::new(ep, timeline.is_some());
     let mu = 1.0 / ep.mean_service_s().max(1e-12);
     let step = ep.step;
     let period = control.period();
@@ -162,28 +196,40 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let mut t = SimTime::ZERO;
     while t < end {
         if control.next_due() <= t {
-            flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+            flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
             control.poll(t, &mut ready);
             ready.clear();
         }
         while pieces.peek().is_some_and(|&(_, piece_end, _)| piece_end <= t) {
             pieces.next();
         }
-        let rate = pieces.peek().map_or(0.0, |&(_, _, r)| r);
-        let h = (end - t).min(step).as_secs_f64();
+        let (rate, piece_end) = pieces.peek().map_or((0.0, end), |&(_, piece_end, r)| (r, piece_end));
+        let n = control.fleet.in_service();
+        let servers = n * ep.workers;
+        let capacity = servers as f64 * mu;
+        // Steady stretches (no backlog, or no instance at all) change nothing
+        // step to step: take every step up to the next boundary at once.
+        let steps = if servers == 0 || (backlog <= 0.0 && rate < capacity) {
+            let mut boundary = piece_end.min(next_period).min(control.next_due()).min(end);
+            if t < ep.warmup {
+                boundary = boundary.min(ep.warmup);
+            }
+            (boundary - t).as_nanos().div_ceil(step.as_nanos()).max(1)
+        } else {
+            1
+        };
+        let stretch_end = (t + step.times(steps)).min(end);
+        let h = (stretch_end - t).as_secs_f64();
         let arrivals = rate * h;
         let counted = if t >= ep.warmup { arrivals } else { 0.0 };
         outcome.requests += counted;
         period_arrivals += arrivals;
 
-        let n = control.fleet.in_service();
         if n == 0 {
             period_orphans += arrivals;
         } else {
             period_per_instance += arrivals / n as f64;
         }
-        let servers = n * ep.workers;
-        let capacity = servers as f64 * mu;
         let limit = (ep.queue_limit * n) as f64;
         if servers == 0 {
             outcome.rejected += counted;
@@ -192,7 +238,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         } else if backlog <= 0.0 && rate < capacity {
             let now = Regime { servers, rate };
             if regime != Some(now) {
-                flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+                flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
                 if cached.0 != now {
                     cached = (now, erlang_c(servers, rate / mu));
                 }
@@ -201,7 +247,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
             regime_weight += counted;
             period_busy += rate / capacity * h;
         } else {
-            flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+            flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
             // Arrivals in this step wait behind the backlog at the step's end.
             backlog = (backlog + (rate - capacity) * h).max(0.0);
             let mut admitted = counted;
@@ -213,19 +259,20 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
                 period_rejected += rejected;
                 backlog = limit;
             }
-            latency.record_backlog(admitted, backlog / capacity, &mut outcome, period_hist.as_mut());
+            latency.backlog(admitted, backlog / capacity, &mut outcome, period_hist.as_mut());
             // Requests that would wait past the timeout leave the queue.
             backlog = backlog.min(capacity * latency.timeout_s);
             period_busy += h;
         }
 
-        t += step;
+        t += step.times(steps);
         if t >= next_period && next_period <= end {
             let share = period_busy / period.as_secs_f64();
             let metric = control.period_end(next_period, period_per_instance, period_orphans, share);
             if let Some(rows) = timeline.as_deref_mut() {
-                flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+                flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
                 let hist = period_hist.as_mut().expect("kept with the timeline");
+                latency.drain_period(hist);
                 let p99 = if hist.is_empty() { f64::NAN } else { hist.value_at_quantile(0.99) as f64 / 1000.0 };
                 hist.reset();
                 rows.push(TimelineRow {
@@ -247,7 +294,8 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
             next_period += period;
         }
     }
-    flush(&mut regime, &mut regime_weight, &cached, mu, &latency, &mut outcome, period_hist.as_mut());
+    flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
+    latency.drain(&mut outcome.latency_us);
     // The backlog left at the end is served after the window (its latency is
     // already counted at arrival).
     (outcome, control)
@@ -259,16 +307,16 @@ fn flush(
     weight: &mut f64,
     cached: &(Regime, f64),
     mu: f64,
-    latency: &Latency,
+    latency: &mut Quadrature,
     outcome: &mut Outcome,
-    period: Option<&mut hdrhistogram::Histogram<u64>>,
+    period: Option<&mut Histogram<u64>>,
 ) {
     if let Some(r) = regime.take()
         && *weight > 0.0
     {
         debug_assert!(cached.0 == r);
         let theta = (r.servers as f64 * mu - r.rate) / latency.wait_scale;
-        latency.record_steady(*weight, cached.1, theta, outcome, period);
+        latency.steady(*weight, cached.1, theta, outcome, period);
     }
     *weight = 0.0;
 }
