@@ -12,8 +12,11 @@ use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
-    Arrival { size: Option<f64> },
-    Departure { instance: u32 },
+    /// The next arrival (its size is kept beside the queue).
+    Arrival,
+    Departure {
+        instance: u32,
+    },
     PeriodEnd,
     Control,
 }
@@ -93,8 +96,10 @@ pub fn simulate_with_accounting(
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_slots(id);
     }
+    let mut next_size = None;
     if let Some(a) = arrivals.next() {
-        sim.queue.schedule_in_order(a.at, Event::Arrival { size: a.size });
+        next_size = a.size;
+        sim.queue.schedule_in_order(a.at, Event::Arrival);
     }
     if period <= end {
         sim.queue.schedule(period, Event::PeriodEnd);
@@ -108,9 +113,11 @@ pub fn simulate_with_accounting(
         sim.period_busy_area += sim.busy as f64 * dt;
         sim.last_event = now;
         match event {
-            Event::Arrival { size } => {
+            Event::Arrival => {
+                let size = next_size;
                 if let Some(a) = arrivals.next() {
-                    sim.queue.schedule_in_order(a.at, Event::Arrival { size: a.size });
+                    next_size = a.size;
+                    sim.queue.schedule_in_order(a.at, Event::Arrival);
                 }
                 let mut service = ep.service_time.sample(&mut service_rng);
                 if let (Some(per_unit), Some(size)) = (ep.service_per_unit, size) {
