@@ -290,3 +290,52 @@ fn every_bundled_experiment_resolves() {
     }
     assert!(root.join("experiments/checkpoint-sweep.toml").exists());
 }
+
+const ENDPOINT: &str = r#"name = "ep"
+replications = 3
+
+[inference]
+price_per_hour = 0.2
+workers = 2
+service_time = { dist = "exponential", mean = "50ms" }
+initial_instances = 2
+
+[inference.autoscaling]
+metric = "invocations-per-instance"
+target = 1200
+min = 2
+max = 6
+
+[traffic]
+trace = "rates.csv"
+duration = "30m"
+"#;
+
+#[test]
+fn an_endpoint_run_writes_a_timeline() {
+    let (dir, _) = workspace(ENDPOINT);
+    std::fs::write(dir.path().join("rates.csv"), "time_s,rate\n0,20\n600,90\n1200,20\n").unwrap();
+    let out = spotsim(&["run", "exp.toml", "-q"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let timeline = std::fs::read_to_string(dir.path().join("results/ep/timeline.csv")).unwrap();
+    assert_eq!(
+        timeline.lines().next().unwrap(),
+        "point,t_s,arrival_rate,instances_in_service,instances_pending,queue,latency_p99_ms,rejected,metric"
+    );
+    assert_eq!(timeline.lines().count(), 1 + 30);
+    let summary = std::fs::read_to_string(dir.path().join("results/ep/summary.csv")).unwrap();
+    for metric in spotsim::inference::endpoint::METRICS {
+        assert!(summary.contains(&format!(",{metric},")), "{metric}");
+    }
+}
+
+#[test]
+fn a_bad_trace_row_exits_2_naming_the_line() {
+    let (dir, _) = workspace(ENDPOINT);
+    std::fs::write(dir.path().join("rates.csv"), "time_s,rate\n0,20\n600,lots\n").unwrap();
+    let out = spotsim(&["run", "exp.toml", "-q"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("exp.toml:17") && err.contains("traffic.trace") && err.contains("line 3"), "{err}");
+    assert!(!dir.path().join("results").exists());
+}
