@@ -33,6 +33,8 @@ pub enum Purpose {
     TrafficThinning = 13,
     /// Request sizes drawn from a trace for Poisson arrivals over its binned rates.
     TrafficSizes = 14,
+    /// Lifetimes of spot instances of an endpoint, and zone-wide reclaims.
+    SpotReclaims = 15,
 }
 
 /// The streams of one replication.
@@ -48,7 +50,14 @@ impl Streams {
     }
 
     pub fn rng(&self, purpose: Purpose) -> SimRng {
-        let p = purpose as u64;
+        self.rng_indexed(purpose, 0)
+    }
+
+    /// The stream of the `index`-th member of a purpose (zone k's outages,
+    /// instance k's lifetimes); index 0 is `rng(purpose)`.
+    pub fn rng_indexed(&self, purpose: Purpose, index: u64) -> SimRng {
+        // Index k > 0 shifts the purpose into a range no purpose number uses.
+        let p = purpose as u64 + (index << 32);
         let state_hi = splitmix64(self.seed ^ splitmix64(p));
         let state_lo = splitmix64(self.replication ^ splitmix64(state_hi));
         let state = ((state_hi as u128) << 64) | state_lo as u128;
