@@ -4,8 +4,10 @@ mod autoscaling;
 pub mod error;
 mod inference;
 mod reader;
+mod spot_trace;
 mod traffic;
 mod training;
+mod zones;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

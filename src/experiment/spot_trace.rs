@@ -1,0 +1,1 @@
+//! Reads `interruptions = { model = "trace", ... }`.

@@ -1,0 +1,1 @@
+//! Real spot availability traces: replay with per-tick prices.

@@ -1,0 +1,1 @@
+//! Availability zones and their outage processes.
