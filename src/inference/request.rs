@@ -14,8 +14,9 @@ use crate::time::SimTime;
 enum Event {
     /// The next arrival (its size is kept beside the queue).
     Arrival,
+    /// The request running in worker slot `slot` is done.
     Departure {
-        instance: u32,
+        slot: u32,
     },
     PeriodEnd,
     Control,
@@ -27,6 +28,19 @@ struct Waiting {
     service: SimTime,
     counted: bool,
 }
+
+/// One worker of one instance, and the request it is running.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    instance: u32,
+    /// Arrival of the running request; `SimTime::MAX` when idle.
+    arrival: SimTime,
+    /// Service start of the running request.
+    started: SimTime,
+    counted: bool,
+}
+
+const IDLE: SimTime = SimTime::MAX;
 
 /// Internal accounting that Little's law ties together: ∫ N(t) dt over the
 /// run must equal the sum of the sojourn times of all requests.
@@ -43,9 +57,13 @@ struct Sim<'a> {
     outcome: Outcome,
     acct: Accounting,
     waiting: VecDeque<Waiting>,
-    /// One entry per free worker slot; entries of instances that stopped
-    /// taking requests are dropped when met.
-    slots: Vec<u32>,
+    slots: Vec<Slot>,
+    /// The first slot of each instance (its `workers` slots are contiguous),
+    /// once it has come into service.
+    first_slot: Vec<u32>,
+    /// Free slots; entries of instances that stopped taking requests are
+    /// dropped when met.
+    free: Vec<u32>,
     busy: u32,
     last_event: SimTime,
     control_wakeup: SimTime,
@@ -82,6 +100,8 @@ pub fn simulate_with_accounting(
         acct: Accounting::default(),
         waiting: VecDeque::new(),
         slots: Vec::new(),
+        first_slot: Vec::new(),
+        free: Vec::new(),
         busy: 0,
         last_event: SimTime::ZERO,
         control_wakeup: SimTime::MAX,
@@ -125,12 +145,8 @@ pub fn simulate_with_accounting(
                 }
                 sim.arrive(now, service);
             }
-            Event::Departure { instance } => {
-                sim.busy -= 1;
-                sim.control.fleet.release(instance as usize, now);
-                if sim.control.fleet.accepts(instance as usize) {
-                    sim.slots.push(instance);
-                }
+            Event::Departure { slot } => {
+                sim.depart(slot, now);
                 sim.start_waiting(now);
             }
             Event::PeriodEnd => {
@@ -175,17 +191,25 @@ pub fn simulate_with_accounting(
 }
 
 impl Sim<'_> {
+    /// Gives an instance that came into service its worker slots.
     fn add_slots(&mut self, id: usize) {
-        if self.control.fleet.accepts(id) {
-            let free = self.ep.workers - self.control.fleet.instances[id].busy;
-            self.slots.extend(std::iter::repeat_n(id as u32, free as usize));
+        if !self.control.fleet.accepts(id) {
+            return;
         }
+        if self.first_slot.len() <= id {
+            self.first_slot.resize(id + 1, u32::MAX);
+        }
+        let first = self.slots.len() as u32;
+        self.first_slot[id] = first;
+        let idle = Slot { instance: id as u32, arrival: IDLE, started: IDLE, counted: false };
+        self.slots.extend(std::iter::repeat_n(idle, self.ep.workers as usize));
+        self.free.extend((first..first + self.ep.workers).rev());
     }
 
     fn take_slot(&mut self) -> Option<u32> {
-        while let Some(id) = self.slots.pop() {
-            if self.control.fleet.accepts(id as usize) {
-                return Some(id);
+        while let Some(slot) = self.free.pop() {
+            if self.control.fleet.accepts(self.slots[slot as usize].instance as usize) {
+                return Some(slot);
             }
         }
         None
@@ -247,20 +271,39 @@ impl Sim<'_> {
         }
     }
 
-    fn start(&mut self, instance: u32, now: SimTime, request: Waiting) {
-        self.control.fleet.occupy(instance as usize);
+    fn start(&mut self, slot: u32, now: SimTime, request: Waiting) {
+        let s = &mut self.slots[slot as usize];
+        s.arrival = request.arrival;
+        s.started = now;
+        s.counted = request.counted;
+        self.control.fleet.occupy(s.instance as usize);
         self.busy += 1;
-        self.queue.schedule(now + request.service, Event::Departure { instance });
-        let latency = now - request.arrival + request.service;
+        self.queue.schedule(now + request.service, Event::Departure { slot });
+    }
+
+    /// The request in `slot` is done; its latency counts now.
+    fn depart(&mut self, slot: u32, now: SimTime) {
+        let s = self.slots[slot as usize];
+        if s.arrival == IDLE {
+            return; // its instance was lost, and the request with it
+        }
+        self.slots[slot as usize].arrival = IDLE;
+        self.busy -= 1;
+        let instance = s.instance as usize;
+        self.control.fleet.release(instance, now);
+        if self.control.fleet.accepts(instance) {
+            self.free.push(slot);
+        }
+        let latency = now - s.arrival;
         self.acct.sojourn_sum_s += latency.as_secs_f64();
         if let Some(h) = self.period_latency.as_mut() {
             h.saturating_record(micros(latency));
         }
-        if !request.counted {
+        if !s.counted {
             return;
         }
         let o = &mut self.outcome;
-        if now > request.arrival {
+        if s.started > s.arrival {
             o.waited += 1.0;
         }
         // The worker finishes the request even when the client has given up.
@@ -274,6 +317,30 @@ impl Sim<'_> {
         if latency <= self.ep.slo {
             o.slo_met += 1.0;
         }
+    }
+
+    /// An instance is lost at once (zone outage, spot reclaim): the requests
+    /// it was running fail, as timed out.
+    #[allow(dead_code)]
+    fn lose_instance(&mut self, id: usize, now: SimTime) {
+        if let Some(&first) = self.first_slot.get(id).filter(|&&f| f != u32::MAX) {
+            for slot in first..first + self.ep.workers {
+                let s = self.slots[slot as usize];
+                if s.arrival == IDLE {
+                    continue;
+                }
+                self.slots[slot as usize].arrival = IDLE;
+                self.busy -= 1;
+                self.acct.sojourn_sum_s += (now - s.arrival).as_secs_f64();
+                if s.counted {
+                    if s.started > s.arrival {
+                        self.outcome.waited += 1.0;
+                    }
+                    self.outcome.timed_out += 1.0;
+                }
+            }
+        }
+        self.control.fleet.lose(id, now);
     }
 
     fn timeline_row(&mut self, start: SimTime, period: SimTime, metric: f64) -> TimelineRow {
