@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 use crate::engine::{Purpose, Streams};
+use crate::spot_trace::SpotTrace;
 use crate::time::SimTime;
+use std::sync::Arc;
 
 /// Hours in the month over which the Spot Instance Advisor reports its bands.
 pub const ADVISOR_MONTH_HOURS: f64 = 730.0;
@@ -25,6 +27,13 @@ pub enum Interruptions {
     /// A Spot Instance Advisor band: the share `p` of instances interrupted in
     /// a month becomes the rate -ln(1 - p) / 730 h.
     Advisor { band: &'static str, low: f64, high: f64, draw: AdvisorDraw },
+    /// Real availability traces, one per zone: an instance is reclaimed when
+    /// its zone's trace turns unavailable, and a launch waits for capacity.
+    Trace {
+        files: Vec<String>,
+        #[serde(skip)]
+        traces: Vec<Arc<SpotTrace>>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,6 +76,8 @@ impl Interruptions {
                 let rate = advisor_rate_per_hour(p) * n / 3600.0;
                 (rate > 0.0).then(|| Dist::Exponential { mean: 1.0 / rate })
             }
+            // A trace's lifetimes come from the trace itself.
+            Interruptions::Trace { .. } => None,
         }
     }
 
@@ -81,6 +92,10 @@ impl Interruptions {
                 Dist::Weibull { shape, scale: scale.as_secs_f64() * n.powf(-1.0 / shape) }.mean_secs()
             }
             Interruptions::Advisor { low, high, .. } => 3600.0 / (advisor_rate_per_hour(0.5 * (low + high)) * n),
+            // The mean available stretch of the first zone's trace.
+            Interruptions::Trace { ref traces, .. } => {
+                traces.first().map_or(f64::INFINITY, |t| t.mean_uptime().as_secs_f64())
+            }
         }
     }
 }

@@ -12,6 +12,9 @@ use serde::Serialize;
 use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
+use crate::spot_trace::SpotTrace;
+use crate::zones::{SpotReclaim, ZoneOutages, Zones};
+use std::sync::Arc;
 use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -82,6 +85,9 @@ pub struct TrainingJob {
     /// Present when the market is spot; written as the file's `[spot]` table.
     #[serde(skip)]
     pub spot: Option<SpotTerms>,
+    /// Availability zones; written as the file's `[zones]` table.
+    #[serde(skip)]
+    pub zones: Option<Zones>,
 }
 
 /// A replication stops, not completed, after this many interruptions: a job
@@ -102,6 +108,8 @@ pub const METRICS: &[&str] = &[
     "on_demand_time_h",
     "completed",
     "checkpoint_interval_h",
+    "zone_outages",
+    "capacity_lost_instance_hours",
 ];
 
 impl TrainingJob {
@@ -160,6 +168,18 @@ struct Run<'a> {
     write_rng: SimRng,
     /// Set for a constant write time: then checkpoint cycles can be skipped in bulk.
     constant_write: Option<SimTime>,
+    /// Zone outages, when the job has zones.
+    outages: Option<ZoneOutages>,
+    zone_count: u32,
+    /// The zone the job runs in.
+    zone: u32,
+    /// Real availability traces, one per zone, and this replication's offset.
+    traces: Vec<Arc<SpotTrace>>,
+    trace_offset: SimTime,
+    /// When a zone outage took the job, until its next launch is running.
+    lost_to_outage: Option<SimTime>,
+    capacity_lost: SimTime,
+    spot_cost: f64,
 
     now: SimTime,
     on_spot: bool,
@@ -184,7 +204,21 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(job: &'a TrainingJob, streams: &Streams) -> Self {
         let on_spot = job.market == Market::Spot;
-        let lifetime = job.spot.as_ref().and_then(|s| s.interruptions.group_lifetime(job.instances, streams));
+        // Zone-wide reclaims take the whole group at once: one zone's hazard.
+        let zone_reclaim = job.zones.as_ref().is_some_and(|z| z.spot_reclaim == SpotReclaim::Zone);
+        let group = if zone_reclaim { 1 } else { job.instances };
+        let lifetime = job.spot.as_ref().and_then(|s| s.interruptions.group_lifetime(group, streams));
+        let traces = match job.spot.as_ref().map(|s| &s.interruptions) {
+            Some(Interruptions::Trace { traces, .. }) => traces.clone(),
+            _ => Vec::new(),
+        };
+        let trace_offset = match traces.first() {
+            Some(t) => {
+                let u: f64 = rand::RngExt::random(&mut streams.rng(Purpose::TraceOffset));
+                SimTime::from_nanos((u * t.length().as_nanos() as f64) as u64)
+            }
+            None => SimTime::ZERO,
+        };
         Run {
             job,
             lifetime,
@@ -194,6 +228,14 @@ impl<'a> Run<'a> {
             restore_rng: streams.rng(Purpose::Restore),
             write_rng: streams.rng(Purpose::CheckpointWrite),
             constant_write: job.checkpoint.write.as_constant(),
+            outages: job.zones.as_ref().map(|z| ZoneOutages::new(z, streams)),
+            zone_count: job.zones.as_ref().map_or(1, |z| z.count),
+            zone: 0,
+            traces,
+            trace_offset,
+            lost_to_outage: None,
+            capacity_lost: SimTime::ZERO,
+            spot_cost: 0.0,
             now: SimTime::ZERO,
             on_spot,
             relaunch: false,
@@ -219,23 +261,8 @@ impl<'a> Run<'a> {
     fn simulate(&mut self) {
         let wall_deadline = self.job.max_wait.unwrap_or(SimTime::MAX);
         loop {
-            if self.on_spot {
-                let spot = self.job.spot.as_ref().expect("a spot market has spot terms");
-                let mut wait = spot.capacity_wait.sample(&mut self.wait_rng);
-                let fallback = spot.fallback_after_wait.is_some_and(|limit| wait > limit);
-                if fallback {
-                    wait = spot.fallback_after_wait.expect("checked");
-                }
-                if self.now + wait > wall_deadline {
-                    self.waiting += wall_deadline - self.now;
-                    self.now = wall_deadline;
-                    return;
-                }
-                self.now += wait;
-                self.waiting += wait;
-                if fallback {
-                    self.on_spot = false;
-                }
+            if !self.acquire(wall_deadline) {
+                return;
             }
             match self.hold(wall_deadline) {
                 HoldEnd::Completed | HoldEnd::Deadline => return,
@@ -243,6 +270,92 @@ impl<'a> Run<'a> {
                 HoldEnd::Interrupted => self.relaunch = true,
             }
         }
+    }
+
+    /// Waits for a zone the job can run in and, on spot, for capacity there.
+    /// Returns false when the job must stop (wall-time limit, or never).
+    fn acquire(&mut self, wall_deadline: SimTime) -> bool {
+        let start = self.now;
+        let mut capacity_wait = None;
+        loop {
+            let (zone, usable) = self.first_usable(self.now);
+            if usable == SimTime::MAX {
+                return self.wait_until(wall_deadline, wall_deadline);
+            }
+            let mut ready = usable;
+            if self.on_spot {
+                let spot = self.job.spot.as_ref().expect("a spot market has spot terms");
+                // One capacity wait per launch, after the zone is usable.
+                let wait = *capacity_wait.get_or_insert_with(|| spot.capacity_wait.sample(&mut self.wait_rng));
+                ready = usable + wait;
+                if let Some(limit) = spot.fallback_after_wait
+                    && ready - start > limit
+                {
+                    // Give up on spot: the wait is cut, on-demand from here on.
+                    if !self.wait_until(start + limit, wall_deadline) {
+                        return false;
+                    }
+                    self.on_spot = false;
+                    continue;
+                }
+            }
+            if !self.wait_until(ready, wall_deadline) {
+                return false;
+            }
+            if self.usable(zone, self.now) {
+                self.zone = zone;
+                return true;
+            }
+        }
+    }
+
+    /// Waits (unbilled) until `t`, or stops at the deadline.
+    fn wait_until(&mut self, t: SimTime, wall_deadline: SimTime) -> bool {
+        let until = t.min(wall_deadline);
+        self.waiting += until - self.now;
+        self.now = self.now.max(until);
+        t <= wall_deadline && t != SimTime::MAX
+    }
+
+    /// Whether the job can launch in `zone` at `t`: the zone is up and, on
+    /// spot with traces, its trace shows capacity.
+    fn usable(&mut self, zone: u32, t: SimTime) -> bool {
+        let up = self.outages.as_mut().is_none_or(|o| o.is_up(zone, t));
+        let available = !self.on_spot
+            || self.traces.get(zone as usize).is_none_or(|tr| tr.available(self.trace_offset, t));
+        up && available
+    }
+
+    /// The zone usable soonest at or after `t`, and when: the current zone
+    /// wins ties, then the lowest index.
+    fn first_usable(&mut self, t: SimTime) -> (u32, SimTime) {
+        let mut best = (self.zone, self.usable_from(self.zone, t));
+        for z in 0..self.zone_count {
+            let at = self.usable_from(z, t);
+            if at < best.1 {
+                best = (z, at);
+            }
+        }
+        best
+    }
+
+    fn usable_from(&mut self, zone: u32, mut t: SimTime) -> SimTime {
+        // Alternate between the outage history and the trace until both agree.
+        for _ in 0..10_000 {
+            if t == SimTime::MAX {
+                break;
+            }
+            let up = self.outages.as_mut().map_or(t, |o| o.next_up(zone, t));
+            let available = match (self.on_spot, self.traces.get(zone as usize)) {
+                (true, Some(trace)) => trace.next_available(self.trace_offset, up),
+                _ => up,
+            };
+            if available == up {
+                return up;
+            }
+            t = available;
+        }
+        SimTime::MAX
     }
 
     /// One launch: from capacity granted until the job is done, reclaimed, or
@@ -253,10 +366,19 @@ impl<'a> Run<'a> {
         self.enter(Phase::Startup, startup);
         self.emergency = false;
 
-        let interrupt_at = match (&self.lifetime, self.on_spot) {
-            (Some(life), true) => launch + life.sample(&mut self.interruption_rng),
+        if let Some(lost_at) = self.lost_to_outage.take() {
+            self.capacity_lost += launch + startup - lost_at;
+        }
+        let reclaim_at = match (self.on_spot, self.traces.get(self.zone as usize), &self.lifetime) {
+            (true, Some(trace), _) => trace.next_unavailable(self.trace_offset, launch),
+            (true, None, Some(life)) => launch + life.sample(&mut self.interruption_rng),
             _ => SimTime::MAX,
         };
+        let zone_down = match self.outages.as_mut() {
+            Some(o) => o.next_down(self.zone, launch),
+            None => SimTime::MAX,
+        };
+        let interrupt_at = reclaim_at.min(zone_down);
         let runtime_deadline = match self.job.max_runtime {
             Some(limit) => launch + (limit - self.billed()),
             None => SimTime::MAX,
@@ -284,6 +406,12 @@ impl<'a> Run<'a> {
         let held = self.now - launch;
         if self.on_spot {
             self.billed_spot += held;
+            let n = self.job.instances as f64;
+            let price = self.job.spot.as_ref().map_or(0.0, |s| s.price_per_hour);
+            self.spot_cost += n * self.traces
+                .get(self.zone as usize)
+                .and_then(|t| t.cost(self.trace_offset, launch, self.now))
+                .unwrap_or(price * held.as_hours_f64());
         } else {
             self.billed_on_demand += held;
         }
@@ -304,6 +432,9 @@ impl<'a> Run<'a> {
             HoldEnd::Deadline
         } else {
             self.interruptions += 1;
+            if zone_down <= reclaim_at {
+                self.lost_to_outage = Some(self.now);
+            }
             HoldEnd::Interrupted
         }
     }
@@ -385,7 +516,7 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn write_metrics(&self, out: &mut [f64]) {
+    fn write_metrics(&mut self, out: &mut [f64]) {
         let job = self.job;
         let n = job.instances as f64;
         let spot_price = job.spot.as_ref().map_or(job.on_demand_price, |s| s.price_per_hour);
@@ -407,6 +538,8 @@ impl<'a> Run<'a> {
             self.billed_on_demand.as_hours_f64(),
             if self.phase == Phase::Done { 1.0 } else { 0.0 },
             job.checkpoint.interval.as_hours_f64(),
+            zone_outages as f64,
+            n * capacity_lost.as_hours_f64(),
         ];
         out.copy_from_slice(&values);
     }

@@ -5,6 +5,7 @@ use super::reader::{Result, Section};
 use super::traffic::read_traffic;
 use crate::dist::Dist;
 use crate::inference::endpoint::{Endpoint, Fidelity};
+use crate::training::Market;
 use crate::time::SimTime;
 
 /// SageMaker's real-time invocation timeout.
@@ -40,6 +41,20 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
     };
     let initial_default = autoscaling.as_ref().map_or(1, |a| a.min.max(1));
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
+    let market = match s.choice("market", &["on-demand", "spot"])? {
+        Some("spot") => Market::Spot,
+        _ => Market::OnDemand,
+    };
+    let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
+    let spot = match root.section("spot")? {
+        Some(sp) => Some(super::training::read_spot(&sp, price_per_hour)?),
+        None if market == Market::Spot => {
+            return Err(root.missing("spot", "a [spot] table with `interruptions`, since `inference.market` is \"spot\""));
+        }
+        None => None,
+    };
+    let spot = if market == Market::Spot { spot } else { None };
+    let zones = super::read_zones_for(root, spot.as_ref())?;
     let traffic = match root.section("traffic")? {
         Some(t) => read_traffic(&t)?,
         None => return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves")),
@@ -64,6 +79,10 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
         step,
         warmup,
         autoscaling,
+        market,
+        on_demand_base,
+        spot,
+        zones,
         traffic,
     })
 }

@@ -22,7 +22,9 @@ use tree::{Node, Table, Value, parse_document, parse_override};
 use crate::catalog::catalog;
 use crate::engine::{Model, Streams};
 use crate::inference::endpoint::{Endpoint, TimelineRow};
-use crate::training::TrainingJob;
+use crate::spot::Interruptions;
+use crate::training::{SpotTerms, TrainingJob};
+use crate::zones::Zones;
 
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
@@ -180,6 +182,29 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
     })
 }
 
+/// `[zones]`, checked against the spot terms: a real trace needs one file per
+/// zone.
+fn read_zones_for(root: &Section, spot: Option<&SpotTerms>) -> Result<Option<Zones>, InputError> {
+    let zones = match root.section("zones")? {
+        Some(z) => Some(zones::read_zones(&z)?),
+        None => None,
+    };
+    if let Some(SpotTerms { interruptions: Interruptions::Trace { files, .. }, .. }) = spot {
+        let count = zones.as_ref().map_or(1, |z| z.count) as usize;
+        if files.len() != count {
+            let spot = root.section("spot")?.expect("spot terms come from [spot]");
+            let interruptions = spot.section("interruptions")?.expect("read before");
+            return Err(InputError::new(
+                interruptions.origin(),
+                Some("spot.interruptions"),
+                format!("expected one trace file per zone: {count} zone(s), {} file(s)", files.len()),
+            )
+            .with_hint(Some("give `files = [...]` with one file per zone, in zone order, and `[zones] count`".into())));
+        }
+    }
+    Ok(zones)
+}
+
 /// `instance` (looked up in the catalog) and `price_per_hour` (on-demand USD
 /// per instance-hour, which wins over the catalog's).
 fn instance_price(s: &Section) -> Result<(Option<String>, f64), InputError> {
@@ -254,14 +279,6 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
-    if root.has("zones") {
-        let entry = root.entry("zones").expect("checked");
-        return Err(InputError::new(
-            &entry.key_origin,
-            Some("zones"),
-            "[zones] is not yet supported in this version of spotsim",
-        ));
-    }
     let design = match (root.has("training"), root.has("inference")) {
         (true, true) => {
             let entry = root.entry("inference").expect("checked");
@@ -282,10 +299,7 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, Inp
             }
             Design::Training(training::read_training(&root)?)
         }
-        (false, true) => {
-            root.allow(&["spot"]);
-            Design::Inference(inference::read_inference(&root)?)
-        }
+        (false, true) => Design::Inference(inference::read_inference(&root)?),
         (false, false) => return Err(root.missing("training", "a scenario table: [training] or [inference]")),
     };
     root.finish()?;

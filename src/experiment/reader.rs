@@ -27,6 +27,11 @@ impl<'a> Section<'a> {
         Section { path: String::new(), table, origin, base_dir, known: RefCell::new(Vec::new()) }
     }
 
+    /// Where this table stands (its header or key).
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
     pub fn key_path(&self, key: &str) -> String {
         if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }

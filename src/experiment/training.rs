@@ -39,6 +39,7 @@ pub fn read_training(root: &Section) -> Result<TrainingJob> {
         None => None,
     };
     let spot = if market == Market::Spot { spot } else { None };
+    let zones = super::read_zones_for(root, spot.as_ref())?;
 
     let checkpoint = match t.section("checkpoint")? {
         Some(c) => {
@@ -127,7 +128,7 @@ fn read_interval(c: &Section) -> Result<(IntervalRule, Option<SimTime>)> {
     Ok((IntervalRule::Fixed, c.positive_duration("interval")?))
 }
 
-fn read_spot(s: &Section, on_demand_price: f64) -> Result<SpotTerms> {
+pub(super) fn read_spot(s: &Section, on_demand_price: f64) -> Result<SpotTerms> {
     let interruptions = match s.section("interruptions")? {
         Some(i) => read_interruptions(&i)?,
         None => {
@@ -188,8 +189,8 @@ fn read_interruptions(i: &Section) -> Result<Interruptions> {
             Interruptions::Advisor { band, low, high, draw }
         }
         _ => {
-            let entry = i.entry("model").expect("read");
-            return Err(i.error(entry, "the \"trace\" interruption model is not yet supported in this version; use \"poisson\", \"weibull\" or \"advisor\""));
+            let traces = super::spot_trace::read_trace_interruptions(i)?;
+            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces }
         }
     };
     i.finish()?;

@@ -16,9 +16,28 @@ pub enum State {
 pub struct Instance {
     pub state: State,
     pub launched: SimTime,
+    /// Billing starts here: at launch, or when spot capacity is granted.
+    pub billed_from: SimTime,
     pub ended: SimTime,
     /// Requests in service on this instance.
     pub busy: u32,
+    pub zone: u32,
+    pub spot: bool,
+}
+
+impl Instance {
+    pub fn alive(&self) -> bool {
+        self.state != State::Terminated
+    }
+}
+
+/// Where and how an instance is launched.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Placement {
+    pub zone: u32,
+    pub spot: bool,
+    /// When billing starts (not before the launch).
+    pub billed_from: SimTime,
 }
 
 /// The fleet, with the time integrals its metrics need.
@@ -40,7 +59,7 @@ impl Fleet {
     pub fn new(n: u32) -> Self {
         let mut fleet = Fleet::default();
         for _ in 0..n {
-            let id = fleet.launch(SimTime::ZERO);
+            let id = fleet.launch(SimTime::ZERO, Placement::default());
             fleet.ready(id, SimTime::ZERO);
         }
         fleet
@@ -71,11 +90,29 @@ impl Fleet {
     }
 
     /// Launches an instance (pending until `ready`); returns its id.
-    pub fn launch(&mut self, now: SimTime) -> usize {
+    pub fn launch(&mut self, now: SimTime, at: Placement) -> usize {
         self.advance(now);
         self.pending += 1;
-        self.instances.push(Instance { state: State::Pending, launched: now, ended: SimTime::MAX, busy: 0 });
+        self.instances.push(Instance {
+            state: State::Pending,
+            launched: now,
+            billed_from: at.billed_from.max(now),
+            ended: SimTime::MAX,
+            busy: 0,
+            zone: at.zone,
+            spot: at.spot,
+        });
         self.instances.len() - 1
+    }
+
+    /// Instances not terminated in `zone`.
+    pub fn alive_in(&self, zone: u32) -> u32 {
+        self.instances.iter().filter(|i| i.alive() && i.zone == zone).count() as u32
+    }
+
+    /// On-demand instances not terminated.
+    pub fn alive_on_demand(&self) -> u32 {
+        self.instances.iter().filter(|i| i.alive() && !i.spot).count() as u32
     }
 
     /// A pending instance comes into service. Returns false if it was
@@ -124,6 +161,20 @@ impl Fleet {
         drained
     }
 
+    /// Takes one in-service instance out of service; it ends when idle.
+    pub fn drain(&mut self, id: usize, now: SimTime) {
+        if self.instances[id].state != State::InService {
+            return;
+        }
+        self.advance(now);
+        self.in_service -= 1;
+        if self.instances[id].busy == 0 {
+            self.end(id, now);
+        } else {
+            self.instances[id].state = State::Draining;
+        }
+    }
+
     /// An instance is lost at once (zone outage, spot reclaim): its requests
     /// are the engine's to fail.
     pub fn lose(&mut self, id: usize, now: SimTime) {
@@ -164,7 +215,7 @@ impl Fleet {
     /// Billed instance-hours from launch to termination, counting instances
     /// still running as ending at `end`.
     pub fn instance_hours(&self, end: SimTime) -> f64 {
-        self.instances.iter().map(|i| (i.ended.min(end) - i.launched.min(end)).as_hours_f64()).sum()
+        self.instances.iter().map(|i| (i.ended.min(end) - i.billed_from.min(end)).as_hours_f64()).sum()
     }
 
     /// Time-average in-service count and availability (share of time with at
@@ -190,7 +241,7 @@ mod tests {
     #[test]
     fn billing_runs_from_launch_to_termination() {
         let mut f = Fleet::new(2);
-        let a = f.launch(m(10));
+        let a = f.launch(m(10), Placement::default());
         assert_eq!(f.capacity(), 3);
         assert!(f.ready(a, m(15)));
         f.occupy(a);
@@ -212,7 +263,7 @@ mod tests {
     fn draining_waits_for_the_last_request_and_pending_goes_first() {
         let mut f = Fleet::new(1);
         f.occupy(0);
-        let p = f.launch(m(1));
+        let p = f.launch(m(1), Placement::default());
         let drained = f.scale_in(2, m(2));
         assert_eq!(f.instances[p].state, State::Terminated, "pending cancelled first");
         assert_eq!(drained, vec![0]);

@@ -23,7 +23,8 @@
 
 use hdrhistogram::Histogram;
 
-use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram};
+use super::control::{Changes, Control};
+use super::endpoint::{Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
 use crate::engine::Streams;
 use crate::time::SimTime;
@@ -187,7 +188,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let mut regime: Option<Regime> = None;
     let mut regime_weight = 0.0;
     let mut cached = (Regime { servers: 0, rate: -1.0 }, 0.0);
-    let mut ready = Vec::new();
+    let mut changes = Changes::default();
     let (mut period_arrivals, mut period_busy, mut period_rejected) = (0.0, 0.0, 0.0);
     let (mut period_per_instance, mut period_orphans) = (0.0, 0.0);
     let mut next_period = period;
@@ -197,8 +198,10 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     while t < end {
         if control.next_due() <= t {
             flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
-            control.poll(t, &mut ready);
-            ready.clear();
+            // The fluid engine has no individual requests to fail.
+            control.poll(t, &mut changes);
+            changes.ready.clear();
+            changes.lost.clear();
         }
         while pieces.peek().is_some_and(|&(_, piece_end, _)| piece_end <= t) {
             pieces.next();

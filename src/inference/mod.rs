@@ -1,6 +1,7 @@
 //! Inference: traffic, the request-level and fluid engines, the autoscaler.
 
 pub mod autoscaler;
+pub mod control;
 pub mod endpoint;
 pub mod fleet;
 pub mod fluid;

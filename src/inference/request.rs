@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 
-use super::endpoint::{Control, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use super::control::{Changes, Control};
+use super::endpoint::{Endpoint, Outcome, TimelineRow, latency_histogram, micros};
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::time::SimTime;
 
@@ -67,7 +68,7 @@ struct Sim<'a> {
     busy: u32,
     last_event: SimTime,
     control_wakeup: SimTime,
-    ready: Vec<usize>,
+    changes: Changes,
     // The current period.
     period_invocations: f64,
     period_per_instance: f64,
@@ -105,7 +106,7 @@ pub fn simulate_with_accounting(
         busy: 0,
         last_event: SimTime::ZERO,
         control_wakeup: SimTime::MAX,
-        ready: Vec::new(),
+        changes: Changes::default(),
         period_invocations: 0.0,
         period_per_instance: 0.0,
         period_orphans: 0.0,
@@ -168,8 +169,11 @@ pub fn simulate_with_accounting(
             }
             Event::Control => {
                 sim.control_wakeup = SimTime::MAX;
-                sim.control.poll(now, &mut sim.ready);
-                while let Some(id) = sim.ready.pop() {
+                sim.control.poll(now, &mut sim.changes);
+                while let Some(id) = sim.changes.lost.pop() {
+                    sim.fail_running(id, now);
+                }
+                for id in std::mem::take(&mut sim.changes.ready) {
                     sim.add_slots(id);
                 }
                 sim.start_waiting(now);
@@ -319,10 +323,9 @@ impl Sim<'_> {
         }
     }
 
-    /// An instance is lost at once (zone outage, spot reclaim): the requests
+    /// An instance was lost at once (zone outage, spot reclaim): the requests
     /// it was running fail, as timed out.
-    #[allow(dead_code)]
-    fn lose_instance(&mut self, id: usize, now: SimTime) {
+    fn fail_running(&mut self, id: usize, now: SimTime) {
         if let Some(&first) = self.first_slot.get(id).filter(|&&f| f != u32::MAX) {
             for slot in first..first + self.ep.workers {
                 let s = self.slots[slot as usize];
@@ -340,7 +343,6 @@ impl Sim<'_> {
                 }
             }
         }
-        self.control.fleet.lose(id, now);
     }
 
     fn timeline_row(&mut self, start: SimTime, period: SimTime, metric: f64) -> TimelineRow {
