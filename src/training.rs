@@ -519,10 +519,13 @@ impl<'a> Run<'a> {
     fn write_metrics(&mut self, out: &mut [f64]) {
         let job = self.job;
         let n = job.instances as f64;
-        let spot_price = job.spot.as_ref().map_or(job.on_demand_price, |s| s.price_per_hour);
-        let cost = n
-            * (spot_price * self.billed_spot.as_hours_f64()
-                + job.on_demand_price * self.billed_on_demand.as_hours_f64());
+        let cost = self.spot_cost + n * job.on_demand_price * self.billed_on_demand.as_hours_f64();
+        let mut capacity_lost = self.capacity_lost;
+        if let Some(lost_at) = self.lost_to_outage {
+            capacity_lost += self.now - lost_at;
+        }
+        let now = self.now;
+        let zone_outages = self.outages.as_mut().map_or(0, |o| o.outages_before(now));
         let on_demand_cost = job.on_demand_cost();
         let savings = if on_demand_cost > 0.0 { 1.0 - cost / on_demand_cost } else { 0.0 };
         let values = [

@@ -133,6 +133,7 @@ pub fn poisson_job(
             price_per_hour: 0.3 * 3.825,
             fallback_after_wait: None,
         }),
+        zones: None,
     }
 }
 
@@ -334,6 +335,10 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         step: SimTime::from_secs(1),
         warmup: SimTime::from_nanos(duration.as_nanos() / 10),
         autoscaling: None,
+        market: Market::OnDemand,
+        on_demand_base: 0,
+        spot: None,
+        zones: None,
         traffic: constant_traffic(rate, duration),
     }
 }

@@ -89,6 +89,7 @@ pub fn read_training(root: &Section) -> Result<TrainingJob> {
         checkpoint,
         on_demand_price,
         spot,
+        zones,
     })
 }
 

@@ -4,7 +4,6 @@ use super::reader::{Result, Section};
 use crate::zones::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
 
 /// Reads the `[zones]` table `s` (not yet used by the models).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn read_zones(s: &Section) -> Result<Zones> {
     let count = s
         .integer("count", 1, MAX_ZONES as i64)?
