@@ -452,7 +452,7 @@ fn unquote(c: &str) -> &str {
 
 /// A serde_json syntax error with its line, without the "at line L column C"
 /// that serde_json appends.
-fn json_error(e: serde_json::Error) -> TraceError {
+pub(crate) fn json_error(e: serde_json::Error) -> TraceError {
     let text = e.to_string();
     let message = match text.rfind(" at line ") {
         Some(i) => &text[..i],

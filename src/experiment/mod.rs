@@ -7,8 +7,8 @@ mod reader;
 mod spot_trace;
 mod traffic;
 mod training;
-mod zones;
 pub mod tree;
+mod zones;
 
 use std::path::{Path, PathBuf};
 
