@@ -335,7 +335,7 @@ impl SpotTrace {
     #[inline]
     fn position(&self, offset: SimTime, t: SimTime) -> u64 {
         let (o, _) = self.wrap(offset.as_nanos());
-        let p = t.as_nanos() % self.length + o;
+        let p = self.wrap(t.as_nanos()).0 + o;
         if p >= self.length { p - self.length } else { p }
     }
 
