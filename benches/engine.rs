@@ -134,12 +134,53 @@ fn fluid_engine(c: &mut Criterion) {
     group.finish();
 }
 
+fn spot_trace(c: &mut Criterion) {
+    // The real AWS us-east-1a trace (20,158 rows, about 600 state runs) with
+    // its per-row prices; 4,096 random queries per iteration, each at a
+    // random offset and a random time within 500 h (so about half wrap).
+    use rand::RngExt;
+    use spotsim::engine::{Purpose, Streams};
+    use spotsim::spot_trace::{Convention, SpotTrace};
+    use spotsim::time::SimTime;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/traces/aws-v100");
+    let text = std::fs::read_to_string(dir.join("us-east-1a.csv")).unwrap();
+    let prices: std::collections::BTreeMap<String, Vec<f64>> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("spot-prices.json")).unwrap()).unwrap();
+    let trace = SpotTrace::parse_csv("us-east-1a.csv", &text, Convention::Available)
+        .unwrap()
+        .with_prices(prices["us-east-1a_v100_1"].clone())
+        .unwrap();
+    let mut rng = Streams::new(1, 0).rng(Purpose::Interruptions);
+    let horizon = SimTime::from_hours(500).as_nanos();
+    let queries: Vec<(SimTime, SimTime, SimTime)> = (0..4096)
+        .map(|_| {
+            let offset = SimTime::from_nanos(rng.random_range(0..trace.length().as_nanos()));
+            let t = SimTime::from_nanos(rng.random_range(0..horizon));
+            let span = SimTime::from_nanos(rng.random_range(0..SimTime::from_hours(50).as_nanos()));
+            (offset, t, t + span)
+        })
+        .collect();
+    let mut group = c.benchmark_group("spot_trace");
+    group.throughput(Throughput::Elements(queries.len() as u64));
+    group.bench_function("next_unavailable", |b| {
+        b.iter(|| queries.iter().fold(0u64, |x, &(o, t, _)| x ^ trace.next_unavailable(black_box(o), t).as_nanos()))
+    });
+    group.bench_function("next_available", |b| {
+        b.iter(|| queries.iter().fold(0u64, |x, &(o, t, _)| x ^ trace.next_available(black_box(o), t).as_nanos()))
+    });
+    group.bench_function("cost", |b| {
+        b.iter(|| queries.iter().fold(0.0, |x, &(o, a, e)| x + trace.cost(black_box(o), a, e).unwrap()))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     training_reference,
     training_cost_per_interruption,
     traffic_arrivals,
     request_engine,
-    fluid_engine
+    fluid_engine,
+    spot_trace
 );
 criterion_main!(benches);
