@@ -33,6 +33,9 @@ pub enum Interruptions {
         files: Vec<String>,
         #[serde(skip)]
         traces: Vec<Arc<SpotTrace>>,
+        /// A fixed starting point in the trace; `None`: random per replication.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        offset: Option<SimTime>,
     },
 }
 
@@ -49,6 +52,16 @@ pub enum AdvisorDraw {
 /// The open top band is taken as 20-30%.
 pub const ADVISOR_BANDS: [(&str, f64, f64); 5] =
     [("<5%", 0.0, 0.05), ("5-10%", 0.05, 0.10), ("10-15%", 0.10, 0.15), ("15-20%", 0.15, 0.20), (">20%", 0.20, 0.30)];
+
+/// Where replication `streams` starts in a trace of `length`: `fixed`, or
+/// uniformly at random from its own stream. Every zone uses the same offset,
+/// so zones stay aligned in time.
+pub fn trace_offset(fixed: Option<SimTime>, length: SimTime, streams: &Streams) -> SimTime {
+    match fixed {
+        Some(o) => SimTime::from_nanos(o.as_nanos() % length.as_nanos().max(1)),
+        None => SimTime::from_nanos(streams.rng(Purpose::TraceOffset).random_range(0..length.as_nanos().max(1))),
+    }
+}
 
 /// Interruption rate per hour of one instance whose monthly interruption
 /// share is `p`.

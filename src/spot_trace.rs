@@ -321,6 +321,22 @@ impl SpotTrace {
         self.available_ns as f64 / self.length as f64
     }
 
+    /// The mean length of an available stretch over the cycle (stretches
+    /// that meet across the wrap count once): the mean time between
+    /// interruptions of a launch. `MAX` if always available.
+    pub fn mean_uptime(&self) -> SimTime {
+        let runs = self.runs.len();
+        let mut stretches = (0..runs).filter(|&k| self.run_available(k)).count() as u64;
+        if runs > 1 && self.run_available(0) && self.run_available(runs - 1) {
+            stretches -= 1;
+        }
+        match stretches {
+            0 => SimTime::ZERO,
+            _ if self.available_ns == self.length => SimTime::MAX,
+            n => SimTime::from_nanos(self.available_ns / n),
+        }
+    }
+
     pub fn has_prices(&self) -> bool {
         self.prices.is_some()
     }

@@ -13,9 +13,9 @@ use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
 use crate::spot_trace::SpotTrace;
+use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
-use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -212,12 +212,11 @@ impl<'a> Run<'a> {
             Some(Interruptions::Trace { traces, .. }) => traces.clone(),
             _ => Vec::new(),
         };
-        let trace_offset = match traces.first() {
-            Some(t) => {
-                let u: f64 = rand::RngExt::random(&mut streams.rng(Purpose::TraceOffset));
-                SimTime::from_nanos((u * t.length().as_nanos() as f64) as u64)
+        let trace_offset = match (job.spot.as_ref().map(|s| &s.interruptions), traces.first()) {
+            (Some(Interruptions::Trace { offset, .. }), Some(t)) => {
+                crate::spot::trace_offset(*offset, t.length(), streams)
             }
-            None => SimTime::ZERO,
+            _ => SimTime::ZERO,
         };
         Run {
             job,
@@ -321,8 +320,8 @@ impl<'a> Run<'a> {
     /// spot with traces, its trace shows capacity.
     fn usable(&mut self, zone: u32, t: SimTime) -> bool {
         let up = self.outages.as_mut().is_none_or(|o| o.is_up(zone, t));
-        let available = !self.on_spot
-            || self.traces.get(zone as usize).is_none_or(|tr| tr.available(self.trace_offset, t));
+        let available =
+            !self.on_spot || self.traces.get(zone as usize).is_none_or(|tr| tr.available(self.trace_offset, t));
         up && available
     }
 
@@ -408,7 +407,8 @@ impl<'a> Run<'a> {
             self.billed_spot += held;
             let n = self.job.instances as f64;
             let price = self.job.spot.as_ref().map_or(0.0, |s| s.price_per_hour);
-            self.spot_cost += n * self.traces
+            self.spot_cost += n * self
+                .traces
                 .get(self.zone as usize)
                 .and_then(|t| t.cost(self.trace_offset, launch, self.now))
                 .unwrap_or(price * held.as_hours_f64());

@@ -5,8 +5,8 @@ use super::reader::{Result, Section};
 use super::traffic::read_traffic;
 use crate::dist::Dist;
 use crate::inference::endpoint::{Endpoint, Fidelity};
-use crate::training::Market;
 use crate::time::SimTime;
+use crate::training::Market;
 
 /// SageMaker's real-time invocation timeout.
 pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
@@ -49,7 +49,9 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
     let spot = match root.section("spot")? {
         Some(sp) => Some(super::training::read_spot(&sp, price_per_hour)?),
         None if market == Market::Spot => {
-            return Err(root.missing("spot", "a [spot] table with `interruptions`, since `inference.market` is \"spot\""));
+            return Err(
+                root.missing("spot", "a [spot] table with `interruptions`, since `inference.market` is \"spot\"")
+            );
         }
         None => None,
     };

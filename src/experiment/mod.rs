@@ -47,9 +47,18 @@ impl Serialize for Design {
                 if let Some(spot) = &job.spot {
                     map.serialize_entry("spot", spot)?;
                 }
+                if let Some(zones) = &job.zones {
+                    map.serialize_entry("zones", zones)?;
+                }
             }
             Design::Inference(endpoint) => {
                 map.serialize_entry("inference", endpoint)?;
+                if let Some(spot) = &endpoint.spot {
+                    map.serialize_entry("spot", spot)?;
+                }
+                if let Some(zones) = &endpoint.zones {
+                    map.serialize_entry("zones", zones)?;
+                }
                 map.serialize_entry("traffic", &endpoint.traffic)?;
             }
         }
@@ -199,7 +208,9 @@ fn read_zones_for(root: &Section, spot: Option<&SpotTerms>) -> Result<Option<Zon
                 Some("spot.interruptions"),
                 format!("expected one trace file per zone: {count} zone(s), {} file(s)", files.len()),
             )
-            .with_hint(Some("give `files = [...]` with one file per zone, in zone order, and `[zones] count`".into())));
+            .with_hint(Some(
+                "give `files = [...]` with one file per zone, in zone order, and `[zones] count`".into(),
+            )));
         }
     }
     Ok(zones)

@@ -31,7 +31,6 @@ impl Named<'_> {
 /// prices attached when `prices` is given. Files are read relative to the
 /// experiment file.
 // Not yet called by `resolve`: remove the `allow` when the trace model is wired in.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn read_trace_interruptions(s: &Section) -> Result<Vec<Arc<SpotTrace>>> {
     s.allow(&["model"]);
     // Every key is looked up before `finish`, so a misspelt key is reported

@@ -190,8 +190,14 @@ fn read_interruptions(i: &Section) -> Result<Interruptions> {
             Interruptions::Advisor { band, low, high, draw }
         }
         _ => {
+            // `offset`: where in the trace every replication starts; by
+            // default a uniformly random point per replication.
+            let offset = match i.entry("offset").map(|e| &e.node.value) {
+                Some(Value::Str(random)) if random == "random" => None,
+                _ => i.duration("offset")?,
+            };
             let traces = super::spot_trace::read_trace_interruptions(i)?;
-            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces }
+            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces, offset }
         }
     };
     i.finish()?;

@@ -1,9 +1,11 @@
 //! Reads `[zones]`.
 
 use super::reader::{Result, Section};
+use super::tree::Value;
+use crate::time::SimTime;
 use crate::zones::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
 
-/// Reads the `[zones]` table `s` (not yet used by the models).
+/// Reads the `[zones]` table `s`.
 pub(crate) fn read_zones(s: &Section) -> Result<Zones> {
     let count = s
         .integer("count", 1, MAX_ZONES as i64)?
@@ -26,7 +28,11 @@ pub(crate) fn read_zones(s: &Section) -> Result<Zones> {
         }
         None => None,
     };
-    let detection = s.duration("detection")?.unwrap_or(DEFAULT_DETECTION);
+    // "never": lost instances are not replaced (`SimTime::MAX`).
+    let detection = match s.entry("detection").map(|e| &e.node.value) {
+        Some(Value::Str(never)) if never == "never" => SimTime::MAX,
+        _ => s.duration("detection")?.unwrap_or(DEFAULT_DETECTION),
+    };
     let spot_reclaim = match s.choice("spot_reclaim", &["instance", "zone"])? {
         Some("zone") => SpotReclaim::Zone,
         _ => SpotReclaim::Instance,

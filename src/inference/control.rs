@@ -462,16 +462,13 @@ fn zones_detect(zones: &Option<Zones>) -> bool {
 impl Spot {
     fn new(terms: &SpotTerms, zones: Option<&crate::zones::Zones>, count: u32, streams: &Streams) -> Self {
         let per_zone = zones.is_some_and(|z| z.spot_reclaim == SpotReclaim::Zone);
-        let (lifetime, traces) = match &terms.interruptions {
-            Interruptions::Trace { traces, .. } => (None, traces.clone()),
-            model => (model.group_lifetime(1, streams), Vec::new()),
-        };
-        let offset = match traces.first() {
-            Some(t) => {
-                let u: f64 = rand::RngExt::random(&mut streams.rng(Purpose::TraceOffset));
-                SimTime::from_nanos((u * t.length().as_nanos() as f64) as u64)
+        let (lifetime, traces, offset) = match &terms.interruptions {
+            Interruptions::Trace { traces, offset, .. } => {
+                let at =
+                    traces.first().map_or(SimTime::ZERO, |t| crate::spot::trace_offset(*offset, t.length(), streams));
+                (None, traces.clone(), at)
             }
-            None => SimTime::ZERO,
+            model => (model.group_lifetime(1, streams), Vec::new(), SimTime::ZERO),
         };
         Spot {
             terms: terms.clone(),

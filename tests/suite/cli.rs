@@ -173,10 +173,10 @@ fn broken_experiments_get_one_clear_message() {
             &["exp.toml:19", "training.checkpoint.intervals", "did you mean `interval`"],
         ),
         (
-            "unsupported trace model",
+            "trace without its convention",
             "model = \"poisson\", mtbf = \"5h\"",
-            "model = \"trace\"",
-            &["exp.toml:15", "spot.interruptions.model", "not yet supported"],
+            "model = \"trace\", file = \"t.csv\"",
+            &["exp.toml:15", "spot.interruptions.convention", "missing"],
         ),
         (
             "misspelt market",
