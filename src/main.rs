@@ -178,6 +178,14 @@ fn execute(command: Command) -> Result<(), Failure> {
             )?;
             write!(out, "{}", verify::render_checks(&queueing))?;
             checks.extend(queueing);
+            let zones = verify::zone_checks(&runner, (replications / 100).max(20), seed);
+            writeln!(
+                out,
+                "\nAvailability zones: k-of-n availability, outages and zone-wide reclaims (|z| < {}):\n",
+                verify::Z_LIMIT
+            )?;
+            write!(out, "{}", verify::render_checks(&zones))?;
+            checks.extend(zones);
             let failed = checks.iter().filter(|c| !c.passed()).count()
                 + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
             writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;

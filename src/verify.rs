@@ -13,6 +13,7 @@ use crate::spot::Interruptions;
 use crate::stats::Summary;
 use crate::time::SimTime;
 use crate::training::{Checkpointing, IntervalRule, METRICS, Market, SpotTerms, TrainingJob};
+use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
 
 /// Checks pass while |z| stays under this.
 pub const Z_LIMIT: f64 = 4.0;
@@ -68,21 +69,37 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
     let work = job.work.as_secs_f64();
     let full = job.work.div_floor(job.checkpoint.interval) as f64;
     let rest = work - full * tau;
-    let (rate, wait) = match (&job.market, &job.spot) {
-        (Market::Spot, Some(spot)) => {
-            if job.checkpoint.on_notice || spot.fallback_after_wait.is_some() {
+    // Zone-wide reclaims take the group at once: one zone's hazard.
+    let zone_reclaim = job.zones.as_ref().is_some_and(|z| z.spot_reclaim == SpotReclaim::Zone);
+    let group = if zone_reclaim { 1.0 } else { job.instances as f64 };
+    let (rate, wait) = match (&job.market, &job.spot, &job.zones) {
+        (Market::Spot, Some(spot), zones) => {
+            if job.checkpoint.on_notice
+                || spot.fallback_after_wait.is_some()
+                || zones.as_ref().is_some_and(|z| z.outage.is_some())
+            {
                 return None;
             }
             let Interruptions::Poisson { mtbf } = spot.interruptions else {
                 return None;
             };
-            (job.instances as f64 / mtbf.as_secs_f64(), spot.capacity_wait.mean_secs())
+            (group / mtbf.as_secs_f64(), spot.capacity_wait.mean_secs())
         }
+        // On-demand in one zone whose up-times are exponential: an outage is
+        // an interruption, and the wait is the rest of the outage (all of it,
+        // since the outage has just begun).
+        (_, _, Some(zones)) => match &zones.outage {
+            Some(outage) if zones.count == 1 => (1.0 / outage.mtbf.as_secs_f64(), outage.duration.mean_secs()),
+            Some(_) => return None,
+            None => (0.0, 0.0),
+        },
         _ => (0.0, 0.0),
     };
+    // On-demand jobs wait only for a zone, never for capacity, at the first launch.
+    let first_wait = if job.market == Market::Spot { wait } else { 0.0 };
     if rate == 0.0 {
-        let t = wait + startup + work + job.segments() as f64 * write;
-        return Some(Expected { wall_time_s: t, interruptions: 0.0, billed_time_s: t - wait });
+        let t = first_wait + startup + work + job.segments() as f64 * write;
+        return Some(Expected { wall_time_s: t, interruptions: 0.0, billed_time_s: t - first_wait });
     }
     let grow = |x: f64| (rate * x).exp_m1();
     let mut segments = full * grow(tau + write);
@@ -91,7 +108,7 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
     }
     let first = -(-rate * startup).exp_m1();
     let n = (rate * (startup + restore)).exp() * (first + segments);
-    Some(Expected { wall_time_s: wait + (1.0 / rate + wait) * n, interruptions: n, billed_time_s: n / rate })
+    Some(Expected { wall_time_s: first_wait + (1.0 / rate + wait) * n, interruptions: n, billed_time_s: n / rate })
 }
 
 /// A spot job with Poisson interruptions and constant times, for checks and
@@ -388,6 +405,101 @@ pub fn erlang_c_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Che
         let (waited, sem) = column("waited_frac");
         checks.push(Check { name: format!("waited_frac     {label}"), simulated: waited, sem, exact: c });
     }
+    checks
+}
+
+/// One instance in each of `zones` zones with exponential outages (mean up
+/// `mttf_h`, mean down `mttr_h`), a fixed fleet, almost no traffic (the fleet
+/// is what is measured), fluid fidelity. `detection`: `None` never replaces.
+pub fn zone_endpoint(zones: u32, mttf_h: f64, mttr_h: f64, detection: Option<SimTime>, hours: u64) -> Endpoint {
+    let mut e = mmc_endpoint(zones, 1, 0.001, 0.01, SimTime::from_hours(hours));
+    e.fidelity = Fidelity::Fluid;
+    e.warmup = SimTime::ZERO;
+    e.startup = Dist::Constant(SimTime::ZERO);
+    e.zones = Some(Zones {
+        count: zones,
+        outage: Some(Outage {
+            mtbf: SimTime::from_secs_f64(mttf_h * 3600.0),
+            duration: Dist::Exponential { mean: mttr_h * 3600.0 },
+        }),
+        detection: detection.unwrap_or(SimTime::MAX),
+        spot_reclaim: SpotReclaim::Instance,
+        rebalance: false,
+    });
+    e
+}
+
+fn endpoint_column(rows: &[f64], metric: &str) -> (f64, f64) {
+    let m = ENDPOINT_METRICS.iter().position(|&x| x == metric).expect("an endpoint metric");
+    let mut c: Vec<f64> = rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| r[m]).collect();
+    let s = Summary::of(&mut c);
+    (s.mean, s.sem)
+}
+
+/// Zone availability (k-of-n), training under zone outages, and zone-wide
+/// reclaims of a multi-node job, against their closed forms.
+pub fn zone_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (mttf, mttr) = (100.0, 50.0);
+    let up_all = k_of_n_availability(3, 1, 1.0 - zone_unavailability(mttf, mttr));
+    for (label, detection) in [("no replacement", None), ("replaced at once", Some(SimTime::ZERO))] {
+        let e = zone_endpoint(3, mttf, mttr, detection, 20_000);
+        let rows = runner.run(&e as &dyn Model, seed, replications, &|_| {});
+        let (a, sem) = endpoint_column(&rows, "availability");
+        checks.push(Check {
+            name: format!("availability 3 zones × 1 instance, MTTF={mttf}h MTTR={mttr}h, {label}"),
+            simulated: a,
+            sem,
+            exact: up_all,
+        });
+        if detection.is_some() {
+            let (m, sem) = endpoint_column(&rows, "instances_mean");
+            checks.push(Check {
+                name: format!("instances_mean 3 zones, MTTF={mttf}h MTTR={mttr}h, {label}"),
+                simulated: m,
+                sem,
+                exact: 3.0 * up_all,
+            });
+        }
+    }
+    // Training on-demand in one zone: outages are the only interruptions.
+    let mut job = poisson_job(50.0, 30.0, 10.0, 5.0, 10.0, 0.0, 5.0, 4);
+    job.market = Market::OnDemand;
+    job.spot = None;
+    job.zones = Some(Zones {
+        count: 1,
+        outage: Some(Outage { mtbf: SimTime::from_hours(8), duration: Dist::LogNormal { median: 1800.0, sigma: 1.0 } }),
+        detection: SimTime::ZERO,
+        spot_reclaim: SpotReclaim::Instance,
+        rebalance: false,
+    });
+    let exact = expected(&job).expect("closed form");
+    let rows = runner.run(&job as &dyn Model, seed, replications, &|_| {});
+    let (wall, sem) = mean_and_sem(&rows, "wall_time_h");
+    checks.push(Check {
+        name: "wall_time_h  on-demand, zone outages MTTF=8h, lognormal down (median 30m)".into(),
+        simulated: wall,
+        sem,
+        exact: exact.wall_time_s / 3600.0,
+    });
+    // Eight nodes whose spot capacity is reclaimed a zone at a time.
+    let mut job = poisson_job(50.0, 30.0, 10.0, 5.0, 10.0, 15.0, 5.0, 8);
+    job.zones = Some(Zones {
+        count: 1,
+        outage: None,
+        detection: SimTime::ZERO,
+        spot_reclaim: SpotReclaim::Zone,
+        rebalance: false,
+    });
+    let exact = expected(&job).expect("closed form");
+    let rows = runner.run(&job as &dyn Model, seed, replications, &|_| {});
+    let (n, sem) = mean_and_sem(&rows, "interruptions");
+    checks.push(Check {
+        name: "interruptions 8 nodes, spot_reclaim = zone, MTBF=10h (one zone's hazard)".into(),
+        simulated: n,
+        sem,
+        exact: exact.interruptions,
+    });
     checks
 }
 

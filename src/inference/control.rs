@@ -60,6 +60,8 @@ struct Spot {
 struct Zones {
     outages: ZoneOutages,
     down: Vec<bool>,
+    /// Instances each zone lost in its current outage.
+    lost_in: Vec<u32>,
     /// `None`: lost instances are never replaced.
     detection: Option<SimTime>,
     rebalance: bool,
@@ -105,6 +107,7 @@ impl Control {
         let zones = zones_design.map(|z| Zones {
             outages: ZoneOutages::new(z, streams),
             down: vec![false; z.count as usize],
+            lost_in: vec![0; z.count as usize],
             detection: (z.detection != SimTime::MAX).then_some(z.detection),
             rebalance: z.rebalance,
         });
@@ -234,8 +237,13 @@ impl Control {
     }
 
     fn handle(&mut self, now: SimTime, event: Event, changes: &mut Changes) {
+        // Past the window only startups finish: no more losses, replacements
+        // or scaling, so the event stream ends.
         if now > self.end {
             self.closed = true;
+            if !matches!(event, Event::Ready(_)) {
+                return;
+            }
         }
         match event {
             Event::Ready(id) => {
@@ -285,16 +293,26 @@ impl Control {
                 if !here.is_empty() {
                     self.schedule_replace(now);
                 }
+                let zones = self.zones.as_mut().expect("zone events come from zones");
+                zones.lost_in[z as usize] += here.len() as u32;
                 self.schedule_zone(z, now);
             }
             Event::ZoneUp(z) => {
                 let zones = self.zones.as_mut().expect("zone events come from zones");
                 zones.down[z as usize] = false;
                 let rebalance = zones.rebalance;
+                let replacing = zones.detection.is_some();
+                let lost = std::mem::take(&mut zones.lost_in[z as usize]);
                 self.schedule_zone(z, now);
-                // Replacements that found no healthy zone can go now.
-                if zones_detect(&self.zones) {
+                if replacing {
+                    // Replacements that found no healthy zone can go now.
                     self.replace(now);
+                } else {
+                    // Never replaced: the zone's lost instances come back with it.
+                    let missing = self.desired.saturating_sub(self.fleet.capacity());
+                    for _ in 0..lost.min(missing) {
+                        self.launch(now, Some(z), false);
+                    }
                 }
                 if rebalance && !self.closed {
                     self.rebalance_into(z, now);
@@ -353,6 +371,7 @@ impl Control {
     /// Launches what the desired capacity lacks, in healthy zones.
     fn replace(&mut self, now: SimTime) {
         let capacity = self.fleet.capacity();
+
         for _ in capacity..self.desired {
             if self.launch(now, None, false).is_none() {
                 break;
@@ -453,10 +472,6 @@ impl Control {
             self.fleet.drain(id, now);
         }
     }
-}
-
-fn zones_detect(zones: &Option<Zones>) -> bool {
-    zones.as_ref().is_some_and(|z| z.detection.is_some())
 }
 
 impl Spot {

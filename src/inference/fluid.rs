@@ -197,7 +197,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let mut t = SimTime::ZERO;
     while t < end {
         if control.next_due() <= t {
-            flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
+            // A change of fleet shows as a new regime below, which flushes.
             // The fluid engine has no individual requests to fail.
             control.poll(t, &mut changes);
             changes.ready.clear();

@@ -5,6 +5,7 @@ mod determinism;
 mod inference;
 mod training;
 mod verify;
+mod zones;
 
 use spotsim::engine::{Model, Runner};
 use spotsim::training::{METRICS, TrainingJob};
