@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use spotsim::engine::{Model, Runner, Streams};
+use spotsim::engine::{Runner, Streams};
 use spotsim::experiment::{self, Design};
 use spotsim::inference::endpoint::METRICS as ENDPOINT_METRICS;
 use spotsim::training::METRICS as TRAINING_METRICS;
