@@ -174,8 +174,36 @@ fn spot_trace(c: &mut Criterion) {
     group.finish();
 }
 
+fn training_trace_replay(c: &mut Criterion) {
+    // The same 24-hour job on the real us-east-1a V100 trace (about 50
+    // interruptions per replication, with per-sample prices) and on a
+    // Poisson model: trace replay should cost no more per interruption.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let load = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let e = spotsim::experiment::load(&root.join("experiments/real-spot-v100.toml"), &sets).unwrap();
+        e.points[0].design.clone()
+    };
+    let trace = load(&["training.checkpoint.interval=30m"]);
+    let poisson = load(&[
+        "training.checkpoint.interval=30m",
+        "spot.interruptions={ model = \"poisson\", mtbf = \"30m\" }",
+        "spot.capacity_wait={ dist = \"exponential\", mean = \"5h\" }",
+    ]);
+    let runner = Runner::new(1).unwrap();
+    let replications = 20_000;
+    let mut group = c.benchmark_group("training_trace_vs_poisson");
+    group.throughput(Throughput::Elements(replications));
+    group.sample_size(10);
+    for (name, design) in [("trace_us_east_1a", &trace), ("poisson", &poisson)] {
+        group.bench_function(name, |b| b.iter(|| black_box(runner.run(design.model(), 1, replications, &|_| {}))));
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    training_trace_replay,
     training_reference,
     training_cost_per_interruption,
     traffic_arrivals,

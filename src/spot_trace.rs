@@ -130,8 +130,8 @@ impl Prices {
 
     /// USD from position 0 to position `p` (`p < length`).
     #[inline]
-    fn integral_to(&self, p: u64) -> f64 {
-        let k = self.starts.partition_point(|&s| s <= p) - 1;
+    fn integral_to(&self, p: u64, hint: &mut usize) -> f64 {
+        let k = index_near(&self.starts, p, hint);
         self.cumulative[k] + self.per_hour[k] * (p - self.starts[k]) as f64 / NANOS_PER_HOUR
     }
 }
@@ -364,8 +364,8 @@ impl SpotTrace {
 
     /// The run that holds position `p`.
     #[inline]
-    fn run_at(&self, p: u64) -> usize {
-        self.runs.partition_point(|&s| s <= p) - 1
+    fn run_at(&self, p: u64, hint: &mut usize) -> usize {
+        index_near(&self.runs, p, hint)
     }
 
     #[inline]
@@ -375,26 +375,41 @@ impl SpotTrace {
 
     /// Whether the zone is available at simulation time `t`.
     pub fn available(&self, offset: SimTime, t: SimTime) -> bool {
-        self.run_available(self.run_at(self.position(offset, t)))
+        self.available_from(&mut Cursor::default(), offset, t)
     }
 
     /// The first time at or after `t` when the zone is available: `t` itself
     /// if it is available at `t`, `SimTime::MAX` if it never is.
     pub fn next_available(&self, offset: SimTime, t: SimTime) -> SimTime {
-        self.next_in_state(offset, t, true)
+        self.next_in_state(&mut Cursor::default(), offset, t, true)
     }
 
     /// The first time at or after `t` when the zone is unavailable: `t`
     /// itself if it is unavailable at `t`, `SimTime::MAX` if it is always
     /// available.
     pub fn next_unavailable(&self, offset: SimTime, t: SimTime) -> SimTime {
-        self.next_in_state(offset, t, false)
+        self.next_in_state(&mut Cursor::default(), offset, t, false)
+    }
+
+    /// `available`, starting the search where `cursor` last landed.
+    pub fn available_from(&self, cursor: &mut Cursor, offset: SimTime, t: SimTime) -> bool {
+        self.run_available(self.run_at(self.position(offset, t), &mut cursor.run))
+    }
+
+    /// `next_available`, starting the search where `cursor` last landed.
+    pub fn next_available_from(&self, cursor: &mut Cursor, offset: SimTime, t: SimTime) -> SimTime {
+        self.next_in_state(cursor, offset, t, true)
+    }
+
+    /// `next_unavailable`, starting the search where `cursor` last landed.
+    pub fn next_unavailable_from(&self, cursor: &mut Cursor, offset: SimTime, t: SimTime) -> SimTime {
+        self.next_in_state(cursor, offset, t, false)
     }
 
     #[inline]
-    fn next_in_state(&self, offset: SimTime, t: SimTime, want: bool) -> SimTime {
+    fn next_in_state(&self, cursor: &mut Cursor, offset: SimTime, t: SimTime, want: bool) -> SimTime {
         let p = self.position(offset, t);
-        let k = self.run_at(p);
+        let k = self.run_at(p, &mut cursor.run);
         if self.run_available(k) == want {
             return t;
         }
@@ -417,6 +432,11 @@ impl SpotTrace {
     /// instance (USD per hour times hours), across any number of wraps; zero
     /// when `b <= a`, `None` without prices.
     pub fn cost(&self, offset: SimTime, a: SimTime, b: SimTime) -> Option<f64> {
+        self.cost_from(&mut Cursor::default(), offset, a, b)
+    }
+
+    /// `cost`, starting the searches where `cursor` last landed.
+    pub fn cost_from(&self, cursor: &mut Cursor, offset: SimTime, a: SimTime, b: SimTime) -> Option<f64> {
         let prices = self.prices.as_ref()?;
         if b <= a {
             return Some(0.0);
@@ -430,8 +450,39 @@ impl SpotTrace {
         };
         let (pa, ca) = locate(a);
         let (pb, cb) = locate(b);
-        Some((cb - ca) as f64 * prices.cycle + prices.integral_to(pb) - prices.integral_to(pa))
+        let from = prices.integral_to(pa, &mut cursor.price);
+        let to = prices.integral_to(pb, &mut cursor.price);
+        Some((cb - ca) as f64 * prices.cycle + to - from)
     }
+}
+
+/// Where one replication's last queries landed. Its time moves forward, so
+/// the next query usually lands in the same run or a few after: a short walk
+/// from the cursor then replaces the binary search.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cursor {
+    run: usize,
+    price: usize,
+}
+
+/// The index k of the last `starts[k] <= p` (`starts[0] == 0 <= p`), walking
+/// forward from `hint` for a few steps before falling back to a binary search.
+#[inline]
+fn index_near(starts: &[u64], p: u64, hint: &mut usize) -> usize {
+    let mut k = *hint;
+    if k < starts.len() && starts[k] <= p {
+        for _ in 0..4 {
+            if k + 1 < starts.len() && starts[k + 1] <= p {
+                k += 1;
+            } else {
+                *hint = k;
+                return k;
+            }
+        }
+    }
+    k = starts.partition_point(|&s| s <= p) - 1;
+    *hint = k;
+    k
 }
 
 impl fmt::Debug for SpotTrace {

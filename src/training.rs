@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
-use crate::spot_trace::SpotTrace;
+use crate::spot_trace::{Cursor, SpotTrace};
 use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
@@ -176,6 +176,8 @@ struct Run<'a> {
     /// Real availability traces, one per zone, and this replication's offset.
     traces: Vec<Arc<SpotTrace>>,
     trace_offset: SimTime,
+    /// Where this replication's trace queries last landed, per zone.
+    cursors: Vec<Cursor>,
     /// When a zone outage took the job, until its next launch is running.
     lost_to_outage: Option<SimTime>,
     capacity_lost: SimTime,
@@ -230,6 +232,7 @@ impl<'a> Run<'a> {
             outages: job.zones.as_ref().map(|z| ZoneOutages::new(z, streams)),
             zone_count: job.zones.as_ref().map_or(1, |z| z.count),
             zone: 0,
+            cursors: vec![Cursor::default(); traces.len()],
             traces,
             trace_offset,
             lost_to_outage: None,
@@ -301,7 +304,8 @@ impl<'a> Run<'a> {
             if !self.wait_until(ready, wall_deadline) {
                 return false;
             }
-            if self.usable(zone, self.now) {
+            // Usable at `usable` by construction; only a wait can have changed it.
+            if ready == usable || self.usable(zone, self.now) {
                 self.zone = zone;
                 return true;
             }
@@ -329,7 +333,8 @@ impl<'a> Run<'a> {
     /// wins ties, then the lowest index.
     fn first_usable(&mut self, t: SimTime) -> (u32, SimTime) {
         let mut best = (self.zone, self.usable_from(self.zone, t));
-        for z in 0..self.zone_count {
+        let current = self.zone;
+        for z in (0..self.zone_count).filter(|&z| z != current) {
             let at = self.usable_from(z, t);
             if at < best.1 {
                 best = (z, at);
@@ -339,14 +344,22 @@ impl<'a> Run<'a> {
     }
 
     fn usable_from(&mut self, zone: u32, mut t: SimTime) -> SimTime {
+        let z = zone as usize;
+        let trace = if self.on_spot { self.traces.get(z) } else { None };
+        match (&mut self.outages, trace) {
+            (None, None) => return t,
+            (None, Some(trace)) => return trace.next_available_from(&mut self.cursors[z], self.trace_offset, t),
+            (Some(o), None) => return o.next_up(zone, t),
+            (Some(_), Some(_)) => {}
+        }
         // Alternate between the outage history and the trace until both agree.
         for _ in 0..10_000 {
             if t == SimTime::MAX {
                 break;
             }
             let up = self.outages.as_mut().map_or(t, |o| o.next_up(zone, t));
-            let available = match (self.on_spot, self.traces.get(zone as usize)) {
-                (true, Some(trace)) => trace.next_available(self.trace_offset, up),
+            let available = match (self.on_spot, self.traces.get(z)) {
+                (true, Some(trace)) => trace.next_available_from(&mut self.cursors[z], self.trace_offset, up),
                 _ => up,
             };
             if available == up {
@@ -368,8 +381,9 @@ impl<'a> Run<'a> {
         if let Some(lost_at) = self.lost_to_outage.take() {
             self.capacity_lost += launch + startup - lost_at;
         }
-        let reclaim_at = match (self.on_spot, self.traces.get(self.zone as usize), &self.lifetime) {
-            (true, Some(trace), _) => trace.next_unavailable(self.trace_offset, launch),
+        let z = self.zone as usize;
+        let reclaim_at = match (self.on_spot, self.traces.get(z), &self.lifetime) {
+            (true, Some(trace), _) => trace.next_unavailable_from(&mut self.cursors[z], self.trace_offset, launch),
             (true, None, Some(life)) => launch + life.sample(&mut self.interruption_rng),
             _ => SimTime::MAX,
         };
@@ -407,10 +421,11 @@ impl<'a> Run<'a> {
             self.billed_spot += held;
             let n = self.job.instances as f64;
             let price = self.job.spot.as_ref().map_or(0.0, |s| s.price_per_hour);
+            let z = self.zone as usize;
             self.spot_cost += n * self
                 .traces
-                .get(self.zone as usize)
-                .and_then(|t| t.cost(self.trace_offset, launch, self.now))
+                .get(z)
+                .and_then(|t| t.cost_from(&mut self.cursors[z], self.trace_offset, launch, self.now))
                 .unwrap_or(price * held.as_hours_f64());
         } else {
             self.billed_on_demand += held;
