@@ -133,6 +133,7 @@ impl Control {
             end: endpoint.traffic.duration,
             closed: false,
         };
+        control.fleet.set_horizon(control.end);
         // The initial fleet is in service at time zero, spread over the zones.
         for _ in 0..endpoint.initial_instances {
             if let Some(id) = control.launch(SimTime::ZERO, None, true) {

@@ -52,6 +52,8 @@ pub struct Fleet {
     /// Time with at least one instance in service.
     up_time: SimTime,
     max_in_service: u32,
+    /// The integrals stop here (the end of the window); `None`: no end.
+    horizon: Option<SimTime>,
 }
 
 impl Fleet {
@@ -79,14 +81,21 @@ impl Fleet {
         self.max_in_service
     }
 
+    /// Ends the time integrals at `end`: changes after it still happen
+    /// (instances finish starting, requests drain) but count for nothing.
+    pub fn set_horizon(&mut self, end: SimTime) {
+        self.horizon = Some(end);
+    }
+
     /// Brings the time integrals up to `now`; call before every change.
     fn advance(&mut self, now: SimTime) {
+        let now = self.horizon.map_or(now, |h| now.min(h));
         let dt = now - self.last_change;
         self.in_service_area += self.in_service as u128 * dt.as_nanos() as u128;
         if self.in_service > 0 {
             self.up_time += dt;
         }
-        self.last_change = now;
+        self.last_change = self.last_change.max(now);
     }
 
     /// Launches an instance (pending until `ready`); returns its id.
@@ -125,7 +134,9 @@ impl Fleet {
         self.instances[id].state = State::InService;
         self.pending -= 1;
         self.in_service += 1;
-        self.max_in_service = self.max_in_service.max(self.in_service);
+        if self.horizon.is_none_or(|h| now <= h) {
+            self.max_in_service = self.max_in_service.max(self.in_service);
+        }
         true
     }
 

@@ -227,3 +227,18 @@ fn a_bundled_real_trace_runs_both_models() {
         assert!(out.iter().all(|x| !x.is_infinite()), "{file}");
     }
 }
+
+#[test]
+fn fleet_metrics_stop_at_the_end_of_the_window() {
+    // Replacements that come into service after the window must not count.
+    let dir = tempfile::tempdir().unwrap();
+    let text = SPOT_ENDPOINT
+        .replace("duration = \"1d\"", "duration = \"6h\"")
+        .replace("replications = 3", "replications = 20");
+    let e = load(dir.path(), "short.toml", &text);
+    for row in rows(&e, 0, 20) {
+        assert!((0.0..=1.0).contains(&endpoint(&row, "availability")));
+        assert!(endpoint(&row, "instances_mean") <= 6.0 + 1e-9);
+        assert!(endpoint(&row, "instances_max") <= 6.0);
+    }
+}
