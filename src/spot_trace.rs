@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::time::{NANOS_PER_SEC, SimTime};
+pub use crate::trace_error::TraceError;
 
 const NANOS_PER_HOUR: f64 = 3600.0 * NANOS_PER_SEC as f64;
 
@@ -40,32 +41,6 @@ impl Convention {
         match self {
             Convention::Available => one,
             Convention::Preempted => !one,
-        }
-    }
-}
-
-/// A problem in a trace file, with the file's own 1-based line number when
-/// one line is to blame.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct TraceError {
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl TraceError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
-        TraceError { line: Some(line), message: message.into() }
-    }
-    fn whole(message: impl Into<String>) -> Self {
-        TraceError { line: None, message: message.into() }
-    }
-}
-
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.message),
-            None => f.write_str(&self.message),
         }
     }
 }

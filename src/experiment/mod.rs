@@ -316,3 +316,18 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, Inp
     root.finish()?;
     Ok(design)
 }
+
+/// Helpers for the readers' tests.
+#[cfg(test)]
+pub(crate) mod test_files {
+    /// A temporary folder holding `files` (name, text), folders created.
+    pub fn with_files(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+}

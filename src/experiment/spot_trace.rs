@@ -232,6 +232,7 @@ fn attach_prices(
 
 #[cfg(test)]
 mod tests {
+    use crate::experiment::test_files::with_files;
     use std::path::Path;
 
     use super::*;
@@ -253,16 +254,6 @@ mod tests {
             Ok(traces) => panic!("{text}\n  read without error: {traces:?}"),
             Err(e) => e.to_string(),
         }
-    }
-
-    fn with_files(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
     }
 
     const A: &str = "date,availability\n2024-01-01 00:00:00,1\n2024-01-01 00:10:00,1\n2024-01-01 00:20:00,0\n2024-01-01 00:30:00,0\n2024-01-01 00:40:00,1\n2024-01-01 00:50:00,0\n";

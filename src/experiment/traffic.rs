@@ -149,6 +149,7 @@ fn read_synthetic(s: &Section) -> Result<TrafficSource> {
 
 #[cfg(test)]
 mod tests {
+    use crate::experiment::test_files::with_files;
     use std::path::Path;
 
     use super::*;
@@ -170,16 +171,6 @@ mod tests {
 
     fn error(dir: &Path, text: &str) -> String {
         read_in(dir, text).unwrap_err().to_string()
-    }
-
-    fn with_files(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! formulas are in `docs/traffic.md`.
 
 use std::f64::consts::TAU;
-use std::fmt;
 use std::sync::Arc;
 
 use rand::RngExt;
@@ -16,6 +15,7 @@ use serde::ser::SerializeMap;
 
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::time::SimTime;
+pub use crate::trace_error::TraceError;
 
 /// The most pieces one replication's rate profile may have (16 bytes each).
 pub const MAX_PIECES: u64 = 4_000_000;
@@ -503,32 +503,6 @@ impl Replayer {
 // ---------------------------------------------------------------------------
 // Trace files
 
-/// A problem in a trace file, with the file's own line number when one row
-/// is to blame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TraceError {
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl TraceError {
-    fn at(line: usize, message: impl Into<String>) -> Self {
-        TraceError { line: Some(line), message: message.into() }
-    }
-    fn file(message: impl Into<String>) -> Self {
-        TraceError { line: None, message: message.into() }
-    }
-}
-
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "line {line}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
 /// A rate trace: row times (seconds from the first row), rates, and the
 /// cycle length.
 #[derive(Clone, Debug, PartialEq)]
@@ -557,7 +531,7 @@ fn csv_rows(text: &str) -> Result<Csv<'_>, TraceError> {
     let mut lines =
         text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let Some((header_line, header)) = lines.next() else {
-        return Err(TraceError::file("the file is empty: expected a header row and data rows"));
+        return Err(TraceError::whole("the file is empty: expected a header row and data rows"));
     };
     let header: Vec<String> = header.split(',').map(|c| unquote(c).to_string()).collect();
     let rows = lines.map(|(n, l)| (n, l.split(',').map(unquote).collect())).collect();
@@ -619,7 +593,7 @@ pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
         rates.push(r);
     }
     if starts.len() < 2 {
-        return Err(TraceError::file(format!(
+        return Err(TraceError::whole(format!(
             "expected at least two data rows (the last rate lasts for the median gap between rows), found {}",
             starts.len()
         )));
@@ -709,14 +683,14 @@ pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<Requ
         raw_s.iter().map(|&t| t - t0).collect()
     };
     if times.len() < 2 {
-        return Err(TraceError::file(format!(
+        return Err(TraceError::whole(format!(
             "expected at least two requests (the trace's length is last − first + the mean gap), found {}",
             times.len()
         )));
     }
     let span = times[times.len() - 1];
     if span.is_nan() || span <= 0.0 {
-        return Err(TraceError::file("all requests are at the same time: the trace has no length"));
+        return Err(TraceError::whole("all requests are at the same time: the trace has no length"));
     }
     let length = span + span / (times.len() - 1) as f64;
     Ok(RequestTrace { times, sizes, length })
@@ -1112,7 +1086,7 @@ mod tests {
     #[test]
     fn rate_trace_errors_name_the_line() {
         let err = |text: &str| parse_rate_trace(text).unwrap_err();
-        assert_eq!(err(""), TraceError::file("the file is empty: expected a header row and data rows"));
+        assert_eq!(err(""), TraceError::whole("the file is empty: expected a header row and data rows"));
         assert_eq!(err("t,r\n0,1\n").line, Some(1));
         assert!(err("time_s,rate\n0,1\n").message.contains("at least two"));
         let e = err("time_s,rate\n0,1\n\n# note\n60,abc\n");
