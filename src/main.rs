@@ -186,6 +186,10 @@ fn execute(command: Command) -> Result<(), Failure> {
             )?;
             write!(out, "{}", verify::render_checks(&zones))?;
             checks.extend(zones);
+            let serverless = verify::serverless_checks(&runner, (replications / 200).max(40), seed);
+            writeln!(out, "\nServerless: Erlang B throttling, keep-alive and cost (|z| < {}):\n", verify::Z_LIMIT)?;
+            write!(out, "{}", verify::render_checks(&serverless))?;
+            checks.extend(serverless);
             let failed = checks.iter().filter(|c| !c.passed()).count()
                 + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
             writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;

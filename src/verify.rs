@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use crate::dist::Dist;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
-use crate::inference::endpoint::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS};
-use crate::inference::queueing::{erlang_c, mm_n_mean_sojourn};
+use crate::inference::endpoint::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
+use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
+use crate::inference::serverless::{Serverless, ServerlessPrices};
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
 use crate::stats::Summary;
@@ -338,6 +339,8 @@ pub fn render_optimum(rows: &[OptimumRow]) -> String {
 /// the first tenth of the window is warm-up.
 pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64, duration: SimTime) -> Endpoint {
     Endpoint {
+        mode: Mode::Endpoint,
+        serverless: None,
         instance: None,
         price_per_hour: 1.0,
         workers,
@@ -499,6 +502,102 @@ pub fn zone_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> 
         simulated: n,
         sem,
         exact: exact.interruptions,
+    });
+    checks
+}
+
+/// Serverless inference under constant Poisson traffic, with the catalog's
+/// prices; `cold_start`, `idle_timeout` and the limits as given.
+pub fn serverless_endpoint(
+    rate: f64,
+    service: Dist,
+    max_concurrency: u32,
+    cold_start: SimTime,
+    idle_timeout: SimTime,
+    hours: u64,
+) -> Endpoint {
+    let mut e = mmc_endpoint(1, 1, rate, 0.05, SimTime::from_hours(hours));
+    e.mode = Mode::Serverless;
+    e.service_time = service;
+    e.warmup = SimTime::ZERO;
+    let p = &crate::catalog::catalog().serverless;
+    e.serverless = Some(Serverless {
+        memory_gb: 4.0,
+        max_concurrency,
+        provisioned_concurrency: 0,
+        cold_start: Dist::Constant(cold_start),
+        idle_timeout,
+        service_memory_gb: None,
+        prices: ServerlessPrices {
+            compute_per_gb_second: p.compute_per_gb_second,
+            request_price: p.request_price,
+            provisioned_per_gb_second: p.provisioned_per_gb_second,
+            provisioned_compute_per_gb_second: p.provisioned_compute_per_gb_second,
+        },
+    });
+    e
+}
+
+/// Erlang B throttling, keep-alive cold starts and the cost formula.
+pub fn serverless_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let ratio = |rows: &[f64], num: &str, den: &str| {
+        let (n, d) = (
+            ENDPOINT_METRICS.iter().position(|&x| x == num).expect("metric"),
+            ENDPOINT_METRICS.iter().position(|&x| x == den).expect("metric"),
+        );
+        let mut c: Vec<f64> =
+            rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| if r[d] > 0.0 { r[n] / r[d] } else { 0.0 }).collect();
+        let s = Summary::of(&mut c);
+        (s.mean, s.sem)
+    };
+    // Erlang B: a loss system with max_concurrency servers, any service time.
+    for (c, rate, service) in
+        [(5u32, 4.0, Dist::LogNormal { median: 0.5, sigma: 0.6 }), (20, 15.0, Dist::Uniform { min: 0.5, max: 1.5 })]
+    {
+        let a = rate * service.mean_secs();
+        let e = serverless_endpoint(rate, service.clone(), c, SimTime::ZERO, SimTime::from_mins(10), 2);
+        let rows = runner.run(&e as &dyn Model, seed, replications, &|_| {});
+        let (throttled, sem) = ratio(&rows, "throttled", "requests");
+        checks.push(Check {
+            name: format!("throttled share c={c} a={a:.2} ({service})"),
+            simulated: throttled,
+            sem,
+            exact: erlang_b(c, a),
+        });
+    }
+    // Keep-alive: one container, sparse traffic, short constant service s.
+    let (rate, s, idle) = (1.0 / 300.0, 0.01, 600.0);
+    let e = serverless_endpoint(
+        rate,
+        Dist::Constant(SimTime::from_millis(10)),
+        10,
+        SimTime::ZERO,
+        SimTime::from_mins(10),
+        24 * 20,
+    );
+    let rows = runner.run(&e as &dyn Model, seed, replications, &|_| {});
+    let (cold, sem) = endpoint_column(&rows, "cold_start_frac");
+    checks.push(Check {
+        name: "cold_start_frac λ=1/300s s=10ms idle_timeout=10m: e^(−λ(T+s))".to_string(),
+        simulated: cold,
+        sem,
+        exact: (-rate * (idle + s)).exp(),
+    });
+    // Cost: requests × E[billed compute] × memory × price + requests × request price.
+    let mean = 0.05;
+    let e = serverless_endpoint(2.0, Dist::Exponential { mean }, 50, SimTime::ZERO, SimTime::from_mins(10), 6);
+    let rows = runner.run(&e as &dyn Model, seed, replications, &|_| {});
+    let (cost, sem) = endpoint_column(&rows, "cost_usd");
+    let p = &crate::catalog::catalog().serverless;
+    // Billing rounds each run up to 1 ms: E[ceil(S/δ)]δ = δ / (1 − e^(−δ/mean)) for exponential S.
+    let billed_s = 0.001 / (1.0 - (-0.001 / mean).exp());
+    let requests = 2.0 * 6.0 * 3600.0;
+    checks.push(Check {
+        name: "cost_usd serverless, 2 req/s, E[S]=50ms, 4GB: requests × E[S] × GB × price".into(),
+        simulated: cost,
+        sem,
+        exact: requests * (billed_s * 4.0 * p.compute_per_gb_second + p.request_price),
     });
     checks
 }

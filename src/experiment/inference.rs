@@ -3,8 +3,11 @@
 use super::autoscaling::read_autoscaling;
 use super::reader::{Result, Section};
 use super::traffic::read_traffic;
+use crate::catalog::catalog;
 use crate::dist::Dist;
-use crate::inference::endpoint::{Endpoint, Fidelity};
+use crate::experiment::error::did_you_mean;
+use crate::inference::endpoint::{Endpoint, Fidelity, Mode};
+use crate::inference::serverless::{Serverless, ServerlessPrices};
 use crate::time::SimTime;
 use crate::training::Market;
 
@@ -13,14 +16,24 @@ pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
 
 pub fn read_inference(root: &Section) -> Result<Endpoint> {
     let s = root.section("inference")?.expect("caller checked");
-    match s.choice("mode", &["endpoint", "serverless"])? {
-        Some("serverless") => {
-            let entry = s.entry("mode").expect("read");
-            return Err(s.error(entry, "mode \"serverless\" is not yet supported in this version; use \"endpoint\""));
+    let mode = match s.choice("mode", &["endpoint", "serverless"])? {
+        Some("serverless") => Mode::Serverless,
+        _ => Mode::Endpoint,
+    };
+    // Keys of the other mode are read and checked too, so that one file can
+    // sweep `inference.mode`; they are simply not used.
+    let serverless = match s.section("serverless")? {
+        Some(sl) => Some(read_serverless(&sl)?),
+        None if mode == Mode::Serverless => {
+            return Err(
+                s.missing("serverless", "an [inference.serverless] table, since `inference.mode` is \"serverless\"")
+            );
         }
-        _ => s.allow(&["serverless"]),
-    }
-    let (instance, price_per_hour) = super::instance_price(&s)?;
+        None => None,
+    };
+    let priced = s.has("instance") || s.has("price_per_hour");
+    let (instance, price_per_hour) =
+        if mode == Mode::Serverless && !priced { (None, 0.0) } else { super::instance_price(&s)? };
     let workers = s.integer("workers", 1, 100_000)?.unwrap_or(1) as u32;
     let service_time =
         s.dist("service_time")?.ok_or_else(|| s.missing("service_time", "a distribution of service times"))?;
@@ -67,6 +80,8 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
     }
     s.finish()?;
     Ok(Endpoint {
+        mode,
+        serverless,
         instance,
         price_per_hour,
         workers,
@@ -87,4 +102,79 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
         zones,
         traffic,
     })
+}
+
+/// A container keeps warm this long after its last request unless the file
+/// says otherwise (AWS publishes no figure; see docs/serverless.md).
+pub const DEFAULT_IDLE_TIMEOUT: SimTime = SimTime::from_mins(10);
+
+/// `[inference.serverless]`.
+fn read_serverless(s: &Section) -> Result<Serverless> {
+    let sizes = &catalog().serverless.memory_sizes_gb;
+    let valid: Vec<String> = sizes.iter().map(|g| format!("{g}GB")).collect();
+    let memory_gb = match s.string("memory")? {
+        None => return Err(s.missing("memory", &format!("a memory size: one of {}", valid.join(", ")))),
+        Some(text) => match parse_gb(&text).filter(|g| sizes.iter().any(|&v| v as f64 == *g)) {
+            Some(g) => g,
+            None => {
+                let entry = s.entry("memory").expect("read");
+                return Err(s
+                    .error(entry, format!("expected a memory size: one of {}, found \"{text}\"", valid.join(", ")))
+                    .with_hint(did_you_mean(&text, valid.iter().map(String::as_str))));
+            }
+        },
+    };
+    let service_memory_gb = match s.string("service_memory")? {
+        None => None,
+        Some(text) => match parse_gb(&text) {
+            Some(g) if g > 0.0 => Some(g),
+            _ => {
+                let entry = s.entry("service_memory").expect("read");
+                return Err(s.error(entry, format!("expected a memory size such as \"4GB\", found \"{text}\"")));
+            }
+        },
+    };
+    let max_concurrency =
+        s.integer("max_concurrency", 0, 100_000)?
+            .ok_or_else(|| s.missing("max_concurrency", "the most requests served at once"))? as u32;
+    let provisioned_concurrency = s.integer("provisioned_concurrency", 0, 100_000)?.unwrap_or(0) as u32;
+    if provisioned_concurrency > max_concurrency {
+        let entry = s.entry("provisioned_concurrency").expect("read");
+        return Err(s.error(
+            entry,
+            format!("expected at most `max_concurrency` ({max_concurrency}), found {provisioned_concurrency}"),
+        ));
+    }
+    let cold_start =
+        s.dist("cold_start")?.ok_or_else(|| s.missing("cold_start", "a distribution of cold-start times"))?;
+    let idle_timeout = s.duration("idle_timeout")?.unwrap_or(DEFAULT_IDLE_TIMEOUT);
+    s.finish()?;
+    let p = &catalog().serverless;
+    Ok(Serverless {
+        memory_gb,
+        max_concurrency,
+        provisioned_concurrency,
+        cold_start,
+        idle_timeout,
+        service_memory_gb,
+        prices: ServerlessPrices {
+            compute_per_gb_second: p.compute_per_gb_second,
+            request_price: p.request_price,
+            provisioned_per_gb_second: p.provisioned_per_gb_second,
+            provisioned_compute_per_gb_second: p.provisioned_compute_per_gb_second,
+        },
+    })
+}
+
+/// "4GB", "4 GB" or "4096MB", in GB.
+fn parse_gb(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("GB") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("MB") {
+        (n, 1.0 / 1024.0)
+    } else {
+        return None;
+    };
+    number.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x * scale)
 }

@@ -30,10 +30,11 @@ pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
 
 /// One resolved design: everything a model needs, every default filled in.
+/// Boxed, so that a sweep's points stay small whatever the model.
 #[derive(Clone, Debug)]
 pub enum Design {
-    Training(TrainingJob),
-    Inference(Endpoint),
+    Training(Box<TrainingJob>),
+    Inference(Box<Endpoint>),
 }
 
 /// Serialises with the experiment file's tables: `training`, `spot`.
@@ -69,8 +70,8 @@ impl Serialize for Design {
 impl Design {
     pub fn model(&self) -> &dyn Model {
         match self {
-            Design::Training(job) => job,
-            Design::Inference(endpoint) => endpoint,
+            Design::Training(job) => job.as_ref(),
+            Design::Inference(endpoint) => endpoint.as_ref(),
         }
     }
 
@@ -308,9 +309,9 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, Inp
                     "[traffic] drives [inference] experiments; a [training] job does not use it",
                 ));
             }
-            Design::Training(training::read_training(&root)?)
+            Design::Training(Box::new(training::read_training(&root)?))
         }
-        (false, true) => Design::Inference(inference::read_inference(&root)?),
+        (false, true) => Design::Inference(Box::new(inference::read_inference(&root)?)),
         (false, false) => return Err(root.missing("training", "a scenario table: [training] or [inference]")),
     };
     root.finish()?;

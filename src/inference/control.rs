@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric};
-use super::endpoint::Endpoint;
+use super::endpoint::{CapacitySummary, Endpoint};
 use super::fleet::{Fleet, Placement, State};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
@@ -167,6 +167,11 @@ impl Control {
         self.period
     }
 
+    /// Whether anything reads the periods' datapoints (an autoscaler).
+    pub fn has_autoscaler(&self) -> bool {
+        self.autoscaler.is_some()
+    }
+
     pub fn scale_outs(&self) -> u32 {
         self.autoscaler.as_ref().map_or(0, |a| a.scale_outs())
     }
@@ -204,6 +209,22 @@ impl Control {
                 }
             })
             .sum()
+    }
+
+    /// The capacity metrics over [0, end].
+    pub fn summary(&mut self, end: SimTime) -> CapacitySummary {
+        let (instances_mean, availability) = self.fleet.averages(end);
+        CapacitySummary {
+            cost_usd: self.cost(end),
+            instance_hours: self.fleet.instance_hours(end),
+            instances_mean,
+            instances_max: self.fleet.max_in_service() as f64,
+            scale_outs: self.scale_outs() as f64,
+            scale_ins: self.scale_ins() as f64,
+            availability,
+            zone_outages: self.zone_outages(end) as f64,
+            capacity_lost_instance_hours: self.capacity_lost_instance_hours(end),
+        }
     }
 
     /// A period ended at `now`. `per_instance` is the period's requests, each

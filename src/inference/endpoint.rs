@@ -4,9 +4,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::autoscaler::AutoscalingPolicy;
-use super::control::Control;
+use super::serverless::Serverless;
 use super::traffic::Traffic;
-use super::{fluid, request};
+use super::{fluid, request, serverless};
 use crate::dist::Dist;
 use crate::engine::{Model, Streams};
 use crate::time::SimTime;
@@ -22,8 +22,19 @@ pub enum Fidelity {
     Fluid,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Endpoint,
+    Serverless,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Endpoint {
+    pub mode: Mode,
+    /// Serverless terms, used when `mode` is serverless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serverless: Option<Serverless>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
     /// On-demand USD per instance-hour.
@@ -78,7 +89,25 @@ pub const METRICS: &[&str] = &[
     "availability",
     "zone_outages",
     "capacity_lost_instance_hours",
+    "cold_starts",
+    "cold_start_frac",
+    "throttled",
 ];
+
+/// What the capacity side of a replication adds to the request metrics:
+/// instances for an endpoint, containers for serverless.
+#[derive(Clone, Debug, Default)]
+pub struct CapacitySummary {
+    pub cost_usd: f64,
+    pub instance_hours: f64,
+    pub instances_mean: f64,
+    pub instances_max: f64,
+    pub scale_outs: f64,
+    pub scale_ins: f64,
+    pub availability: f64,
+    pub zone_outages: f64,
+    pub capacity_lost_instance_hours: f64,
+}
 
 /// The request-level counters of one replication. Counts are `f64` because
 /// the fluid engine's are expectations.
@@ -92,6 +121,10 @@ pub struct Outcome {
     pub latency_sum_s: f64,
     /// Latencies of served requests, in microseconds.
     pub latency_us: Histogram<u64>,
+    /// Serverless: requests that started a container, and requests refused
+    /// at the concurrency limit (also counted as rejected).
+    pub cold_starts: f64,
+    pub throttled: f64,
 }
 
 impl Outcome {
@@ -105,6 +138,8 @@ impl Outcome {
             waited: 0.0,
             latency_sum_s: 0.0,
             latency_us: latency_histogram(),
+            cold_starts: 0.0,
+            throttled: 0.0,
         }
     }
 }
@@ -153,11 +188,14 @@ impl Endpoint {
         self.service_time.mean_secs()
     }
 
-    fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, Control) {
-        match self.fidelity {
-            Fidelity::Request => request::simulate(self, streams, timeline),
-            Fidelity::Fluid => fluid::simulate(self, streams, timeline),
-        }
+    fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
+        let end = self.traffic.duration;
+        let (outcome, mut control) = match (self.mode, self.fidelity) {
+            (Mode::Serverless, _) => return serverless::simulate(self, streams, timeline),
+            (Mode::Endpoint, Fidelity::Request) => request::simulate(self, streams, timeline),
+            (Mode::Endpoint, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
+        };
+        (outcome, control.summary(end))
     }
 
     /// Replication `streams.replication`, minute by minute.
@@ -174,11 +212,7 @@ impl Model for Endpoint {
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
-        let (outcome, mut control) = self.simulate(&streams, None);
-        let end = self.traffic.duration;
-        let instance_hours = control.fleet.instance_hours(end);
-        let cost = control.cost(end);
-        let (instances_mean, availability) = control.fleet.averages(end);
+        let (outcome, c) = self.simulate(&streams, None);
         let o = &outcome;
         let quantile_ms = |q: f64| {
             if o.latency_us.is_empty() { f64::NAN } else { o.latency_us.value_at_quantile(q) as f64 / 1000.0 }
@@ -195,15 +229,18 @@ impl Model for Endpoint {
             quantile_ms(0.95),
             quantile_ms(0.99),
             ratio(o.waited, o.served + o.timed_out),
-            cost,
-            instance_hours,
-            instances_mean,
-            control.fleet.max_in_service() as f64,
-            control.scale_outs() as f64,
-            control.scale_ins() as f64,
-            availability,
-            control.zone_outages(end) as f64,
-            control.capacity_lost_instance_hours(end),
+            c.cost_usd,
+            c.instance_hours,
+            c.instances_mean,
+            c.instances_max,
+            c.scale_outs,
+            c.scale_ins,
+            c.availability,
+            c.zone_outages,
+            c.capacity_lost_instance_hours,
+            o.cold_starts,
+            ratio(o.cold_starts, o.requests - o.throttled),
+            o.throttled,
         ];
         out.copy_from_slice(&values);
     }

@@ -213,7 +213,10 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         // Steady stretches (no backlog, or no instance at all) change nothing
         // step to step: take every step up to the next boundary at once.
         let steps = if servers == 0 || (backlog <= 0.0 && rate < capacity) {
-            let mut boundary = piece_end.min(next_period).min(control.next_due()).min(end);
+            // Period ends matter only to an autoscaler or a timeline.
+            let periods_matter = control.has_autoscaler() || timeline.is_some();
+            let period_bound = if periods_matter { next_period } else { SimTime::MAX };
+            let mut boundary = piece_end.min(period_bound).min(control.next_due()).min(end);
             if t < ep.warmup {
                 boundary = boundary.min(ep.warmup);
             }
@@ -269,7 +272,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         }
 
         t += step.times(steps);
-        if t >= next_period && next_period <= end {
+        while t >= next_period && next_period <= end {
             let share = period_busy / period.as_secs_f64();
             let metric = control.period_end(next_period, period_per_instance, period_orphans, share);
             if let Some(rows) = timeline.as_deref_mut() {

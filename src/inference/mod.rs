@@ -7,4 +7,5 @@ pub mod fleet;
 pub mod fluid;
 pub mod queueing;
 pub mod request;
+pub mod serverless;
 pub mod traffic;

@@ -51,7 +51,7 @@ fn example(name: &str, sets: &[&str]) -> Endpoint {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let e = experiment::load(&file, &sets).unwrap_or_else(|err| panic!("{err}"));
     match &e.points[0].design {
-        Design::Inference(endpoint) => endpoint.clone(),
+        Design::Inference(endpoint) => (**endpoint).clone(),
         _ => panic!("not an inference experiment"),
     }
 }
