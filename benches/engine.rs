@@ -105,6 +105,21 @@ fn request_engine(c: &mut Criterion) {
             b.iter(|| black_box(runner.run(&endpoint, 1, replications, &|_| {})))
         });
     }
+    // The same traffic served serverless: up to 200 containers, 2 s cold starts.
+    let serverless = spotsim::verify::serverless_endpoint(
+        1000.0,
+        endpoint.service_time.clone(),
+        200,
+        spotsim::time::SimTime::from_secs(2),
+        spotsim::time::SimTime::from_mins(10),
+        1,
+    );
+    for threads in [1, 2] {
+        let runner = Runner::new(threads).unwrap();
+        group.bench_function(format!("serverless_1h_1000rps_{threads}_threads"), |b| {
+            b.iter(|| black_box(runner.run(&serverless, 1, replications, &|_| {})))
+        });
+    }
     group.finish();
 }
 
