@@ -18,7 +18,7 @@ pub mod spot;
 pub mod spot_trace;
 pub mod stats;
 pub mod time;
-pub mod trace_error;
+pub mod trace_file;
 pub mod training;
 pub mod verify;
 pub mod zones;

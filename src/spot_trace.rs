@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::time::{NANOS_PER_SEC, SimTime};
-pub use crate::trace_error::TraceError;
+pub use crate::trace_file::TraceError;
+use crate::trace_file::parse_timestamp;
 
 const NANOS_PER_HOUR: f64 = 3600.0 * NANOS_PER_SEC as f64;
 
@@ -148,7 +149,7 @@ impl SpotTrace {
                     format!("expected {} columns as in the header, found {}", names.len(), cells.len()),
                 ));
             };
-            let Some(ns) = parse_utc(date) else {
+            let Some(ns) = parse_timestamp(date) else {
                 return Err(TraceError::at(
                     line,
                     format!("expected a date such as \"2023-02-15 22:08:16\" (UTC), found \"{date}\""),
@@ -504,62 +505,6 @@ pub(crate) fn json_error(e: serde_json::Error) -> TraceError {
     if e.line() > 0 { TraceError::at(e.line(), message) } else { TraceError::whole(message) }
 }
 
-/// Nanoseconds since 1970-01-01 00:00:00 UTC of `YYYY-MM-DD HH:MM:SS[.f]`
-/// (or with `T`, optionally ending in `Z`); `None` if malformed.
-fn parse_utc(text: &str) -> Option<i64> {
-    let text = text.strip_suffix('Z').unwrap_or(text);
-    let (date, time) = text.split_once([' ', 'T'])?;
-    let mut d = date.split('-');
-    let (y, mo, da) = (d.next()?, d.next()?, d.next()?);
-    if d.next().is_some() || y.len() != 4 || mo.len() != 2 || da.len() != 2 {
-        return None;
-    }
-    let (whole, fraction) = match time.split_once('.') {
-        Some((w, f)) => (w, Some(f)),
-        None => (time, None),
-    };
-    let mut c = whole.split(':');
-    let (h, mi, s) = (c.next()?, c.next()?, c.next()?);
-    if c.next().is_some() || [h, mi, s].iter().any(|p| p.len() != 2) {
-        return None;
-    }
-    let num = |p: &str| -> Option<i64> { if p.bytes().all(|b| b.is_ascii_digit()) { p.parse().ok() } else { None } };
-    let (y, mo, da, h, mi, s) = (num(y)?, num(mo)?, num(da)?, num(h)?, num(mi)?, num(s)?);
-    if !(1..=12).contains(&mo) || da < 1 || da > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 {
-        return None;
-    }
-    let nanos = match fraction {
-        Some(f) if !f.is_empty() && f.len() <= 9 => num(f)? * 10_i64.pow(9 - f.len() as u32),
-        Some(_) => return None,
-        None => 0,
-    };
-    let secs = days_since_epoch(y, mo, da) * 86_400 + h * 3600 + mi * 60 + s;
-    secs.checked_mul(NANOS_PER_SEC as i64)?.checked_add(nanos)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days from 1970-01-01 to the given date of the proleptic Gregorian
-/// calendar: whole years, then whole months of the year.
-fn days_since_epoch(y: i64, m: i64, d: i64) -> i64 {
-    // Leap days before year y, counted from year 0 (y > 0 here: four digits).
-    let leaps_before = |y: i64| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
-    let year_days = 365 * (y - 1970) + leaps_before(y) - leaps_before(1970);
-    let month_days: i64 = (1..m).map(|k| days_in_month(y, k)).sum();
-    year_days + month_days + d - 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,14 +658,12 @@ mod tests {
 
     #[test]
     fn dates_count_leap_days() {
-        assert_eq!(parse_utc("1970-01-01 00:00:00"), Some(0));
-        assert_eq!(parse_utc("2000-03-01 00:00:00"), Some(951_868_800 * NANOS_PER_SEC as i64));
-        assert_eq!(parse_utc("2023-02-15 22:08:16"), Some(1_676_498_896 * NANOS_PER_SEC as i64));
-        assert_eq!(parse_utc("2024-12-31T23:59:59.25"), Some(1_735_689_599_250_000_000));
-        for bad in
-            ["2023-02-29 00:00:00", "2023-13-01 00:00:00", "2023-1-01 00:00:00", "2023-01-01", "2023-01-01 24:00:00"]
-        {
-            assert_eq!(parse_utc(bad), None, "{bad}");
+        assert_eq!(parse_timestamp("1970-01-01 00:00:00"), Some(0));
+        assert_eq!(parse_timestamp("2000-03-01 00:00:00"), Some(951_868_800 * NANOS_PER_SEC as i64));
+        assert_eq!(parse_timestamp("2023-02-15 22:08:16"), Some(1_676_498_896 * NANOS_PER_SEC as i64));
+        assert_eq!(parse_timestamp("2024-12-31T23:59:59.25"), Some(1_735_689_599_250_000_000));
+        for bad in ["2023-02-29 00:00:00", "2023-13-01 00:00:00", "2023-01-01", "2023-01-01 24:00:00"] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }
 
