@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run the experiments the notebooks read, then execute every notebook in place.
+#
+#   bash notebooks/run-all.sh            # full replication counts (the files' own)
+#   bash notebooks/run-all.sh --quick    # small counts, about a minute (or QUICK=1)
+set -euo pipefail
+
+QUICK="${QUICK:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repository root
+
+BIN=target/release/spotsim
+if [[ ! -x "$BIN" ]]; then
+  echo "building $BIN" >&2
+  cargo build --release
+fi
+
+# experiment name and its quick-mode replication count
+EXPERIMENTS=(
+  "checkpoint-sweep 200"
+  "endpoint-autoscaling 3"
+  "serverless-vs-endpoint 3"
+  "zones-availability 10"
+  "real-spot-v100 50"
+)
+
+for spec in "${EXPERIMENTS[@]}"; do
+  read -r name reps <<<"$spec"
+  args=(run "experiments/$name.toml" --quiet)
+  [[ "$QUICK" == 1 ]] && args+=(-n "$reps")
+  echo "spotsim ${args[*]}" >&2
+  "$BIN" "${args[@]}"
+done
+
+echo "executing notebooks" >&2
+python3 -m nbconvert --to notebook --execute --inplace \
+  --ExecutePreprocessor.timeout=600 notebooks/*.ipynb
+echo "done: figures in notebooks/figures/" >&2
