@@ -69,7 +69,14 @@ impl Summary {
         } else {
             (f64::NAN, f64::NAN, f64::NAN)
         };
-        let q = quantiles(values, &[0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0]);
+        // Constant columns (flags, prices, zero counts) are common: every
+        // quantile is the value, with no selection to run.
+        let first = values[0];
+        let q = if values.iter().all(|&x| x.to_bits() == first.to_bits()) {
+            [first; 8].to_vec()
+        } else {
+            quantiles(values, &[0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0])
+        };
         Summary {
             n,
             mean,
@@ -191,6 +198,13 @@ mod tests {
         assert!((s.ci95_high - 5.0 - half).abs() < 1e-9);
         assert!((s.ci95_low - 5.0 + half).abs() < 1e-9);
         assert_eq!((s.min, s.max, s.p50), (2.0, 9.0, 4.5));
+    }
+
+    #[test]
+    fn a_constant_column_has_its_value_everywhere() {
+        let s = Summary::of(&mut [2.5; 1000]);
+        assert_eq!((s.mean, s.std, s.min, s.p05, s.p50, s.p99, s.max), (2.5, 0.0, 2.5, 2.5, 2.5, 2.5, 2.5));
+        assert_eq!((s.ci95_low, s.ci95_high), (2.5, 2.5));
     }
 
     #[test]
