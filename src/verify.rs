@@ -57,8 +57,10 @@ pub struct Expected {
 /// capacity wait D, startup S, restore R' and R = S + R', segments x_i =
 /// τ_i + C:
 ///
+/// ```text
 ///   E[N] = e^{λR} [ (1 − e^{−λS}) + Σ_i (e^{λ x_i} − 1) ]
 ///   E[T] = D + (1/λ + D) E[N],   E[billed] = E[N] / λ.
+/// ```
 pub fn expected(job: &TrainingJob) -> Option<Expected> {
     let startup = job.startup.as_constant()?.as_secs_f64();
     let write = job.checkpoint.write.as_constant()?.as_secs_f64();

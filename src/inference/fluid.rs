@@ -3,7 +3,7 @@
 //! its billing and the autoscaler are the request engine's (`Control`).
 //!
 //! Within a step of length dt at arrival rate λ, with c = in-service
-//! instances × workers servers of rate μ = 1/E[S]:
+//! instances × workers servers of rate μ = 1/E\[S\]:
 //!
 //! - with no backlog and λ < cμ, the step is an M/G/c queue in steady state,
 //!   approximated à la Allen–Cunneen: an arrival waits with probability

@@ -1,7 +1,7 @@
 //! Closed forms of queueing theory: Erlang B and Erlang C.
 
 /// Erlang B: the probability that an arrival finds all `n` servers busy in
-/// an M/G/n/n loss system with offered load `a` = λ·E[S] (any service-time
+/// an M/G/n/n loss system with offered load `a` = λ·E\[S\] (any service-time
 /// distribution). Computed by the stable recursion
 /// B(0) = 1, B(k) = a·B(k−1) / (k + a·B(k−1)).
 pub fn erlang_b(n: u32, a: f64) -> f64 {
