@@ -50,15 +50,13 @@ fn training_cost_per_interruption(c: &mut Criterion) {
     group.finish();
 }
 
-fn traffic_arrivals(c: &mut Criterion) {
-    // One day of synthetic diurnal traffic at 200 requests/s with noise:
-    // about 17 million arrivals over 1440 pieces, profile included.
-    use spotsim::engine::Streams;
+/// Synthetic diurnal traffic (amplitude 0.6, 10% noise per minute).
+fn diurnal(mean_rps: f64, hours: u64) -> spotsim::inference::traffic::Traffic {
     use spotsim::inference::traffic::{Traffic, TrafficSource};
     use spotsim::time::SimTime;
-    let traffic = Traffic {
+    Traffic {
         source: TrafficSource::Synthetic {
-            mean_rps: 200.0,
+            mean_rps,
             diurnal_amplitude: 0.6,
             period: SimTime::from_hours(24),
             noise: 0.1,
@@ -66,8 +64,15 @@ fn traffic_arrivals(c: &mut Criterion) {
             spikes: Vec::new(),
         },
         scale: 1.0,
-        duration: SimTime::from_hours(24),
-    };
+        duration: SimTime::from_hours(hours),
+    }
+}
+
+fn traffic_arrivals(c: &mut Criterion) {
+    // One day of synthetic diurnal traffic at 200 requests/s with noise:
+    // about 17 million arrivals over 1440 pieces, profile included.
+    use spotsim::engine::Streams;
+    let traffic = diurnal(200.0, 24);
     let expected = traffic.profile(&Streams::new(1, 0)).expected_requests();
     let mut group = c.benchmark_group("traffic_arrivals");
     group.throughput(Throughput::Elements(expected as u64));
@@ -126,22 +131,9 @@ fn request_engine(c: &mut Criterion) {
 fn fluid_engine(c: &mut Criterion) {
     // Seven days of diurnal traffic at 1-second steps: 604,800 steps.
     use spotsim::inference::endpoint::Fidelity;
-    use spotsim::inference::traffic::{Traffic, TrafficSource};
-    use spotsim::time::SimTime;
     let mut endpoint = request_reference();
     endpoint.fidelity = Fidelity::Fluid;
-    endpoint.traffic = Traffic {
-        source: TrafficSource::Synthetic {
-            mean_rps: 1000.0,
-            diurnal_amplitude: 0.6,
-            period: SimTime::from_hours(24),
-            noise: 0.1,
-            step: SimTime::from_mins(1),
-            spikes: Vec::new(),
-        },
-        scale: 1.0,
-        duration: SimTime::from_hours(24 * 7),
-    };
+    endpoint.traffic = diurnal(1000.0, 24 * 7);
     let runner = Runner::new(1).unwrap();
     let mut group = c.benchmark_group("fluid_engine");
     group.sample_size(10);
