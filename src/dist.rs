@@ -36,10 +36,6 @@ pub enum Dist {
 }
 
 impl Dist {
-    pub fn constant(t: SimTime) -> Self {
-        Dist::Constant(t)
-    }
-
     /// One draw, converted to ticks by `SimTime::from_secs_f64`.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> SimTime {
         match self {
@@ -259,7 +255,7 @@ mod tests {
 
     #[test]
     fn constant_is_exact() {
-        let d = Dist::constant(SimTime::from_mins(5));
+        let d = Dist::Constant(SimTime::from_mins(5));
         let mut rng = Streams::new(1, 0).rng(Purpose::Startup);
         assert_eq!(d.sample(&mut rng), SimTime::from_mins(5));
         assert_eq!(d.mean_secs(), 300.0);

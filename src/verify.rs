@@ -193,11 +193,27 @@ pub fn training_cases() -> Vec<(String, TrainingJob)> {
         .collect()
 }
 
-fn mean_and_sem(rows: &[f64], metric: &str) -> (f64, f64) {
-    let m = METRICS.iter().position(|&x| x == metric).expect("a training metric");
-    let mut column: Vec<f64> = rows.chunks_exact(METRICS.len()).map(|r| r[m]).collect();
+/// Mean and sem over replications of `value(row)`, for rows of `metrics`.
+fn mean_sem_of(rows: &[f64], metrics: &[&str], value: impl Fn(&[f64]) -> f64) -> (f64, f64) {
+    let mut column: Vec<f64> = rows.chunks_exact(metrics.len()).map(value).collect();
     let s = Summary::of(&mut column);
     (s.mean, s.sem)
+}
+
+fn index(metrics: &[&str], metric: &str) -> usize {
+    metrics.iter().position(|&x| x == metric).expect("a metric of the model")
+}
+
+/// Mean and sem of one training metric.
+fn mean_and_sem(rows: &[f64], metric: &str) -> (f64, f64) {
+    let m = index(METRICS, metric);
+    mean_sem_of(rows, METRICS, |r| r[m])
+}
+
+/// Mean and sem of one endpoint metric.
+fn endpoint_column(rows: &[f64], metric: &str) -> (f64, f64) {
+    let m = index(ENDPOINT_METRICS, metric);
+    mean_sem_of(rows, ENDPOINT_METRICS, |r| r[m])
 }
 
 /// Simulates every case and compares mean wall time and mean interruptions
@@ -391,12 +407,7 @@ pub fn erlang_c_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Che
         let n = instances * workers;
         let endpoint = mmc_endpoint(instances, workers, rate, service, SimTime::from_mins(20));
         let rows = runner.run(&endpoint as &dyn Model, seed, replications, &|_| {});
-        let column = |metric: &str| {
-            let m = ENDPOINT_METRICS.iter().position(|&x| x == metric).expect("an endpoint metric");
-            let mut c: Vec<f64> = rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| r[m]).collect();
-            let s = Summary::of(&mut c);
-            (s.mean, s.sem)
-        };
+        let column = |metric: &str| endpoint_column(&rows, metric);
         let mu = 1.0 / service;
         let c = erlang_c(n, rate / mu);
         let label = format!("M/M/{n} λ={rate}/s E[S]={}ms ρ={:.2}", service * 1000.0, rate / (n as f64 * mu));
@@ -432,13 +443,6 @@ pub fn zone_endpoint(zones: u32, mttf_h: f64, mttr_h: f64, detection: Option<Sim
         rebalance: false,
     });
     e
-}
-
-fn endpoint_column(rows: &[f64], metric: &str) -> (f64, f64) {
-    let m = ENDPOINT_METRICS.iter().position(|&x| x == metric).expect("an endpoint metric");
-    let mut c: Vec<f64> = rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| r[m]).collect();
-    let s = Summary::of(&mut c);
-    (s.mean, s.sem)
 }
 
 /// Zone availability (k-of-n), training under zone outages, and zone-wide
@@ -543,15 +547,10 @@ pub fn serverless_endpoint(
 /// Erlang B throttling, keep-alive cold starts and the cost formula.
 pub fn serverless_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
     let mut checks = Vec::new();
+    // The per-replication share num/den (0 without any den).
     let ratio = |rows: &[f64], num: &str, den: &str| {
-        let (n, d) = (
-            ENDPOINT_METRICS.iter().position(|&x| x == num).expect("metric"),
-            ENDPOINT_METRICS.iter().position(|&x| x == den).expect("metric"),
-        );
-        let mut c: Vec<f64> =
-            rows.chunks_exact(ENDPOINT_METRICS.len()).map(|r| if r[d] > 0.0 { r[n] / r[d] } else { 0.0 }).collect();
-        let s = Summary::of(&mut c);
-        (s.mean, s.sem)
+        let (n, d) = (index(ENDPOINT_METRICS, num), index(ENDPOINT_METRICS, den));
+        mean_sem_of(rows, ENDPOINT_METRICS, |r| if r[d] > 0.0 { r[n] / r[d] } else { 0.0 })
     };
     // Erlang B: a loss system with max_concurrency servers, any service time.
     for (c, rate, service) in

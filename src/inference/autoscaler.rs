@@ -152,10 +152,6 @@ impl Autoscaler {
         }
     }
 
-    pub fn policy(&self) -> &AutoscalingPolicy {
-        &self.policy
-    }
-
     /// A datapoint (the metric over one period) is delivered at `now`;
     /// `capacity` is the current desired capacity (in service + pending, not
     /// draining). Returns the new desired capacity if the policy acts, else None.

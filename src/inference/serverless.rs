@@ -181,6 +181,9 @@ pub fn simulate(
                 if !counted {
                     continue;
                 }
+                if cold > SimTime::ZERO {
+                    out.waited += 1.0;
+                }
                 if latency > ep.timeout {
                     out.timed_out += 1.0;
                     continue;
@@ -190,9 +193,6 @@ pub fn simulate(
                 out.latency_us.saturating_record(micros(latency));
                 if latency <= ep.slo {
                     out.slo_met += 1.0;
-                }
-                if cold > SimTime::ZERO {
-                    out.waited += 1.0;
                 }
             }
             Event::Done { container } => {
