@@ -8,7 +8,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 
 use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
@@ -226,8 +225,6 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     };
     let results = run::simulate(e, runner, &|n| bar.inc(n));
     bar.finish_and_clear();
-    let width = e.metrics().len();
-    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
     let info = RunInfo {
         spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
         command_line: std::env::args().collect(),
@@ -235,18 +232,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         started: output::utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         elapsed_s: clock.elapsed().as_secs_f64(),
     };
-    let files = runner.install(|| {
-        let mut files = vec![
-            ("summary.csv", output::summary_csv(e, &summaries)),
-            ("replications.csv", output::replications_csv(e, &results)),
-            ("manifest.json", output::manifest_json(e, &info)),
-        ];
-        let timelines: Option<Vec<_>> = e.points.par_iter().map(|p| p.design.timeline(e.seed)).collect();
-        if let Some(timelines) = timelines {
-            files.push(("timeline.csv", output::timeline_csv(e, &timelines)));
-        }
-        files
-    });
+    let files = run::result_files(e, runner, &results, &info);
     output::write_atomically(dir, &files)?;
     if !quiet {
         eprintln!(

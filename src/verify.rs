@@ -6,14 +6,15 @@ use std::fmt::Write as _;
 use crate::dist::Dist;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
-use crate::inference::endpoint::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
+use crate::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
 use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
 use crate::stats::Summary;
 use crate::time::SimTime;
-use crate::training::{Checkpointing, IntervalRule, METRICS, Market, SpotTerms, TrainingJob};
+use crate::spot::{Market, SpotTerms};
+use crate::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
 use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
 
 /// Checks pass while |z| stays under this.
