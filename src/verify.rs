@@ -11,9 +11,9 @@ use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
+use crate::spot::{Market, SpotTerms};
 use crate::stats::Summary;
 use crate::time::SimTime;
-use crate::spot::{Market, SpotTerms};
 use crate::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
 use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
 

@@ -9,9 +9,9 @@ use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
 use crate::inference::design::{Endpoint, Fidelity, Mode};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
-use crate::time::SimTime;
 use crate::spot::Market;
 use crate::spot::read::{MarketTerms, read_market};
+use crate::time::SimTime;
 
 /// SageMaker's real-time invocation timeout.
 pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);

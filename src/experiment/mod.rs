@@ -240,7 +240,10 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Des
                 return Err(InputError::new(
                     &entry.key_origin,
                     Some(table),
-                    format!("[{table}] drives [{}] experiments; a [{}] experiment does not use it", other.table, scenario.table),
+                    format!(
+                        "[{table}] drives [{}] experiments; a [{}] experiment does not use it",
+                        other.table, scenario.table
+                    ),
                 ));
             }
         }

@@ -14,8 +14,8 @@ use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
 use crate::spot::trace::SpotTrace;
-use crate::time::SimTime;
 use crate::spot::{Market, SpotTerms};
+use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages};
 
 #[derive(Clone, Copy, Debug)]

@@ -262,8 +262,12 @@ pub struct ArrivalFeed<'a> {
 impl<'a> ArrivalFeed<'a> {
     /// Schedules the first arrival as `event`.
     pub fn start<E>(ep: &'a Endpoint, streams: &Streams, queue: &mut EventQueue<E>, event: E) -> Self {
-        let mut feed =
-            ArrivalFeed { ep, arrivals: ep.traffic.arrivals(streams), next_size: None, service_rng: streams.rng(Purpose::ServiceTime) };
+        let mut feed = ArrivalFeed {
+            ep,
+            arrivals: ep.traffic.arrivals(streams),
+            next_size: None,
+            service_rng: streams.rng(Purpose::ServiceTime),
+        };
         feed.schedule_next(queue, event);
         feed
     }

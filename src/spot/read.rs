@@ -31,7 +31,8 @@ pub fn read_market(root: &Section, scenario: &Section, default: Market, on_deman
     let spot = match root.section("spot")? {
         Some(s) => Some(read_spot(&s, on_demand_price)?),
         None if market == Market::Spot => {
-            let why = format!("a [spot] table with `interruptions`, since `{}` is \"spot\"", scenario.key_path("market"));
+            let why =
+                format!("a [spot] table with `interruptions`, since `{}` is \"spot\"", scenario.key_path("market"));
             return Err(root.missing("spot", &why));
         }
         None => None,
