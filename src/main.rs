@@ -147,51 +147,13 @@ fn execute(command: Command) -> Result<(), Failure> {
                 experiments.iter().map(|p| experiment::load(p, &set)).collect::<Result<_, _>>()?;
             let mut out = std::io::stdout().lock();
             for e in &loaded {
-                writeln!(out, "{}", describe(e))?;
+                writeln!(out, "{}", e.describe())?;
             }
             Ok(())
         }
         Command::Verify { replications, seed, threads } => {
-            let runner = Runner::new(threads)?;
-            let mut checks = verify::training_checks(&runner, replications, seed);
-            let (optimum, at_daly) = verify::optimum_checks(&runner, replications, seed);
-            checks.extend(at_daly);
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "Training job, checkpoint/restart closed form ({replications} replications per check, |z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&checks))?;
-            writeln!(
-                out,
-                "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {}):\n",
-                verify::DALY_MAX_EXCESS
-            )?;
-            write!(out, "{}", verify::render_optimum(&optimum))?;
-            let queueing = verify::erlang_c_checks(&runner, (replications / 500).max(20), seed);
-            writeln!(
-                out,
-                "\nEndpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up, |z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&queueing))?;
-            checks.extend(queueing);
-            let zones = verify::zone_checks(&runner, (replications / 100).max(20), seed);
-            writeln!(
-                out,
-                "\nAvailability zones: k-of-n availability, outages and zone-wide reclaims (|z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&zones))?;
-            checks.extend(zones);
-            let serverless = verify::serverless_checks(&runner, (replications / 200).max(40), seed);
-            writeln!(out, "\nServerless: Erlang B throttling, keep-alive and cost (|z| < {}):\n", verify::Z_LIMIT)?;
-            write!(out, "{}", verify::render_checks(&serverless))?;
-            checks.extend(serverless);
-            let failed = checks.iter().filter(|c| !c.passed()).count()
-                + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
-            writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;
+            let (report, failed) = verify::report(&Runner::new(threads)?, replications, seed);
+            write!(std::io::stdout().lock(), "{report}")?;
             if failed > 0 {
                 return Err(Failure::Other(anyhow::anyhow!("{failed} verification checks failed")));
             }
@@ -245,25 +207,4 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         );
     }
     Ok(())
-}
-
-/// The resolved experiment, as `check` prints it.
-fn describe(e: &Experiment) -> String {
-    let mut out = format!(
-        "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
-        e.name,
-        e.file.display(),
-        e.seed,
-        e.replications,
-        e.points.len()
-    );
-    if !e.swept.is_empty() {
-        out += &format!("# swept: {}\n", e.swept.join(", "));
-    }
-    for p in &e.points {
-        let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
-        out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
-        out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
-    }
-    out
 }

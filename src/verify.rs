@@ -314,6 +314,49 @@ pub struct OptimumRow {
 /// Daly's interval must cost at most this much over the exact optimum.
 pub const DALY_MAX_EXCESS: f64 = 0.002;
 
+/// The whole `spotsim verify` report: every check, as tables under
+/// headings, and how many failed (checks outside |z| < `Z_LIMIT`, and Daly
+/// intervals whose excess passes `DALY_MAX_EXCESS`). `replications` is per
+/// training check; the queueing, zone and serverless checks scale it down,
+/// since each of their replications is a long run.
+pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) {
+    let mut checks = training_checks(runner, replications, seed);
+    let (optimum, at_daly) = optimum_checks(runner, replications, seed);
+    checks.extend(at_daly);
+    let mut out = format!(
+        "Training job, checkpoint/restart closed form ({replications} replications per check, |z| < {Z_LIMIT}):\n\n"
+    );
+    out += &render_checks(&checks);
+    out += &format!(
+        "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {DALY_MAX_EXCESS}):\n\n"
+    );
+    out += &render_optimum(&optimum);
+    let sections: [(String, Vec<Check>); 3] = [
+        (
+            "Endpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up".into(),
+            erlang_c_checks(runner, (replications / 500).max(20), seed),
+        ),
+        (
+            "Availability zones: k-of-n availability, outages and zone-wide reclaims (".into(),
+            zone_checks(runner, (replications / 100).max(20), seed),
+        ),
+        (
+            "Serverless: Erlang B throttling, keep-alive and cost (".into(),
+            serverless_checks(runner, (replications / 200).max(40), seed),
+        ),
+    ];
+    for (title, section) in sections {
+        let sep = if title.ends_with('(') { "" } else { ", " };
+        out += &format!("\n{title}{sep}|z| < {Z_LIMIT}):\n\n");
+        out += &render_checks(&section);
+        checks.extend(section);
+    }
+    let failed = checks.iter().filter(|c| !c.passed()).count()
+        + optimum.iter().filter(|r| r.excess_daly > DALY_MAX_EXCESS).count();
+    out += &format!("\n{} checks, {failed} failed\n", checks.len() + optimum.len());
+    (out, failed)
+}
+
 pub fn render_checks(checks: &[Check]) -> String {
     let mut out = format!("{:<72} {:>12} {:>12} {:>10} {:>7}  {}\n", "check", "simulated", "exact", "sem", "z", "");
     for c in checks {

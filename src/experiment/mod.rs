@@ -61,6 +61,31 @@ impl Experiment {
     }
 }
 
+impl Experiment {
+    /// The resolved experiment, as `spotsim check` prints it: every point's
+    /// design with every default filled in, in the experiment file's syntax.
+    pub fn describe(&self) -> String {
+        let e = self;
+        let mut out = format!(
+            "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
+            e.name,
+            e.file.display(),
+            e.seed,
+            e.replications,
+            e.points.len()
+        );
+        if !e.swept.is_empty() {
+            out += &format!("# swept: {}\n", e.swept.join(", "));
+        }
+        for p in &e.points {
+            let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
+            out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
+            out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
+        }
+        out
+    }
+}
+
 struct Axis {
     path: String,
     origin: Origin,
