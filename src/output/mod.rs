@@ -1,4 +1,4 @@
-//! Result files. Each exporter returns bytes; `write_results` puts them in
+//! Result files. Each exporter returns bytes; `write_atomically` puts them in
 //! place atomically, so a failed run never leaves a partial folder behind.
 
 use std::path::{Path, PathBuf};
