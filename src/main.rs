@@ -52,6 +52,9 @@ enum Command {
         /// No progress bar or closing line on stderr
         #[arg(short, long)]
         quiet: bool,
+        /// Run even when the expected work is far beyond what a machine does in hours
+        #[arg(long)]
+        allow_long: bool,
     },
     /// Parse and resolve experiments and print the resolved designs; run nothing
     Check {
@@ -122,13 +125,16 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, output, replications, seed, threads, set, quiet } => {
+        Command::Run { experiments, output, replications, seed, threads, set, quiet, allow_long } => {
             // Every file is checked before anything runs or is written.
             let mut loaded = Vec::new();
             for path in &experiments {
                 let mut e = experiment::load(path, &set)?;
                 e.replications = replications.unwrap_or(e.replications);
                 e.seed = seed.unwrap_or(e.seed);
+                if !allow_long {
+                    run::check_work(&e)?;
+                }
                 loaded.push(e);
             }
             let runner = Runner::new(threads)?;
@@ -170,19 +176,34 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     let started = SystemTime::now();
     let clock = Instant::now();
     let total = e.replications * e.points.len() as u64;
+    let events_before = spotsim::engine::progress::events();
+    let works: Vec<_> = e.points.iter().map(|p| p.design.work()).collect();
+    let expected = works.iter().map(|w| w.events).sum::<f64>() * e.replications as f64;
+    let unit = works.first().map_or("events", |w| w.unit);
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}")
-                .expect("a valid template")
-                .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0}/s", state.per_sec());
-                })
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}{events}",
+            )
+            .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            })
+            // Long replications move the bar only when they end; the events
+            // their engines report show that they are running.
+            .with_key("events", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let n = spotsim::engine::progress::events() - events_before;
+                if n > 0 {
+                    let _ = write!(w, "  ({:.2e} of about {expected:.2e} {unit})", n as f64);
+                }
+            })
+            .progress_chars("=> "),
         );
         bar.set_prefix(e.name.clone());
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
         bar
     };
     let results = run::simulate(e, runner, &|n| bar.inc(n));

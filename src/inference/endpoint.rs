@@ -3,9 +3,10 @@
 use super::design::{
     CapacitySummary, Endpoint, Fidelity, METRICS, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
 };
+use super::traffic::TrafficSource;
 use super::{fluid, request, serverless};
 use crate::engine::{Model, Streams};
-use crate::scenario::{Design, Timeline};
+use crate::scenario::{Design, Timeline, Work};
 
 impl Endpoint {
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
@@ -32,6 +33,21 @@ impl Design for Endpoint {
         tables.extend(crate::spot::market_tables(self.spot.as_ref(), self.zones.as_ref()));
         tables.push(("traffic", &self.traffic));
         tables
+    }
+
+    fn work(&self) -> Work {
+        let driver = match self.traffic.source {
+            TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
+            _ => "traffic.scale",
+        };
+        match (self.mode, self.fidelity) {
+            (Mode::Endpoint, Fidelity::Fluid) => Work {
+                events: self.traffic.duration.as_secs_f64() / self.step.as_secs_f64(),
+                unit: "fluid steps",
+                driver: "inference.step",
+            },
+            _ => Work { events: self.traffic.expected_requests(), unit: "requests", driver },
+        }
     }
 
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
