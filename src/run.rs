@@ -97,7 +97,7 @@ mod tests {
     use crate::experiment::test_files::with_files;
 
     fn load(text: &str) -> Experiment {
-        let dir = with_files(&[("e.toml", text)]);
+        let dir = with_files(&[("e.toml", text), ("huge.csv", "time_s,rate\n0,1e300\n60,1e300\n")]);
         crate::experiment::load(&dir.path().join("e.toml"), &[]).unwrap()
     }
 
@@ -121,8 +121,9 @@ duration = "1h"
     #[test]
     fn ordinary_runs_pass_and_unbounded_rates_do_not() {
         assert!(check_work(&load(&ENDPOINT.replace("1e9", "100"))).is_ok());
-        let err = check_work(&load(&ENDPOINT.replace("1e9", "1e300"))).unwrap_err().to_string();
-        assert!(err.contains("requests"), "{err}");
+        let trace = ENDPOINT.replace("synthetic = { mean_rps = 1e9 }", "trace = \"huge.csv\"");
+        let err = check_work(&load(&trace)).unwrap_err().to_string();
+        assert!(err.contains("`traffic.scale`") && err.contains("requests"), "{err}");
         // Fluid steps, not requests, bound a fluid run.
         let fluid = ENDPOINT.replace("service_time", "fidelity = \"fluid\"\nservice_time");
         assert!(check_work(&load(&fluid)).is_ok());
