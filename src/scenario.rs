@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use serde::Serialize;
 
 use crate::engine::{Model, Streams};
+use crate::profile::ProfileUse;
 
 /// One resolved design: everything its model needs, every default filled in.
 pub trait Design: Model + Any + Debug + Send + Sync {
@@ -20,6 +21,11 @@ pub trait Design: Model + Any + Debug + Send + Sync {
     /// Replication `streams.replication`'s per-period output, for scenarios
     /// that have one (`timeline.csv`).
     fn timeline(&self, _streams: Streams) -> Option<Timeline> {
+        None
+    }
+
+    /// How the design used a model profile, for designs read with one.
+    fn profile(&self) -> Option<&ProfileUse> {
         None
     }
 }
