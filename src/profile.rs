@@ -110,11 +110,23 @@ impl TrainingType {
     }
 }
 
+/// The highest S3 throughput one instance was measured to reach, Gbit/s:
+/// 8,003 MB/s on a c5n.18xlarge (dvassallo/s3-benchmark, 2019, 155 types).
+pub const S3_MAX_GBPS: f64 = 64.0;
+
 /// Seconds to write (or read) a checkpoint of `gigabytes` with `"auto"`: the
-/// size over the instance's baseline network bandwidth, the bound an S3
-/// transfer reaches with enough parallel connections (docs/profiles.md).
+/// size over the instance's baseline network bandwidth, at most
+/// `S3_MAX_GBPS`, rounded to the millisecond (docs/profiles.md).
 pub fn checkpoint_transfer_secs(instance: &Instance, gigabytes: f64) -> f64 {
-    instance.transfer_secs(gigabytes)
+    let secs = gigabytes * 8.0 / instance.network_gbps.min(S3_MAX_GBPS);
+    (secs * 1e3).round() / 1e3
+}
+
+/// The compute time of `reference_work` on `nodes` nodes of `kind`:
+/// work / (speed × n × scaling(n)), to the millisecond.
+pub fn compute_time(kind: &TrainingType, nodes: u32, reference_work: SimTime) -> SimTime {
+    let rate = kind.speed * f64::from(nodes) * kind.efficiency(nodes);
+    SimTime::from_millis(((reference_work.as_secs_f64() / rate) * 1e3).round().max(1.0) as u64)
 }
 
 /// How an experiment used its profile: what `check` and the manifest show as
@@ -132,6 +144,9 @@ pub struct ProfileUse {
     /// Training: `work` as written, in hours on the reference type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_work: Option<SimTime>,
+    /// Training: the derived compute time (the design's `work`), in hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_time_h: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speed: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,6 +423,7 @@ pub(crate) fn inference_use(
         gives: ["workers", "service_time"].into_iter().filter(|k| !overridden.contains(k)).collect(),
         overridden,
         reference_work: None,
+        compute_time_h: None,
         speed: None,
         scaling: None,
         checkpoint_size_gb: None,
@@ -464,6 +480,7 @@ pub(crate) fn training_use(
         gives,
         overridden: Vec::new(),
         reference_work: Some(reference_work),
+        compute_time_h: Some((compute_time(kind, nodes, reference_work).as_secs_f64() / 3600.0 * 1e4).round() / 1e4),
         speed: Some(kind.speed),
         scaling: Some(kind.scaling_note(nodes)),
         checkpoint_size_gb: figures.checkpoint_size_gb,

@@ -31,10 +31,7 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
     // on `instances` nodes of this type follows from speed and scaling.
     let reference_work = work;
     let work = match figures {
-        Some((_, kind)) => {
-            let rate = kind.speed * f64::from(instances) * kind.efficiency(instances);
-            SimTime::from_secs_f64(work.as_secs_f64() / rate).max(SimTime::from_nanos(1))
-        }
+        Some((_, kind)) => profile::compute_time(kind, instances, work),
         None => work,
     };
     // What `"auto"` checkpoint times are: the profile's size over the network.
