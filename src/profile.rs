@@ -626,11 +626,12 @@ mod tests {
 
     #[test]
     fn profile_errors_name_file_line_and_key() {
-        let bad = "name = \"x\"\nsource = \"s\"\n[inference.\"ml.g4dn.xlarge\"]\nworkers = 1\nlatncy = 3\n";
+        let bad = "name = \"x\"\nsource = \"s\"\n[inference.\"ml.g4dn.xlarge\"]\nworkers = 1\n\
+                   latency = { p50 = \"1ms\", p99 = \"2ms\" }\nmemory = \"1GB\"\nsorce = \"x\"\n";
         let e = parse(bad, "p.toml").unwrap_err();
-        assert_eq!(e.origin, Origin::file("p.toml", 5));
-        assert_eq!(e.key.as_deref(), Some("inference.\"ml.g4dn.xlarge\".latncy"));
-        assert!(e.hint.unwrap().contains("latency"));
+        assert_eq!(e.origin, Origin::file("p.toml", 7));
+        assert_eq!(e.key.as_deref(), Some("inference.\"ml.g4dn.xlarge\".sorce"));
+        assert!(e.hint.unwrap().contains("source"));
         let unknown = "name = \"x\"\nsource = \"s\"\n[inference.\"ml.g4dn.xlarg\"]\n";
         let e = parse(unknown, "p.toml").unwrap_err();
         assert_eq!(e.origin.line, Some(3));
