@@ -607,7 +607,7 @@ ax.set_ylabel("Mean cost (USD)")
 handles = [plt.Line2D([], [], ls="", marker="o", color=tcolors[t], ms=8, label=t) for t in ttypes]
 handles += [plt.Line2D([], [], ls="", marker="o", color="gray", ms=8, label="spot"),
             plt.Line2D([], [], ls="", marker="o", mfc="white", mec="gray", ms=8, label="on-demand")]
-ax.legend(handles=handles, loc="upper right", fontsize=9)
+ax.legend(handles=handles, loc="center right", fontsize=9)
 ax.set_title("BERT-large pre-training, 400 reference hours (profile bert-large-pretraining):\\n"
              "cost against p95 wall time per instance type and node count (x1, x4)")
 fig.tight_layout()
