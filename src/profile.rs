@@ -358,8 +358,13 @@ pub(crate) fn read_profile(s: &Section) -> Result<Option<Arc<Profile>>> {
             .with_hint(did_you_mean(&text, names())));
     }
     let path = s.base_dir().join(&text);
-    let body = std::fs::read_to_string(&path)
-        .map_err(|e| s.error(entry, format!("cannot read the profile file {text}: {e}")))?;
+    let body = std::fs::read_to_string(&path).map_err(|e| {
+        let list: Vec<&str> = names().collect();
+        s.error(
+            entry,
+            format!("cannot read the profile file {text}: {e}; the built-in profiles are {}", list.join(", ")),
+        )
+    })?;
     parse(&body, &path.display().to_string()).map(|p| Some(Arc::new(p)))
 }
 

@@ -208,7 +208,7 @@ fn profile_errors_name_file_line_key_and_valid_names() {
         ),
         (
             experiment("missing.toml", "ml.g5.2xlarge", ""),
-            vec!["exp.toml:2", "`inference.profile`", "cannot read the profile file missing.toml"],
+            vec!["exp.toml:2", "`inference.profile`", "cannot read the profile file missing.toml", "llama-2-7b"],
         ),
         (
             TRAINING.replace("profile = \"bert-large-pretraining\"\n", ""),
