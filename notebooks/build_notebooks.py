@@ -1,4 +1,4 @@
-"""Write the four analysis notebooks of this folder (without outputs).
+"""Write the five analysis notebooks of this folder (without outputs).
 
 The notebooks are the source of truth for readers; this script is how they
 are maintained: edit the cells here and run `python3 notebooks/build_notebooks.py`.
@@ -520,9 +520,117 @@ print(f"Changing the interval moves the mean cost by at most ${spread_iv:.2f} wi
 ]
 
 
+# --------------------------------------------------------------------------
+RIGHT_SIZING = [
+    '''md:# Right-sizing: which instance type for this model?
+
+**Questions.** (1) For a BERT-base endpoint, which instance type and fleet
+hold p99 latency under 100 ms for the least money, at 15 and at 60 requests
+per second (`experiments/encoder-gpu-or-cpu.toml`)? (2) For BERT-large
+pre-training, which instance type and node count give the cheapest job and
+the shortest p95 wall time, on spot and on-demand
+(`experiments/training-instance-spot.toml`)?
+
+Both sweep `instance`; the model profiles (`bert-base`,
+`bert-large-pretraining`, see `spotsim profiles` and `docs/profiles.md`) turn
+each type into a service time and workers, or a compute time and checkpoint
+times. **Input**, from the repository root:
+
+```sh
+spotsim run experiments/encoder-gpu-or-cpu.toml
+spotsim run experiments/training-instance-spot.toml
+```''',
+    SETUP,
+    '''summary = read("encoder-gpu-or-cpu", "summary")
+INST, N, RPS = "inference.instance", "inference.initial_instances", "traffic.synthetic.mean_rps"
+SLO_MS = 100.0
+ep = metric(summary, "latency_p99_ms")[[INST, N, RPS]].copy()
+ep["p99_ms"] = metric(summary, "latency_p99_ms")["mean"]
+ep["p99_ms_hi"] = metric(summary, "latency_p99_ms")["ci95_high"]
+ep["cost_usd_h"] = metric(summary, "cost_usd")["mean"] / 1.0   # the run is one hour
+ep["attainment"] = metric(summary, "slo_attainment")["mean"]
+ep["holds"] = ep["p99_ms"] <= SLO_MS
+types = list(dict.fromkeys(ep[INST]))
+colors = dict(zip(types, plt.cm.tab10.colors))
+markers = {1: "o", 2: "s", 4: "D"}
+ep.round(3)''',
+    '''rates = sorted(ep[RPS].unique())
+fig, axes = plt.subplots(1, len(rates), figsize=(13, 4.6), sharey=True)
+for ax, rate in zip(axes, rates):
+    d = ep[ep[RPS] == rate]
+    for _, r in d.iterrows():
+        ax.plot(r["p99_ms"], r["cost_usd_h"], markers[r[N]], ms=9, color=colors[r[INST]],
+                mfc=colors[r[INST]] if r["holds"] else "white")
+    ax.axvline(SLO_MS, color="black", ls="--", lw=1)
+    ax.text(SLO_MS * 1.1, ax.get_ylim()[1] * 0.95 if ax.get_ylim()[1] > 0 else 1, "objective 100 ms", va="top")
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency (ms, log scale; mean over replications)")
+    ax.set_title(f"{rate:g} requests/s")
+axes[0].set_ylabel("Cost (USD per hour)")
+handles = [plt.Line2D([], [], ls="", marker="o", color=colors[t], ms=8, label=t) for t in types]
+handles += [plt.Line2D([], [], ls="", marker=m, color="gray", ms=8, label=f"{n} instance(s)") for n, m in markers.items()]
+handles += [plt.Line2D([], [], ls="", marker="o", mfc="white", mec="gray", ms=8, label="misses the objective")]
+fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
+fig.suptitle("BERT-base endpoint (profile bert-base): cost against p99 latency per instance type and fleet")
+fig.tight_layout(rect=(0, 0.13, 1, 1))
+fig.savefig(FIG / "right-sizing-endpoint.png")
+plt.show()''',
+    '''# The cheapest fleet that holds the objective, per traffic rate (computed from the data).
+for rate in rates:
+    ok = ep[(ep[RPS] == rate) & ep["holds"]].sort_values("cost_usd_h")
+    best = ok.iloc[0]
+    print(f"{rate:g} req/s: {best[INST]} x {best[N]} at ${best['cost_usd_h']:.2f}/h, p99 {best['p99_ms']:.1f} ms; "
+          f"cheapest fleet per type that holds it: "
+          + ", ".join(f"{t} x {g.iloc[0][N]} (${g.iloc[0]['cost_usd_h']:.2f}/h)" for t, g in ok.groupby(INST, sort=False)))''',
+    '''summary = read("training-instance-spot", "summary")
+TI, TN, MK = "training.instance", "training.instances", "training.market"
+tr = metric(summary, "wall_time_h")[[TI, TN, MK]].copy()
+tr["wall_p95_h"] = metric(summary, "wall_time_h")["p95"]
+tr["cost"] = metric(summary, "cost_usd")["mean"]
+tr["cost_lo"] = metric(summary, "cost_usd")["ci95_low"]
+tr["cost_hi"] = metric(summary, "cost_usd")["ci95_high"]
+ttypes = list(dict.fromkeys(tr[TI]))
+tcolors = dict(zip(ttypes, plt.cm.tab10.colors))
+tr.round(2)''',
+    '''fig, ax = plt.subplots(figsize=(10, 5.5))
+for t in ttypes:
+    for market, fill in [("spot", True), ("on-demand", False)]:
+        d = tr[(tr[TI] == t) & (tr[MK] == market)].sort_values(TN)
+        ax.plot(d["wall_p95_h"], d["cost"], "-", color=tcolors[t], alpha=0.5)
+        for _, r in d.iterrows():
+            ax.plot(r["wall_p95_h"], r["cost"], "o" if r[TN] == 1 else "s", ms=8, color=tcolors[t],
+                    mfc=tcolors[t] if fill else "white")
+            ax.annotate(f"x{r[TN]}", (r["wall_p95_h"], r["cost"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+ax.set_xscale("log")
+ax.set_xlabel("p95 wall time (h, log scale)")
+ax.set_ylabel("Mean cost (USD)")
+handles = [plt.Line2D([], [], ls="", marker="o", color=tcolors[t], ms=8, label=t) for t in ttypes]
+handles += [plt.Line2D([], [], ls="", marker="o", color="gray", ms=8, label="spot"),
+            plt.Line2D([], [], ls="", marker="o", mfc="white", mec="gray", ms=8, label="on-demand")]
+ax.legend(handles=handles, loc="center right", fontsize=9)
+ax.set_title("BERT-large pre-training, 400 reference hours (profile bert-large-pretraining):\\n"
+             "cost against p95 wall time per instance type and node count (x1, x4)")
+fig.tight_layout()
+fig.savefig(FIG / "right-sizing-training.png")
+plt.show()''',
+    '''# Cheapest and fastest designs, and what spot saves (computed from the data).
+spot = tr[tr[MK] == "spot"]
+cheap = spot.loc[spot["cost"].idxmin()]
+fast = spot.loc[spot["wall_p95_h"].idxmin()]
+print(f"cheapest on spot: {cheap[TI]} x {cheap[TN]}: ${cheap['cost']:.0f}, p95 {cheap['wall_p95_h']:.1f} h")
+print(f"fastest on spot:  {fast[TI]} x {fast[TN]}: ${fast['cost']:.0f}, p95 {fast['wall_p95_h']:.1f} h")
+both = spot.merge(tr[tr[MK] == "on-demand"], on=[TI, TN], suffixes=("", "_od"))
+both["saves"] = 1 - both["cost"] / both["cost_od"]
+print(f"spot saves {both['saves'].min():.0%} to {both['saves'].max():.0%} against on-demand, "
+      f"and adds {(both['wall_p95_h'] - both['wall_p95_h_od']).min():.1f} to "
+      f"{(both['wall_p95_h'] - both['wall_p95_h_od']).max():.1f} h to the p95 wall time")''',
+]
+
+
 def main():
     for name, cells in [("checkpoint-interval", CHECKPOINT), ("endpoint-autoscaling", ENDPOINT),
-                        ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES)]:
+                        ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES),
+                        ("right-sizing", RIGHT_SIZING)]:
         nbformat.write(nb(cells), HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

@@ -29,6 +29,8 @@ EXPERIMENTS=(
   "serverless-vs-endpoint 3"
   "zones-availability 10"
   "real-spot-v100 50"
+  "encoder-gpu-or-cpu 3"
+  "training-instance-spot 50"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

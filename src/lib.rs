@@ -62,6 +62,7 @@ pub mod engine;
 pub mod experiment;
 pub mod inference;
 pub mod output;
+pub mod profile;
 pub mod run;
 pub mod scenario;
 pub mod spot;

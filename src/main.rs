@@ -13,7 +13,7 @@ use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
 use spotsim::experiment::{self, Experiment, InputError};
 use spotsim::output::{self, RunInfo};
-use spotsim::{run, verify};
+use spotsim::{profile, run, verify};
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +75,8 @@ enum Command {
     },
     /// List the instance types of the built-in catalog
     Catalog,
+    /// List the built-in model profiles: what each instance type gives
+    Profiles,
 }
 
 /// Errors that are the user's input, not the program's.
@@ -167,6 +169,10 @@ fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Catalog => {
             write!(std::io::stdout().lock(), "{}", catalog().render())?;
+            Ok(())
+        }
+        Command::Profiles => {
+            write!(std::io::stdout().lock(), "{}", profile::render())?;
             Ok(())
         }
     }

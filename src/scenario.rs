@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use serde::Serialize;
 
 use crate::engine::{Model, Streams};
+use crate::profile::ProfileUse;
 
 /// One resolved design: everything its model needs, every default filled in.
 pub trait Design: Model + Any + Debug + Send + Sync {
@@ -27,6 +28,11 @@ pub trait Design: Model + Any + Debug + Send + Sync {
     /// beyond what a machine does in hours is refused before it starts.
     fn work(&self) -> Work {
         Work { events: 1.0, unit: "replications", driver: "replications" }
+    }
+
+    /// How the design used a model profile, for designs read with one.
+    fn profile(&self) -> Option<&ProfileUse> {
+        None
     }
 }
 

@@ -41,6 +41,18 @@ pub struct Point {
     /// The swept values of this point, as written, in the order of `Experiment::swept`.
     pub values: Vec<String>,
     pub design: Box<dyn Design>,
+    /// Whether the model fits its instance (always, without a profile).
+    #[serde(skip)]
+    pub fits: bool,
+}
+
+/// What loading does with a point whose model does not fit its instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// An input error naming the point (`run`, `check`).
+    Refuse,
+    /// Keep the point with `fits = false` (for `recommend`).
+    Mark,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,8 +105,14 @@ struct Axis {
 }
 
 /// Loads, overrides, expands and resolves an experiment file. Nothing runs
-/// and nothing is written: every point is checked before any work starts.
+/// and nothing is written: every point is checked before any work starts,
+/// and a point whose model does not fit its instance is refused.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
+    load_with(path, sets, Fit::Refuse)
+}
+
+/// `load`, with a choice of what a point that does not fit comes to.
+pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, InputError> {
     let display = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         InputError::new(
@@ -159,7 +177,17 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
         let design = resolve(&tree, &origin, &base_dir)?;
-        points.push(Point { index, values, design });
+        let fits = design.profile().is_none_or(|p| p.fits);
+        if !fits && fit == Fit::Refuse {
+            let label: Vec<String> = axes.iter().zip(&values).map(|(a, v)| format!("{} = {v}", a.path)).collect();
+            let name = if label.is_empty() {
+                format!("point {index}")
+            } else {
+                format!("point {index} ({})", label.join(", "))
+            };
+            return Err(design.profile().expect("a profile").does_not_fit(&name));
+        }
+        points.push(Point { index, values, design, fits });
     }
     Ok(Experiment {
         name,

@@ -53,6 +53,10 @@ impl Design for Endpoint {
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
         Some(Timeline { columns: &TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
     }
+
+    fn profile(&self) -> Option<&crate::profile::ProfileUse> {
+        self.from_profile.as_ref()
+    }
 }
 
 impl Model for Endpoint {

@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod inference;
+mod profiles;
 mod serverless;
 mod training;
 mod verify;
