@@ -13,6 +13,7 @@ pub mod engine;
 pub mod experiment;
 pub mod inference;
 pub mod output;
+pub mod recommend;
 pub mod run;
 pub mod spot;
 pub mod spot_trace;

@@ -3,7 +3,7 @@
 mod autoscaling;
 pub mod error;
 mod inference;
-mod reader;
+pub(crate) mod reader;
 mod spot_trace;
 mod traffic;
 mod training;
