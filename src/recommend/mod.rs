@@ -416,6 +416,26 @@ struct PointState {
 }
 
 impl PointState {
+    fn new(fits: bool, objective: &Objective, columns: usize) -> Self {
+        let s = objective.constraints.len();
+        PointState {
+            alive: fits,
+            data: vec![Vec::new(); columns],
+            objective_sum: 0.0,
+            tests: objective
+                .constraints
+                .iter()
+                .map(|c| match c.statistic {
+                    Statistic::Mean => Test::Mean { sum: 0.0, variance: f64::NAN },
+                    Statistic::Percentile(_) => Test::Quantile { for_feasible: 0, against: 0 },
+                })
+                .collect(),
+            verdicts: vec![Verdict::Undecided; s],
+            decided: vec![None; s],
+            dropped: None,
+        }
+    }
+
     fn reps(&self) -> u64 {
         self.data[0].len() as u64
     }
@@ -451,123 +471,176 @@ pub fn recommend(
 
     let (columns, slot) = columns_read(objective);
     assert!(columns.iter().all(|c| c.index < width), "the objective's metrics are columns of the sampler");
-
-    let s = objective.constraints.len();
-    let mut points: Vec<PointState> = fits
-        .iter()
-        .map(|&fit| PointState {
-            alive: fit,
-            data: vec![Vec::new(); columns.len()],
-            objective_sum: 0.0,
-            tests: objective
-                .constraints
-                .iter()
-                .map(|c| match c.statistic {
-                    Statistic::Mean => Test::Mean { sum: 0.0, variance: f64::NAN },
-                    Statistic::Percentile(_) => Test::Quantile { for_feasible: 0, against: 0 },
-                })
-                .collect(),
-            verdicts: vec![Verdict::Undecided; s],
-            decided: vec![None; s],
-            dropped: None,
-        })
-        .collect();
-
+    let points = fits.iter().map(|&fit| PointState::new(fit, objective, columns.len())).collect();
+    let mut search = Search {
+        objective,
+        n0,
+        h2_select: if errors.per_pair > 0.0 { bounds::h_squared(errors.per_pair, n0) } else { 0.0 },
+        h2_check: if errors.per_test > 0.0 { bounds::h_squared(errors.per_test, n0) } else { 0.0 },
+        per_look: errors.per_test / schedule.len() as f64,
+        delta: f64::NAN,
+        width,
+        columns,
+        slot,
+        points,
+        pair_variance: HashMap::new(),
+    };
     if candidates.is_empty() {
-        let points = finish(objective, &slot, &points, &Outcome::NothingFits, alpha);
-        return Ok(Recommendation {
-            outcome: Outcome::NothingFits,
-            points,
-            rounds: Vec::new(),
-            spent: 0,
-            delta: f64::NAN,
-            errors,
-        });
+        let points = finish(objective, &search.slot, &search.points, &Outcome::NothingFits, alpha);
+        let rounds = Vec::new();
+        return Ok(Recommendation { outcome: Outcome::NothingFits, points, rounds, spent: 0, delta: f64::NAN, errors });
     }
 
-    let h2_select = if errors.per_pair > 0.0 { bounds::h_squared(errors.per_pair, n0) } else { 0.0 };
-    let h2_check = if errors.per_test > 0.0 { bounds::h_squared(errors.per_test, n0) } else { 0.0 };
-    let per_look = errors.per_test / schedule.len() as f64;
-    let mut pair_variance: HashMap<(usize, usize), f64> = HashMap::new();
-    let mut delta = f64::NAN;
     let mut rounds = Vec::new();
     let mut spent = 0;
     let mut r = 0;
-    let mut outcome = None;
-
+    let mut outcome = Outcome::CapReached { leader: None };
     for (m, &target) in schedule.iter().enumerate() {
         let round = m + 1;
-        let alive: Vec<usize> = (0..points.len()).filter(|&p| points[p].alive).collect();
+        let alive: Vec<usize> = (0..search.points.len()).filter(|&p| search.points[p].alive).collect();
         let cost = alive.len() as u64 * (target - r);
         if settings.budget.is_some_and(|b| spent + cost > b) {
-            outcome = Some(Outcome::BudgetSpent { leader: None });
+            outcome = Outcome::BudgetSpent { leader: None };
             break;
         }
         let tables = sampler.sample_points(&alive, r..target);
         assert_eq!(tables.len(), alive.len(), "one table per point");
         for (&p, rows) in alive.iter().zip(&tables) {
             assert_eq!(rows.len() as u64, (target - r) * width as u64, "rows of point {p}");
-            let point = &mut points[p];
-            for (j, row) in rows.chunks_exact(width).enumerate() {
-                for (column, data) in columns.iter().zip(&mut point.data) {
-                    let x = row[column.index];
-                    if x.is_nan() || (column.finite && !x.is_finite()) {
-                        return Err(RecommendError::NotANumber {
-                            point: p,
-                            replication: r + j as u64,
-                            metric: column.name.clone(),
-                            value: x,
-                        });
-                    }
-                    data.push(x);
-                }
-                point.objective_sum += row[columns[0].index];
-                for (c, test) in objective.constraints.iter().zip(&mut point.tests) {
-                    let y = row[c.metric.column];
-                    match test {
-                        Test::Mean { sum, .. } => {
-                            *sum += match c.bound {
-                                Bound::AtMost => y - c.threshold,
-                                Bound::AtLeast => c.threshold - y,
-                            }
-                        }
-                        Test::Quantile { for_feasible, against } => {
-                            let (f, a) = match c.bound {
-                                Bound::AtMost => (y <= c.threshold + c.tolerance, y <= c.threshold - c.tolerance),
-                                Bound::AtLeast => (y < c.threshold - c.tolerance, y < c.threshold + c.tolerance),
-                            };
-                            *for_feasible += f as u64;
-                            *against += a as u64;
-                        }
-                    }
-                }
-            }
+            search.record(p, rows, r)?;
         }
         spent += cost;
         r = target;
-
         if m == 0 {
-            delta = indifference_delta(objective.indifference, &candidates, &points, n0);
-            for &p in &candidates {
-                let point = &mut points[p];
-                for (test, &i) in point.tests.iter_mut().zip(&slot) {
-                    if let Test::Mean { variance, .. } = test {
-                        *variance = bounds::mean_var(&point.data[i]).1;
+            search.first_stage(&candidates);
+        }
+
+        search.judge_feasibility(&alive, round);
+        let contenders: Vec<usize> = alive.iter().copied().filter(|&p| search.points[p].alive).collect();
+        search.compare(&contenders, round);
+        let survivors: Vec<usize> = contenders.into_iter().filter(|&p| search.points[p].alive).collect();
+
+        let log = Round { round, replications: r, sampled: alive.len(), survivors: survivors.len(), spent };
+        progress(&log);
+        rounds.push(log);
+        if survivors.is_empty() {
+            outcome = Outcome::NothingFeasible { closest: Vec::new() };
+            break;
+        }
+        if search.resolved(&survivors) {
+            let best = *survivors.iter().min_by(|&&a, &&b| search.order(a, b)).expect("a survivor");
+            outcome = Outcome::Selected { best, ties: search.ties(best) };
+            break;
+        }
+    }
+
+    let outcome = match outcome {
+        Outcome::BudgetSpent { .. } => Outcome::BudgetSpent { leader: search.leader() },
+        Outcome::CapReached { .. } => Outcome::CapReached { leader: search.leader() },
+        other => other,
+    };
+    let (delta, points, slot) = (search.delta, search.points, search.slot);
+    let results = finish(objective, &slot, &points, &outcome, alpha);
+    let outcome = match outcome {
+        Outcome::NothingFeasible { .. } => {
+            // Every candidate was judged infeasible; the ranking orders them by shortfall.
+            let mut closest = candidates;
+            closest.sort_by_key(|&p| results[p].rank);
+            Outcome::NothingFeasible { closest }
+        }
+        other => other,
+    };
+    Ok(Recommendation { outcome, points: results, rounds, spent, delta, errors })
+}
+
+/// The state of one search: its constants and every point's data.
+struct Search<'a> {
+    objective: &'a Objective,
+    n0: u64,
+    /// h² of the comparisons and of the mean feasibility tests.
+    h2_select: f64,
+    h2_check: f64,
+    /// Error of one look of a quantile test.
+    per_look: f64,
+    /// The absolute indifference, set by the first stage.
+    delta: f64,
+    width: usize,
+    columns: Vec<Column>,
+    /// Each constraint's column among `columns`.
+    slot: Vec<usize>,
+    points: Vec<PointState>,
+    /// First-stage S² of the paired objective differences, by (lower, higher) index.
+    pair_variance: HashMap<(usize, usize), f64>,
+}
+
+impl Search<'_> {
+    /// Adds the rows of replications first.. of point p.
+    fn record(&mut self, p: usize, rows: &[f64], first: u64) -> Result<(), RecommendError> {
+        let objective = self.objective;
+        let point = &mut self.points[p];
+        for (j, row) in rows.chunks_exact(self.width).enumerate() {
+            for (column, data) in self.columns.iter().zip(&mut point.data) {
+                let x = row[column.index];
+                if x.is_nan() || (column.finite && !x.is_finite()) {
+                    let metric = column.name.clone();
+                    return Err(RecommendError::NotANumber {
+                        point: p,
+                        replication: first + j as u64,
+                        metric,
+                        value: x,
+                    });
+                }
+                data.push(x);
+            }
+            point.objective_sum += row[self.columns[0].index];
+            for (c, test) in objective.constraints.iter().zip(&mut point.tests) {
+                let y = row[c.metric.column];
+                match test {
+                    Test::Mean { sum, .. } => {
+                        *sum += match c.bound {
+                            Bound::AtMost => y - c.threshold,
+                            Bound::AtLeast => c.threshold - y,
+                        }
+                    }
+                    Test::Quantile { for_feasible, against } => {
+                        let (f, a) = match c.bound {
+                            Bound::AtMost => (y <= c.threshold + c.tolerance, y <= c.threshold - c.tolerance),
+                            Bound::AtLeast => (y < c.threshold - c.tolerance, y < c.threshold + c.tolerance),
+                        };
+                        *for_feasible += f as u64;
+                        *against += a as u64;
                     }
                 }
             }
         }
+        Ok(())
+    }
 
-        // Feasibility: each open test of each survivor.
-        for &p in &alive {
-            let point = &mut points[p];
-            for (c, constraint) in objective.constraints.iter().enumerate() {
+    /// Fixes δ and the variances of the mean tests from the first stage.
+    fn first_stage(&mut self, candidates: &[usize]) {
+        self.delta = indifference_delta(self.objective.indifference, candidates, &self.points, self.n0);
+        for &p in candidates {
+            let point = &mut self.points[p];
+            for (test, &i) in point.tests.iter_mut().zip(&self.slot) {
+                if let Test::Mean { variance, .. } = test {
+                    *variance = bounds::mean_var(&point.data[i]).1;
+                }
+            }
+        }
+    }
+
+    /// Runs each open test of each point in `alive`; drops the infeasible.
+    fn judge_feasibility(&mut self, alive: &[usize], round: usize) {
+        for &p in alive {
+            let point = &mut self.points[p];
+            let r = point.reps();
+            for (c, constraint) in self.objective.constraints.iter().enumerate() {
                 if point.verdicts[c] != Verdict::Undecided {
                     continue;
                 }
                 let verdict = match point.tests[c] {
                     Test::Mean { sum, variance } => {
-                        let hw = bounds::half_width(h2_check, variance, constraint.tolerance, r);
+                        let hw = bounds::half_width(self.h2_check, variance, constraint.tolerance, r);
                         if sum <= -hw {
                             Verdict::Yes
                         } else if sum >= hw {
@@ -578,7 +651,7 @@ pub fn recommend(
                     }
                     Test::Quantile { for_feasible, against } => {
                         let q = constraint.statistic.probability().expect("a percentile");
-                        quantile_verdict(constraint.bound, q, r, for_feasible, against, per_look)
+                        quantile_verdict(constraint.bound, q, r, for_feasible, against, self.per_look)
                     }
                 };
                 if verdict != Verdict::Undecided {
@@ -591,22 +664,32 @@ pub fn recommend(
                 point.dropped = Some((round, Exit::Infeasible));
             }
         }
+    }
 
-        // Comparison: against the points judged feasible, all at once.
-        let contenders: Vec<usize> = alive.iter().copied().filter(|&p| points[p].alive).collect();
-        let feasible: Vec<usize> = contenders.iter().copied().filter(|&p| points[p].feasible()).collect();
+    fn pair_variance(&mut self, i: usize, l: usize) -> f64 {
+        let n0 = self.n0 as usize;
+        let points = &self.points;
+        *self
+            .pair_variance
+            .entry((i.min(l), i.max(l)))
+            .or_insert_with(|| bounds::paired_var(&points[i].data[0][..n0], &points[l].data[0][..n0]))
+    }
+
+    /// The continuation half-width of the sum of differences of a pair.
+    fn half_width(&mut self, i: usize, l: usize) -> f64 {
+        let v = self.pair_variance(i, l);
+        bounds::half_width(self.h2_select, v, self.delta, self.points[i].reps())
+    }
+
+    /// Drops every contender worse than a contender judged feasible, all at
+    /// once (by the one it is furthest behind).
+    fn compare(&mut self, contenders: &[usize], round: usize) {
+        let feasible: Vec<usize> = contenders.iter().copied().filter(|&p| self.points[p].feasible()).collect();
         let mut beaten = Vec::new();
-        for &i in &contenders {
+        for &i in contenders {
             let mut worst: Option<(f64, usize)> = None;
-            for &l in &feasible {
-                if l == i {
-                    continue;
-                }
-                let v = *pair_variance.entry((i.min(l), i.max(l))).or_insert_with(|| {
-                    bounds::paired_var(&points[i].data[0][..n0 as usize], &points[l].data[0][..n0 as usize])
-                });
-                let hw = bounds::half_width(h2_select, v, delta, r);
-                let excess = points[i].objective_sum - points[l].objective_sum - hw;
+            for &l in feasible.iter().filter(|&&l| l != i) {
+                let excess = self.points[i].objective_sum - self.points[l].objective_sum - self.half_width(i, l);
                 if excess > 0.0 && worst.is_none_or(|(e, _)| excess > e) {
                     worst = Some((excess, l));
                 }
@@ -616,77 +699,62 @@ pub fn recommend(
             }
         }
         for (i, by) in beaten {
-            points[i].alive = false;
-            points[i].dropped = Some((round, Exit::Beaten { by }));
-        }
-
-        let survivors: Vec<usize> = contenders.iter().copied().filter(|&p| points[p].alive).collect();
-        let log = Round { round, replications: r, sampled: alive.len(), survivors: survivors.len(), spent };
-        progress(&log);
-        rounds.push(log);
-
-        if survivors.is_empty() {
-            outcome = Some(Outcome::NothingFeasible { closest: Vec::new() });
-            break;
-        }
-        let all_feasible = survivors.iter().all(|&p| points[p].feasible());
-        let resolved = all_feasible
-            && survivors.iter().enumerate().all(|(a, &i)| {
-                survivors[a + 1..].iter().all(|&l| {
-                    let v = *pair_variance.entry((i.min(l), i.max(l))).or_insert_with(|| {
-                        bounds::paired_var(&points[i].data[0][..n0 as usize], &points[l].data[0][..n0 as usize])
-                    });
-                    bounds::half_width(h2_select, v, delta, r) == 0.0
-                })
-            });
-        if resolved {
-            let best = *survivors
-                .iter()
-                .min_by(|&&a, &&b| points[a].objective_sum.total_cmp(&points[b].objective_sum).then(a.cmp(&b)))
-                .expect("a survivor");
-            outcome = Some(Outcome::Selected { best, ties: Vec::new() });
-            break;
+            self.points[i].alive = false;
+            self.points[i].dropped = Some((round, Exit::Beaten { by }));
         }
     }
 
-    let outcome = match outcome.unwrap_or(Outcome::CapReached { leader: None }) {
-        Outcome::Selected { best, .. } => {
-            let best_obj = &points[best].data[0];
-            let mut ties: Vec<usize> = (0..points.len())
-                .filter(|&p| p != best)
-                .filter(|&p| {
-                    let point = &points[p];
-                    let obj = &point.data[0];
-                    let close = || {
-                        let n = obj.len();
-                        let diff = obj.iter().zip(&best_obj[..n]).map(|(a, b)| a - b).sum::<f64>() / n as f64;
-                        diff < delta
-                    };
-                    match point.dropped {
-                        None => point.alive,
-                        Some((_, Exit::Beaten { .. })) => point.feasible() && close(),
-                        Some((_, Exit::Infeasible)) => false,
-                    }
-                })
-                .collect();
-            ties.sort_by(|&a, &b| mean(&points[a]).total_cmp(&mean(&points[b])).then(a.cmp(&b)));
-            Outcome::Selected { best, ties }
+    /// Every survivor judged feasible and every pair past its apex.
+    fn resolved(&mut self, survivors: &[usize]) -> bool {
+        if !survivors.iter().all(|&p| self.points[p].feasible()) {
+            return false;
         }
-        Outcome::BudgetSpent { .. } => Outcome::BudgetSpent { leader: leader(&points) },
-        Outcome::CapReached { .. } => Outcome::CapReached { leader: leader(&points) },
-        other => other,
-    };
-    let results = finish(objective, &slot, &points, &outcome, alpha);
-    let outcome = match outcome {
-        Outcome::NothingFeasible { .. } => {
-            // Every candidate was judged infeasible; the ranking orders them by shortfall.
-            let mut closest = candidates;
-            closest.sort_by_key(|&p| results[p].rank);
-            Outcome::NothingFeasible { closest }
+        for (a, &i) in survivors.iter().enumerate() {
+            for &l in &survivors[a + 1..] {
+                if self.half_width(i, l) > 0.0 {
+                    return false;
+                }
+            }
         }
-        other => other,
-    };
-    Ok(Recommendation { outcome, points: results, rounds, spent, delta, errors })
+        true
+    }
+
+    /// Lower objective mean first, then lower index.
+    fn order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        mean(&self.points[a]).total_cmp(&mean(&self.points[b])).then(a.cmp(&b))
+    }
+
+    /// Survivors other than the best (exact ties), and the points judged
+    /// feasible and dropped whose paired mean difference to the best, over
+    /// the replications they got, is below δ; by objective mean.
+    fn ties(&self, best: usize) -> Vec<usize> {
+        let best_objective = &self.points[best].data[0];
+        let mut ties: Vec<usize> = (0..self.points.len())
+            .filter(|&p| p != best)
+            .filter(|&p| {
+                let point = &self.points[p];
+                let close = || {
+                    let x = &point.data[0];
+                    let diff = x.iter().zip(best_objective).map(|(a, b)| a - b).sum::<f64>() / x.len() as f64;
+                    diff < self.delta
+                };
+                match point.dropped {
+                    None => point.alive,
+                    Some((_, Exit::Beaten { .. })) => point.feasible() && close(),
+                    Some((_, Exit::Infeasible)) => false,
+                }
+            })
+            .collect();
+        ties.sort_by(|&a, &b| self.order(a, b));
+        ties
+    }
+
+    /// The feasible contender with the lowest mean when the search was cut short.
+    fn leader(&self) -> Option<usize> {
+        (0..self.points.len())
+            .filter(|&p| self.points[p].alive && self.points[p].feasible())
+            .min_by(|&a, &b| self.order(a, b))
+    }
 }
 
 /// A metric column the search reads.
@@ -765,13 +833,6 @@ fn quantile_verdict(bound: Bound, q: f64, n: u64, for_feasible: u64, against: u6
 
 fn mean(point: &PointState) -> f64 {
     point.objective_sum / point.reps() as f64
-}
-
-/// The feasible contender with the lowest mean when the search was cut short.
-fn leader(points: &[PointState]) -> Option<usize> {
-    (0..points.len())
-        .filter(|&p| points[p].alive && points[p].feasible())
-        .min_by(|&a, &b| mean(&points[a]).total_cmp(&mean(&points[b])).then(a.cmp(&b)))
 }
 
 /// The objective's and each constraint's estimate for one point, intervals

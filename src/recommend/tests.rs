@@ -82,7 +82,8 @@ fn picks_the_known_best_among_ten() {
 /// Total replications against what every point at the winner's final count
 /// would have cost, on a sweep shaped like most: a bowl of 21 points around
 /// the best, neighbours 0.25% apart (inside the 1% indifference), the ends
-/// 25% worse. Measured ratio, seed 1: see the report in docs/recommend.md.
+/// 25% worse. Measured, seed 1: 1,929 of 9,618 replications, ratio 0.20;
+/// ten points with gaps all alike (3% to 12%): 510 of 900, ratio 0.57.
 #[test]
 fn saves_work_against_running_every_point_to_the_final_precision() {
     let bowl: Vec<f64> = (0..21).map(|i| 100.0 + 0.25 * (i as f64 - 10.0).powi(2)).collect();
@@ -361,4 +362,16 @@ fn progress_hears_every_round_and_the_schedule_is_fixed() {
         Round { round: 1, replications: 20, sampled: 10, survivors: rec.rounds[0].survivors, spent: 200 }
     );
     assert!(rec.rounds.windows(2).all(|w| w[1].survivors <= w[0].survivors && w[1].spent > w[0].spent));
+}
+
+#[test]
+fn alpha_is_split_between_feasibility_and_selection() {
+    let e = ErrorSplit::new(0.05, 10, 2, 22);
+    assert_eq!((e.feasibility, e.selection), (0.025, 0.025));
+    assert!((e.per_test - 0.025 / 11.0).abs() < 1e-15 && (e.per_pair - 0.025 / 9.0).abs() < 1e-15);
+    let e = ErrorSplit::new(0.05, 10, 0, 22);
+    assert_eq!((e.feasibility, e.selection, e.per_test), (0.0, 0.05, 0.0));
+    let e = ErrorSplit::new(0.05, 1, 3, 22);
+    assert_eq!((e.feasibility, e.selection, e.per_pair), (0.05, 0.0, 0.0));
+    assert!((e.per_test - 0.05 / 3.0).abs() < 1e-15);
 }
