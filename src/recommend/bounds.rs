@@ -11,12 +11,14 @@ use statrs::function::beta::beta_reg;
 /// δr/2) for the sum of r differences, h² = 2η(n0 − 1) (Kim and Nelson 2001;
 /// Batur and Kim 2010). A normal random walk whose drift is at least δ in
 /// the right direction crosses the line −(h²S²/(2δ) − δr/2) with probability
-/// at most exp(−h²S²/(2σ²)) (the Brownian-motion hitting probability of a
-/// line, as in Fabian 1974); averaged over (n0 − 1)S²/σ² ~ χ²(n0 − 1) this is
-/// (1 + 2η)^(−(n0 − 1)/2), which we set to `beta`. KN set half of that to
-/// their error, which bounds the first exit only; bounding any crossing
-/// costs a little more η but holds whenever and however often the sums are
-/// looked at, which the constrained procedure needs.
+/// at most exp(−h²S²/(2σ²)): Brownian motion with drift μ ever reaches a
+/// line a below it with slope λ < μ with probability exp(−2a(μ − λ)/σ²), and
+/// the normal partial sums are that motion seen at whole times. Averaged over
+/// (n0 − 1)S²/σ² ~ χ²(n0 − 1) this is (1 + 2η)^(−(n0 − 1)/2), which we set to
+/// `beta`. KN set half of that to their error, bounding the first exit from
+/// the triangle (Fabian 1974); bounding any crossing costs a little more η
+/// (KN's η at α/2) but holds whenever and however often the sums are looked
+/// at, which the constrained procedure needs.
 pub fn eta(beta: f64, n0: u64) -> f64 {
     debug_assert!(beta > 0.0 && beta < 1.0 && n0 >= 2);
     0.5 * (beta.powf(-2.0 / (n0 - 1) as f64) - 1.0)
