@@ -85,7 +85,7 @@ fn traffic_arrivals(c: &mut Criterion) {
 
 /// The request-engine reference: one hour at 1,000 requests/s, 10 instances
 /// of 4 workers (E[S] = 30 ms, 75% busy), target tracking on.
-fn request_reference() -> spotsim::inference::endpoint::Endpoint {
+fn request_reference() -> spotsim::inference::design::Endpoint {
     use spotsim::dist::Dist;
     use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
     use spotsim::time::SimTime;
@@ -130,7 +130,7 @@ fn request_engine(c: &mut Criterion) {
 
 fn fluid_engine(c: &mut Criterion) {
     // Seven days of diurnal traffic at 1-second steps: 604,800 steps.
-    use spotsim::inference::endpoint::Fidelity;
+    use spotsim::inference::design::Fidelity;
     let mut endpoint = request_reference();
     endpoint.fidelity = Fidelity::Fluid;
     endpoint.traffic = diurnal(1000.0, 24 * 7);
@@ -147,7 +147,7 @@ fn spot_trace(c: &mut Criterion) {
     // random offset and a random time within 500 h (so about half wrap).
     use rand::RngExt;
     use spotsim::engine::{Purpose, Streams};
-    use spotsim::spot_trace::{Convention, SpotTrace};
+    use spotsim::spot::trace::{Convention, SpotTrace};
     use spotsim::time::SimTime;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/traces/aws-v100");
     let text = std::fs::read_to_string(dir.join("us-east-1a.csv")).unwrap();
@@ -188,8 +188,8 @@ fn training_trace_replay(c: &mut Criterion) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let load = |sets: &[&str]| {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        let e = spotsim::experiment::load(&root.join("experiments/real-spot-v100.toml"), &sets).unwrap();
-        e.points[0].design.clone()
+        let mut e = spotsim::experiment::load(&root.join("experiments/real-spot-v100.toml"), &sets).unwrap();
+        e.points.swap_remove(0).design
     };
     let trace = load(&["training.checkpoint.interval=30m"]);
     let poisson = load(&[

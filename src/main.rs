@@ -8,7 +8,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 
 use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
@@ -148,51 +147,13 @@ fn execute(command: Command) -> Result<(), Failure> {
                 experiments.iter().map(|p| experiment::load(p, &set)).collect::<Result<_, _>>()?;
             let mut out = std::io::stdout().lock();
             for e in &loaded {
-                writeln!(out, "{}", describe(e))?;
+                writeln!(out, "{}", e.describe())?;
             }
             Ok(())
         }
         Command::Verify { replications, seed, threads } => {
-            let runner = Runner::new(threads)?;
-            let mut checks = verify::training_checks(&runner, replications, seed);
-            let (optimum, at_daly) = verify::optimum_checks(&runner, replications, seed);
-            checks.extend(at_daly);
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "Training job, checkpoint/restart closed form ({replications} replications per check, |z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&checks))?;
-            writeln!(
-                out,
-                "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {}):\n",
-                verify::DALY_MAX_EXCESS
-            )?;
-            write!(out, "{}", verify::render_optimum(&optimum))?;
-            let queueing = verify::erlang_c_checks(&runner, (replications / 500).max(20), seed);
-            writeln!(
-                out,
-                "\nEndpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up, |z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&queueing))?;
-            checks.extend(queueing);
-            let zones = verify::zone_checks(&runner, (replications / 100).max(20), seed);
-            writeln!(
-                out,
-                "\nAvailability zones: k-of-n availability, outages and zone-wide reclaims (|z| < {}):\n",
-                verify::Z_LIMIT
-            )?;
-            write!(out, "{}", verify::render_checks(&zones))?;
-            checks.extend(zones);
-            let serverless = verify::serverless_checks(&runner, (replications / 200).max(40), seed);
-            writeln!(out, "\nServerless: Erlang B throttling, keep-alive and cost (|z| < {}):\n", verify::Z_LIMIT)?;
-            write!(out, "{}", verify::render_checks(&serverless))?;
-            checks.extend(serverless);
-            let failed = checks.iter().filter(|c| !c.passed()).count()
-                + optimum.iter().filter(|r| r.excess_daly > verify::DALY_MAX_EXCESS).count();
-            writeln!(out, "\n{} checks, {failed} failed", checks.len() + optimum.len())?;
+            let (report, failed) = verify::report(&Runner::new(threads)?, replications, seed);
+            write!(std::io::stdout().lock(), "{report}")?;
             if failed > 0 {
                 return Err(Failure::Other(anyhow::anyhow!("{failed} verification checks failed")));
             }
@@ -226,8 +187,6 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     };
     let results = run::simulate(e, runner, &|n| bar.inc(n));
     bar.finish_and_clear();
-    let width = e.metrics().len();
-    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
     let info = RunInfo {
         spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
         command_line: std::env::args().collect(),
@@ -235,18 +194,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         started: output::utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         elapsed_s: clock.elapsed().as_secs_f64(),
     };
-    let files = runner.install(|| {
-        let mut files = vec![
-            ("summary.csv", output::summary_csv(e, &summaries)),
-            ("replications.csv", output::replications_csv(e, &results)),
-            ("manifest.json", output::manifest_json(e, &info)),
-        ];
-        let timelines: Option<Vec<_>> = e.points.par_iter().map(|p| p.design.timeline(e.seed)).collect();
-        if let Some(timelines) = timelines {
-            files.push(("timeline.csv", output::timeline_csv(e, &timelines)));
-        }
-        files
-    });
+    let files = run::result_files(e, runner, &results, &info);
     output::write_atomically(dir, &files)?;
     if !quiet {
         eprintln!(
@@ -259,25 +207,4 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         );
     }
     Ok(())
-}
-
-/// The resolved experiment, as `check` prints it.
-fn describe(e: &Experiment) -> String {
-    let mut out = format!(
-        "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
-        e.name,
-        e.file.display(),
-        e.seed,
-        e.replications,
-        e.points.len()
-    );
-    if !e.swept.is_empty() {
-        out += &format!("# swept: {}\n", e.swept.join(", "));
-    }
-    for p in &e.points {
-        let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
-        out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
-        out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
-    }
-    out
 }

@@ -11,18 +11,12 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
-use crate::spot::Interruptions;
-use crate::spot_trace::{Cursor, SpotTrace};
+use crate::scenario::Design;
+use crate::spot::trace::{Cursor, SpotTrace};
+use crate::spot::{Interruptions, Market, SpotTerms};
 use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Market {
-    Spot,
-    OnDemand,
-}
 
 /// How the checkpoint interval was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -43,27 +37,6 @@ pub struct Checkpointing {
     pub write: Dist,
     pub restore: Dist,
     pub on_notice: bool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct SpotTerms {
-    pub interruptions: Interruptions,
-    pub notice: SimTime,
-    pub capacity_wait: Dist,
-    /// USD per instance-hour.
-    pub price_per_hour: f64,
-    /// A capacity wait longer than this is cut here, and the job moves to
-    /// on-demand instances for good.
-    #[serde(rename = "fallback", skip_serializing_if = "Option::is_none", serialize_with = "fallback_table")]
-    pub fallback_after_wait: Option<SimTime>,
-}
-
-/// `fallback = { after_wait = "1h" }`, as in the experiment file.
-fn fallback_table<S: serde::Serializer>(after: &Option<SimTime>, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = s.serialize_map(Some(1))?;
-    map.serialize_entry("after_wait", after)?;
-    map.end()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -125,6 +98,14 @@ impl TrainingJob {
             + self.startup.mean_secs()
             + self.work.as_secs_f64();
         self.instances as f64 * self.on_demand_price * secs / 3600.0
+    }
+}
+
+impl Design for TrainingJob {
+    fn tables(&self) -> Vec<(&'static str, &dyn erased_serde::Serialize)> {
+        let mut tables: Vec<(&'static str, &dyn erased_serde::Serialize)> = vec![("training", self)];
+        tables.extend(crate::spot::market_tables(self.spot.as_ref(), self.zones.as_ref()));
+        tables
     }
 }
 

@@ -6,14 +6,15 @@ use std::fmt::Write as _;
 use crate::dist::Dist;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
-use crate::inference::endpoint::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
+use crate::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
 use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
+use crate::spot::{Market, SpotTerms};
 use crate::stats::Summary;
 use crate::time::SimTime;
-use crate::training::{Checkpointing, IntervalRule, METRICS, Market, SpotTerms, TrainingJob};
+use crate::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
 use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
 
 /// Checks pass while |z| stays under this.
@@ -312,6 +313,49 @@ pub struct OptimumRow {
 
 /// Daly's interval must cost at most this much over the exact optimum.
 pub const DALY_MAX_EXCESS: f64 = 0.002;
+
+/// The whole `spotsim verify` report: every check, as tables under
+/// headings, and how many failed (checks outside |z| < `Z_LIMIT`, and Daly
+/// intervals whose excess passes `DALY_MAX_EXCESS`). `replications` is per
+/// training check; the queueing, zone and serverless checks scale it down,
+/// since each of their replications is a long run.
+pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) {
+    let mut checks = training_checks(runner, replications, seed);
+    let (optimum, at_daly) = optimum_checks(runner, replications, seed);
+    checks.extend(at_daly);
+    let mut out = format!(
+        "Training job, checkpoint/restart closed form ({replications} replications per check, |z| < {Z_LIMIT}):\n\n"
+    );
+    out += &render_checks(&checks);
+    out += &format!(
+        "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {DALY_MAX_EXCESS}):\n\n"
+    );
+    out += &render_optimum(&optimum);
+    let sections: [(String, Vec<Check>); 3] = [
+        (
+            "Endpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up".into(),
+            erlang_c_checks(runner, (replications / 500).max(20), seed),
+        ),
+        (
+            "Availability zones: k-of-n availability, outages and zone-wide reclaims (".into(),
+            zone_checks(runner, (replications / 100).max(20), seed),
+        ),
+        (
+            "Serverless: Erlang B throttling, keep-alive and cost (".into(),
+            serverless_checks(runner, (replications / 200).max(40), seed),
+        ),
+    ];
+    for (title, section) in sections {
+        let sep = if title.ends_with('(') { "" } else { ", " };
+        out += &format!("\n{title}{sep}|z| < {Z_LIMIT}):\n\n");
+        out += &render_checks(&section);
+        checks.extend(section);
+    }
+    let failed = checks.iter().filter(|c| !c.passed()).count()
+        + optimum.iter().filter(|r| r.excess_daly > DALY_MAX_EXCESS).count();
+    out += &format!("\n{} checks, {failed} failed\n", checks.len() + optimum.len());
+    (out, failed)
+}
 
 pub fn render_checks(checks: &[Check]) -> String {
     let mut out = format!("{:<72} {:>12} {:>12} {:>10} {:>7}  {}\n", "check", "simulated", "exact", "sem", "z", "");

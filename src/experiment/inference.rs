@@ -1,20 +1,28 @@
 //! Reads `[inference]` (with `[traffic]`) into an `Endpoint`.
 
+use super::Scenario;
 use super::autoscaling::read_autoscaling;
 use super::reader::{Result, Section};
 use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
-use crate::inference::endpoint::{Endpoint, Fidelity, Mode};
+use crate::inference::design::{Endpoint, Fidelity, Mode};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
+use crate::spot::Market;
+use crate::spot::read::{MarketTerms, read_market};
 use crate::time::SimTime;
-use crate::training::Market;
 
 /// SageMaker's real-time invocation timeout.
 pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
 
-pub fn read_inference(root: &Section) -> Result<Endpoint> {
+pub(super) const SCENARIO: Scenario = Scenario {
+    table: "inference",
+    uses: &["spot", "zones", "traffic"],
+    read: |root| Ok(Box::new(read_inference(root)?)),
+};
+
+fn read_inference(root: &Section) -> Result<Endpoint> {
     let s = root.section("inference")?.expect("caller checked");
     let mode = match s.choice("mode", &["endpoint", "serverless"])? {
         Some("serverless") => Mode::Serverless,
@@ -54,22 +62,8 @@ pub fn read_inference(root: &Section) -> Result<Endpoint> {
     };
     let initial_default = autoscaling.as_ref().map_or(1, |a| a.min.max(1));
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
-    let market = match s.choice("market", &["on-demand", "spot"])? {
-        Some("spot") => Market::Spot,
-        _ => Market::OnDemand,
-    };
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
-    let spot = match root.section("spot")? {
-        Some(sp) => Some(super::training::read_spot(&sp, price_per_hour)?),
-        None if market == Market::Spot => {
-            return Err(
-                root.missing("spot", "a [spot] table with `interruptions`, since `inference.market` is \"spot\"")
-            );
-        }
-        None => None,
-    };
-    let spot = if market == Market::Spot { spot } else { None };
-    let zones = super::read_zones_for(root, spot.as_ref())?;
+    let MarketTerms { market, spot, zones } = read_market(root, &s, Market::OnDemand, price_per_hour)?;
     let traffic = match root.section("traffic")? {
         Some(t) => read_traffic(&t)?,
         None => return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves")),

@@ -4,11 +4,9 @@ mod autoscaling;
 pub mod error;
 mod inference;
 pub(crate) mod reader;
-mod spot_trace;
 mod traffic;
 mod training;
-pub mod tree;
-mod zones;
+pub(crate) mod tree;
 
 use std::path::{Path, PathBuf};
 
@@ -16,84 +14,36 @@ use serde::Serialize;
 
 pub use error::{InputError, Origin};
 use reader::Section;
-pub use training::{DEFAULT_DISCOUNT, DEFAULT_NOTICE, optimal_interval_s};
+pub use training::optimal_interval_s;
 use tree::{Node, Table, Value, parse_document, parse_override};
 
 use crate::catalog::catalog;
-use crate::engine::{Model, Streams};
-use crate::inference::endpoint::{Endpoint, TimelineRow};
-use crate::spot::Interruptions;
-use crate::training::{SpotTerms, TrainingJob};
-use crate::zones::Zones;
+pub use crate::scenario::Design;
+
+/// A scenario as experiment files know it: its table, the other top-level
+/// tables it may read, and its reader. Adding a scenario adds a line to
+/// `SCENARIOS`.
+pub(crate) struct Scenario {
+    pub table: &'static str,
+    pub uses: &'static [&'static str],
+    pub read: fn(&Section) -> Result<Box<dyn Design>, InputError>,
+}
+
+const SCENARIOS: &[Scenario] = &[training::SCENARIO, inference::SCENARIO];
 
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
 
-/// One resolved design: everything a model needs, every default filled in.
-/// Boxed, so that a sweep's points stay small whatever the model.
-#[derive(Clone, Debug)]
-pub enum Design {
-    Training(Box<TrainingJob>),
-    Inference(Box<Endpoint>),
-}
-
-/// Serialises with the experiment file's tables: `training`, `spot`.
-impl Serialize for Design {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(None)?;
-        match self {
-            Design::Training(job) => {
-                map.serialize_entry("training", job)?;
-                if let Some(spot) = &job.spot {
-                    map.serialize_entry("spot", spot)?;
-                }
-                if let Some(zones) = &job.zones {
-                    map.serialize_entry("zones", zones)?;
-                }
-            }
-            Design::Inference(endpoint) => {
-                map.serialize_entry("inference", endpoint)?;
-                if let Some(spot) = &endpoint.spot {
-                    map.serialize_entry("spot", spot)?;
-                }
-                if let Some(zones) = &endpoint.zones {
-                    map.serialize_entry("zones", zones)?;
-                }
-                map.serialize_entry("traffic", &endpoint.traffic)?;
-            }
-        }
-        map.end()
-    }
-}
-
-impl Design {
-    pub fn model(&self) -> &dyn Model {
-        match self {
-            Design::Training(job) => job.as_ref(),
-            Design::Inference(endpoint) => endpoint.as_ref(),
-        }
-    }
-
-    /// Replication 0's minute-by-minute timeline, for designs that have one.
-    pub fn timeline(&self, seed: u64) -> Option<Vec<TimelineRow>> {
-        match self {
-            Design::Training(_) => None,
-            Design::Inference(endpoint) => Some(endpoint.timeline(Streams::new(seed, 0))),
-        }
-    }
-}
-
 /// One point of the sweep grid.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Point {
     pub index: usize,
     /// The swept values of this point, as written, in the order of `Experiment::swept`.
     pub values: Vec<String>,
-    pub design: Design,
+    pub design: Box<dyn Design>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Experiment {
     pub name: String,
     #[serde(skip)]
@@ -107,7 +57,32 @@ pub struct Experiment {
 
 impl Experiment {
     pub fn metrics(&self) -> &'static [&'static str] {
-        self.points[0].design.model().metrics()
+        self.points[0].design.metrics()
+    }
+}
+
+impl Experiment {
+    /// The resolved experiment, as `spotsim check` prints it: every point's
+    /// design with every default filled in, in the experiment file's syntax.
+    pub fn describe(&self) -> String {
+        let e = self;
+        let mut out = format!(
+            "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
+            e.name,
+            e.file.display(),
+            e.seed,
+            e.replications,
+            e.points.len()
+        );
+        if !e.swept.is_empty() {
+            out += &format!("# swept: {}\n", e.swept.join(", "));
+        }
+        for p in &e.points {
+            let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
+            out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
+            out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
+        }
+        out
     }
 }
 
@@ -157,7 +132,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
     }
     let seed = root.integer("seed", 0, i64::MAX)?.unwrap_or(DEFAULT_SEED as i64) as u64;
     let replications = root.integer("replications", 1, 1_000_000_000)?.unwrap_or(DEFAULT_REPLICATIONS as i64) as u64;
-    root.allow(&["training", "inference", "spot", "zones", "traffic", "sweep"]);
+    for scenario in SCENARIOS {
+        root.allow(&[scenario.table]);
+        root.allow(scenario.uses);
+    }
+    root.allow(&["sweep"]);
     root.finish()?;
     for axis in &axes {
         if matches!(axis.path.as_str(), "name" | "seed" | "replications") {
@@ -190,31 +169,6 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
         swept: axes.into_iter().map(|a| a.path).collect(),
         points,
     })
-}
-
-/// `[zones]`, checked against the spot terms: a real trace needs one file per
-/// zone.
-fn read_zones_for(root: &Section, spot: Option<&SpotTerms>) -> Result<Option<Zones>, InputError> {
-    let zones = match root.section("zones")? {
-        Some(z) => Some(zones::read_zones(&z)?),
-        None => None,
-    };
-    if let Some(SpotTerms { interruptions: Interruptions::Trace { files, .. }, .. }) = spot {
-        let count = zones.as_ref().map_or(1, |z| z.count) as usize;
-        if files.len() != count {
-            let spot = root.section("spot")?.expect("spot terms come from [spot]");
-            let interruptions = spot.section("interruptions")?.expect("read before");
-            return Err(InputError::new(
-                interruptions.origin(),
-                Some("spot.interruptions"),
-                format!("expected one trace file per zone: {count} zone(s), {} file(s)", files.len()),
-            )
-            .with_hint(Some(
-                "give `files = [...]` with one file per zone, in zone order, and `[zones] count`".into(),
-            )));
-        }
-    }
-    Ok(zones)
 }
 
 /// `instance` (looked up in the catalog) and `price_per_hour` (on-demand USD
@@ -288,32 +242,38 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
     points
 }
 
-fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Design, InputError> {
+fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Design>, InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
-    let design = match (root.has("training"), root.has("inference")) {
-        (true, true) => {
-            let entry = root.entry("inference").expect("checked");
-            return Err(InputError::new(
-                &entry.key_origin,
-                Some("inference"),
-                "an experiment has exactly one scenario: [training] or [inference], not both",
-            ));
-        }
-        (true, false) => {
-            if root.has("traffic") {
-                let entry = root.entry("traffic").expect("checked");
+    let mut present = SCENARIOS.iter().filter(|s| root.has(s.table));
+    let Some(scenario) = present.next() else {
+        let tables: Vec<String> = SCENARIOS.iter().map(|s| format!("[{}]", s.table)).collect();
+        return Err(root.missing(SCENARIOS[0].table, &format!("a scenario table: {}", tables.join(" or "))));
+    };
+    if let Some(other) = present.next() {
+        let entry = root.entry(other.table).expect("present");
+        return Err(InputError::new(
+            &entry.key_origin,
+            Some(other.table),
+            format!("an experiment has exactly one scenario: [{}] or [{}], not both", scenario.table, other.table),
+        ));
+    }
+    // A table that only another scenario reads is a mistake, not a no-op.
+    for other in SCENARIOS {
+        for &table in other.uses.iter().filter(|t| !scenario.uses.contains(t)) {
+            if let Some(entry) = root.entry(table) {
                 return Err(InputError::new(
                     &entry.key_origin,
-                    Some("traffic"),
-                    "[traffic] drives [inference] experiments; a [training] job does not use it",
+                    Some(table),
+                    format!(
+                        "[{table}] drives [{}] experiments; a [{}] experiment does not use it",
+                        other.table, scenario.table
+                    ),
                 ));
             }
-            Design::Training(Box::new(training::read_training(&root)?))
         }
-        (false, true) => Design::Inference(Box::new(inference::read_inference(&root)?)),
-        (false, false) => return Err(root.missing("training", "a scenario table: [training] or [inference]")),
-    };
+    }
+    let design = (scenario.read)(&root)?;
     root.finish()?;
     Ok(design)
 }

@@ -288,23 +288,25 @@ impl<'a> Section<'a> {
     }
 }
 
-/// Reads one duration in seconds per row; a header row is allowed.
+/// Reads one duration in seconds per row (the first cell); a header row is
+/// allowed.
 fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))?;
     let mut samples = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let cell = line.split(',').next().unwrap_or("").trim();
+    for (k, record) in crate::trace_file::csv_records(&text).enumerate() {
+        let (line, record) = record.map_err(|e| e.to_string())?;
+        let cell = record.get(0).unwrap_or("");
         if cell.is_empty() {
             continue;
         }
         match cell.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => samples.push(x),
             Ok(x) => {
-                return Err(format!("line {}: expected a duration in seconds >= 0, found {x}", i + 1));
+                return Err(format!("line {line}: expected a duration in seconds >= 0, found {x}"));
             }
-            Err(_) if i == 0 => {} // a header
+            Err(_) if k == 0 => {} // a header
             Err(_) => {
-                return Err(format!("line {}: expected a duration in seconds, found \"{cell}\"", i + 1));
+                return Err(format!("line {line}: expected a duration in seconds, found \"{cell}\""));
             }
         }
     }

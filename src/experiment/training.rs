@@ -1,45 +1,30 @@
-//! Reads `[training]` and `[spot]` into a `TrainingJob`.
+//! Reads `[training]` (with `[spot]` and `[zones]`) into a `TrainingJob`.
 
+use super::Scenario;
 use super::reader::{Result, Section};
 use super::tree::Value;
 use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
-use crate::spot::{ADVISOR_BANDS, AdvisorDraw, Interruptions};
+use crate::spot::Market;
+use crate::spot::read::{MarketTerms, read_market};
 use crate::time::SimTime;
-use crate::training::{Checkpointing, IntervalRule, Market, SpotTerms, TrainingJob};
+use crate::training::{Checkpointing, IntervalRule, TrainingJob};
 
-/// Default spot discount off the on-demand price when neither `discount` nor
-/// `price_per_hour` is given.
-pub const DEFAULT_DISCOUNT: f64 = 0.70;
-/// AWS's spot interruption notice.
-pub const DEFAULT_NOTICE: SimTime = SimTime::from_mins(2);
+pub(super) const SCENARIO: Scenario =
+    Scenario { table: "training", uses: &["spot", "zones"], read: |root| Ok(Box::new(read_training(root)?)) };
 
-pub fn read_training(root: &Section) -> Result<TrainingJob> {
+fn read_training(root: &Section) -> Result<TrainingJob> {
     let t = root.section("training")?.expect("caller checked");
     let (instance, on_demand_price) = super::instance_price(&t)?;
     let instances = t.integer("instances", 1, 100_000)?.unwrap_or(1) as u32;
     let work = t
         .positive_duration("work")?
         .ok_or_else(|| t.missing("work", "the compute time the job needs, such as \"100h\""))?;
-    let market = match t.choice("market", &["spot", "on-demand"])? {
-        Some("on-demand") => Market::OnDemand,
-        _ => Market::Spot,
-    };
     let startup = t.dist("startup")?.unwrap_or(Dist::Constant(SimTime::ZERO));
     let max_runtime = t.positive_duration("max_runtime")?;
     let max_wait = t.positive_duration("max_wait")?;
 
-    let spot = match root.section("spot")? {
-        Some(s) => Some(read_spot(&s, on_demand_price)?),
-        None if market == Market::Spot => {
-            return Err(
-                root.missing("spot", "a [spot] table with `interruptions`, since `training.market` is \"spot\"")
-            );
-        }
-        None => None,
-    };
-    let spot = if market == Market::Spot { spot } else { None };
-    let zones = super::read_zones_for(root, spot.as_ref())?;
+    let MarketTerms { market, spot, zones } = read_market(root, &t, Market::Spot, on_demand_price)?;
 
     let checkpoint = match t.section("checkpoint")? {
         Some(c) => {
@@ -127,79 +112,4 @@ fn read_interval(c: &Section) -> Result<(IntervalRule, Option<SimTime>)> {
         }
     }
     Ok((IntervalRule::Fixed, c.positive_duration("interval")?))
-}
-
-pub(super) fn read_spot(s: &Section, on_demand_price: f64) -> Result<SpotTerms> {
-    let interruptions = match s.section("interruptions")? {
-        Some(i) => read_interruptions(&i)?,
-        None => {
-            return Err(
-                s.missing("interruptions", "an interruption model, such as { model = \"poisson\", mtbf = \"10h\" }")
-            );
-        }
-    };
-    let notice = s.duration("notice")?.unwrap_or(DEFAULT_NOTICE);
-    let capacity_wait = s.dist("capacity_wait")?.unwrap_or(Dist::Constant(SimTime::ZERO));
-    let discount = s.number("discount", 0.0, 1.0)?;
-    let price = s.number("price_per_hour", 0.0, 1.0e6)?;
-    let price_per_hour = match (discount, price) {
-        (Some(_), Some(_)) => {
-            let entry = s.entry("price_per_hour").expect("read");
-            return Err(s.error(entry, "give either `discount` or `price_per_hour`, not both"));
-        }
-        (_, Some(p)) => p,
-        (d, None) => (1.0 - d.unwrap_or(DEFAULT_DISCOUNT)) * on_demand_price,
-    };
-    let fallback_after_wait = match s.section("fallback")? {
-        Some(f) => {
-            let after =
-                f.duration("after_wait")?.ok_or_else(|| f.missing("after_wait", "a duration, such as \"1h\""))?;
-            f.finish()?;
-            Some(after)
-        }
-        None => None,
-    };
-    s.finish()?;
-    Ok(SpotTerms { interruptions, notice, capacity_wait, price_per_hour, fallback_after_wait })
-}
-
-fn read_interruptions(i: &Section) -> Result<Interruptions> {
-    let models = ["poisson", "weibull", "advisor", "trace"];
-    let model = i
-        .choice("model", &models)?
-        .ok_or_else(|| i.missing("model", "one of \"poisson\", \"weibull\", \"advisor\", \"trace\""))?;
-    let need = |key: &'static str, what: &str| i.positive_duration(key)?.ok_or_else(|| i.missing(key, what));
-    let result = match model {
-        "poisson" => {
-            Interruptions::Poisson { mtbf: need("mtbf", "the mean time between interruptions, such as \"10h\"")? }
-        }
-        "weibull" => Interruptions::Weibull {
-            shape: i.number("shape", 0.05, 100.0)?.ok_or_else(|| i.missing("shape", "a number > 0"))?,
-            scale: need("scale", "a duration, such as \"12h\"")?,
-        },
-        "advisor" => {
-            let labels: Vec<&'static str> = ADVISOR_BANDS.iter().map(|b| b.0).collect();
-            let band = i
-                .choice("band", &labels)?
-                .ok_or_else(|| i.missing("band", "a Spot Instance Advisor band, such as \"10-15%\""))?;
-            let &(band, low, high) = ADVISOR_BANDS.iter().find(|b| b.0 == band).expect("a listed band");
-            let draw = match i.choice("draw", &["midpoint", "uniform"])? {
-                Some("uniform") => AdvisorDraw::Uniform,
-                _ => AdvisorDraw::Midpoint,
-            };
-            Interruptions::Advisor { band, low, high, draw }
-        }
-        _ => {
-            // `offset`: where in the trace every replication starts; by
-            // default a uniformly random point per replication.
-            let offset = match i.entry("offset").map(|e| &e.node.value) {
-                Some(Value::Str(random)) if random == "random" => None,
-                _ => i.duration("offset")?,
-            };
-            let traces = super::spot_trace::read_trace_interruptions(i)?;
-            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces, offset }
-        }
-    };
-    i.finish()?;
-    Ok(result)
 }

@@ -8,14 +8,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric};
-use super::endpoint::{CapacitySummary, Endpoint};
+use super::design::{CapacitySummary, Endpoint};
 use super::fleet::{Fleet, Placement, State};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
-use crate::spot_trace::SpotTrace;
+use crate::spot::trace::SpotTrace;
+use crate::spot::{Market, SpotTerms};
 use crate::time::SimTime;
-use crate::training::{Market, SpotTerms};
 use crate::zones::{SpotReclaim, ZoneOutages};
 
 #[derive(Clone, Copy, Debug)]

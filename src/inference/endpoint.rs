@@ -1,193 +1,13 @@
-//! The endpoint design and its metrics.
+//! An endpoint design as a model: which engine runs it, and its metrics.
 
-use hdrhistogram::Histogram;
-use serde::Serialize;
-
-use super::autoscaler::AutoscalingPolicy;
-use super::serverless::Serverless;
-use super::traffic::Traffic;
+use super::design::{
+    CapacitySummary, Endpoint, Fidelity, METRICS, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
+};
 use super::{fluid, request, serverless};
-use crate::dist::Dist;
 use crate::engine::{Model, Streams};
-use crate::time::SimTime;
-use crate::training::{Market, SpotTerms};
-use crate::zones::Zones;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fidelity {
-    /// Every request is an event.
-    Request,
-    /// Fixed steps with aggregate arrivals and a queueing approximation.
-    Fluid,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Endpoint,
-    Serverless,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Endpoint {
-    pub mode: Mode,
-    /// Serverless terms, used when `mode` is serverless.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serverless: Option<Serverless>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    /// On-demand USD per instance-hour.
-    pub price_per_hour: f64,
-    /// Requests one instance serves at once.
-    pub workers: u32,
-    pub service_time: Dist,
-    /// Seconds of service per unit of a trace's request size (linear model).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_per_unit: Option<f64>,
-    /// Waiting requests allowed per in-service instance.
-    pub queue_limit: u32,
-    pub timeout: SimTime,
-    pub slo: SimTime,
-    pub initial_instances: u32,
-    pub startup: Dist,
-    pub fidelity: Fidelity,
-    /// Step of the fluid engine.
-    pub step: SimTime,
-    /// Requests arriving before this are left out of the request metrics.
-    pub warmup: SimTime,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoscaling: Option<AutoscalingPolicy>,
-    /// "spot": instances above `on_demand_base` are spot, per `[spot]`.
-    pub market: Market,
-    pub on_demand_base: u32,
-    #[serde(skip)]
-    pub spot: Option<SpotTerms>,
-    #[serde(skip)]
-    pub zones: Option<Zones>,
-    #[serde(skip)]
-    pub traffic: Traffic,
-}
-
-pub const METRICS: &[&str] = &[
-    "requests",
-    "served",
-    "rejected",
-    "timed_out",
-    "slo_attainment",
-    "latency_mean_ms",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "waited_frac",
-    "cost_usd",
-    "instance_hours",
-    "instances_mean",
-    "instances_max",
-    "scale_outs",
-    "scale_ins",
-    "availability",
-    "zone_outages",
-    "capacity_lost_instance_hours",
-    "cold_starts",
-    "cold_start_frac",
-    "throttled",
-];
-
-/// What the capacity side of a replication adds to the request metrics:
-/// instances for an endpoint, containers for serverless.
-#[derive(Clone, Debug, Default)]
-pub struct CapacitySummary {
-    pub cost_usd: f64,
-    pub instance_hours: f64,
-    pub instances_mean: f64,
-    pub instances_max: f64,
-    pub scale_outs: f64,
-    pub scale_ins: f64,
-    pub availability: f64,
-    pub zone_outages: f64,
-    pub capacity_lost_instance_hours: f64,
-}
-
-/// The request-level counters of one replication. Counts are `f64` because
-/// the fluid engine's are expectations.
-pub struct Outcome {
-    pub requests: f64,
-    pub served: f64,
-    pub rejected: f64,
-    pub timed_out: f64,
-    pub slo_met: f64,
-    pub waited: f64,
-    pub latency_sum_s: f64,
-    /// Latencies of served requests, in microseconds.
-    pub latency_us: Histogram<u64>,
-    /// Serverless: requests that started a container, and requests refused
-    /// at the concurrency limit (also counted as rejected).
-    pub cold_starts: f64,
-    pub throttled: f64,
-}
-
-impl Outcome {
-    pub fn new() -> Self {
-        Outcome {
-            requests: 0.0,
-            served: 0.0,
-            rejected: 0.0,
-            timed_out: 0.0,
-            slo_met: 0.0,
-            waited: 0.0,
-            latency_sum_s: 0.0,
-            latency_us: latency_histogram(),
-            cold_starts: 0.0,
-            throttled: 0.0,
-        }
-    }
-}
-
-impl Default for Outcome {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Microseconds from 1 µs to one hour, three significant digits.
-pub fn latency_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
-}
-
-pub fn micros(t: SimTime) -> u64 {
-    (t.as_nanos() / 1000).max(1)
-}
-
-/// One row of `timeline.csv`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TimelineRow {
-    pub t_s: f64,
-    pub arrival_rate: f64,
-    pub instances_in_service: u32,
-    pub instances_pending: u32,
-    pub queue: f64,
-    pub latency_p99_ms: f64,
-    pub rejected: f64,
-    pub metric: f64,
-}
-
-pub const TIMELINE_COLUMNS: [&str; 8] = [
-    "t_s",
-    "arrival_rate",
-    "instances_in_service",
-    "instances_pending",
-    "queue",
-    "latency_p99_ms",
-    "rejected",
-    "metric",
-];
+use crate::scenario::{Design, Timeline};
 
 impl Endpoint {
-    pub fn mean_service_s(&self) -> f64 {
-        self.service_time.mean_secs()
-    }
-
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
         let end = self.traffic.duration;
         let (outcome, mut control) = match (self.mode, self.fidelity) {
@@ -199,10 +19,23 @@ impl Endpoint {
     }
 
     /// Replication `streams.replication`, minute by minute.
-    pub fn timeline(&self, streams: Streams) -> Vec<TimelineRow> {
+    pub fn timeline_rows(&self, streams: Streams) -> Vec<TimelineRow> {
         let mut rows = Vec::new();
         self.simulate(&streams, Some(&mut rows));
         rows
+    }
+}
+
+impl Design for Endpoint {
+    fn tables(&self) -> Vec<(&'static str, &dyn erased_serde::Serialize)> {
+        let mut tables: Vec<(&'static str, &dyn erased_serde::Serialize)> = vec![("inference", self)];
+        tables.extend(crate::spot::market_tables(self.spot.as_ref(), self.zones.as_ref()));
+        tables.push(("traffic", &self.traffic));
+        tables
+    }
+
+    fn timeline(&self, streams: Streams) -> Option<Timeline> {
+        Some(Timeline { columns: &TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
     }
 }
 

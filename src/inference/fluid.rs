@@ -24,7 +24,7 @@
 use hdrhistogram::Histogram;
 
 use super::control::{Changes, Control};
-use super::endpoint::{Endpoint, Outcome, TimelineRow, latency_histogram};
+use super::design::{Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
 use crate::engine::Streams;
 use crate::time::SimTime;
@@ -279,17 +279,13 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
                 flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
                 let hist = period_hist.as_mut().expect("kept with the timeline");
                 latency.drain_period(hist);
-                let p99 = if hist.is_empty() { f64::NAN } else { hist.value_at_quantile(0.99) as f64 / 1000.0 };
-                hist.reset();
                 rows.push(TimelineRow {
-                    t_s: (next_period - period).as_secs_f64(),
-                    arrival_rate: period_arrivals / period.as_secs_f64(),
                     instances_in_service: control.fleet.in_service(),
                     instances_pending: control.fleet.pending(),
                     queue: backlog,
-                    latency_p99_ms: p99,
                     rejected: period_rejected,
                     metric,
+                    ..TimelineRow::new(next_period, period, period_arrivals, hist)
                 });
             }
             period_arrivals = 0.0;

@@ -1,7 +1,11 @@
-//! Inference: traffic, the request-level and fluid engines, the autoscaler.
+//! Inference: traffic, the request-level, fluid and serverless engines, the
+//! autoscaler and the control plane. `design` holds the types the engines
+//! share; `endpoint` picks the engine for a design and turns its outcome
+//! into metrics, so no engine imports another.
 
 pub mod autoscaler;
 pub mod control;
+pub mod design;
 pub mod endpoint;
 pub mod fleet;
 pub mod fluid;

@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 
 use super::control::{Changes, Control};
-use super::endpoint::{Endpoint, Outcome, TimelineRow, latency_histogram, micros};
-use crate::engine::{EventQueue, Purpose, Streams};
+use super::design::{ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use crate::engine::{EventQueue, Streams};
 use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug)]
@@ -89,8 +89,6 @@ pub fn simulate_with_accounting(
     mut timeline: Option<&mut Vec<TimelineRow>>,
 ) -> (Outcome, Control, Accounting) {
     let end = ep.traffic.duration;
-    let mut arrivals = ep.traffic.arrivals(streams);
-    let mut service_rng = streams.rng(Purpose::ServiceTime);
     let control = Control::new(ep, streams);
     let period = control.period();
     let mut sim = Sim {
@@ -117,11 +115,7 @@ pub fn simulate_with_accounting(
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_slots(id);
     }
-    let mut next_size = None;
-    if let Some(a) = arrivals.next() {
-        next_size = a.size;
-        sim.queue.schedule_in_order(a.at, Event::Arrival);
-    }
+    let mut feed = ArrivalFeed::start(ep, streams, &mut sim.queue, Event::Arrival);
     if period <= end {
         sim.queue.schedule(period, Event::PeriodEnd);
     }
@@ -135,15 +129,7 @@ pub fn simulate_with_accounting(
         sim.last_event = now;
         match event {
             Event::Arrival => {
-                let size = next_size;
-                if let Some(a) = arrivals.next() {
-                    next_size = a.size;
-                    sim.queue.schedule_in_order(a.at, Event::Arrival);
-                }
-                let mut service = ep.service_time.sample(&mut service_rng);
-                if let (Some(per_unit), Some(size)) = (ep.service_per_unit, size) {
-                    service += SimTime::from_secs_f64(per_unit * size);
-                }
+                let service = feed.arrive(&mut sim.queue, Event::Arrival);
                 sim.arrive(now, service);
             }
             Event::Departure { slot } => {
@@ -156,7 +142,7 @@ pub fn simulate_with_accounting(
                 let busy_share = if capacity > 0.0 { sim.period_busy_area / capacity } else { 0.0 };
                 let metric = sim.control.period_end(now, sim.period_per_instance, sim.period_orphans, busy_share);
                 if let Some(rows) = timeline.as_deref_mut() {
-                    rows.push(sim.timeline_row(now - period, period, metric));
+                    rows.push(sim.timeline_row(now, period, metric));
                 }
                 sim.period_invocations = 0.0;
                 sim.period_per_instance = 0.0;
@@ -303,23 +289,8 @@ impl Sim<'_> {
         if let Some(h) = self.period_latency.as_mut() {
             h.saturating_record(micros(latency));
         }
-        if !s.counted {
-            return;
-        }
-        let o = &mut self.outcome;
-        if s.started > s.arrival {
-            o.waited += 1.0;
-        }
-        // The worker finishes the request even when the client has given up.
-        if latency > self.ep.timeout {
-            o.timed_out += 1.0;
-            return;
-        }
-        o.served += 1.0;
-        o.latency_sum_s += latency.as_secs_f64();
-        o.latency_us.saturating_record(micros(latency));
-        if latency <= self.ep.slo {
-            o.slo_met += 1.0;
+        if s.counted {
+            self.outcome.finish(latency, s.started > s.arrival, self.ep);
         }
     }
 
@@ -345,24 +316,15 @@ impl Sim<'_> {
         }
     }
 
-    fn timeline_row(&mut self, start: SimTime, period: SimTime, metric: f64) -> TimelineRow {
-        let p99 = match self.period_latency.as_mut() {
-            Some(h) if !h.is_empty() => {
-                let v = h.value_at_quantile(0.99) as f64 / 1000.0;
-                h.reset();
-                v
-            }
-            _ => f64::NAN,
-        };
+    fn timeline_row(&mut self, end: SimTime, period: SimTime, metric: f64) -> TimelineRow {
+        let latency = self.period_latency.as_mut().expect("kept with the timeline");
         TimelineRow {
-            t_s: start.as_secs_f64(),
-            arrival_rate: self.period_invocations / period.as_secs_f64(),
             instances_in_service: self.control.fleet.in_service(),
             instances_pending: self.control.fleet.pending(),
             queue: self.waiting.len() as f64,
-            latency_p99_ms: p99,
             rejected: self.period_rejected,
             metric,
+            ..TimelineRow::new(end, period, self.period_invocations, latency)
         }
     }
 }

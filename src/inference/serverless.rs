@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::endpoint::{CapacitySummary, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use super::design::{ArrivalFeed, CapacitySummary, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::time::SimTime;
@@ -73,8 +73,6 @@ pub fn simulate(
     let end = ep.traffic.duration;
     let factor = sl.service_factor();
     let period = SimTime::from_mins(1);
-    let mut arrivals = ep.traffic.arrivals(streams);
-    let mut service_rng = streams.rng(Purpose::ServiceTime);
     let mut cold_rng = streams.rng(Purpose::Startup);
     let mut queue = EventQueue::new();
     let mut out = Outcome::new();
@@ -92,11 +90,7 @@ pub fn simulate(
     let (mut compute_ms_on_demand, mut compute_ms_provisioned, mut billed_requests) = (0u64, 0u64, 0u64);
     let (mut period_arrivals, mut period_throttled, mut period_busy_area, mut last) = (0.0, 0.0, 0.0, SimTime::ZERO);
 
-    let mut next_size = None;
-    if let Some(a) = arrivals.next() {
-        next_size = a.size;
-        queue.schedule_in_order(a.at, Event::Arrival);
-    }
+    let mut feed = ArrivalFeed::start(ep, streams, &mut queue, Event::Arrival);
     if period <= end && timeline.is_some() {
         queue.schedule(period, Event::PeriodEnd);
     }
@@ -105,17 +99,9 @@ pub fn simulate(
         last = now;
         match event {
             Event::Arrival => {
-                let size = next_size;
-                if let Some(a) = arrivals.next() {
-                    next_size = a.size;
-                    queue.schedule_in_order(a.at, Event::Arrival);
-                }
+                let mut service = feed.arrive(&mut queue, Event::Arrival);
                 let counted = now >= ep.warmup;
                 period_arrivals += 1.0;
-                let mut service = ep.service_time.sample(&mut service_rng);
-                if let (Some(per_unit), Some(size)) = (ep.service_per_unit, size) {
-                    service += SimTime::from_secs_f64(per_unit * size);
-                }
                 if factor != 1.0 {
                     service = SimTime::from_secs_f64(service.as_secs_f64() * factor);
                 }
@@ -178,21 +164,8 @@ pub fn simulate(
                 if let Some(h) = period_latency.as_mut() {
                     h.saturating_record(micros(latency));
                 }
-                if !counted {
-                    continue;
-                }
-                if cold > SimTime::ZERO {
-                    out.waited += 1.0;
-                }
-                if latency > ep.timeout {
-                    out.timed_out += 1.0;
-                    continue;
-                }
-                out.served += 1.0;
-                out.latency_sum_s += latency.as_secs_f64();
-                out.latency_us.saturating_record(micros(latency));
-                if latency <= ep.slo {
-                    out.slo_met += 1.0;
+                if counted {
+                    out.finish(latency, cold > SimTime::ZERO, ep);
                 }
             }
             Event::Done { container } => {
@@ -210,17 +183,11 @@ pub fn simulate(
                     let warm = sl.provisioned_concurrency as usize
                         + containers.iter().filter(|c| !c.provisioned && c.warm_until > now).count();
                     let hist = period_latency.as_mut().expect("kept with the timeline");
-                    let p99 = if hist.is_empty() { f64::NAN } else { hist.value_at_quantile(0.99) as f64 / 1000.0 };
-                    hist.reset();
                     rows.push(TimelineRow {
-                        t_s: (now - period).as_secs_f64(),
-                        arrival_rate: period_arrivals / period.as_secs_f64(),
                         instances_in_service: warm as u32,
-                        instances_pending: 0,
-                        queue: 0.0,
-                        latency_p99_ms: p99,
                         rejected: period_throttled,
                         metric: period_busy_area / period.as_secs_f64(),
+                        ..TimelineRow::new(now, period, period_arrivals, hist)
                     });
                 }
                 (period_arrivals, period_throttled, period_busy_area) = (0.0, 0.0, 0.0);

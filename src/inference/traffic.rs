@@ -15,7 +15,7 @@ use serde::ser::SerializeMap;
 
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::time::SimTime;
-pub use crate::trace_file::{TraceError, parse_timestamp};
+pub use crate::trace_file::{CsvTable, TraceError, parse_timestamp};
 
 /// The most pieces one replication's rate profile may have (16 bytes each).
 pub const MAX_PIECES: u64 = 4_000_000;
@@ -521,58 +521,23 @@ pub struct RequestTrace {
     pub length: f64,
 }
 
-/// The header's line number, its column names, and the numbered data rows.
-type Csv<'a> = (usize, Vec<String>, Vec<(usize, Vec<&'a str>)>);
-
-/// The data rows of a CSV text: `(line number, cells)`, after the header.
-/// Blank lines and lines starting with `#` are skipped; cells are trimmed
-/// and lose surrounding double quotes.
-fn csv_rows(text: &str) -> Result<Csv<'_>, TraceError> {
-    let mut lines =
-        text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
-    let Some((header_line, header)) = lines.next() else {
-        return Err(TraceError::whole("the file is empty: expected a header row and data rows"));
-    };
-    let header: Vec<String> = header.split(',').map(|c| unquote(c).to_string()).collect();
-    let rows = lines.map(|(n, l)| (n, l.split(',').map(unquote).collect())).collect();
-    Ok((header_line, header, rows))
-}
-
-fn unquote(c: &str) -> &str {
-    let c = c.trim();
-    c.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(c).trim()
-}
-
-fn column(header: &[String], names: &[&str]) -> Option<usize> {
-    header.iter().position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
-}
-
-fn cell<'a>(row: &[&'a str], index: usize, line: usize, header: &[String]) -> Result<&'a str, TraceError> {
-    row.get(index).copied().ok_or_else(|| {
-        TraceError::at(
-            line,
-            format!("expected {} columns as in the header, found {}; no `{}`", header.len(), row.len(), header[index]),
-        )
-    })
-}
-
 /// Parses a rate trace: a header naming `time_s` and `rate` (other columns
 /// are ignored), then rows with times in seconds increasing strictly and
 /// rates in requests per second, >= 0. Times are shifted so the first row is
 /// at 0; the last rate holds for the median gap between rows.
 pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
-    let (header_line, header, rows) = csv_rows(text)?;
-    let (Some(ti), Some(ri)) = (column(&header, &["time_s"]), column(&header, &["rate"])) else {
+    let csv = CsvTable::parse(text)?;
+    let (Some(ti), Some(ri)) = (csv.column(&["time_s"]), csv.column(&["rate"])) else {
         return Err(TraceError::at(
-            header_line,
-            format!("expected a header naming the columns `time_s` and `rate`, found \"{}\"", header.join(",")),
+            csv.header_line,
+            format!("expected a header naming the columns `time_s` and `rate`, found \"{}\"", csv.header_text()),
         ));
     };
-    let mut starts = Vec::with_capacity(rows.len());
-    let mut rates = Vec::with_capacity(rows.len());
-    for (line, row) in &rows {
-        let t_text = cell(row, ti, *line, &header)?;
-        let r_text = cell(row, ri, *line, &header)?;
+    let mut starts = Vec::with_capacity(csv.rows.len());
+    let mut rates = Vec::with_capacity(csv.rows.len());
+    for (line, row) in &csv.rows {
+        let t_text = csv.cell(row, ti, *line)?;
+        let r_text = csv.cell(row, ri, *line)?;
         let t: f64 = match t_text.parse::<f64>() {
             Ok(t) if t.is_finite() => t,
             _ => return Err(TraceError::at(*line, format!("expected a time in seconds, found \"{t_text}\""))),
@@ -616,22 +581,22 @@ pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
 /// not go back in time. Times become seconds from the first request; the
 /// length is last − first plus the mean gap.
 pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<RequestTrace, TraceError> {
-    let (header_line, header, rows) = csv_rows(text)?;
-    let (ti, stamped) = match (column(&header, &["TIMESTAMP"]), column(&header, &["time_s"])) {
+    let csv = CsvTable::parse(text)?;
+    let (ti, stamped) = match (csv.column(&["TIMESTAMP"]), csv.column(&["time_s"])) {
         (Some(i), _) => (i, true),
         (None, Some(i)) => (i, false),
         (None, None) => {
             return Err(TraceError::at(
-                header_line,
-                format!("expected a header with a `TIMESTAMP` or `time_s` column, found \"{}\"", header.join(",")),
+                csv.header_line,
+                format!("expected a header with a `TIMESTAMP` or `time_s` column, found \"{}\"", csv.header_text()),
             ));
         }
     };
     let si = match size_column {
-        Some(name) => Some(column(&header, &[name]).ok_or_else(|| {
+        Some(name) => Some(csv.column(&[name]).ok_or_else(|| {
             TraceError::at(
-                header_line,
-                format!("no column `{name}` for `size_column`; the columns are {}", header.join(", ")),
+                csv.header_line,
+                format!("no column `{name}` for `size_column`; the columns are {}", csv.header.join(", ")),
             )
         })?),
         None => None,
@@ -639,9 +604,9 @@ pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<Requ
     // Nanoseconds for timestamps (exact differences), seconds for time_s.
     let mut raw_ns: Vec<i64> = Vec::new();
     let mut raw_s: Vec<f64> = Vec::new();
-    let mut sizes = si.map(|_| Vec::with_capacity(rows.len()));
-    for (line, row) in &rows {
-        let text = cell(row, ti, *line, &header)?;
+    let mut sizes = si.map(|_| Vec::with_capacity(csv.rows.len()));
+    for (line, row) in &csv.rows {
+        let text = csv.cell(row, ti, *line)?;
         if stamped {
             let ns = parse_timestamp(text).ok_or_else(|| {
                 TraceError::at(
@@ -668,7 +633,7 @@ pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<Requ
             raw_s.push(t);
         }
         if let (Some(si), Some(sizes)) = (si, sizes.as_mut()) {
-            let text = cell(row, si, *line, &header)?;
+            let text = csv.cell(row, si, *line)?;
             match text.parse::<f64>() {
                 Ok(x) if x.is_finite() && x >= 0.0 => sizes.push(x),
                 _ => return Err(TraceError::at(*line, format!("expected a size >= 0, found \"{text}\""))),

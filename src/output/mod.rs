@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::experiment::Experiment;
-use crate::inference::endpoint::{TIMELINE_COLUMNS, TimelineRow};
+use crate::scenario::Timeline;
 use crate::stats::Summary;
 
 /// The metrics of every replication of one point, row-major.
@@ -113,25 +113,17 @@ pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u
     out.into_bytes()
 }
 
-/// `timeline.csv`: replication 0 of each point, one row per metric period.
-pub fn timeline_csv(experiment: &Experiment, timelines: &[Vec<TimelineRow>]) -> Vec<u8> {
+/// `timeline.csv`: replication 0 of each point, one row per period, with the
+/// scenario's own columns.
+pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> {
     let mut out = String::new();
-    header(&mut out, experiment, &TIMELINE_COLUMNS, &[]);
-    for (p, rows) in timelines.iter().enumerate() {
+    header(&mut out, experiment, timelines.first().map_or(&[], |t| t.columns), &[]);
+    for (p, timeline) in timelines.iter().enumerate() {
         let prefix = csv_row(&point_prefix(experiment, p));
         let prefix = prefix.trim_end();
-        for r in rows {
+        for row in timeline.rows.chunks_exact(timeline.columns.len().max(1)) {
             out.push_str(prefix);
-            for x in [
-                r.t_s,
-                r.arrival_rate,
-                r.instances_in_service as f64,
-                r.instances_pending as f64,
-                r.queue,
-                r.latency_p99_ms,
-                r.rejected,
-                r.metric,
-            ] {
+            for &x in row {
                 out.push(',');
                 push_number(&mut out, x);
             }

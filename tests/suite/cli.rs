@@ -324,7 +324,7 @@ fn an_endpoint_run_writes_a_timeline() {
     );
     assert_eq!(timeline.lines().count(), 1 + 30);
     let summary = std::fs::read_to_string(dir.path().join("results/ep/summary.csv")).unwrap();
-    for metric in spotsim::inference::endpoint::METRICS {
+    for metric in spotsim::inference::design::METRICS {
         assert!(summary.contains(&format!(",{metric},")), "{metric}");
     }
 }

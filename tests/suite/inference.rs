@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use spotsim::engine::{Model, Runner, Streams};
-use spotsim::experiment::{self, Design};
+use spotsim::experiment;
 use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-use spotsim::inference::endpoint::{Endpoint, Fidelity, METRICS};
+use spotsim::inference::design::{Endpoint, Fidelity, METRICS};
 use spotsim::inference::queueing::{erlang_c, mm_n_mean_sojourn};
 use spotsim::inference::request::simulate_with_accounting;
 use spotsim::inference::traffic::{Traffic, TrafficSource};
@@ -50,10 +50,7 @@ fn example(name: &str, sets: &[&str]) -> Endpoint {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name);
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let e = experiment::load(&file, &sets).unwrap_or_else(|err| panic!("{err}"));
-    match &e.points[0].design {
-        Design::Inference(endpoint) => (**endpoint).clone(),
-        _ => panic!("not an inference experiment"),
-    }
+    e.points[0].design.downcast::<Endpoint>().expect("an inference experiment").clone()
 }
 
 #[test]
@@ -111,7 +108,7 @@ fn a_traffic_step_scales_out_at_the_documented_minute() {
     // computed at 13:00 and delivered after the 1-minute metric delay, at 14:00:
     // desired = ceil(5 × 4800 / 1000) = 24, clamped to max = 20.
     let e = autoscaled(step_traffic(50.0, 400.0, SimTime::from_mins(20)), 5, 5, 20);
-    let timeline = e.timeline(Streams::new(1, 0));
+    let timeline = e.timeline_rows(Streams::new(1, 0));
     let first = timeline.iter().find(|r| r.instances_pending > 0).expect("a scale-out");
     assert_eq!(first.t_s, 14.0 * 60.0, "first launch in the 14th minute");
     assert_eq!(first.instances_pending, 15);
@@ -131,7 +128,7 @@ fn a_sustained_drop_scales_in_only_after_fifteen_low_datapoints() {
     // but ceil(3 × 800 / 1000) = 3 removes nothing, and nothing reaches 1000.
     let e = autoscaled(step_traffic(950.0 * 20.0 / 60.0, 40.0, SimTime::from_mins(40)), 20, 2, 20);
     for seed in 0..6 {
-        let timeline = e.timeline(Streams::new(seed, 0));
+        let timeline = e.timeline_rows(Streams::new(seed, 0));
         for r in timeline.iter().filter(|r| r.t_s < 26.0 * 60.0) {
             assert_eq!(r.instances_in_service, 20, "seed {seed} at {} s", r.t_s);
         }

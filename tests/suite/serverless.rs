@@ -5,11 +5,11 @@ use std::path::Path;
 use spotsim::dist::Dist;
 use spotsim::engine::{Model, Runner};
 use spotsim::experiment;
-use spotsim::inference::endpoint::METRICS;
+use spotsim::inference::design::METRICS;
 use spotsim::time::SimTime;
 use spotsim::verify::{serverless_checks, serverless_endpoint};
 
-fn run(e: &spotsim::inference::endpoint::Endpoint, replications: u64) -> Vec<Vec<f64>> {
+fn run(e: &spotsim::inference::design::Endpoint, replications: u64) -> Vec<Vec<f64>> {
     let rows = Runner::new(2).unwrap().run(e as &dyn Model, 3, replications, &|_| {});
     rows.chunks_exact(METRICS.len()).map(|r| r.to_vec()).collect()
 }

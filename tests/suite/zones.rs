@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use spotsim::engine::{Runner, Streams};
-use spotsim::experiment::{self, Design};
-use spotsim::inference::endpoint::METRICS as ENDPOINT_METRICS;
+use spotsim::experiment;
+use spotsim::inference::design::Endpoint;
+use spotsim::inference::design::METRICS as ENDPOINT_METRICS;
 use spotsim::training::METRICS as TRAINING_METRICS;
 use spotsim::verify::zone_checks;
 
@@ -146,10 +147,10 @@ detection = "never"
 fn zone_outages_take_a_zones_instances_and_bring_them_back_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let e = load(dir.path(), "zoned.toml", ZONED_ENDPOINT);
-    let Design::Inference(ep) = &e.points[0].design else { panic!() };
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
     // Round-robin: two instances per zone; without replacement the count in
     // service moves in steps of two.
-    let timeline = ep.timeline(Streams::new(1, 0));
+    let timeline = ep.timeline_rows(Streams::new(1, 0));
     assert!(timeline.iter().all(|r| r.instances_in_service % 2 == 0 || r.instances_pending > 0));
     assert!(timeline.iter().any(|r| r.instances_in_service < 6), "some outage");
     for row in rows(&e, 0, 3) {
@@ -187,8 +188,8 @@ duration = "1d"
 fn spot_endpoints_keep_their_on_demand_base() {
     let dir = tempfile::tempdir().unwrap();
     let e = load(dir.path(), "spot.toml", SPOT_ENDPOINT);
-    let Design::Inference(ep) = &e.points[0].design else { panic!() };
-    let timeline = ep.timeline(Streams::new(2, 0));
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let timeline = ep.timeline_rows(Streams::new(2, 0));
     assert!(timeline.iter().all(|r| r.instances_in_service >= 2), "the on-demand base is never reclaimed");
     assert!(timeline.iter().any(|r| r.instances_in_service < 6), "spot instances are reclaimed");
     for row in rows(&e, 0, 3) {
@@ -204,8 +205,8 @@ fn a_zone_wide_reclaim_takes_every_spot_instance_in_the_zone() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{SPOT_ENDPOINT}[zones]\ncount = 1\nspot_reclaim = \"zone\"\ndetection = \"10m\"\n");
     let e = load(dir.path(), "zone-reclaim.toml", &text);
-    let Design::Inference(ep) = &e.points[0].design else { panic!() };
-    let timeline = ep.timeline(Streams::new(3, 0));
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let timeline = ep.timeline_rows(Streams::new(3, 0));
     // All four spot instances go at once: the fleet drops straight to the base.
     let drops: Vec<u32> = timeline
         .windows(2)

@@ -9,6 +9,8 @@
 
 use serde::Serialize;
 
+pub(crate) mod read;
+
 use crate::dist::Dist;
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::time::SimTime;

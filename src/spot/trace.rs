@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::time::{NANOS_PER_SEC, SimTime};
 pub use crate::trace_file::TraceError;
-use crate::trace_file::parse_timestamp;
+use crate::trace_file::{CsvTable, parse_timestamp};
 
 const NANOS_PER_HOUR: f64 = 3600.0 * NANOS_PER_SEC as f64;
 
@@ -123,30 +123,27 @@ impl SpotTrace {
     /// length is `last − first + median gap`. Blank lines and lines starting
     /// with `#` are skipped. Errors name the 1-based line.
     pub fn parse_csv(file: &str, text: &str, convention: Convention) -> Result<SpotTrace, TraceError> {
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| (i + 1, l.trim()))
-            .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
-        let Some((header_line, header)) = lines.next() else {
-            return Err(TraceError::whole("the file is empty: expected a header `date,availability` and data rows"));
-        };
-        let names: Vec<&str> = header.split(',').map(unquote).collect();
-        let find = |name: &str| names.iter().position(|h| h.eq_ignore_ascii_case(name));
-        let (Some(di), Some(ai)) = (find("date"), find("availability")) else {
+        let csv = CsvTable::parse(text).map_err(|e| match e.line {
+            None => TraceError::whole("the file is empty: expected a header `date,availability` and data rows"),
+            Some(_) => e,
+        })?;
+        let (Some(di), Some(ai)) = (csv.column(&["date"]), csv.column(&["availability"])) else {
             return Err(TraceError::at(
-                header_line,
-                format!("expected a header naming the columns `date` and `availability`, found \"{header}\""),
+                csv.header_line,
+                format!(
+                    "expected a header naming the columns `date` and `availability`, found \"{}\"",
+                    csv.header_text()
+                ),
             ));
         };
         let mut stamps: Vec<i64> = Vec::new();
         let mut states = Vec::new();
-        for (line, row) in lines {
-            let cells: Vec<&str> = row.split(',').map(unquote).collect();
-            let (Some(&date), Some(&value)) = (cells.get(di), cells.get(ai)) else {
+        for (line, row) in &csv.rows {
+            let line = *line;
+            let (Some(date), Some(value)) = (row.get(di), row.get(ai)) else {
                 return Err(TraceError::at(
                     line,
-                    format!("expected {} columns as in the header, found {}", names.len(), cells.len()),
+                    format!("expected {} columns as in the header, found {}", csv.header.len(), row.len()),
                 ));
             };
             let Some(ns) = parse_timestamp(date) else {
@@ -486,11 +483,6 @@ impl Serialize for SpotTrace {
         map.serialize_entry("mean_price", &self.mean_price())?;
         map.end()
     }
-}
-
-fn unquote(c: &str) -> &str {
-    let c = c.trim();
-    c.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(c).trim()
 }
 
 /// A serde_json syntax error with its line, without the "at line L column C"

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::error::{InputError, did_you_mean};
-use super::reader::{Result, Section};
-use super::tree::{Node, Value};
-use crate::spot_trace::{Convention, SpotTrace, TraceError, json_error};
+use super::trace::{Convention, SpotTrace, TraceError, json_error};
+use crate::experiment::error::{InputError, did_you_mean};
+use crate::experiment::reader::{Result, Section};
+use crate::experiment::tree::{Node, Value};
 
 /// A string the user wrote, with where to blame problems with it: its node
 /// and its dotted key path (`spot.interruptions.files[1]`).
@@ -30,7 +30,6 @@ impl Named<'_> {
 /// read `model`): the traces in zone order, all of the same length, with
 /// prices attached when `prices` is given. Files are read relative to the
 /// experiment file.
-// Not yet called by `resolve`: remove the `allow` when the trace model is wired in.
 pub(crate) fn read_trace_interruptions(s: &Section) -> Result<Vec<Arc<SpotTrace>>> {
     s.allow(&["model"]);
     // Every key is looked up before `finish`, so a misspelt key is reported

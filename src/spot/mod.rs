@@ -1,4 +1,9 @@
-//! Spot interruption processes.
+//! The spot market, below every model: interruption processes, real
+//! availability traces and their prices (`trace`), the market terms and the
+//! fallback rule, and the reader of `[spot]` with the rule that ties it to a
+//! scenario's `market` (`read`). Training and inference both stand on it.
+//!
+//! Interruption processes.
 //!
 //! Each process is described by the lifetime of a launch: the time from the
 //! moment capacity is granted until the group is reclaimed. A launch's age
@@ -10,9 +15,53 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 use crate::engine::{Purpose, Streams};
-use crate::spot_trace::SpotTrace;
 use crate::time::SimTime;
 use std::sync::Arc;
+
+pub mod read;
+mod read_trace;
+pub mod trace;
+
+use trace::SpotTrace;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    Spot,
+    OnDemand,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SpotTerms {
+    pub interruptions: Interruptions,
+    pub notice: SimTime,
+    pub capacity_wait: Dist,
+    /// USD per instance-hour.
+    pub price_per_hour: f64,
+    /// A capacity wait longer than this is cut here, and the job moves to
+    /// on-demand instances for good.
+    #[serde(rename = "fallback", skip_serializing_if = "Option::is_none", serialize_with = "fallback_table")]
+    pub fallback_after_wait: Option<SimTime>,
+}
+
+/// `fallback = { after_wait = "1h" }`, as in the experiment file.
+fn fallback_table<S: serde::Serializer>(after: &Option<SimTime>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry("after_wait", after)?;
+    map.end()
+}
+
+/// The `[spot]` and `[zones]` tables of a design, those it has, as the
+/// experiment file names them.
+pub fn market_tables<'a>(
+    spot: Option<&'a SpotTerms>,
+    zones: Option<&'a crate::zones::Zones>,
+) -> impl Iterator<Item = (&'static str, &'a dyn erased_serde::Serialize)> {
+    let spot = spot.map(|s| ("spot", s as &dyn erased_serde::Serialize));
+    let zones = zones.map(|z| ("zones", z as &dyn erased_serde::Serialize));
+    spot.into_iter().chain(zones)
+}
 
 /// Hours in the month over which the Spot Instance Advisor reports its bands.
 pub const ADVISOR_MONTH_HOURS: f64 = 730.0;

@@ -1,9 +1,9 @@
 //! Reads `[zones]`.
 
-use super::reader::{Result, Section};
-use super::tree::Value;
+use super::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
+use crate::experiment::reader::{Result, Section};
+use crate::experiment::tree::Value;
 use crate::time::SimTime;
-use crate::zones::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
 
 /// Reads the `[zones]` table `s`.
 pub(crate) fn read_zones(s: &Section) -> Result<Zones> {

@@ -1,0 +1,294 @@
+//! The endpoint design and what its engines produce: the types that the
+//! request, fluid and serverless engines share, with the one place that
+//! records a finished request, admits an arrival and builds a timeline row.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::autoscaler::AutoscalingPolicy;
+use super::serverless::Serverless;
+use super::traffic::{Arrivals, Traffic};
+use crate::dist::Dist;
+use crate::engine::{EventQueue, Purpose, SimRng, Streams};
+use crate::spot::{Market, SpotTerms};
+use crate::time::SimTime;
+use crate::zones::Zones;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fidelity {
+    /// Every request is an event.
+    Request,
+    /// Fixed steps with aggregate arrivals and a queueing approximation.
+    Fluid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Endpoint,
+    Serverless,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Endpoint {
+    pub mode: Mode,
+    /// Serverless terms, used when `mode` is serverless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serverless: Option<Serverless>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// On-demand USD per instance-hour.
+    pub price_per_hour: f64,
+    /// Requests one instance serves at once.
+    pub workers: u32,
+    pub service_time: Dist,
+    /// Seconds of service per unit of a trace's request size (linear model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_per_unit: Option<f64>,
+    /// Waiting requests allowed per in-service instance.
+    pub queue_limit: u32,
+    pub timeout: SimTime,
+    pub slo: SimTime,
+    pub initial_instances: u32,
+    pub startup: Dist,
+    pub fidelity: Fidelity,
+    /// Step of the fluid engine.
+    pub step: SimTime,
+    /// Requests arriving before this are left out of the request metrics.
+    pub warmup: SimTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingPolicy>,
+    /// "spot": instances above `on_demand_base` are spot, per `[spot]`.
+    pub market: Market,
+    pub on_demand_base: u32,
+    #[serde(skip)]
+    pub spot: Option<SpotTerms>,
+    #[serde(skip)]
+    pub zones: Option<Zones>,
+    #[serde(skip)]
+    pub traffic: Traffic,
+}
+
+pub const METRICS: &[&str] = &[
+    "requests",
+    "served",
+    "rejected",
+    "timed_out",
+    "slo_attainment",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "waited_frac",
+    "cost_usd",
+    "instance_hours",
+    "instances_mean",
+    "instances_max",
+    "scale_outs",
+    "scale_ins",
+    "availability",
+    "zone_outages",
+    "capacity_lost_instance_hours",
+    "cold_starts",
+    "cold_start_frac",
+    "throttled",
+];
+
+/// What the capacity side of a replication adds to the request metrics:
+/// instances for an endpoint, containers for serverless.
+#[derive(Clone, Debug, Default)]
+pub struct CapacitySummary {
+    pub cost_usd: f64,
+    pub instance_hours: f64,
+    pub instances_mean: f64,
+    pub instances_max: f64,
+    pub scale_outs: f64,
+    pub scale_ins: f64,
+    pub availability: f64,
+    pub zone_outages: f64,
+    pub capacity_lost_instance_hours: f64,
+}
+
+/// The request-level counters of one replication. Counts are `f64` because
+/// the fluid engine's are expectations.
+pub struct Outcome {
+    pub requests: f64,
+    pub served: f64,
+    pub rejected: f64,
+    pub timed_out: f64,
+    pub slo_met: f64,
+    pub waited: f64,
+    pub latency_sum_s: f64,
+    /// Latencies of served requests, in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Serverless: requests that started a container, and requests refused
+    /// at the concurrency limit (also counted as rejected).
+    pub cold_starts: f64,
+    pub throttled: f64,
+}
+
+impl Outcome {
+    pub fn new() -> Self {
+        Outcome {
+            requests: 0.0,
+            served: 0.0,
+            rejected: 0.0,
+            timed_out: 0.0,
+            slo_met: 0.0,
+            waited: 0.0,
+            latency_sum_s: 0.0,
+            latency_us: latency_histogram(),
+            cold_starts: 0.0,
+            throttled: 0.0,
+        }
+    }
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Microseconds from 1 µs to one hour, three significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+pub fn micros(t: SimTime) -> u64 {
+    (t.as_nanos() / 1000).max(1)
+}
+
+/// One row of `timeline.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineRow {
+    pub t_s: f64,
+    pub arrival_rate: f64,
+    pub instances_in_service: u32,
+    pub instances_pending: u32,
+    pub queue: f64,
+    pub latency_p99_ms: f64,
+    pub rejected: f64,
+    pub metric: f64,
+}
+
+pub const TIMELINE_COLUMNS: [&str; 8] = [
+    "t_s",
+    "arrival_rate",
+    "instances_in_service",
+    "instances_pending",
+    "queue",
+    "latency_p99_ms",
+    "rejected",
+    "metric",
+];
+
+impl Endpoint {
+    pub fn mean_service_s(&self) -> f64 {
+        self.service_time.mean_secs()
+    }
+}
+
+impl Outcome {
+    /// A counted request finished after `latency`; `waited` says whether it
+    /// waited for a worker or a container first.
+    pub fn finish(&mut self, latency: SimTime, waited: bool, ep: &Endpoint) {
+        if waited {
+            self.waited += 1.0;
+        }
+        // The worker finishes the request even when the client has given up.
+        if latency > ep.timeout {
+            self.timed_out += 1.0;
+            return;
+        }
+        self.served += 1.0;
+        self.latency_sum_s += latency.as_secs_f64();
+        self.latency_us.saturating_record(micros(latency));
+        if latency <= ep.slo {
+            self.slo_met += 1.0;
+        }
+    }
+}
+
+impl TimelineRow {
+    /// The row of the period of length `period` that ends at `end`, with
+    /// `arrivals` over it and the p99 of `latency`, which it empties (NaN
+    /// when nothing finished). The fleet columns are the caller's.
+    pub fn new(end: SimTime, period: SimTime, arrivals: f64, latency: &mut Histogram<u64>) -> Self {
+        let p99 = if latency.is_empty() { f64::NAN } else { latency.value_at_quantile(0.99) as f64 / 1000.0 };
+        latency.reset();
+        TimelineRow {
+            t_s: (end - period).as_secs_f64(),
+            arrival_rate: arrivals / period.as_secs_f64(),
+            instances_in_service: 0,
+            instances_pending: 0,
+            queue: 0.0,
+            latency_p99_ms: p99,
+            rejected: 0.0,
+            metric: 0.0,
+        }
+    }
+
+    fn values(&self) -> [f64; 8] {
+        [
+            self.t_s,
+            self.arrival_rate,
+            self.instances_in_service as f64,
+            self.instances_pending as f64,
+            self.queue,
+            self.latency_p99_ms,
+            self.rejected,
+            self.metric,
+        ]
+    }
+}
+
+/// Rows of the same order as `TIMELINE_COLUMNS`, row-major.
+pub fn timeline_values(rows: &[TimelineRow]) -> Vec<f64> {
+    rows.iter().flat_map(TimelineRow::values).collect()
+}
+
+/// The arrivals of one replication, fed into an event queue one at a time
+/// (they come in time order, so they use its FIFO lane), each with its
+/// service time.
+pub struct ArrivalFeed<'a> {
+    ep: &'a Endpoint,
+    arrivals: Arrivals,
+    next_size: Option<f64>,
+    service_rng: SimRng,
+}
+
+impl<'a> ArrivalFeed<'a> {
+    /// Schedules the first arrival as `event`.
+    pub fn start<E>(ep: &'a Endpoint, streams: &Streams, queue: &mut EventQueue<E>, event: E) -> Self {
+        let mut feed = ArrivalFeed {
+            ep,
+            arrivals: ep.traffic.arrivals(streams),
+            next_size: None,
+            service_rng: streams.rng(Purpose::ServiceTime),
+        };
+        feed.schedule_next(queue, event);
+        feed
+    }
+
+    fn schedule_next<E>(&mut self, queue: &mut EventQueue<E>, event: E) {
+        if let Some(a) = self.arrivals.next() {
+            self.next_size = a.size;
+            queue.schedule_in_order(a.at, event);
+        }
+    }
+
+    /// At an arrival event: schedules the next arrival as `event` and
+    /// returns this one's service time (plus its size's share, for request
+    /// traces with sizes).
+    pub fn arrive<E>(&mut self, queue: &mut EventQueue<E>, event: E) -> SimTime {
+        let size = self.next_size;
+        self.schedule_next(queue, event);
+        let mut service = self.ep.service_time.sample(&mut self.service_rng);
+        if let (Some(per_unit), Some(size)) = (self.ep.service_per_unit, size) {
+            service += SimTime::from_secs_f64(per_unit * size);
+        }
+        service
+    }
+}
