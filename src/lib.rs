@@ -12,6 +12,7 @@ pub mod dist;
 pub mod engine;
 pub mod experiment;
 pub mod inference;
+pub mod loadtest;
 pub mod output;
 pub mod recommend;
 pub mod run;

@@ -65,6 +65,7 @@
 
 mod bounds;
 pub mod objective;
+pub mod report;
 #[cfg(test)]
 mod tests;
 
