@@ -4,10 +4,11 @@
 //!
 //! Per point, the endpoint becomes one on-demand instance of its type under
 //! constant Poisson traffic, simulated request by request (no autoscaling,
-//! no spot, no zones, no queue limit). The rate is bracketed by doubling and
-//! halving from half the nominal capacity (workers / mean service time), then
-//! bisected until the bracket is narrower than `Settings::precision` of its
-//! lower end.
+//! no spot, no zones, no queue limit). The rate is bracketed by steps of
+//! growing size from half the nominal capacity (workers / mean service time),
+//! then bisected until the bracket is narrower than `Settings::precision` of
+//! its lower end; the same search on the percentile's 95% confidence bounds
+//! gives an interval for the rate.
 //!
 //! Every evaluation uses the same random numbers: a run at rate λ has
 //! `warmup + requests` arrivals over (warmup + requests)/λ seconds, and
@@ -21,9 +22,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::{Runner, Streams};
+use crate::experiment::Experiment;
 use crate::experiment::error::InputError;
 use crate::experiment::reader::Section;
-use crate::experiment::Experiment;
 use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
 use crate::inference::request;
 use crate::inference::traffic::{Traffic, TrafficSource};
@@ -78,19 +79,21 @@ impl Default for Settings {
 /// The answer for one point.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LoadResult {
-    /// The highest rate found to keep the threshold, requests/s (0 if even
-    /// the lightest load breaks it).
+    /// The highest rate found to keep the threshold by the percentile's
+    /// estimate, requests/s (0 if even the lightest load breaks it).
     pub max_rate: f64,
-    /// The lowest rate found to break it, requests/s: the answer lies in
-    /// [max_rate, break_rate].
-    pub break_rate: f64,
+    /// A 95% interval for the rate at which the percentile crosses the
+    /// threshold: the rates where the percentile's upper and lower
+    /// confidence bounds cross it (each found to `precision`).
+    pub rate_low: f64,
+    pub rate_high: f64,
     /// The percentile at `max_rate`, seconds (at the lightest rate tried if
     /// none kept the threshold).
     pub latency_s: f64,
     /// USD per instance-hour (on-demand).
     pub price_per_hour: f64,
     /// Rates simulated.
-    pub evaluations: u32,
+    pub evaluations: usize,
 }
 
 /// Refuses what a load test cannot run: a training experiment, serverless
@@ -126,7 +129,12 @@ pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
 }
 
 /// Runs the search on every point, in order.
-pub fn loadtest(experiment: &Experiment, runner: &Runner, settings: &Settings, progress: &dyn Fn(usize)) -> Result<Vec<LoadResult>, InputError> {
+pub fn loadtest(
+    experiment: &Experiment,
+    runner: &Runner,
+    settings: &Settings,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<LoadResult>, InputError> {
     let spec = check(experiment)?;
     let results = experiment
         .points
@@ -141,64 +149,87 @@ pub fn loadtest(experiment: &Experiment, runner: &Runner, settings: &Settings, p
     Ok(results)
 }
 
+/// The percentile at one rate: its estimate and 95% confidence bounds, seconds.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    estimate: f64,
+    low: f64,
+    high: f64,
+}
+
 /// The rate search for one endpoint design.
 pub fn search(design: &Endpoint, spec: &LoadtestSpec, settings: &Settings, seed: u64) -> LoadResult {
     let threshold = spec.threshold.as_secs_f64();
     let q = spec.quantile();
-    let mut evaluations = 0;
-    let mut latency = |rate: f64| {
-        evaluations += 1;
-        percentile(design, rate, q, settings, seed)
+    // Every rate is simulated once: the three searches share evaluations.
+    let mut seen: Vec<(f64, Measured)> = Vec::new();
+    let mut measure = |rate: f64| match seen.iter().find(|(r, _)| *r == rate) {
+        Some((_, m)) => *m,
+        None => {
+            let m = percentile(design, rate, q, settings, seed);
+            seen.push((rate, m));
+            m
+        }
     };
     let capacity = design.workers as f64 / design.mean_service_s();
-    let start = 0.5 * capacity;
-    let first = latency(start);
-    // (rate, percentile) that keeps the threshold, and a rate that breaks it.
+    let floor = capacity * 1e-6;
+    let (max_rate, high) =
+        crossing(&mut |r| measure(r).estimate <= threshold, 0.5 * capacity, settings.precision, floor);
+    let start = if max_rate > 0.0 { max_rate } else { high };
+    let (rate_low, _) = crossing(&mut |r| measure(r).high <= threshold, start, settings.precision, floor);
+    let (_, rate_high) = crossing(&mut |r| measure(r).low <= threshold, start, settings.precision, floor);
+    let latency_s = measure(if max_rate > 0.0 { max_rate } else { high }).estimate;
+    LoadResult {
+        max_rate,
+        rate_low,
+        rate_high,
+        latency_s,
+        price_per_hour: design.price_per_hour,
+        evaluations: seen.len(),
+    }
+}
+
+/// The rate where `keeps` turns false, with `keeps` true below it: steps out
+/// from `start` by growing factors until the answer is bracketed, then
+/// bisects until the bracket is narrower than `precision` of its low end.
+/// Returns (highest rate kept, lowest rate broken); (0, r) if even `floor`
+/// breaks it.
+fn crossing(keeps: &mut dyn FnMut(f64) -> bool, start: f64, precision: f64, floor: f64) -> (f64, f64) {
+    let mut step = 4.0 * precision;
     let (mut low, mut high);
-    if first <= threshold {
-        low = (start, first);
-        high = 2.0 * start;
+    if keeps(start) {
+        low = start;
         loop {
-            let l = latency(high);
-            if l > threshold {
+            high = low * (1.0 + step);
+            if !keeps(high) {
                 break;
             }
-            low = (high, l);
-            high *= 2.0;
+            low = high;
+            step *= 2.0;
         }
     } else {
         high = start;
-        let mut rate = start / 2.0;
         loop {
-            let l = latency(rate);
-            if l <= threshold {
-                low = (rate, l);
+            low = high / (1.0 + step);
+            if keeps(low) {
                 break;
             }
-            high = rate;
-            // Below a millionth of capacity, the service time alone breaks it.
-            if rate < capacity * 1e-6 {
-                return LoadResult {
-                    max_rate: 0.0,
-                    break_rate: rate,
-                    latency_s: l,
-                    price_per_hour: design.price_per_hour,
-                    evaluations,
-                };
+            high = low;
+            if low < floor {
+                return (0.0, low);
             }
-            rate /= 2.0;
+            step *= 2.0;
         }
     }
-    while high - low.0 > settings.precision * low.0 {
-        let mid = 0.5 * (low.0 + high);
-        let l = latency(mid);
-        if l <= threshold {
-            low = (mid, l);
+    while high - low > precision * low {
+        let mid = 0.5 * (low + high);
+        if keeps(mid) {
+            low = mid;
         } else {
             high = mid;
         }
     }
-    LoadResult { max_rate: low.0, break_rate: high, latency_s: low.1, price_per_hour: design.price_per_hour, evaluations }
+    (low, high)
 }
 
 /// The design as one instance under constant Poisson load `rate` (requests/s)
@@ -240,8 +271,10 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
 }
 
 /// The q-quantile of the latency of the counted requests over `settings.runs`
-/// runs at `rate`; requests refused or timed out count as infinitely slow.
-pub fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> f64 {
+/// runs at `rate`, with a 95% distribution-free interval (the order
+/// statistics at ranks nq ± 1.96√(nq(1 − q))); requests refused or timed
+/// out count as infinitely slow.
+fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
     let ep = single_instance(design, rate, settings);
     let outcomes: Vec<_> =
         (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
@@ -252,26 +285,35 @@ pub fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, see
         counted += o.requests;
         served += o.served;
     }
-    let share = q * counted / served;
-    if served == 0.0 || share > 1.0 {
-        return f64::INFINITY;
+    let at_rank = |rank: f64| {
+        if served == 0.0 || rank > served {
+            f64::INFINITY
+        } else {
+            latency.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / 1e6
+        }
+    };
+    let half = 1.96 * (counted * q * (1.0 - q)).sqrt();
+    Measured {
+        estimate: at_rank(q * counted),
+        low: at_rank(q * counted - half),
+        high: at_rank(q * counted + half + 1.0),
     }
-    latency.value_at_quantile(share) as f64 / 1e6
 }
 
 /// `loadtest.csv`'s columns after the point's swept keys.
-pub const COLUMNS: [&str; 6] = [
+pub const COLUMNS: [&str; 7] = [
     "max_invocations_per_min",
     "model_latency_ms",
     "cost_per_hour_usd",
     "cost_per_inference_usd",
     "cost_per_million_requests_usd",
-    "breaking_invocations_per_min",
+    "max_invocations_per_min_low",
+    "max_invocations_per_min_high",
 ];
 
 impl LoadResult {
     /// The values of `COLUMNS`.
-    pub fn row(&self) -> [f64; 6] {
+    pub fn row(&self) -> [f64; 7] {
         let per_min = self.max_rate * 60.0;
         let per_inference = self.price_per_hour / (self.max_rate * 3600.0);
         [
@@ -280,7 +322,8 @@ impl LoadResult {
             self.price_per_hour,
             per_inference,
             per_inference * 1e6,
-            self.break_rate * 60.0,
+            self.rate_low * 60.0,
+            self.rate_high * 60.0,
         ]
     }
 }
@@ -313,20 +356,17 @@ pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
     let spec = experiment.loadtest.as_ref().expect("checked");
     let mut out = format!(
         "{}: one instance per point, the highest steady rate with {} latency <= {}\n",
-        experiment.name,
-        spec.latency,
-        spec.threshold
+        experiment.name, spec.latency, spec.threshold
     );
     let best = (0..results.len())
         .filter(|&p| results[p].max_rate > 0.0)
         .min_by(|&a, &b| results[a].row()[4].total_cmp(&results[b].row()[4]));
     for (p, r) in results.iter().enumerate() {
         let row = r.row();
-        let label = experiment.swept.iter().zip(&experiment.points[p].values).map(|(k, v)| format!("{k} = {v}"));
-        let label: Vec<String> = label.collect();
+        let label = crate::recommend::report::point_label(experiment, p);
         out += &format!(
             "  point {p}{}: {:.0} invocations/min per instance ({} {:.1} ms), ${:.3}/h, ${:.4} per million requests{}\n",
-            if label.is_empty() { String::new() } else { format!(" ({})", label.join(", ")) },
+            if label.is_empty() { String::new() } else { format!(" ({label})") },
             row[0],
             spec.latency,
             row[1],
@@ -357,9 +397,10 @@ mod tests {
         let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
         let spec = check(&e).unwrap();
         let runner = Runner::new(2).unwrap();
-        let r = runner.install(|| search(&ep, &spec, &Settings::default(), 1));
+        let r = runner.install(|| search(ep, spec, &Settings::default(), 1));
         let exact = 100.0 - 100f64.ln() / 0.1;
         assert!((r.max_rate / exact - 1.0).abs() < 0.01, "{r:?} against {exact}");
-        assert!(r.break_rate >= r.max_rate && (r.break_rate - r.max_rate) <= 0.005 * r.max_rate * 1.0001);
+        assert!(r.rate_low <= r.max_rate && r.max_rate <= r.rate_high, "{r:?}");
+        assert!(r.rate_low * 0.995 <= exact && exact <= r.rate_high * 1.005, "{r:?}");
     }
 }

@@ -226,7 +226,12 @@ fn execute(command: Command) -> Result<(), Failure> {
             let started = SystemTime::now();
             let clock = Instant::now();
             let settings = loadtest::Settings::default();
-            let bar = progress_bar(quiet, Some(e.points.len() as u64), "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}", &e.name);
+            let bar = progress_bar(
+                quiet,
+                Some(e.points.len() as u64),
+                "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
+                &e.name,
+            );
             let results = loadtest::loadtest(&e, &runner, &settings, &|_| bar.inc(1))?;
             bar.finish_and_clear();
             let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::{
-    ModelSampler, Objective, Outcome, Recommendation, RecommendError, Round, Sampler, Settings, Statistic, Status,
+    ModelSampler, Objective, Outcome, RecommendError, Recommendation, Round, Sampler, Settings, Statistic, Status,
     Verdict, recommend,
 };
 use crate::engine::{Model, Runner};
@@ -262,7 +262,13 @@ fn percent(x: f64) -> String {
 /// A number for the terminal: four significant digits.
 fn short(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() { "-".into() } else if x > 0.0 { "inf".into() } else { "-inf".into() };
+        return if x.is_nan() {
+            "-".into()
+        } else if x > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     if x == 0.0 {
         return "0".into();
@@ -271,16 +277,27 @@ fn short(x: f64) -> String {
     format!("{x:.digits$}")
 }
 
-fn point_label(experiment: &Experiment, p: usize) -> String {
+/// `key = value, …` of a point's swept values, whole tables by their first entry.
+pub fn point_label(experiment: &Experiment, p: usize) -> String {
     let values = &experiment.points[p].values;
-    experiment.swept.iter().zip(values).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+    let label = experiment.swept.iter().zip(values).map(|(k, v)| format!("{k} = {}", compact(v)));
+    label.collect::<Vec<_>>().join(", ")
+}
+
+/// A swept value for a table: an inline table by its first entry.
+fn compact(value: &str) -> String {
+    match value.strip_prefix("{ ").and_then(|rest| rest.split_once(", ")) {
+        Some((first, _)) => format!("{{ {first}, … }}"),
+        None => value.to_string(),
+    }
 }
 
 /// Left-aligned columns, two spaces apart.
 fn align(rows: &[Vec<String>]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..width).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..width)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let line: Vec<String> = row.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
@@ -291,13 +308,9 @@ fn align(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The swept values of a point, shortened for a table.
+/// The swept values of a point, whole tables shortened.
 fn swept_cells(experiment: &Experiment, p: usize) -> Vec<String> {
-    experiment.points[p]
-        .values
-        .iter()
-        .map(|v| if v.chars().count() > 24 { v.chars().take(23).collect::<String>() + "…" } else { v.clone() })
-        .collect()
+    experiment.points[p].values.iter().map(|v| compact(v)).collect()
 }
 
 /// The last part of each swept key, for headers.
@@ -342,7 +355,8 @@ pub fn recommendations_csv(experiment: &Experiment, objective: &Objective, rec: 
         .collect();
     for (i, c) in objective.constraints.iter().enumerate() {
         let base = format!("{}.{}", c.metric.name, c.statistic);
-        let taken = objective.constraints[..i].iter().any(|d| d.metric.name == c.metric.name && d.statistic == c.statistic);
+        let taken =
+            objective.constraints[..i].iter().any(|d| d.metric.name == c.metric.name && d.statistic == c.statistic);
         let base = if taken { format!("{base}#{}", i + 1) } else { base };
         columns.extend([base.clone(), format!("{base}_low"), format!("{base}_high"), format!("{base}_holds")]);
     }
@@ -447,15 +461,15 @@ pub fn sweep_table(experiment: &Experiment, results: &[PointRows]) -> Option<Str
             Some(q) => quantiles(&mut column, &[q])[0],
         }
     };
-    let values: Vec<Vec<f64>> = results.iter().map(|rows| columns.iter().map(|c| estimate(rows, c)).collect()).collect();
+    let values: Vec<Vec<f64>> =
+        results.iter().map(|rows| columns.iter().map(|c| estimate(rows, c)).collect()).collect();
     let meets: Option<Vec<bool>> = experiment.objective.as_ref().map(|o| {
-        values
-            .iter()
-            .map(|v| o.constraints.iter().zip(&v[1..]).all(|(c, &x)| c.shortfall(x) <= 0.0))
-            .collect()
+        values.iter().map(|v| o.constraints.iter().zip(&v[1..]).all(|(c, &x)| c.shortfall(x) <= 0.0)).collect()
     });
     let cheapest = meets.as_ref().and_then(|m| {
-        (0..values.len()).filter(|&p| m[p] && values[p][0].is_finite()).min_by(|&a, &b| values[a][0].total_cmp(&values[b][0]))
+        (0..values.len())
+            .filter(|&p| m[p] && values[p][0].is_finite())
+            .min_by(|&a, &b| values[a][0].total_cmp(&values[b][0]))
     });
 
     let mut header = vec!["point".to_string()];

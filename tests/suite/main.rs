@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod inference;
+mod recommend;
 mod serverless;
 mod training;
 mod verify;
