@@ -519,6 +519,87 @@ print(f"Changing the interval moves the mean cost by at most ${spread_iv:.2f} wi
       "the zone matters far more than the interval; where capacity is scarce the job mostly waits.")''',
 ]
 
+# --------------------------------------------------------------------------
+RECOMMEND = [
+    '''md:# Which endpoint design is cheapest and meets the latency objectives?
+
+**Question** (`experiments/endpoint-recommendation.toml`): which instance type,
+minimum fleet and autoscaling target serve a day of diurnal traffic at the
+lowest cost while the day's p99 latency stays under 250 ms on average and at
+least 99% of requests meet the 200 ms SLO?
+
+**Input**, produced from the repository root by
+
+```sh
+spotsim recommend experiments/endpoint-recommendation.toml
+```
+
+which writes `results/endpoint-recommendation/recommendations.csv` (one row per
+design: status, rank, replications, the objective's mean and interval, every
+constraint's estimate, interval and verdict) and `rounds.csv` (the survivors
+after each round of the sequential search; docs/recommend.md).''',
+    SETUP,
+    '''def read_result(name, file):
+    path = ROOT / "results" / name / file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `spotsim recommend experiments/{name}.toml` first")
+    return pd.read_csv(path)
+
+
+rec = read_result("endpoint-recommendation", "recommendations.csv")
+rounds = read_result("endpoint-recommendation", "rounds.csv")
+rec["type"] = rec["inference"].str.extract(r"instance = ([^,]+)")
+COST, LAT, SLO = "cost_usd.mean", "latency_p99_ms.mean", "slo_attainment.mean"
+rec[["rank", "status", "type", "inference.autoscaling.min", "inference.autoscaling.target", "replications",
+     COST, LAT, SLO]].head(12)''',
+    '''LIMIT = 250.0
+fig, ax = plt.subplots(figsize=(9, 5.5))
+ax.axvspan(0, LIMIT, color="tab:green", alpha=0.08, label=f"feasible region: p99 <= {LIMIT:.0f} ms")
+markers = {t: m for t, m in zip(sorted(rec["type"].unique()), "osD^v")}
+status_color = {"best": "tab:red", "tie": "tab:orange", "feasible": "tab:green", "undecided": "tab:olive",
+                "dominated": "tab:blue", "infeasible": "tab:gray"}
+for (t, st), d in rec.groupby(["type", "status"]):
+    ax.scatter(d[LAT], d[COST], marker=markers[t], color=status_color.get(st, "black"), s=40, alpha=0.8,
+               label=f"{t}, {st}")
+best = rec[rec["status"] == "best"]
+ax.scatter(best[LAT], best[COST], s=300, facecolors="none", edgecolors="tab:red", lw=2, label="chosen")
+ax.set_xscale("log")
+ax.set_xlabel("day's p99 latency, mean over replications (ms, log scale)")
+ax.set_ylabel("cost per day, mean (USD)")
+ax.set_title("Every design: cost against latency; the chosen one circled")
+ax.legend(fontsize=7, ncol=2, loc="upper right")
+fig.tight_layout()
+fig.savefig(FIG / "recommend-cost-latency.png")
+plt.show()''',
+    '''fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+ax = axes[0]
+ax.step(rounds["spent"], rounds["survivors"], where="post", marker="o")
+ax.set_xlabel("replications spent (all designs)")
+ax.set_ylabel("designs still in contention")
+ax.set_title("Elimination round by round")
+ax.set_ylim(0, len(rec) + 1)
+ax = axes[1]
+order = rec.sort_values("rank")
+ax.bar(range(len(order)), order["replications"], color=[status_color.get(s, "black") for s in order["status"]])
+ax.set_xlabel("design, by rank")
+ax.set_ylabel("replications it got")
+ax.set_title("Where the replications went (colour: status)")
+fig.tight_layout()
+fig.savefig(FIG / "recommend-rounds.png")
+plt.show()''',
+    '''b = rec[rec["status"] == "best"]
+if len(b):
+    b = b.iloc[0]
+    print(f"Chosen: {b['type']}, min {b['inference.autoscaling.min']}, target {b['inference.autoscaling.target']}: "
+          f"${b[COST]:.2f}/day [{b['cost_usd.mean_low']:.2f}, {b['cost_usd.mean_high']:.2f}], "
+          f"p99 {b[LAT]:.0f} ms, SLO attainment {b[SLO]:.4f}.")
+else:
+    print("No design was chosen with the stated confidence:", ", ".join(sorted(rec["status"].unique())))
+exhaustive = rec["replications"].max() * len(rec)
+print(f"The search spent {rounds['spent'].iloc[-1]} replications in {len(rounds)} round(s); running every design "
+      f"to {rec['replications'].max()} would take {exhaustive}.")''',
+]
+
 
 # --------------------------------------------------------------------------
 RIGHT_SIZING = [
@@ -630,7 +711,7 @@ print(f"spot saves {both['saves'].min():.0%} to {both['saves'].max():.0%} agains
 def main():
     for name, cells in [("checkpoint-interval", CHECKPOINT), ("endpoint-autoscaling", ENDPOINT),
                         ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES),
-                        ("right-sizing", RIGHT_SIZING)]:
+                        ("right-sizing", RIGHT_SIZING), ("recommend", RECOMMEND)]:
         nbformat.write(nb(cells), HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

@@ -41,6 +41,12 @@ for spec in "${EXPERIMENTS[@]}"; do
   "$BIN" "${args[@]}"
 done
 
+# recommend.ipynb reads what `spotsim recommend` writes (quick: a budget).
+args=(recommend experiments/endpoint-recommendation.toml --quiet)
+[[ "$QUICK" == 1 ]] && args+=(--budget 3000)
+echo "spotsim ${args[*]}" >&2
+"$BIN" "${args[@]}"
+
 echo "executing notebooks" >&2
 python3 -m nbconvert --to notebook --execute --inplace \
   --ExecutePreprocessor.timeout=600 notebooks/*.ipynb

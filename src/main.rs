@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,7 +13,7 @@ use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
 use spotsim::experiment::{self, Experiment, InputError};
 use spotsim::output::{self, RunInfo};
-use spotsim::{profile, run, verify};
+use spotsim::{loadtest, profile, recommend, run, verify};
 
 #[derive(Parser)]
 #[command(
@@ -77,6 +77,39 @@ enum Command {
     Catalog,
     /// List the built-in model profiles: what each instance type gives
     Profiles,
+    /// Find the cheapest design of the [sweep] that meets the [objective],
+    /// with stated confidence; writes recommendations.csv, rounds.csv,
+    /// summary.csv (the survivors) and manifest.json
+    Recommend {
+        experiment: PathBuf,
+        /// Output folder [default: results/<experiment name>/]
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Most replications to spend over all points [default: no limit but
+        /// 100,000 per point]
+        #[arg(long, value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
+        budget: Option<u64>,
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// No progress or ranking table on stderr
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Per point, the highest steady request rate one instance sustains under
+    /// the [loadtest] latency threshold; writes loadtest.csv and manifest.json
+    Loadtest {
+        experiment: PathBuf,
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
 }
 
 /// Errors that are the user's input, not the program's.
@@ -144,7 +177,7 @@ fn execute(command: Command) -> Result<(), Failure> {
                 let dir = match (&output, loaded.len()) {
                     (Some(dir), 1) => dir.clone(),
                     (Some(dir), _) => dir.join(&e.name),
-                    (None, _) => Path::new("results").join(&e.name),
+                    (None, _) => default_dir(e),
                 };
                 run_one(e, &runner, &dir, quiet)?;
             }
@@ -175,6 +208,90 @@ fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", profile::render())?;
             Ok(())
         }
+        Command::Recommend { experiment, output, budget, seed, threads, set, quiet } => {
+            // A design that does not fit its instance is an answer here.
+            let mut e = experiment::load_with(&experiment, &set, experiment::Fit::Mark)?;
+            e.seed = seed.unwrap_or(e.seed);
+            recommend::report::check(&e)?;
+            let runner = Runner::new(threads)?;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = recommend::Settings { budget, ..Default::default() };
+            let bar = progress_bar(quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
+            let points = e.points.len();
+            let search = recommend::report::search(&e, &runner, &settings, &|n| bar.inc(n), &|r| {
+                bar.set_message(recommend::report::round_line(r, points))
+            })?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            let dir = output.unwrap_or_else(|| default_dir(&e));
+            output::write_atomically(&dir, &search.files(&e, &runner, &info))?;
+            if !quiet {
+                eprint!("{}", search.render(&e));
+                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+        Command::Loadtest { experiment, output, set, quiet } => {
+            let e = experiment::load(&experiment, &set)?;
+            loadtest::check(&e)?;
+            let runner = Runner::new(0)?;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = loadtest::Settings::default();
+            let bar = progress_bar(
+                quiet,
+                Some(e.points.len() as u64),
+                "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
+                &e.name,
+            );
+            let results = loadtest::loadtest(&e, &runner, &settings, &|_| bar.inc(1))?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            let dir = output.unwrap_or_else(|| default_dir(&e));
+            output::write_atomically(&dir, &loadtest::files(&e, &results, &settings, &info))?;
+            if !quiet {
+                eprint!("{}", loadtest::render(&e, &results));
+                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn default_dir(e: &Experiment) -> PathBuf {
+    Path::new("results").join(&e.name)
+}
+
+/// A progress bar on stderr when it is a terminal and not `quiet`; a spinner
+/// when `total` is unknown.
+fn progress_bar(quiet: bool, total: Option<u64>, template: &str, prefix: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            })
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Long replications move a bar only when they end; the work their engines
+/// report as they go (`engine::progress`) shows that they are running.
+fn events_key(expected: f64, unit: &'static str) -> impl indicatif::style::ProgressTracker {
+    let before = spotsim::engine::progress::events();
+    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let n = spotsim::engine::progress::events() - before;
+        if n > 0 {
+            let _ = write!(w, "  ({:.2e} of about {expected:.2e} {unit})", n as f64);
+        }
     }
 }
 
@@ -182,48 +299,25 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     let started = SystemTime::now();
     let clock = Instant::now();
     let total = e.replications * e.points.len() as u64;
-    let events_before = spotsim::engine::progress::events();
     let works: Vec<_> = e.points.iter().map(|p| p.design.work()).collect();
     let expected = works.iter().map(|w| w.events).sum::<f64>() * e.replications as f64;
     let unit = works.first().map_or("events", |w| w.unit);
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}{events}",
-            )
-            .expect("a valid template")
-            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0}/s", state.per_sec());
-            })
-            // Long replications move the bar only when they end; the events
-            // their engines report show that they are running.
-            .with_key("events", move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let n = spotsim::engine::progress::events() - events_before;
-                if n > 0 {
-                    let _ = write!(w, "  ({:.2e} of about {expected:.2e} {unit})", n as f64);
-                }
-            })
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(e.name.clone());
-        bar.enable_steady_tick(std::time::Duration::from_millis(250));
-        bar
-    };
+    let bar = progress_bar(
+        quiet,
+        Some(total),
+        "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}{events}",
+        &e.name,
+    );
+    bar.set_style(bar.style().with_key("events", events_key(expected, unit)));
     let results = run::simulate(e, runner, &|n| bar.inc(n));
     bar.finish_and_clear();
-    let info = RunInfo {
-        spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
-        command_line: std::env::args().collect(),
-        threads: runner.threads(),
-        started: output::utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
-        elapsed_s: clock.elapsed().as_secs_f64(),
-    };
+    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
     let files = run::result_files(e, runner, &results, &info);
     output::write_atomically(dir, &files)?;
     if !quiet {
+        if let Some(table) = recommend::report::sweep_table(e, &results) {
+            eprint!("{table}");
+        }
         eprintln!(
             "{}: {} point(s) x {} replications in {:.2} s -> {}",
             e.name,

@@ -18,6 +18,8 @@ pub use training::optimal_interval_s;
 use tree::{Node, Table, Value, parse_document, parse_override};
 
 use crate::catalog::catalog;
+use crate::loadtest::{LoadtestSpec, read_loadtest};
+use crate::recommend::objective::{Objective, read_objective};
 pub use crate::scenario::Design;
 
 /// A scenario as experiment files know it: its table, the other top-level
@@ -30,6 +32,10 @@ pub(crate) struct Scenario {
 }
 
 const SCENARIOS: &[Scenario] = &[training::SCENARIO, inference::SCENARIO];
+
+/// Top-level tables about the whole experiment rather than its design: read
+/// once by `load`, never swept.
+const WHOLE_EXPERIMENT: &[&str] = &["objective", "loadtest"];
 
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
@@ -65,9 +71,28 @@ pub struct Experiment {
     /// Swept keys, by dotted path, in file order.
     pub swept: Vec<String>,
     pub points: Vec<Point>,
+    /// `[objective]`: what `recommend` minimises and the constraints (SPEC 2.7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Objective>,
+    /// `[loadtest]`: the latency threshold `loadtest` searches against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loadtest: Option<LoadtestSpec>,
+    /// Where each top-level table of the file starts, for messages about a
+    /// whole table.
+    #[serde(skip)]
+    pub tables: Vec<(String, Origin)>,
 }
 
 impl Experiment {
+    /// The line of a top-level table (or key), else the file's first line.
+    pub fn origin_of(&self, table: &str) -> Origin {
+        self.tables
+            .iter()
+            .find(|(t, _)| t == table)
+            .map(|(_, o)| o.clone())
+            .unwrap_or_else(|| Origin::file(&self.file.display().to_string(), 1))
+    }
+
     pub fn metrics(&self) -> &'static [&'static str] {
         self.points[0].design.metrics()
     }
@@ -155,9 +180,11 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
         root.allow(scenario.uses);
     }
     root.allow(&["sweep"]);
+    root.allow(WHOLE_EXPERIMENT);
     root.finish()?;
     for axis in &axes {
-        if matches!(axis.path.as_str(), "name" | "seed" | "replications") {
+        let head = axis.path.split('.').next().unwrap_or_default();
+        if matches!(axis.path.as_str(), "name" | "seed" | "replications") || WHOLE_EXPERIMENT.contains(&head) {
             return Err(InputError::new(
                 &axis.origin,
                 Some(&axis.path),
@@ -189,6 +216,10 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
         }
         points.push(Point { index, values, design, fits });
     }
+    // Metric names are the scenario's, so these come after the points.
+    let metrics = points[0].design.metrics();
+    let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;
+    let loadtest = root.section("loadtest")?.map(|s| read_loadtest(&s)).transpose()?;
     Ok(Experiment {
         name,
         file: path.to_path_buf(),
@@ -196,6 +227,9 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
         replications,
         swept: axes.into_iter().map(|a| a.path).collect(),
         points,
+        objective,
+        loadtest,
+        tables: doc.entries.iter().map(|e| (e.key.clone(), e.key_origin.clone())).collect(),
     })
 }
 
@@ -273,6 +307,7 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Design>, InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
+    root.allow(WHOLE_EXPERIMENT);
     let mut present = SCENARIOS.iter().filter(|s| root.has(s.table));
     let Some(scenario) = present.next() else {
         let tables: Vec<String> = SCENARIOS.iter().map(|s| format!("[{}]", s.table)).collect();

@@ -24,8 +24,23 @@ pub struct RunInfo {
     pub elapsed_s: f64,
 }
 
+impl RunInfo {
+    /// This process's run: version, command line, threads, and when it
+    /// started (`elapsed_s` from then).
+    pub fn now(threads: usize, started: std::time::SystemTime, elapsed_s: f64) -> Self {
+        let unix = started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        RunInfo {
+            spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            command_line: std::env::args().collect(),
+            threads,
+            started: utc_timestamp(unix),
+            elapsed_s,
+        }
+    }
+}
+
 /// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
-fn cell(x: f64) -> String {
+pub fn cell(x: f64) -> String {
     let mut s = String::new();
     push_number(&mut s, x);
     s
@@ -65,10 +80,18 @@ fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
 /// `summary.csv`: one row per (point, metric), from the summaries of each
 /// point's metrics in metric order.
 pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u8> {
+    summary_csv_of(experiment, summaries.iter().enumerate())
+}
+
+/// `summary.csv` of some points only: (point index, its summaries).
+pub fn summary_csv_of<'a>(
+    experiment: &Experiment,
+    summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>,
+) -> Vec<u8> {
     let metrics = experiment.metrics();
     let mut out = String::new();
     header(&mut out, experiment, &["metric"], &Summary::COLUMNS);
-    for (p, point) in summaries.iter().enumerate() {
+    for (p, point) in summaries {
         for (metric, summary) in metrics.iter().zip(point) {
             let mut cells = point_prefix(experiment, p);
             cells.push(metric.to_string());
@@ -76,6 +99,27 @@ pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u
             out.push_str(&csv_row(&cells));
         }
     }
+    out.into_bytes()
+}
+
+/// A table of one row per listed point: `point`, the swept keys, then
+/// `columns`; `rows` holds each row's point index and cells, in output order.
+pub fn point_table_csv(experiment: &Experiment, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
+    let mut out = String::new();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    header(&mut out, experiment, &columns, &[]);
+    for (p, cells) in rows {
+        let mut row = point_prefix(experiment, *p);
+        row.extend(cells.iter().cloned());
+        out.push_str(&csv_row(&row));
+    }
+    out.into_bytes()
+}
+
+/// A CSV of plain columns (no point prefix), one row per record.
+pub fn plain_csv(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut out = csv_row(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    rows.iter().for_each(|r| out.push_str(&csv_row(r)));
     out.into_bytes()
 }
 
@@ -135,6 +179,16 @@ pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> 
 
 /// `manifest.json`: the resolved experiment and how it was run.
 pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
+    manifest_json_with(experiment, info, None)
+}
+
+/// `manifest.json` with a `procedure` entry: what `recommend` or `loadtest`
+/// did (settings, error split, rounds).
+pub fn manifest_json_with(
+    experiment: &Experiment,
+    info: &RunInfo,
+    procedure: Option<&dyn erased_serde::Serialize>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     struct Manifest<'a> {
         experiment_file: String,
@@ -142,12 +196,15 @@ pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
         run: &'a RunInfo,
         seed: u64,
         experiment: &'a Experiment,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        procedure: Option<&'a dyn erased_serde::Serialize>,
     }
     let manifest = Manifest {
         experiment_file: experiment.file.display().to_string(),
         run: info,
         seed: experiment.seed,
         experiment,
+        procedure,
     };
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
     bytes.push(b'\n');

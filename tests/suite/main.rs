@@ -4,6 +4,7 @@ mod cli;
 mod determinism;
 mod inference;
 mod profiles;
+mod recommend;
 mod serverless;
 mod training;
 mod verify;
