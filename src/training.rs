@@ -367,16 +367,16 @@ impl<'a> Run<'a> {
     /// When a waiting job stops waiting for spot and launches on-demand, and
     /// whether for good.
     fn give_up_at(&self, start: SimTime) -> (SimTime, bool) {
-        if let Some(p) = self.planner {
-            let net = p.give_up_spot_at(self.saved, self.relaunch);
-            let behind = p.behind_at(self.saved);
-            return match self.policy {
-                Policy::UniformProgress if behind < net => (behind, false),
-                _ => (net, true),
-            };
-        }
         let limit = self.job.spot.as_ref().and_then(|s| s.fallback_after_wait);
-        (limit.map_or(SimTime::MAX, |l| start + l), true)
+        let cut = limit.map_or(SimTime::MAX, |l| start + l);
+        let Some(p) = self.planner else {
+            return (cut, true);
+        };
+        let net = p.give_up_spot_at(self.saved, self.relaunch);
+        match self.policy {
+            Policy::UniformProgress if p.behind_at(self.saved) < net => (p.behind_at(self.saved), false),
+            _ => (net.min(cut), true),
+        }
     }
 
     /// When the policy ends the coming hold by choice: the safety net on

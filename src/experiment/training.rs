@@ -127,7 +127,7 @@ fn check_policy(root: &Section, t: &Section, job: &TrainingJob) -> Result<()> {
             .error(entry, format!("`fallback` is the rule of the policy \"fallback\"; the policy here is \"{}\"", policy.name()))
             .with_hint(Some("drop `spot.fallback`, or use `[training.policy] name = \"fallback\"`".into())));
     }
-    if policy.has_safety_net() || policy == Policy::Optimal {
+    if policy.needs_deadline() {
         if job.deadline.is_none() {
             return policy_error(
                 format!("the policy {:?} needs a deadline", policy.name()),

@@ -47,9 +47,16 @@ impl Policy {
         POLICY_NAMES[self as usize]
     }
 
-    /// Whether the policy keeps the deadline with the safety net.
+    /// Whether the policy keeps a deadline, when there is one, with the
+    /// safety net: every policy but `spot-only`, `on-demand` (which needs
+    /// none) and `optimal` (which plans).
     pub fn has_safety_net(self) -> bool {
-        matches!(self, Policy::Greedy | Policy::UniformProgress)
+        matches!(self, Policy::Fallback | Policy::Greedy | Policy::UniformProgress)
+    }
+
+    /// Whether the policy needs a deadline to decide anything.
+    pub fn needs_deadline(self) -> bool {
+        matches!(self, Policy::Greedy | Policy::UniformProgress | Policy::Optimal)
     }
 }
 
@@ -101,15 +108,20 @@ impl Planner {
         self.reclaim_safe_until(saved).saturating_sub(SimTime::from_nanos(self.launch(relaunch)))
     }
 
-    /// When a spot launch at `launch` with `saved` must leave spot: at
-    /// `reclaim_safe_until` if its first checkpoint cannot complete by then.
-    /// After that checkpoint every full cycle keeps the same margin, so one
+    /// When a spot launch at `launch` with `saved` must leave spot: if its
+    /// first checkpoint cannot complete by `reclaim_safe_until`, one mean
+    /// write before that, so that a save on the way out ends in time. After
+    /// the first checkpoint every full cycle keeps the same margin, so one
     /// check per launch is enough.
     pub fn leave_spot_at(&self, launch: SimTime, saved: SimTime, relaunch: bool) -> SimTime {
         let safe = self.reclaim_safe_until(saved);
         let first = self.interval.min(self.work.saturating_sub(saved.as_nanos())) + self.write;
         let first_saved = launch.as_nanos().saturating_add(self.launch(relaunch) + first);
-        if first_saved > safe.as_nanos() { safe.max(launch) } else { SimTime::MAX }
+        if first_saved > safe.as_nanos() {
+            safe.saturating_sub(SimTime::from_nanos(self.write)).max(launch)
+        } else {
+            SimTime::MAX
+        }
     }
 
     /// The uniform-progress line: the work that should be done by `t`.
@@ -195,8 +207,9 @@ mod tests {
         // A waiting relaunch gives spot up 15 m earlier, a first launch 5 m earlier.
         assert_eq!(p.give_up_spot_at(SimTime::ZERO, true), SimTime::from_mins(510));
         assert_eq!(p.give_up_spot_at(SimTime::ZERO, false), SimTime::from_mins(520));
-        // A launch at 7 h 30 m reaches its first checkpoint at 8 h 51 m: too late.
-        assert_eq!(p.leave_spot_at(SimTime::from_mins(450), SimTime::ZERO, true), SimTime::from_mins(525));
+        // A launch at 7 h 30 m reaches its first checkpoint at 8 h 51 m: too
+        // late; it leaves one write before 8 h 45 m.
+        assert_eq!(p.leave_spot_at(SimTime::from_mins(450), SimTime::ZERO, true), SimTime::from_mins(519));
         assert_eq!(p.leave_spot_at(SimTime::from_mins(400), SimTime::ZERO, true), SimTime::MAX);
         // Line: half the work by 10 h.
         assert!(p.behind(SimTime::from_hours(4), SimTime::from_hours(9)));
