@@ -419,7 +419,9 @@ impl<'a> Run<'a> {
                 ready = match self.spot_back {
                     Some(back) => usable.max(back),
                     // One capacity wait per launch, after the zone is usable.
-                    None => usable + *capacity_wait.get_or_insert_with(|| spot.capacity_wait.sample(&mut self.wait_rng)),
+                    None => {
+                        usable + *capacity_wait.get_or_insert_with(|| spot.capacity_wait.sample(&mut self.wait_rng))
+                    }
                 };
                 let (give_up, for_good) = self.give_up_at(start);
                 if ready > give_up {

@@ -7,8 +7,8 @@ use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
 use crate::spot::Market;
 use crate::spot::read::{MarketTerms, read_market};
-use crate::time::SimTime;
 use crate::spot::{Interruptions, SpotTerms};
+use crate::time::SimTime;
 use crate::training::policy::{POLICY_NAMES, Policy};
 use crate::training::{Checkpointing, IntervalRule, TrainingJob};
 
@@ -124,7 +124,10 @@ fn check_policy(root: &Section, t: &Section, job: &TrainingJob) -> Result<()> {
         let spot = root.section("spot")?.expect("spot terms come from [spot]");
         let entry = spot.entry("fallback").expect("read");
         return Err(spot
-            .error(entry, format!("`fallback` is the rule of the policy \"fallback\"; the policy here is \"{}\"", policy.name()))
+            .error(
+                entry,
+                format!("`fallback` is the rule of the policy \"fallback\"; the policy here is \"{}\"", policy.name()),
+            )
             .with_hint(Some("drop `spot.fallback`, or use `[training.policy] name = \"fallback\"`".into())));
     }
     if policy.needs_deadline() {
@@ -136,7 +139,10 @@ fn check_policy(root: &Section, t: &Section, job: &TrainingJob) -> Result<()> {
         }
         if job.market != Market::Spot {
             return policy_error(
-                format!("the policy {:?} chooses between spot and on-demand, but `training.market` is \"on-demand\"", policy.name()),
+                format!(
+                    "the policy {:?} chooses between spot and on-demand, but `training.market` is \"on-demand\"",
+                    policy.name()
+                ),
                 "use `market = \"spot\"` (the default), or the policy \"on-demand\"",
             );
         }

@@ -82,6 +82,11 @@ pub fn cheapest(p: &Problem) -> Schedule {
 
     let mut idle = vec![NONE; n + 1];
     let mut od = vec![NONE; n + 1];
+    let mut new_idle = vec![NONE; n + 1];
+    let mut new_od = vec![NONE; n + 1];
+    // The live part of the grid: no progress beyond the time elapsed, and
+    // none so little that the rest no longer fits before the deadline.
+    let (mut lo, mut hi) = (0usize, 0usize);
     let mut best: Option<(Val, u64)> = None;
     let mut done = |v: Val, at: u64| {
         if best.is_none_or(|(b, _)| v.cost < b.cost) {
@@ -102,21 +107,28 @@ pub fn cheapest(p: &Problem) -> Schedule {
         };
         let end = next.as_nanos().min(deadline);
         let len = end - t;
-        // Stopping on-demand at a change is free.
-        for u in 0..=n {
+        let new_lo = lo.max(need.saturating_sub(deadline - end).div_ceil(q) as usize);
+        let new_hi = (hi + units(len)).min(n);
+        // Stopping on-demand at a change is free; waiting keeps its state.
+        for u in lo..=hi {
             let v = od[u];
             better(&mut idle[u], v);
         }
-        let mut new_idle = idle.clone();
-        let mut new_od = vec![NONE; n + 1];
+        for u in new_lo..=new_hi {
+            new_idle[u] = if u <= hi { idle[u] } else { NONE };
+            new_od[u] = NONE;
+        }
         // On-demand running on through the stretch, or finishing in it.
-        for u in 0..n {
-            if od[u].cost.is_finite() {
+        for (u, &v) in od.iter().enumerate().take(hi.min(n - 1) + 1).skip(lo) {
+            if v.cost.is_finite() {
                 let rest = left(u);
                 if rest <= len {
-                    done(od[u].plus(po, rest, false), t + rest);
+                    done(v.plus(po, rest, false), t + rest);
                 } else {
-                    better(&mut new_od[(u + units(len)).min(n)], od[u].plus(po, len, false));
+                    let to = (u + units(len)).min(n);
+                    if to >= new_lo {
+                        better(&mut new_od[to], v.plus(po, len, false));
+                    }
                 }
             }
         }
@@ -126,12 +138,14 @@ pub fn cheapest(p: &Problem) -> Schedule {
                 continue;
             }
             let target = if spot { &mut new_idle } else { &mut new_od };
-            for (from, overhead) in [(&idle[..], o), (&fresh[..], o1)] {
+            for (from, overhead, src) in [(&idle[..], o, (lo, hi)), (&fresh[..], o1, (0, 0))] {
                 if overhead > len {
                     continue;
                 }
-                window_launch(from, target, units(len - overhead), price, overhead, len, q, spot);
-                for (u, &v) in from.iter().enumerate().take(n) {
+                let span = units(len - overhead);
+                let launch = Launch { price, overhead, len, q, spot };
+                window_launch(from, src, target, (new_lo, new_hi), span, &launch);
+                for (u, &v) in from.iter().enumerate().take(src.1.min(n - 1) + 1).skip(src.0) {
                     if v.cost.is_finite() && overhead + left(u) <= len {
                         done(v.plus(price, overhead + left(u), spot), t + overhead + left(u));
                     }
@@ -139,15 +153,23 @@ pub fn cheapest(p: &Problem) -> Schedule {
             }
         }
         // Reaching the top of the grid (by rounding) counts as done at the change.
-        for v in [new_idle[n], new_od[n]] {
-            if v.cost.is_finite() {
-                done(v, end);
+        if new_hi == n {
+            for v in [new_idle[n], new_od[n]] {
+                if v.cost.is_finite() {
+                    done(v, end);
+                }
             }
+            new_idle[n] = NONE;
+            new_od[n] = NONE;
         }
-        new_idle[n] = NONE;
-        new_od[n] = NONE;
-        idle = new_idle;
-        od = new_od;
+        std::mem::swap(&mut idle, &mut new_idle);
+        std::mem::swap(&mut od, &mut new_od);
+        if new_lo > new_hi {
+            // Nothing launched so far can still finish in time.
+            idle[new_lo] = NONE;
+            od[new_lo] = NONE;
+        }
+        (lo, hi) = (new_lo, new_hi.max(new_lo));
         t = end;
     }
     match best {
@@ -169,28 +191,40 @@ pub fn cheapest(p: &Problem) -> Schedule {
     }
 }
 
-/// Launches from waiting states that end the stretch running: from `u` to
-/// any `u + k`, `k <= span`, at `price × (overhead + k q)` (at most the
-/// stretch). A sliding-window minimum of `cost(u) - price q u` keeps it
-/// linear in the grid.
-#[allow(clippy::too_many_arguments)]
-fn window_launch(from: &[Val], to: &mut [Val], span: usize, price: f64, overhead: u64, len: u64, q: u64, spot: bool) {
-    let step = price * q as f64;
+/// One kind of launch within a stretch of `len`.
+struct Launch {
+    price: f64,
+    overhead: u64,
+    len: u64,
+    q: u64,
+    spot: bool,
+}
+
+/// Launches from waiting states `from[src]` that end the stretch running:
+/// from `u` to any `u + k`, `k <= span`, at `price × (overhead + k q)` (at
+/// most the stretch), into `to[dst]`. A sliding-window minimum of
+/// `cost(u) - price q u` keeps it linear in the grid.
+fn window_launch(from: &[Val], src: (usize, usize), to: &mut [Val], dst: (usize, usize), span: usize, l: &Launch) {
+    let step = l.price * l.q as f64;
     let key = |u: usize| from[u].cost - step * u as f64;
     let mut window = std::collections::VecDeque::new();
-    for target in 0..to.len() {
-        if target < from.len() && from[target].cost.is_finite() {
-            while window.back().is_some_and(|&b| key(b) >= key(target)) {
-                window.pop_back();
+    let mut next = src.0.max(dst.0.saturating_sub(span));
+    for (target, slot) in to.iter_mut().enumerate().take(dst.1 + 1).skip(dst.0) {
+        while next <= target.min(src.1) {
+            if from[next].cost.is_finite() {
+                while window.back().is_some_and(|&b| key(b) >= key(next)) {
+                    window.pop_back();
+                }
+                window.push_back(next);
             }
-            window.push_back(target);
+            next += 1;
         }
         while window.front().is_some_and(|&f| f + span < target) {
             window.pop_front();
         }
         if let Some(&u) = window.front() {
-            let time = (overhead + (target - u) as u64 * q).min(len);
-            better(&mut to[target], from[u].plus(price, time, spot));
+            let time = (l.overhead + (target - u) as u64 * l.q).min(l.len);
+            better(slot, from[u].plus(l.price, time, l.spot));
         }
     }
 }

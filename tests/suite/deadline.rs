@@ -35,8 +35,12 @@ fn hand_job(policy: Policy) -> TrainingJob {
     let spot = job.spot.as_mut().unwrap();
     spot.price_per_hour = 0.9;
     let trace = two_outages();
-    spot.interruptions =
-        Interruptions::Trace { files: vec![trace.file.clone()], traces: vec![trace], offset: Some(SimTime::ZERO), tick: None };
+    spot.interruptions = Interruptions::Trace {
+        files: vec![trace.file.clone()],
+        traces: vec![trace],
+        offset: Some(SimTime::ZERO),
+        tick: None,
+    };
     job
 }
 
@@ -121,7 +125,8 @@ fn no_policy_is_cheaper_than_the_optimum() {
             let optimal = simulate(&v100_job(zone, Policy::Optimal, slack), 100, 11).column("cost_usd");
             for policy in [Policy::Greedy, Policy::UniformProgress, Policy::OnDemand, Policy::SpotOnly] {
                 let rows = simulate(&v100_job(zone, policy, slack), 100, 11);
-                for ((cost, met), best) in rows.column("cost_usd").iter().zip(rows.column("deadline_met")).zip(&optimal) {
+                for ((cost, met), best) in rows.column("cost_usd").iter().zip(rows.column("deadline_met")).zip(&optimal)
+                {
                     if met == 1.0 {
                         assert!(*cost >= best - 1e-9, "{zone} {slack} {policy:?}: {cost} < optimal {best}");
                     }
@@ -160,12 +165,17 @@ fn bad_deadlines_and_policies_name_file_line_key_and_hint() {
     assert!(e.contains("training.policy.name") && e.contains("uniform-progress"), "{e}");
 
     let e = input_error(&format!("{BASE}\n[training.policy]\nname = \"optimal\"\n"));
-    assert!(e.contains("training.policy.name") && e.contains("not a trace") && e.contains("model = \\\"trace\\\"") || e.contains("model = \"trace\""), "{e}");
+    assert!(
+        e.contains("training.policy.name") && e.contains("not a trace") && e.contains("model = \\\"trace\\\"")
+            || e.contains("model = \"trace\""),
+        "{e}"
+    );
 
     let e = input_error(&BASE.replace("deadline = \"60h\"", "deadline = \"60h\"\nmax_wait = \"50h\""));
     assert!(e.contains("max_wait") && e.contains("before its deadline") && e.contains("training.deadline"), "{e}");
 
-    let e = input_error(&format!("{}\n[training.policy]\nname = \"greedy\"\n", BASE.replace("deadline = \"60h\"\n", "")));
+    let e =
+        input_error(&format!("{}\n[training.policy]\nname = \"greedy\"\n", BASE.replace("deadline = \"60h\"\n", "")));
     assert!(e.contains("needs a deadline") && e.contains("training.deadline"), "{e}");
 }
 
@@ -225,7 +235,9 @@ pub fn cant_be_late_agreement() -> BTreeMap<(String, String, String, String), [f
 fn agrees_with_cant_be_late() {
     let table = cant_be_late_agreement();
     assert_eq!(table.len(), 72);
-    let mut report = String::from("| trace | deadline h | restart h | policy | spotsim $ | sky_spot $ | Δ cost | spotsim finish h | sky_spot finish h | Δ finish h |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut report = String::from(
+        "| trace | deadline h | restart h | policy | spotsim $ | sky_spot $ | Δ cost | spotsim finish h | sky_spot finish h | Δ finish h |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
     let mut worst = (0.0f64, 0.0f64);
     for ((zone, d, r, policy), [cost, finish, ref_cost, ref_finish]) in &table {
         let dc = cost / ref_cost - 1.0;
