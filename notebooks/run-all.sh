@@ -29,6 +29,7 @@ EXPERIMENTS=(
   "serverless-vs-endpoint 3"
   "zones-availability 10"
   "real-spot-v100 50"
+  "deadline-policies-v100 40"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do
