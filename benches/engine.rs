@@ -208,8 +208,37 @@ fn training_trace_replay(c: &mut Criterion) {
     group.finish();
 }
 
+fn training_policy_on_trace(c: &mut Criterion) {
+    // The Can't Be Late case (48-hour job, 52-hour deadline, 0.2-hour
+    // restart) on the us-east-1c V100 trace from random offsets, per policy:
+    // the time per simulated job, against sky_spot's (docs/performance.md).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runner = Runner::new(1).unwrap();
+    let replications = 20_000;
+    let mut group = c.benchmark_group("training_policy_on_trace");
+    group.throughput(Throughput::Elements(replications));
+    group.sample_size(10);
+    for policy in ["uniform-progress", "greedy", "on-demand", "optimal"] {
+        let sets: Vec<String> = [
+            format!("training.policy.name=\"{policy}\""),
+            "training.deadline=\"52h\"".into(),
+            "training.startup=\"12m\"".into(),
+            "spot.interruptions.offset=\"random\"".into(),
+            "spot.interruptions.file=\"../../../models/traces/aws-v100/us-east-1c.csv\"".into(),
+        ]
+        .into();
+        let file = root.join("tests/data/cant-be-late/cant-be-late.toml");
+        let design = spotsim::experiment::load(&file, &sets).unwrap().points.swap_remove(0).design;
+        let n = if policy == "optimal" { replications / 20 } else { replications };
+        group.throughput(Throughput::Elements(n));
+        group.bench_function(policy, |b| b.iter(|| black_box(runner.run(design.model(), 1, n, &|_| {}))));
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    training_policy_on_trace,
     training_trace_replay,
     training_reference,
     training_cost_per_interruption,

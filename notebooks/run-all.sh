@@ -31,6 +31,7 @@ EXPERIMENTS=(
   "real-spot-v100 50"
   "encoder-gpu-or-cpu 3"
   "training-instance-spot 50"
+  "deadline-policies-v100 40"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

@@ -19,6 +19,11 @@ use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
 
+pub mod optimal;
+pub mod policy;
+
+use policy::{Planner, Policy};
+
 /// How the checkpoint interval was chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,7 +57,13 @@ pub struct TrainingJob {
     pub max_runtime: Option<SimTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_wait: Option<SimTime>,
+    /// Wall time from submission by which the job should finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<SimTime>,
     pub checkpoint: Checkpointing,
+    /// `[training.policy]`, when given; `None` is `fallback`.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "policy_table")]
+    pub policy: Option<Policy>,
     /// On-demand USD per instance-hour.
     #[serde(rename = "price_per_hour")]
     pub on_demand_price: f64,
@@ -72,6 +83,15 @@ pub struct TrainingJob {
 /// must not hang the run.
 pub const MAX_INTERRUPTIONS: u32 = 100_000;
 
+/// `policy = { name = "greedy" }`, as in the experiment file.
+fn policy_table<S: serde::Serializer>(policy: &Option<Policy>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry("name", policy)?;
+    map.end()
+}
+
+/// The metrics of every training job.
 pub const METRICS: &[&str] = &[
     "wall_time_h",
     "billed_time_h",
@@ -89,10 +109,45 @@ pub const METRICS: &[&str] = &[
     "capacity_lost_instance_hours",
 ];
 
+/// The metrics of a job with a deadline or a policy: `METRICS` and two more
+/// at the end, so that jobs without them keep their columns.
+pub const DEADLINE_METRICS: &[&str] = &[
+    "wall_time_h",
+    "billed_time_h",
+    "cost_usd",
+    "on_demand_cost_usd",
+    "savings_frac",
+    "interruptions",
+    "lost_work_h",
+    "checkpoint_time_h",
+    "waiting_time_h",
+    "on_demand_time_h",
+    "completed",
+    "checkpoint_interval_h",
+    "zone_outages",
+    "capacity_lost_instance_hours",
+    "deadline_met",
+    "spot_time_h",
+];
+
 impl TrainingJob {
     /// Number of checkpoint segments: `work / interval`, rounded up.
     pub fn segments(&self) -> u64 {
         self.work.as_nanos().div_ceil(self.checkpoint.interval.as_nanos())
+    }
+
+    /// The policy in force: `fallback` unless `[training.policy]` says otherwise.
+    pub fn policy(&self) -> Policy {
+        self.policy.unwrap_or(Policy::Fallback)
+    }
+
+    /// Time on on-demand instances from submission to the end, with mean
+    /// startup and writes: the shortest a deadline can be.
+    pub fn on_demand_time(&self) -> SimTime {
+        let secs = self.checkpoint.write.mean_secs() * self.segments() as f64
+            + self.startup.mean_secs()
+            + self.work.as_secs_f64();
+        SimTime::from_secs_f64(secs)
     }
 
     /// The same work on on-demand instances with no interruptions, using the
@@ -119,10 +174,13 @@ impl Design for TrainingJob {
 
 impl Model for TrainingJob {
     fn metrics(&self) -> &'static [&'static str] {
-        METRICS
+        if self.deadline.is_some() || self.policy.is_some() { DEADLINE_METRICS } else { METRICS }
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
+        if self.policy() == Policy::Optimal {
+            return self.replicate_optimal(&streams, out);
+        }
         let mut run = Run::new(self, &streams);
         run.simulate();
         run.write_metrics(out);
@@ -144,6 +202,8 @@ enum HoldEnd {
     Completed,
     Interrupted,
     Deadline,
+    /// The policy moved the job to the other market.
+    Switched,
 }
 
 /// The state of one replication.
@@ -171,6 +231,14 @@ struct Run<'a> {
     lost_to_outage: Option<SimTime>,
     capacity_lost: SimTime,
     spot_cost: f64,
+    policy: Policy,
+    /// The policy's estimates, for the policies that watch the deadline.
+    planner: Option<Planner>,
+    /// Set once the safety net has moved the job to on-demand.
+    od_for_good: bool,
+    /// With a lifetime model under a deadline policy: spot is unavailable
+    /// until then (a capacity wait after each loss of spot, and at submission).
+    spot_back: Option<SimTime>,
 
     now: SimTime,
     on_spot: bool,
@@ -194,7 +262,8 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(job: &'a TrainingJob, streams: &Streams) -> Self {
-        let on_spot = job.market == Market::Spot;
+        let policy = job.policy();
+        let on_spot = job.market == Market::Spot && policy != Policy::OnDemand;
         // Zone-wide reclaims take the whole group at once: one zone's hazard.
         let zone_reclaim = job.zones.as_ref().is_some_and(|z| z.spot_reclaim == SpotReclaim::Zone);
         let group = if zone_reclaim { 1 } else { job.instances };
@@ -227,6 +296,10 @@ impl<'a> Run<'a> {
             lost_to_outage: None,
             capacity_lost: SimTime::ZERO,
             spot_cost: 0.0,
+            policy,
+            planner: job.deadline.filter(|_| policy.has_safety_net()).map(|d| Planner::new(job, d)),
+            od_for_good: false,
+            spot_back: None,
             now: SimTime::ZERO,
             on_spot,
             relaunch: false,
@@ -251,15 +324,90 @@ impl<'a> Run<'a> {
 
     fn simulate(&mut self) {
         let wall_deadline = self.job.max_wait.unwrap_or(SimTime::MAX);
+        if self.policy != Policy::Fallback && self.lifetime.is_some() {
+            self.spot_back = Some(self.draw_wait());
+        }
         loop {
             if !self.acquire(wall_deadline) {
                 return;
             }
-            match self.hold(wall_deadline) {
+            let leave_at = self.leave_at();
+            let was_on_spot = self.on_spot;
+            match self.hold(wall_deadline, leave_at) {
                 HoldEnd::Completed | HoldEnd::Deadline => return,
                 HoldEnd::Interrupted if self.interruptions >= MAX_INTERRUPTIONS => return,
-                HoldEnd::Interrupted => self.relaunch = true,
+                HoldEnd::Interrupted => {
+                    self.relaunch = true;
+                    self.after_loss(was_on_spot);
+                }
+                HoldEnd::Switched => {
+                    // Only the safety net leaves spot, and it is for good.
+                    self.relaunch = true;
+                    self.on_spot = !self.on_spot;
+                    self.od_for_good |= !self.on_spot;
+                }
             }
+        }
+    }
+
+    fn draw_wait(&mut self) -> SimTime {
+        let spot = self.job.spot.as_ref().expect("a spot policy has spot terms");
+        self.now + spot.capacity_wait.sample(&mut self.wait_rng)
+    }
+
+    /// After an interruption: where the policy relaunches.
+    fn after_loss(&mut self, spot_lost: bool) {
+        if spot_lost && self.spot_back.is_some() {
+            self.spot_back = Some(self.draw_wait());
+        }
+        let Some(p) = self.planner else {
+            return;
+        };
+        if self.od_for_good || self.now >= p.give_up_spot_at(self.saved, true) {
+            self.od_for_good = true;
+            self.on_spot = false;
+        } else {
+            // Uniform progress takes on-demand while behind the line.
+            self.on_spot = self.policy != Policy::UniformProgress || !p.behind(self.saved, self.now);
+        }
+    }
+
+    /// When a waiting job stops waiting for spot and launches on-demand, and
+    /// whether for good.
+    fn give_up_at(&self, start: SimTime) -> (SimTime, bool) {
+        let limit = self.job.spot.as_ref().and_then(|s| s.fallback_after_wait);
+        let cut = limit.map_or(SimTime::MAX, |l| start + l);
+        let Some(p) = self.planner else {
+            return (cut, true);
+        };
+        let net = p.give_up_spot_at(self.saved, self.relaunch);
+        match self.policy {
+            Policy::UniformProgress if p.behind_at(self.saved) < net => (p.behind_at(self.saved), false),
+            _ => (net.min(cut), true),
+        }
+    }
+
+    /// When the policy ends the coming hold by choice: the safety net on
+    /// spot; on on-demand, uniform progress's return to spot once ahead of
+    /// its line and spot is available.
+    fn leave_at(&mut self) -> SimTime {
+        let Some(p) = self.planner else {
+            return SimTime::MAX;
+        };
+        let (now, saved, relaunch) = (self.now, self.saved, self.relaunch);
+        if self.on_spot {
+            return p.leave_spot_at(now, saved, relaunch);
+        }
+        if self.policy != Policy::UniformProgress || self.od_for_good || !p.may_return_to_spot(now, saved, relaunch) {
+            return SimTime::MAX;
+        }
+        let ahead = p.ahead_on_demand_at(now, saved, relaunch);
+        let z = self.zone as usize;
+        match (self.spot_back, self.traces.get(z)) {
+            _ if ahead == SimTime::MAX => SimTime::MAX,
+            (Some(back), _) => ahead.max(back),
+            (None, Some(trace)) => trace.next_available_from(&mut self.cursors[z], self.trace_offset, ahead),
+            (None, None) => ahead,
         }
     }
 
@@ -276,17 +424,21 @@ impl<'a> Run<'a> {
             let mut ready = usable;
             if self.on_spot {
                 let spot = self.job.spot.as_ref().expect("a spot market has spot terms");
-                // One capacity wait per launch, after the zone is usable.
-                let wait = *capacity_wait.get_or_insert_with(|| spot.capacity_wait.sample(&mut self.wait_rng));
-                ready = usable + wait;
-                if let Some(limit) = spot.fallback_after_wait
-                    && ready - start > limit
-                {
-                    // Give up on spot: the wait is cut, on-demand from here on.
-                    if !self.wait_until(start + limit, wall_deadline) {
+                ready = match self.spot_back {
+                    Some(back) => usable.max(back),
+                    // One capacity wait per launch, after the zone is usable.
+                    None => {
+                        usable + *capacity_wait.get_or_insert_with(|| spot.capacity_wait.sample(&mut self.wait_rng))
+                    }
+                };
+                let (give_up, for_good) = self.give_up_at(start);
+                if ready > give_up {
+                    // Give up on spot: the wait is cut, on-demand from here.
+                    if !self.wait_until(give_up.max(self.now), wall_deadline) {
                         return false;
                     }
                     self.on_spot = false;
+                    self.od_for_good |= for_good;
                     continue;
                 }
             }
@@ -361,7 +513,7 @@ impl<'a> Run<'a> {
 
     /// One launch: from capacity granted until the job is done, reclaimed, or
     /// out of time.
-    fn hold(&mut self, wall_deadline: SimTime) -> HoldEnd {
+    fn hold(&mut self, wall_deadline: SimTime, leave_at: SimTime) -> HoldEnd {
         let launch = self.now;
         let startup = self.job.startup.sample(&mut self.startup_rng);
         self.enter(Phase::Startup, startup);
@@ -390,7 +542,7 @@ impl<'a> Run<'a> {
         if self.job.checkpoint.on_notice && interrupt_at != SimTime::MAX {
             let notice = self.job.spot.as_ref().map_or(SimTime::ZERO, |s| s.notice);
             let notice_at = (interrupt_at - notice).max(launch);
-            if notice_at < deadline {
+            if notice_at < deadline.min(leave_at) {
                 self.advance(notice_at);
                 if self.phase == Phase::Compute {
                     let write = self.job.checkpoint.write.sample(&mut self.write_rng);
@@ -403,7 +555,11 @@ impl<'a> Run<'a> {
             }
         }
         let end = interrupt_at.min(deadline);
-        self.advance(end);
+        self.advance(end.min(leave_at));
+        let switching = leave_at < end && self.now == leave_at && self.phase != Phase::Done;
+        if switching {
+            self.wrap_up(end);
+        }
 
         let held = self.now - launch;
         if self.on_spot {
@@ -432,7 +588,9 @@ impl<'a> Run<'a> {
             }
             _ => {}
         }
-        if deadline <= interrupt_at {
+        if switching && self.now < end {
+            HoldEnd::Switched
+        } else if deadline <= interrupt_at {
             HoldEnd::Deadline
         } else {
             self.interruptions += 1;
@@ -440,6 +598,26 @@ impl<'a> Run<'a> {
                 self.lost_to_outage = Some(self.now);
             }
             HoldEnd::Interrupted
+        }
+    }
+
+    /// A switch by choice: a write in progress finishes; compute since the
+    /// last checkpoint is saved by a write when it is longer than a mean
+    /// write, and dropped otherwise. Both stop at `limit` (a reclaim).
+    fn wrap_up(&mut self, limit: SimTime) {
+        match self.phase {
+            Phase::Write => self.advance((self.now + self.phase_left).min(limit)),
+            Phase::Compute => {
+                let done = self.phase_len - self.phase_left;
+                if done.as_secs_f64() > self.job.checkpoint.write.mean_secs() {
+                    let write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    self.pending = done;
+                    self.emergency = true;
+                    self.enter(Phase::Write, write);
+                    self.advance((self.now + write).min(limit));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -523,19 +701,54 @@ impl<'a> Run<'a> {
     fn write_metrics(&mut self, out: &mut [f64]) {
         let job = self.job;
         let n = job.instances as f64;
-        let cost = self.spot_cost + n * job.on_demand_price * self.billed_on_demand.as_hours_f64();
         let mut capacity_lost = self.capacity_lost;
         if let Some(lost_at) = self.lost_to_outage {
             capacity_lost += self.now - lost_at;
         }
         let now = self.now;
-        let zone_outages = self.outages.as_mut().map_or(0, |o| o.outages_before(now));
+        let completed = self.phase == Phase::Done;
+        Outcome {
+            wall: now,
+            billed_spot: self.billed_spot,
+            billed_on_demand: self.billed_on_demand,
+            cost: self.spot_cost + n * job.on_demand_price * self.billed_on_demand.as_hours_f64(),
+            interruptions: self.interruptions,
+            lost: self.lost,
+            checkpointing: self.checkpointing,
+            waiting: self.waiting,
+            completed,
+            zone_outages: self.outages.as_mut().map_or(0, |o| o.outages_before(now)),
+            capacity_lost_h: n * capacity_lost.as_hours_f64(),
+        }
+        .write(job, out);
+    }
+}
+
+/// What one replication comes to, before it becomes a row of metrics.
+struct Outcome {
+    wall: SimTime,
+    billed_spot: SimTime,
+    billed_on_demand: SimTime,
+    cost: f64,
+    interruptions: u32,
+    lost: SimTime,
+    checkpointing: SimTime,
+    waiting: SimTime,
+    completed: bool,
+    zone_outages: u64,
+    capacity_lost_h: f64,
+}
+
+impl Outcome {
+    /// The row, in the order of `job.metrics()`.
+    fn write(&self, job: &TrainingJob, out: &mut [f64]) {
         let on_demand_cost = job.on_demand_cost();
-        let savings = if on_demand_cost > 0.0 { 1.0 - cost / on_demand_cost } else { 0.0 };
+        let savings = if on_demand_cost > 0.0 { 1.0 - self.cost / on_demand_cost } else { 0.0 };
+        let met = self.completed && job.deadline.is_none_or(|d| self.wall <= d);
         let values = [
-            self.now.as_hours_f64(),
-            self.billed().as_hours_f64(),
-            cost,
+            self.wall.as_hours_f64(),
+            (self.billed_spot + self.billed_on_demand).as_hours_f64(),
+            self.cost,
             on_demand_cost,
             savings,
             self.interruptions as f64,
@@ -543,11 +756,53 @@ impl<'a> Run<'a> {
             self.checkpointing.as_hours_f64(),
             self.waiting.as_hours_f64(),
             self.billed_on_demand.as_hours_f64(),
-            if self.phase == Phase::Done { 1.0 } else { 0.0 },
+            if self.completed { 1.0 } else { 0.0 },
             job.checkpoint.interval.as_hours_f64(),
-            zone_outages as f64,
-            n * capacity_lost.as_hours_f64(),
+            self.zone_outages as f64,
+            self.capacity_lost_h,
+            if met { 1.0 } else { 0.0 },
+            self.billed_spot.as_hours_f64(),
         ];
-        out.copy_from_slice(&values);
+        out.copy_from_slice(&values[..out.len()]);
+    }
+}
+
+impl TrainingJob {
+    /// The `optimal` policy: the cheapest schedule on this replication's
+    /// trace and offset, computed, not simulated.
+    fn replicate_optimal(&self, streams: &Streams, out: &mut [f64]) {
+        let spot = self.spot.as_ref().expect("optimal is read only on spot");
+        let Interruptions::Trace { traces, offset, .. } = &spot.interruptions else {
+            unreachable!("optimal is read only with a trace");
+        };
+        let trace = &traces[0];
+        let deadline = self.deadline.expect("optimal is read only with a deadline");
+        let planner = Planner::new(self, deadline);
+        let schedule = optimal::cheapest(&optimal::Problem {
+            trace,
+            offset: crate::spot::trace_offset(*offset, trace.length(), streams),
+            deadline,
+            need: SimTime::from_nanos(planner.need(SimTime::ZERO)),
+            first_launch: SimTime::from_nanos(planner.launch(false)),
+            relaunch: SimTime::from_nanos(planner.launch(true)),
+            spot_price: spot.price_per_hour,
+            on_demand_price: self.on_demand_price,
+        });
+        let writes = SimTime::from_secs_f64(self.checkpoint.write.mean_secs() * self.segments() as f64);
+        let billed = schedule.spot + schedule.on_demand;
+        Outcome {
+            wall: schedule.finish,
+            billed_spot: schedule.spot,
+            billed_on_demand: schedule.on_demand,
+            cost: self.instances as f64 * schedule.cost,
+            interruptions: 0,
+            lost: SimTime::ZERO,
+            checkpointing: writes,
+            waiting: schedule.finish.saturating_sub(billed),
+            completed: true,
+            zone_outages: 0,
+            capacity_lost_h: 0.0,
+        }
+        .write(self, out);
     }
 }

@@ -139,6 +139,7 @@ pub fn poisson_job(
         startup: Dist::Constant(mins(startup_m)),
         max_runtime: None,
         max_wait: None,
+        deadline: None,
         checkpoint: Checkpointing {
             interval: mins(interval_m),
             rule: IntervalRule::Fixed,
@@ -146,6 +147,7 @@ pub fn poisson_job(
             restore: Dist::Constant(mins(restore_m)),
             on_notice: false,
         },
+        policy: None,
         on_demand_price: 3.825,
         spot: Some(SpotTerms {
             interruptions: Interruptions::Poisson { mtbf: SimTime::from_secs_f64(mtbf_h * 3600.0) },

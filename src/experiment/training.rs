@@ -9,7 +9,9 @@ use crate::experiment::error::did_you_mean;
 use crate::profile::{self, Profile};
 use crate::spot::Market;
 use crate::spot::read::{MarketTerms, read_market};
+use crate::spot::{Interruptions, SpotTerms};
 use crate::time::SimTime;
+use crate::training::policy::{POLICY_NAMES, Policy};
 use crate::training::{Checkpointing, IntervalRule, TrainingJob};
 
 pub(super) const SCENARIO: Scenario =
@@ -50,6 +52,17 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
     let startup = t.dist("startup")?.unwrap_or(Dist::Constant(SimTime::ZERO));
     let max_runtime = t.positive_duration("max_runtime")?;
     let max_wait = t.positive_duration("max_wait")?;
+    let deadline = t.positive_duration("deadline")?;
+    let policy = match t.section("policy")? {
+        Some(p) => {
+            let name = p.choice("name", &POLICY_NAMES)?.ok_or_else(|| {
+                p.missing("name", "a policy: \"greedy\", \"uniform-progress\", \"on-demand\", \"spot-only\", \"fallback\" or \"optimal\"")
+            })?;
+            p.finish()?;
+            Policy::from_name(name)
+        }
+        None => None,
+    };
 
     let MarketTerms { market, spot, zones } = read_market(root, &t, Market::Spot, on_demand_price)?;
 
@@ -94,7 +107,7 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
         (Some(p), Some(f)) => Some(profile::training_use(&t, p, f, instances, reference_work, gives)),
         _ => None,
     };
-    Ok(TrainingJob {
+    let job = TrainingJob {
         instance,
         instances,
         work,
@@ -102,12 +115,95 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
         startup,
         max_runtime,
         max_wait,
+        deadline,
         checkpoint,
+        policy,
         on_demand_price,
         spot,
         zones,
         from_profile,
-    })
+    };
+    check_policy(root, &t, &job)?;
+    Ok(job)
+}
+
+/// The deadline and the policy against each other and against the market
+/// (docs/deadline-policies.md, "Input checks").
+fn check_policy(root: &Section, t: &Section, job: &TrainingJob) -> Result<()> {
+    let policy = job.policy();
+    let policy_error = |message: String, hint: &str| -> Result<()> {
+        let p = t.section("policy")?.expect("a policy other than the default was read from it");
+        let entry = p.entry("name").expect("read");
+        Err(p.error(entry, message).with_hint(Some(hint.into())))
+    };
+    if let Some(d) = job.deadline {
+        let entry = t.entry("deadline").expect("read");
+        let shortest = job.on_demand_time();
+        if d < shortest {
+            return Err(t
+                .error(entry, format!("a deadline of {d} is shorter than the job takes on on-demand from the start ({shortest}: startup, work and checkpoint writes)"))
+                .with_hint(Some(format!("give a deadline of at least {shortest}, or less `work`"))));
+        }
+        if let Some(w) = job.max_wait.filter(|&w| w < d) {
+            return Err(t.error(entry, format!("`max_wait` ({w}) stops the job before its deadline ({d})")).with_hint(Some(
+                "drop `max_wait`, or make it at least the deadline: the deadline policies keep the job running until it is done".into(),
+            )));
+        }
+    }
+    if policy != Policy::Fallback
+        && let Some(SpotTerms { fallback_after_wait: Some(_), .. }) = &job.spot
+    {
+        let spot = root.section("spot")?.expect("spot terms come from [spot]");
+        let entry = spot.entry("fallback").expect("read");
+        return Err(spot
+            .error(
+                entry,
+                format!("`fallback` is the rule of the policy \"fallback\"; the policy here is \"{}\"", policy.name()),
+            )
+            .with_hint(Some("drop `spot.fallback`, or use `[training.policy] name = \"fallback\"`".into())));
+    }
+    if policy.needs_deadline() {
+        if job.deadline.is_none() {
+            return policy_error(
+                format!("the policy {:?} needs a deadline", policy.name()),
+                "give `training.deadline`, such as \"70h\"",
+            );
+        }
+        if job.market != Market::Spot {
+            return policy_error(
+                format!(
+                    "the policy {:?} chooses between spot and on-demand, but `training.market` is \"on-demand\"",
+                    policy.name()
+                ),
+                "use `market = \"spot\"` (the default), or the policy \"on-demand\"",
+            );
+        }
+    }
+    if policy == Policy::Optimal {
+        let spot = job.spot.as_ref().expect("checked: spot market");
+        let Interruptions::Trace { traces, .. } = &spot.interruptions else {
+            return policy_error(
+                "\"optimal\" plans with full knowledge of a trace, and `spot.interruptions` is not a trace".into(),
+                "use `interruptions = { model = \"trace\", ... }`, or the policy \"uniform-progress\"",
+            );
+        };
+        let why = if traces.len() > 1 || job.zones.is_some() {
+            Some("one zone")
+        } else if traces[0].has_prices() {
+            Some("a constant spot price (no per-sample `prices`)")
+        } else if spot.capacity_wait.mean_secs() > 0.0 {
+            Some("no `capacity_wait`")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return policy_error(
+                format!("\"optimal\" is computed for {why}"),
+                "see docs/deadline-policies.md, \"The optimum\"",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `checkpoint.write` / `checkpoint.restore`: a distribution, or `"auto"`,

@@ -85,6 +85,9 @@ pub enum Interruptions {
         /// A fixed starting point in the trace; `None`: random per replication.
         #[serde(skip_serializing_if = "Option::is_none")]
         offset: Option<SimTime>,
+        /// Rows replayed this far apart, whatever their dates.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tick: Option<SimTime>,
     },
 }
 

@@ -140,8 +140,9 @@ fn read_interruptions(i: &Section) -> Result<Interruptions> {
                 Some(Value::Str(random)) if random == "random" => None,
                 _ => i.duration("offset")?,
             };
-            let traces = super::read_trace::read_trace_interruptions(i)?;
-            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces, offset }
+            let tick = i.positive_duration("tick")?;
+            let traces = super::read_trace::read_trace_interruptions(i, tick)?;
+            Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces, offset, tick }
         }
     };
     i.finish()?;

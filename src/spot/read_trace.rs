@@ -11,6 +11,7 @@ use super::trace::{Convention, SpotTrace, TraceError, json_error};
 use crate::experiment::error::{InputError, did_you_mean};
 use crate::experiment::reader::{Result, Section};
 use crate::experiment::tree::{Node, Value};
+use crate::time::SimTime;
 
 /// A string the user wrote, with where to blame problems with it: its node
 /// and its dotted key path (`spot.interruptions.files[1]`).
@@ -30,7 +31,7 @@ impl Named<'_> {
 /// read `model`): the traces in zone order, all of the same length, with
 /// prices attached when `prices` is given. Files are read relative to the
 /// experiment file.
-pub(crate) fn read_trace_interruptions(s: &Section) -> Result<Vec<Arc<SpotTrace>>> {
+pub(crate) fn read_trace_interruptions(s: &Section, tick: Option<SimTime>) -> Result<Vec<Arc<SpotTrace>>> {
     s.allow(&["model"]);
     // Every key is looked up before `finish`, so a misspelt key is reported
     // as such (with a suggestion) rather than as a missing one.
@@ -70,7 +71,11 @@ pub(crate) fn read_trace_interruptions(s: &Section) -> Result<Vec<Arc<SpotTrace>
 
     let mut traces = Vec::with_capacity(files.len());
     for f in &files {
-        traces.push(read_trace(s.base_dir(), f, convention)?);
+        let trace = read_trace(s.base_dir(), f, convention)?;
+        traces.push(match tick {
+            Some(tick) => trace.with_tick(tick).map_err(|e| in_file(f, e))?,
+            None => trace,
+        });
     }
     for (f, t) in files.iter().zip(&traces).skip(1) {
         if t.length() != traces[0].length() {
@@ -245,7 +250,7 @@ mod tests {
         let spot = root.section("spot")?.expect("a [spot] table");
         let s = spot.section("interruptions")?.expect("an interruptions table");
         assert_eq!(s.string("model")?.as_deref(), Some("trace"));
-        read_trace_interruptions(&s)
+        read_trace_interruptions(&s, None)
     }
 
     fn error(dir: &Path, text: &str) -> String {

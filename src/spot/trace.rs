@@ -247,6 +247,24 @@ impl SpotTrace {
         Ok(trace)
     }
 
+    /// The same samples replayed `tick` apart, whatever their dates: row i
+    /// holds on `[i tick, (i+1) tick)`, as simulators with fixed ticks (such
+    /// as Can't Be Late's) read the AWS CSVs. A constant price is kept;
+    /// per-row prices are attached after this.
+    pub fn with_tick(self, tick: SimTime) -> Result<SpotTrace, TraceError> {
+        let mut hint = 0;
+        let states: Vec<bool> =
+            self.rows.iter().map(|&r| self.run_available(index_near(&self.runs, r, &mut hint))).collect();
+        let n = self.rows.len() as u64;
+        let Some(length) = tick.as_nanos().checked_mul(n).filter(|&l| l > 0 && l <= MAX_LENGTH_NS) else {
+            return Err(TraceError::whole("`tick` times the number of rows spans more than a century"));
+        };
+        let rows = (0..n).map(|i| i * tick.as_nanos()).collect();
+        let mut trace = SpotTrace::from_rows(&self.file, rows, &states, length);
+        trace.prices = self.prices.map(|p| Prices::new(&[0], &p.per_hour[..1], length));
+        Ok(trace)
+    }
+
     /// Attaches one price per row or sample (USD per instance-hour), each
     /// holding over its row's span; replaces any price read with the trace.
     pub fn with_prices(mut self, prices: Vec<f64>) -> Result<SpotTrace, TraceError> {

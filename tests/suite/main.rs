@@ -1,6 +1,7 @@
 //! The integration tests, built into one binary (one link on a small CI machine).
 
 mod cli;
+mod deadline;
 mod determinism;
 mod inference;
 mod profiles;
@@ -11,17 +12,18 @@ mod verify;
 mod zones;
 
 use spotsim::engine::{Model, Runner};
-use spotsim::training::{METRICS, TrainingJob};
+use spotsim::training::TrainingJob;
 
 /// Rows of metrics, one per replication.
 pub struct Rows {
+    metrics: &'static [&'static str],
     values: Vec<f64>,
 }
 
 impl Rows {
     pub fn column(&self, metric: &str) -> Vec<f64> {
-        let m = METRICS.iter().position(|&x| x == metric).unwrap_or_else(|| panic!("no metric {metric}"));
-        self.values.chunks_exact(METRICS.len()).map(|r| r[m]).collect()
+        let m = self.metrics.iter().position(|&x| x == metric).unwrap_or_else(|| panic!("no metric {metric}"));
+        self.values.chunks_exact(self.metrics.len()).map(|r| r[m]).collect()
     }
     pub fn mean(&self, metric: &str) -> f64 {
         let c = self.column(metric);
@@ -43,7 +45,7 @@ impl Rows {
 
 pub fn simulate(job: &TrainingJob, replications: u64, seed: u64) -> Rows {
     let runner = Runner::new(2).unwrap();
-    Rows { values: runner.run(job as &dyn Model, seed, replications, &|_| {}) }
+    Rows { metrics: job.metrics(), values: runner.run(job as &dyn Model, seed, replications, &|_| {}) }
 }
 
 /// |a - b| within a relative 1e-9: for values that are exact up to float rounding.
