@@ -116,7 +116,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(if e.is::<output::Refused>() { 2 } else { 1 })
         }
     }
 }
@@ -133,13 +133,18 @@ fn execute(command: Command) -> Result<(), Failure> {
                 loaded.push(e);
             }
             let runner = Runner::new(threads)?;
+            // Every output folder is checked and locked before anything runs.
+            let mut dirs = Vec::new();
             for e in &loaded {
                 let dir = match (&output, loaded.len()) {
                     (Some(dir), 1) => dir.clone(),
                     (Some(dir), _) => dir.join(&e.name),
                     (None, _) => Path::new("results").join(&e.name),
                 };
-                run_one(e, &runner, &dir, quiet)?;
+                dirs.push(output::OutputDir::claim(&dir)?);
+            }
+            for (e, dir) in loaded.iter().zip(&dirs) {
+                run_one(e, &runner, dir, quiet)?;
             }
             Ok(())
         }
@@ -205,7 +210,7 @@ fn execute(command: Command) -> Result<(), Failure> {
     }
 }
 
-fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(), Failure> {
+fn run_one(e: &Experiment, runner: &Runner, dir: &output::OutputDir, quiet: bool) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let total = e.replications * e.points.len() as u64;
@@ -247,7 +252,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
         }
         files
     });
-    output::write_atomically(dir, &files)?;
+    dir.write(&files)?;
     if !quiet {
         eprintln!(
             "{}: {} point(s) x {} replications in {:.2} s -> {}",
@@ -255,7 +260,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
             e.points.len(),
             e.replications,
             clock.elapsed().as_secs_f64(),
-            dir.display()
+            dir.path().display()
         );
     }
     Ok(())
