@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod inference;
+mod mutants;
 mod serverless;
 mod training;
 mod verify;
