@@ -4,6 +4,7 @@ mod cli;
 mod determinism;
 mod inference;
 mod mutants;
+mod robust;
 mod serverless;
 mod training;
 mod verify;
