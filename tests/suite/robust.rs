@@ -64,11 +64,11 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_dead_holder_is_no_holder() {
     let out = run_into_out(d, &["--seed", "9"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("out: spotsim (PID {}) is writing into this folder", first.id())), "{err}");
+    assert!(err.contains(&format!("out: spotsim (PID {}) is writing into this folder", first.0.id())), "{err}");
     assert_eq!(std::fs::read(d.join("out/replications.csv")).unwrap(), before);
     // Killed outright, it leaves its lock file, but the kernel has released the lock.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
     assert!(d.join(".out.lock").exists());
     let out = run_into_out(d, &["--seed", "9"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -76,20 +76,33 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_dead_holder_is_no_holder() {
     assert_eq!(names(d), ["endless.toml", "exp.toml", "out"]);
 }
 
+/// A spotsim process that is killed when the test ends, passed or failed.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts a run of `ENDLESS` into `out` and waits until it holds the lock.
-fn start_endless(dir: &Path) -> std::process::Child {
+fn start_endless(dir: &Path) -> Running {
     let child = Command::new(env!("CARGO_BIN_EXE_spotsim"))
         .args(["run", "endless.toml", "-q", "-o", "out"])
         .current_dir(dir)
-        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let running = Running(child);
     let start = Instant::now();
-    while std::fs::read_to_string(dir.join(".out.lock")).map_or(true, |pid| pid.trim() != child.id().to_string()) {
+    let pid = running.0.id().to_string();
+    while std::fs::read_to_string(dir.join(".out.lock")).map_or(true, |text| text.trim() != pid) {
         assert!(start.elapsed() < Duration::from_secs(20), "no lock appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
+    running
 }
 
 #[test]
@@ -148,9 +161,9 @@ fn sigint_and_sigterm_stop_a_run_without_debris() {
     std::fs::write(d.join("endless.toml"), ENDLESS).unwrap();
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let mut child = start_endless(d);
-        let killed = Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        let killed = Command::new("kill").args([signal, &child.0.id().to_string()]).status().unwrap();
         assert!(killed.success());
-        let status = child.wait().unwrap();
+        let status = child.0.wait().unwrap();
         assert_eq!(status.code(), Some(code), "{signal}");
         assert_eq!(names(d), ["endless.toml", "exp.toml", "out"], "{signal}");
         assert_eq!(std::fs::read(d.join("out/replications.csv")).unwrap(), previous);
@@ -308,24 +321,27 @@ fn a_named_pipe_is_not_read_as_a_data_file() {
         return; // no mkfifo here
     }
     for file in ["exp.toml", "pipe.csv"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spotsim"))
-            .args(["check", file])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = Running(
+            Command::new(env!("CARGO_BIN_EXE_spotsim"))
+                .args(["check", file])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > Duration::from_secs(20) {
-                child.kill().unwrap();
-                panic!("`check {file}` blocks on a named pipe");
+        let status = loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                break status;
             }
+            assert!(start.elapsed() < Duration::from_secs(20), "`check {file}` blocks on a named pipe");
             std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains("is not a regular file"), "{}", stderr(&out));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains("is not a regular file"), "{file}: {err}");
     }
 }
 
