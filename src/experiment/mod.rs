@@ -219,7 +219,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
 }
 
 /// Longest `name`, in bytes: it becomes a folder name, and staging folders
-/// add about 30 bytes to it within the usual 255-byte limit.
+/// add up to 20 bytes to it within the usual 255-byte limit.
 pub const MAX_NAME_BYTES: usize = 200;
 
 /// Why `name` cannot name an output folder, if it cannot.

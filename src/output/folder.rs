@@ -253,7 +253,7 @@ impl OutputDir {
         // The folder may have changed while the run computed.
         self.check()?;
         // A signal waits until the result is in place.
-        let _hold = cleanup();
+        let hold = cleanup();
         let replacing = std::fs::symlink_metadata(&self.dir).is_ok();
         if replacing {
             std::fs::rename(&self.dir, retired).with_context(|| format!("cannot replace {}", self.dir.display()))?;
@@ -261,9 +261,10 @@ impl OutputDir {
         std::fs::rename(staging, &self.dir)
             .with_context(|| format!("cannot move results into {}", self.dir.display()))?;
         sync_dir(&self.parent)?;
-        if replacing {
-            std::fs::remove_dir_all(retired).with_context(|| format!("cannot remove {}", retired.display()))?;
-        }
+        drop(hold);
+        // The result is in place; an old one that cannot be removed now is
+        // debris that the next run into this folder removes.
+        let _ = std::fs::remove_dir_all(retired);
         Ok(())
     }
 }
