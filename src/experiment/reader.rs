@@ -212,7 +212,10 @@ impl<'a> Section<'a> {
         };
         match entry.node.value {
             Value::Int(i) if (min..=max).contains(&i) => Ok(Some(i)),
-            Value::Int(i) => Err(self.error(entry, format!("expected a whole number from {min} to {max}, found {i}"))),
+            Value::Int(i) => {
+                let range = if max < i64::MAX { format!("from {min} to {max}") } else { format!(">= {min}") };
+                Err(self.error(entry, format!("expected a whole number {range}, found {i}")))
+            }
             _ => Err(self.wrong_type(entry, "a whole number")),
         }
     }

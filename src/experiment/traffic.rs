@@ -98,7 +98,10 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
                 return Err(t
                     .error(
                         entry(t, "scale"),
-                        format!("an as-is replay can only thin a trace: expected a scale up to 1, found {scale}"),
+                        format!(
+                            "an as-is replay can only thin a trace: expected a scale up to 1, found {}",
+                            super::error::number(scale)
+                        ),
                     )
                     .with_hint(Some(
                         "use `replay = \"rates\"` to scale a request trace up (Poisson arrivals over its binned rate)"

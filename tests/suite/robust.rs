@@ -246,6 +246,12 @@ fn messages_name_the_key_and_its_line() {
             &["exp.toml:15: `spot.discount`: expected a number from 0 to 1, found 1e308"],
         ),
         (
+            "a bound that is no bound",
+            "replications = 50",
+            "replications = 50\nseed = -1",
+            &["exp.toml:3: `seed`: expected a whole number >= 0, found -1"],
+        ),
+        (
             "a name too long for a folder",
             "name = \"tiny\"",
             &format!("name = \"{}\"", "x".repeat(300)),
