@@ -57,12 +57,15 @@ fn forget(path: &Path) {
 }
 
 /// Removes the process's debris on SIGINT, SIGTERM and SIGHUP, then exits.
+/// A signal that spotsim was started with ignored (`nohup`, `&` in a script)
+/// stays ignored.
 #[cfg(unix)]
 fn install_signal_handler() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        let wanted: Vec<i32> = [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| !ignored(s)).collect();
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(wanted) else {
             return; // Without the handler a signal kills as before; the next run cleans up.
         };
         std::thread::spawn(move || {
@@ -75,6 +78,17 @@ fn install_signal_handler() {
             }
         });
     });
+}
+
+/// Whether `signal` is ignored now.
+#[cfg(unix)]
+fn ignored(signal: i32) -> bool {
+    // SAFETY: with a null new action, `sigaction` only reads the current one
+    // into `old`, a plain C struct for which all zeroes is a valid value.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 #[cfg(not(unix))]

@@ -168,6 +168,24 @@ fn sigint_and_sigterm_stop_a_run_without_debris() {
         assert_eq!(names(d), ["endless.toml", "exp.toml", "out"], "{signal}");
         assert_eq!(std::fs::read(d.join("out/replications.csv")).unwrap(), previous);
     }
+    // Started with SIGTERM ignored (as `nohup` does with SIGHUP), it ignores it.
+    let mut child = Running(
+        Command::new("sh")
+            .args(["-c", &format!("trap '' TERM; exec {} run endless.toml -q -o out", env!("CARGO_BIN_EXE_spotsim"))])
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    while !d.join(".out.lock").exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no lock appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.0.try_wait().unwrap().is_none(), "an ignored SIGTERM stopped the run");
 }
 
 /// The system calls of a run, where `strace` is there to show them.
