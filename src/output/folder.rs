@@ -99,7 +99,7 @@ fn remove(path: &Path) {
 }
 
 /// An output folder claimed by this run: checked, locked and cleared of
-/// debris. Dropping it removes the lock (and any staging folder left).
+/// debris. Dropping it removes the lock.
 #[derive(Debug)]
 pub struct OutputDir {
     /// As the user gave it, for messages.
@@ -170,17 +170,12 @@ impl OutputDir {
             let is_debris = |prefix: &str| {
                 name.strip_prefix(prefix).is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
             };
-            if is_debris(&partial) {
-                std::fs::remove_dir_all(entry.path())
-                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-            } else if is_debris(&old) {
-                if std::fs::symlink_metadata(&self.dir).is_err() {
-                    std::fs::rename(entry.path(), &self.dir)
-                        .with_context(|| format!("cannot restore {}", self.dir.display()))?;
-                } else {
-                    std::fs::remove_dir_all(entry.path())
-                        .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-                }
+            if is_debris(&old) && std::fs::symlink_metadata(&self.dir).is_err() {
+                std::fs::rename(entry.path(), &self.dir)
+                    .with_context(|| format!("cannot restore {}", self.dir.display()))?;
+            } else if is_debris(&partial) || is_debris(&old) {
+                // What cannot be removed now is tried again by the next run.
+                remove(&entry.path());
             }
         }
         Ok(())
