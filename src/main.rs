@@ -153,7 +153,7 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(if e.is::<output::Refused>() { 2 } else { 1 })
         }
     }
 }
@@ -173,13 +173,18 @@ fn execute(command: Command) -> Result<(), Failure> {
                 loaded.push(e);
             }
             let runner = Runner::new(threads)?;
+            // Every output folder is checked and locked before anything runs.
+            let mut dirs = Vec::new();
             for e in &loaded {
                 let dir = match (&output, loaded.len()) {
                     (Some(dir), 1) => dir.clone(),
                     (Some(dir), _) => dir.join(&e.name),
                     (None, _) => default_dir(e),
                 };
-                run_one(e, &runner, &dir, quiet)?;
+                dirs.push(output::OutputDir::claim(&dir)?);
+            }
+            for (e, dir) in loaded.iter().zip(&dirs) {
+                run_one(e, &runner, dir, quiet)?;
             }
             Ok(())
         }
@@ -213,6 +218,7 @@ fn execute(command: Command) -> Result<(), Failure> {
             let mut e = experiment::load_with(&experiment, &set, experiment::Fit::Mark)?;
             e.seed = seed.unwrap_or(e.seed);
             recommend::report::check(&e)?;
+            let dir = output::OutputDir::claim(&output.unwrap_or_else(|| default_dir(&e)))?;
             let runner = Runner::new(threads)?;
             let started = SystemTime::now();
             let clock = Instant::now();
@@ -224,17 +230,17 @@ fn execute(command: Command) -> Result<(), Failure> {
             })?;
             bar.finish_and_clear();
             let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-            let dir = output.unwrap_or_else(|| default_dir(&e));
-            output::write_atomically(&dir, &search.files(&e, &runner, &info))?;
+            dir.write(&search.files(&e, &runner, &info))?;
             if !quiet {
                 eprint!("{}", search.render(&e));
-                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
             }
             Ok(())
         }
         Command::Loadtest { experiment, output, set, quiet } => {
             let e = experiment::load(&experiment, &set)?;
             loadtest::check(&e)?;
+            let dir = output::OutputDir::claim(&output.unwrap_or_else(|| default_dir(&e)))?;
             let runner = Runner::new(0)?;
             let started = SystemTime::now();
             let clock = Instant::now();
@@ -248,11 +254,10 @@ fn execute(command: Command) -> Result<(), Failure> {
             let results = loadtest::loadtest(&e, &runner, &settings, &|_| bar.inc(1))?;
             bar.finish_and_clear();
             let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-            let dir = output.unwrap_or_else(|| default_dir(&e));
-            output::write_atomically(&dir, &loadtest::files(&e, &results, &settings, &info))?;
+            dir.write(&loadtest::files(&e, &results, &settings, &info))?;
             if !quiet {
                 eprint!("{}", loadtest::render(&e, &results));
-                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
             }
             Ok(())
         }
@@ -295,7 +300,7 @@ fn events_key(expected: f64, unit: &'static str) -> impl indicatif::style::Progr
     }
 }
 
-fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(), Failure> {
+fn run_one(e: &Experiment, runner: &Runner, dir: &output::OutputDir, quiet: bool) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let total = e.replications * e.points.len() as u64;
@@ -313,7 +318,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
     bar.finish_and_clear();
     let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
     let files = run::result_files(e, runner, &results, &info);
-    output::write_atomically(dir, &files)?;
+    dir.write(&files)?;
     if !quiet {
         if let Some(table) = recommend::report::sweep_table(e, &results) {
             eprint!("{table}");
@@ -324,7 +329,7 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool) -> Result<(
             e.points.len(),
             e.replications,
             clock.elapsed().as_secs_f64(),
-            dir.display()
+            dir.path().display()
         );
     }
     Ok(())

@@ -78,9 +78,27 @@ pub fn did_you_mean<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -
     nearest(wrong, valid).map(|v| format!("did you mean `{v}`?"))
 }
 
+/// A number as messages print it: plainly in the usual range, in shortest
+/// exponent form beyond it, so that `1e308` is not 309 digits.
+pub fn number(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-5..1e15).contains(&x.abs()) { x.to_string() } else { format!("{x:e}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_print_compactly() {
+        assert_eq!(number(0.25), "0.25");
+        assert_eq!(number(1e6), "1000000");
+        assert_eq!(number(-3.0), "-3");
+        assert_eq!(number(1e308), "1e308");
+        assert_eq!(number(f64::MAX), "1.7976931348623157e308");
+        assert_eq!(number(-2.5e-9), "-2.5e-9");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::INFINITY), "inf");
+    }
 
     #[test]
     fn suggests_near_misses_only() {

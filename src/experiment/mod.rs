@@ -139,12 +139,12 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
 /// `load`, with a choice of what a point that does not fit comes to.
 pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, InputError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        InputError::new(
-            &Origin { file: display.clone(), line: None },
-            None,
-            format!("cannot read the experiment file: {e}"),
-        )
+    let text = reader::read_text(path).map_err(|e| {
+        let message = match e.line {
+            Some(_) => e.message,
+            None => format!("cannot read the experiment file: {}", e.message),
+        };
+        InputError::new(&Origin { file: display.clone(), line: e.line }, None, message)
     })?;
     let mut doc = parse_document(&text, &display)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -160,19 +160,45 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
             ));
         };
         let key = key.trim();
+        let node = parse_override(key, value.trim())?;
+        if let Some(swept) = key.strip_prefix("sweep").filter(|rest| rest.is_empty() || rest.starts_with('.')) {
+            // `sweep.PATH=[...]` (PATH quoted or not) adds or replaces one axis.
+            let path = swept.trim_start_matches('.').trim().trim_matches('"');
+            if path.is_empty() {
+                return Err(InputError::new(&origin, Some(key), "expected one swept key: sweep.PATH=[VALUE, ...]")
+                    .with_hint(Some("such as --set 'sweep.training.checkpoint.interval=[\"15m\", \"1h\"]'".into())));
+            }
+            let new = axis(path.to_string(), origin, node)?;
+            match axes.iter_mut().find(|a| a.path == new.path) {
+                Some(old) => *old = new,
+                None => axes.push(new),
+            }
+            continue;
+        }
         // A --set wins over a sweep of the same key.
         axes.retain(|a| a.path != key);
-        doc.set_path(key, parse_override(value.trim()), &origin)?;
+        doc.set_path(key, node, &origin)?;
     }
 
     let origin = Origin::file(&display, 1);
     let root = Section::root(&doc, origin.clone(), &base_dir);
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into());
-    let name = root.string("name")?.unwrap_or(stem);
-    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        let entry = root.entry("name").expect("read");
-        return Err(root.error(entry, "expected a name usable as a folder name (no slashes, not starting with a dot)"));
-    }
+    let name = match root.string("name")? {
+        Some(name) => {
+            check_name(&name).map_err(|m| root.error(root.entry("name").expect("read"), m))?;
+            name
+        }
+        None => {
+            // A hidden file (`.exp.toml`) names a visible folder (`exp`).
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = stem.trim_start_matches('.');
+            let stem = if stem.is_empty() { "experiment" } else { stem };
+            check_name(stem).map_err(|m| {
+                InputError::new(&origin, Some("name"), format!("the file name gives no usable default: {m}"))
+                    .with_hint(Some("give `name = \"...\"` at the top of the file".into()))
+            })?;
+            stem.to_string()
+        }
+    };
     let seed = root.integer("seed", 0, i64::MAX)?.unwrap_or(DEFAULT_SEED as i64) as u64;
     let replications = root.integer("replications", 1, 1_000_000_000)?.unwrap_or(DEFAULT_REPLICATIONS as i64) as u64;
     for scenario in SCENARIOS {
@@ -233,6 +259,27 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
     })
 }
 
+/// Longest `name`, in bytes: it becomes a folder name, and staging folders
+/// add up to 20 bytes to it within the usual 255-byte limit.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// Why `name` cannot name an output folder, if it cannot.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name.contains(char::is_control) {
+        return Err(
+            "expected a name usable as a folder name (no slashes or control characters, not starting with a dot)"
+                .into(),
+        );
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "expected a name of at most {MAX_NAME_BYTES} bytes, found {}: it becomes a folder name",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
 /// `instance` (looked up in the catalog) and `price_per_hour` (on-demand USD
 /// per instance-hour, which wins over the catalog's).
 fn instance_price(s: &Section) -> Result<(Option<String>, f64), InputError> {
@@ -269,27 +316,27 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
     let Value::Table(table) = entry.node.value else {
         return Err(InputError::new(&entry.key_origin, Some("sweep"), "expected a table of key paths and value lists"));
     };
-    let mut axes = Vec::new();
-    for e in table.entries {
-        let path = e.key.clone();
-        let key = format!("sweep.\"{path}\"");
-        let values = match e.node.value {
-            Value::Array(values) if !values.is_empty() => values,
-            Value::Array(_) => {
-                return Err(InputError::new(&e.key_origin, Some(&key), "expected a non-empty list of values"));
-            }
-            other => {
-                return Err(InputError::new(
-                    &e.key_origin,
-                    Some(&key),
-                    format!("expected a list of values, found {}", other.kind()),
-                )
-                .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
-            }
-        };
-        axes.push(Axis { path, origin: e.key_origin, values });
-    }
-    Ok(axes)
+    table.entries.into_iter().map(|e| axis(e.key, e.key_origin, e.node)).collect()
+}
+
+/// One swept key and its values, from `[sweep]` or `--set sweep.PATH=[...]`.
+fn axis(path: String, origin: Origin, node: Node) -> Result<Axis, InputError> {
+    let key = format!("sweep.\"{path}\"");
+    let values = match node.value {
+        Value::Array(values) if !values.is_empty() => values,
+        Value::Array(_) => {
+            return Err(InputError::new(&origin, Some(&key), "expected a non-empty list of values"));
+        }
+        other => {
+            return Err(InputError::new(
+                &origin,
+                Some(&key),
+                format!("expected a list of values, found {}", other.kind()),
+            )
+            .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
+        }
+    };
+    Ok(Axis { path, origin, values })
 }
 
 /// The Cartesian product of the axes; the first axis varies slowest.

@@ -7,10 +7,11 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::error::{InputError, Origin, did_you_mean};
+use super::error::{InputError, Origin, did_you_mean, number};
 use super::tree::{Entry, Table, Value};
 use crate::dist::Dist;
 use crate::time::{SimTime, parse_duration};
+use crate::trace_file::TraceError;
 
 pub type Result<T> = std::result::Result<T, InputError>;
 
@@ -56,24 +57,20 @@ impl<'a> Section<'a> {
     /// Fails on the first key (in file order) that no getter asked for.
     pub fn finish(&self) -> Result<()> {
         let known = self.known.borrow();
-        for entry in &self.table.entries {
-            if !known.contains(&entry.key.as_str()) {
-                let mut valid: Vec<&str> = known.clone();
-                valid.sort_unstable();
-                valid.dedup();
-                let hint = did_you_mean(&entry.key, valid.iter().copied())
-                    .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
-                let place =
-                    if self.path.is_empty() { "at the top level".to_string() } else { format!("in `{}`", self.path) };
-                return Err(InputError::new(
-                    &entry.key_origin,
-                    Some(&self.key_path(&entry.key)),
-                    format!("unknown key {place}"),
-                )
-                .with_hint(hint));
-            }
-        }
-        Ok(())
+        let Some(entry) = self.table.entries.iter().find(|e| !known.contains(&e.key.as_str())) else {
+            return Ok(());
+        };
+        let mut valid: Vec<&str> = known.clone();
+        valid.sort_unstable();
+        valid.dedup();
+        let hint = did_you_mean(&entry.key, valid.iter().copied())
+            .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
+        Err(self.unknown(entry).with_hint(hint))
+    }
+
+    fn unknown(&self, entry: &Entry) -> InputError {
+        let place = if self.path.is_empty() { "at the top level".to_string() } else { format!("in `{}`", self.path) };
+        InputError::new(&entry.key_origin, Some(&self.key_path(&entry.key)), format!("unknown key {place}"))
     }
 
     /// An error about the value of `entry`.
@@ -81,9 +78,22 @@ impl<'a> Section<'a> {
         InputError::new(&entry.node.origin, Some(&self.key_path(&entry.key)), message)
     }
 
-    /// An error about a key that should be there and is not.
+    /// An error about a key that should be there and is not. A key of this
+    /// table that nobody has asked for and is one typo away is the likelier
+    /// mistake, so that one is named, at its line.
     pub fn missing(&self, key: &str, expected: &str) -> InputError {
-        InputError::new(&self.origin, Some(&self.key_path(key)), format!("this key is missing: expected {expected}"))
+        let known = self.known.borrow();
+        let typo = self.table.entries.iter().find(|e| !known.contains(&e.key.as_str()) && is_typo_of(&e.key, key));
+        match typo {
+            Some(entry) => self
+                .unknown(entry)
+                .with_hint(Some(format!("did you mean `{key}`? (`{}` is required: {expected})", self.key_path(key)))),
+            None => InputError::new(
+                &self.origin,
+                Some(&self.key_path(key)),
+                format!("this key is missing: expected {expected}"),
+            ),
+        }
     }
 
     fn wrong_type(&self, entry: &Entry, expected: &str) -> InputError {
@@ -214,7 +224,12 @@ impl<'a> Section<'a> {
             _ => return Err(self.wrong_type(entry, "a number")),
         };
         if !(min..=max).contains(&x) {
-            return Err(self.error(entry, format!("expected a number from {min} to {max}, found {x}")));
+            let range = if max < f64::MAX {
+                format!("from {} to {}", number(min), number(max))
+            } else {
+                format!(">= {}", number(min))
+            };
+            return Err(self.error(entry, format!("expected a number {range}, found {}", number(x))));
         }
         Ok(Some(x))
     }
@@ -226,7 +241,10 @@ impl<'a> Section<'a> {
         };
         match entry.node.value {
             Value::Int(i) if (min..=max).contains(&i) => Ok(Some(i)),
-            Value::Int(i) => Err(self.error(entry, format!("expected a whole number from {min} to {max}, found {i}"))),
+            Value::Int(i) => {
+                let range = if max < i64::MAX { format!("from {min} to {max}") } else { format!(">= {min}") };
+                Err(self.error(entry, format!("expected a whole number {range}, found {i}")))
+            }
             _ => Err(self.wrong_type(entry, "a whole number")),
         }
     }
@@ -330,10 +348,46 @@ pub fn parse_gb(text: &str) -> Option<f64> {
     number.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x * scale)
 }
 
+/// Whether `written` looks like `key` mistyped: one edit away (a swap of two
+/// neighbours counts as one), two for long keys. Stricter than `did_you_mean`,
+/// because a valid key nobody has asked for yet may stand close to a missing
+/// one (`max` and `min`).
+fn is_typo_of(written: &str, key: &str) -> bool {
+    let d = strsim::damerau_levenshtein(&written.to_ascii_lowercase(), &key.to_ascii_lowercase());
+    d == 1 || (d == 2 && key.len() >= 7)
+}
+
+/// The text of a file named by the user: only a regular file (a named pipe
+/// would block the reader), and UTF-8, a bad byte located by line and column.
+pub fn read_text(path: &Path) -> std::result::Result<String, TraceError> {
+    let meta = std::fs::metadata(path).map_err(|e| TraceError::whole(format!("cannot read the file: {e}")))?;
+    if meta.is_dir() {
+        return Err(TraceError::whole("is a folder, not a file"));
+    }
+    if !meta.is_file() {
+        return Err(TraceError::whole("is not a regular file (a pipe, socket or device?): only files are read"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| TraceError::whole(format!("cannot read the file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let bad = e.utf8_error().valid_up_to();
+        let line_start = bytes[..bad].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let line = 1 + bytes[..bad].iter().filter(|&&b| b == b'\n').count();
+        TraceError::at(
+            line,
+            format!(
+                "not valid UTF-8 at column {} (byte 0x{:02X}): save the file as UTF-8",
+                bad - line_start + 1,
+                bytes[bad]
+            ),
+        )
+    })
+}
+
 /// Reads one duration in seconds per row (the first cell); a header row is
 /// allowed.
 fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let text = read_text(path).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
     for (k, record) in crate::trace_file::csv_records(&text).enumerate() {
         let (line, record) = record.map_err(|e| e.to_string())?;
@@ -344,7 +398,7 @@ fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
         match cell.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 => samples.push(x),
             Ok(x) => {
-                return Err(format!("line {line}: expected a duration in seconds >= 0, found {x}"));
+                return Err(format!("line {line}: expected a duration in seconds >= 0, found {}", number(x)));
             }
             Err(_) if k == 0 => {} // a header
             Err(_) => {

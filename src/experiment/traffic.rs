@@ -70,14 +70,11 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
     let format = t.choice("format", &["rates", "requests"])?.unwrap_or("rates");
     let trace_entry = entry(t, "trace");
     let at_trace = |message: String| t.error(trace_entry, format!("{file}{message}"));
-    let text = match std::fs::read(t.base_dir().join(&file)) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| at_trace(": not a UTF-8 text file".into()))?,
-        Err(e) => return Err(at_trace(format!(": cannot read the file: {e}"))),
-    };
     let from_trace = |e: TraceError| match e.line {
         Some(line) => at_trace(format!(" line {line}: {}", e.message)),
         None => at_trace(format!(": {}", e.message)),
     };
+    let text = super::reader::read_text(&t.base_dir().join(&file)).map_err(from_trace)?;
     if format == "rates" {
         for key in ["replay", "bin", "size_column"] {
             if let Some(e) = t.entry(key) {
@@ -101,7 +98,10 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
                 return Err(t
                     .error(
                         entry(t, "scale"),
-                        format!("an as-is replay can only thin a trace: expected a scale up to 1, found {scale}"),
+                        format!(
+                            "an as-is replay can only thin a trace: expected a scale up to 1, found {}",
+                            super::error::number(scale)
+                        ),
                     )
                     .with_hint(Some(
                         "use `replay = \"rates\"` to scale a request trace up (Poisson arrivals over its binned rate)"
@@ -259,7 +259,7 @@ mod tests {
         let e = error(d, "[traffic]\ntrace = \"traces/none.csv\"\nduration = \"1h\"\n");
         assert!(e.contains("traces/none.csv: cannot read the file"), "{e}");
         let e = error(d, "[traffic]\ntrace = \"traces/bin.csv\"\nduration = \"1h\"\n");
-        assert!(e.contains("not a UTF-8 text file"), "{e}");
+        assert!(e.contains("traces/bin.csv line 2: not valid UTF-8"), "{e}");
         let e = error(d, "[traffic]\ntrace = \"traces/y.csv\"\nformat = \"request\"\nduration = \"1h\"\n");
         assert!(e.contains("`traffic.format`") && e.contains("did you mean `requests`?"), "{e}");
         let e = error(
@@ -300,7 +300,7 @@ mod tests {
             ),
             (
                 "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rsp = 1 }\n",
-                "`traffic.synthetic.mean_rps`: this key is missing",
+                "experiment.toml:3: `traffic.synthetic.mean_rsp`: unknown key in `traffic.synthetic`\n  hint: did you mean `mean_rps`?",
             ),
             (
                 "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1, amplitude = 0.5 }\n",

@@ -19,8 +19,9 @@ pub(super) const SCENARIO: Scenario =
 
 fn read_training(root: &Section) -> Result<TrainingJob> {
     let t = root.section("training")?.expect("caller checked");
-    let (instance, on_demand_price) = super::instance_price(&t)?;
+    // `instances` first: a missing `instance` must not take it for a typo.
     let instances = t.integer("instances", 1, 100_000)?.unwrap_or(1) as u32;
+    let (instance, on_demand_price) = super::instance_price(&t)?;
     let work = t
         .positive_duration("work")?
         .ok_or_else(|| t.missing("work", "the compute time the job needs, such as \"100h\""))?;

@@ -211,7 +211,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         }
         let (rate, piece_end) = pieces.peek().map_or((0.0, end), |&(_, piece_end, r)| (r, piece_end));
         let n = control.fleet.in_service();
-        let servers = n * ep.workers;
+        let servers = n.saturating_mul(ep.workers);
         let capacity = servers as f64 * mu;
         // Steady stretches (no backlog, or no instance at all) change nothing
         // step to step: take every step up to the next boundary at once.
@@ -239,7 +239,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         } else {
             period_per_instance += arrivals / n as f64;
         }
-        let limit = (ep.queue_limit * n) as f64;
+        let limit = f64::from(ep.queue_limit) * f64::from(n);
         if servers == 0 {
             outcome.rejected += counted;
             period_rejected += arrivals;

@@ -231,7 +231,9 @@ impl Sim<'_> {
         let request = Waiting { arrival: now, service, counted };
         if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
-        } else if self.waiting.len() < (self.ep.queue_limit * self.control.fleet.in_service()) as usize {
+        } else if (self.waiting.len() as u64)
+            < u64::from(self.ep.queue_limit) * u64::from(self.control.fleet.in_service())
+        {
             self.waiting.push_back(request);
         } else {
             self.period_rejected += 1.0;

@@ -1,9 +1,9 @@
-//! Result files. Each exporter returns bytes; `write_atomically` puts them in
+//! Result files. Each exporter returns bytes; [`OutputDir`] puts them in
 //! place atomically, so a failed run never leaves a partial folder behind.
 
-use std::path::{Path, PathBuf};
+pub mod folder;
 
-use anyhow::Context;
+pub use folder::{OUTPUT_FILES, OutputDir, Refused};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -211,42 +211,6 @@ pub fn manifest_json_with(
     bytes
 }
 
-/// Writes named files into `dir` as one unit: they are written into a fresh
-/// sibling folder that then replaces `dir` by rename. On failure, `dir` is
-/// as it was before.
-pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let leaf = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "results".into());
-    let pid = std::process::id();
-    let staging = parent.join(format!(".{leaf}.partial-{pid}"));
-    let retired = parent.join(format!(".{leaf}.old-{pid}"));
-    let _ = std::fs::remove_dir_all(&staging);
-    let result = (|| -> anyhow::Result<()> {
-        std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        for (name, bytes) in files {
-            let path = staging.join(name);
-            std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &retired).with_context(|| format!("cannot replace {}", dir.display()))?;
-        }
-        std::fs::rename(&staging, dir).with_context(|| format!("cannot move results into {}", dir.display()))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-        if retired.exists() && !dir.exists() {
-            let _ = std::fs::rename(&retired, dir);
-        }
-    }
-    let _ = std::fs::remove_dir_all(&retired);
-    result
-}
-
 /// Seconds since the Unix epoch as an RFC 3339 UTC timestamp.
 pub fn utc_timestamp(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;
@@ -281,17 +245,5 @@ mod tests {
         assert_eq!(cell(0.25), "0.25");
         assert_eq!(cell(f64::NAN), "NaN");
         assert_eq!(csv_row(&["a,b".into(), "c".into()]), "\"a,b\",c\n");
-    }
-
-    #[test]
-    fn atomic_write_replaces_a_folder_whole() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("out");
-        write_atomically(&dir, &[("a.csv", b"1".to_vec())]).unwrap();
-        write_atomically(&dir, &[("b.csv", b"2".to_vec())]).unwrap();
-        assert!(!dir.join("a.csv").exists());
-        assert_eq!(std::fs::read(dir.join("b.csv")).unwrap(), b"2");
-        let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["out"]);
     }
 }

@@ -158,10 +158,7 @@ fn strings_of<'a>(s: &Section<'a>, key: &'static str) -> Result<Option<Vec<Named
 
 /// The text of a file named in the experiment.
 fn read_text(base_dir: &Path, f: &Named) -> Result<String> {
-    match std::fs::read(base_dir.join(&f.text)) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| f.error(format!("{}: not a UTF-8 text file", f.text))),
-        Err(e) => Err(f.error(format!("{}: cannot read the file: {e}", f.text))),
-    }
+    crate::experiment::reader::read_text(&base_dir.join(&f.text)).map_err(|e| in_file(f, e))
 }
 
 fn in_file(f: &Named, e: TraceError) -> InputError {
@@ -357,7 +354,7 @@ mod tests {
                 format!("{head}file = \"t/none.csv\"\n"),
                 "experiment.toml:4: `spot.interruptions.file`: t/none.csv: cannot read the file",
             ),
-            (format!("{head}file = \"t/bin.csv\"\n"), "t/bin.csv: not a UTF-8 text file"),
+            (format!("{head}file = \"t/bin.csv\"\n"), "t/bin.csv line 2: not valid UTF-8 at column 1 (byte 0xFF)"),
             (
                 format!("{head}files = [\"t/a.csv\", \"t/b.csv\", \"t/g.json\", \"t/c.csv\"]\n"),
                 "`spot.interruptions.files[3]`: t/c.csv covers 40m but t/a.csv covers 1h: the zones' traces must be equally long",

@@ -142,6 +142,8 @@ mod tests {
         let e = err("count = 3\noutage = { mtbf = \"20h\", duration = \"1h\", mtbf_h = 3 }\n");
         assert_eq!(e.key.as_deref(), Some("zones.outage.mtbf_h"));
         let e = err("count = 3\noutage = { mtbf = \"20h\", durations = \"1h\" }\n");
-        assert_eq!(e.key.as_deref(), Some("zones.outage.duration"), "{e}");
+        // A misspelt required key is named as the typo, not as missing.
+        assert_eq!(e.key.as_deref(), Some("zones.outage.durations"), "{e}");
+        assert!(e.hint.as_deref().unwrap().starts_with("did you mean `duration`?"), "{e}");
     }
 }

@@ -3,15 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn spotsim(args: &[&str], dir: &Path) -> Output {
+pub fn spotsim(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-const GOOD: &str = r#"name = "tiny"
+pub const GOOD: &str = r#"name = "tiny"
 replications = 50
 
 [training]
@@ -32,7 +32,7 @@ capacity_wait = { dist = "exponential", mean = "10m" }
 "training.checkpoint.interval" = ["15m", "1h"]
 "#;
 
-fn workspace(text: &str) -> (tempfile::TempDir, PathBuf) {
+pub fn workspace(text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("exp.toml");
     std::fs::write(&file, text).unwrap();

@@ -6,6 +6,8 @@ mod determinism;
 mod inference;
 mod profiles;
 mod recommend;
+mod mutants;
+mod robust;
 mod serverless;
 mod training;
 mod verify;
