@@ -118,6 +118,9 @@ pub struct OutputDir {
     leaf: String,
     lock_path: PathBuf,
     lock: Option<File>,
+    /// Folders the claim created for the lock; removed again, if still
+    /// empty, when no result was written (a refused run leaves nothing).
+    created: Vec<PathBuf>,
 }
 
 impl OutputDir {
@@ -138,6 +141,11 @@ impl OutputDir {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let created: Vec<PathBuf> = parent
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
         // One lock per folder however it is spelt (`out`, `./out`).
         let parent = parent.canonicalize().with_context(|| format!("cannot find {}", parent.display()))?;
@@ -151,8 +159,15 @@ impl OutputDir {
             ));
         }
         let lock = take_lock(&lock_path, dir)?;
-        let claimed =
-            OutputDir { shown: dir.to_path_buf(), dir: parent.join(&leaf), parent, leaf, lock_path, lock: Some(lock) };
+        let claimed = OutputDir {
+            shown: dir.to_path_buf(),
+            dir: parent.join(&leaf),
+            parent,
+            leaf,
+            lock_path,
+            lock: Some(lock),
+            created,
+        };
         claimed.clear_debris()?;
         claimed.check()?;
         Ok(claimed)
@@ -294,6 +309,12 @@ impl Drop for OutputDir {
             drop(lock);
         }
         forget(&self.lock_path);
+        if !self.dir.exists() {
+            // Innermost first; `remove_dir` leaves a folder that has anything in it.
+            for folder in &self.created {
+                let _ = std::fs::remove_dir(folder);
+            }
+        }
     }
 }
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use spotsim::engine::{Runner, Streams};
 use spotsim::experiment::{self, Design, InputError};
-use spotsim::inference::endpoint::{Endpoint, Fidelity};
+use spotsim::inference::design::{Endpoint, Fidelity};
 use spotsim::output;
 use spotsim::spot::Interruptions;
+use spotsim::training::TrainingJob;
 
 /// Mutants per experiment; the trace-replay experiments parse large traces
 /// on every load, so they get fewer.
@@ -211,20 +212,18 @@ fn split_value(line: &str) -> Option<(&str, &str)> {
 /// Whether one replication of every point is cheap enough to run here: the
 /// reader accepts designs far beyond a test's budget (a day of traffic, a
 /// nanosecond MTBF), and refusing those up front is not this test's subject.
-fn affordable(design: &Design) -> bool {
-    match design {
-        Design::Training(job) => {
-            let limit = |mtbf: spotsim::time::SimTime| mtbf.as_secs_f64() >= 1.0;
-            let spot = job.spot.as_ref().is_none_or(|s| match &s.interruptions {
-                Interruptions::Poisson { mtbf } => limit(*mtbf),
-                Interruptions::Weibull { scale, .. } => limit(*scale),
-                _ => true,
-            });
-            let zones = job.zones.as_ref().and_then(|z| z.outage.as_ref()).is_none_or(|o| limit(o.mtbf));
-            spot && zones
-        }
-        Design::Inference(endpoint) => endpoint_affordable(endpoint),
+fn affordable(design: &dyn Design) -> bool {
+    if let Some(job) = design.downcast::<TrainingJob>() {
+        let limit = |mtbf: spotsim::time::SimTime| mtbf.as_secs_f64() >= 1.0;
+        let spot = job.spot.as_ref().is_none_or(|s| match &s.interruptions {
+            Interruptions::Poisson { mtbf } => limit(*mtbf),
+            Interruptions::Weibull { scale, .. } => limit(*scale),
+            _ => true,
+        });
+        let zones = job.zones.as_ref().and_then(|z| z.outage.as_ref()).is_none_or(|o| limit(o.mtbf));
+        return spot && zones;
     }
+    design.downcast::<Endpoint>().is_some_and(endpoint_affordable)
 }
 
 fn endpoint_affordable(e: &Endpoint) -> bool {
@@ -257,14 +256,14 @@ fn exercise(path: &Path, inference: bool, runner: &Runner) -> Result<bool, Input
     };
     e.points.truncate(4);
     e.replications = 1;
-    if !e.points.iter().all(|p| affordable(&p.design)) {
+    if !e.points.iter().all(|p| affordable(p.design.as_ref())) {
         return Ok(false);
     }
     let results = spotsim::run::simulate(&e, runner, &|_| {});
     let width = e.metrics().len();
     let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
     assert!(!output::summary_csv(&e, &summaries).is_empty() && !output::replications_csv(&e, &results).is_empty());
-    if let Some(timeline) = e.points[0].design.timeline(e.seed) {
+    if let Some(timeline) = e.points[0].design.timeline(Streams::new(e.seed, 0)) {
         assert!(!output::timeline_csv(&e, &[timeline]).is_empty());
     }
     Ok(true)
