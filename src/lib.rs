@@ -5,7 +5,8 @@
 //! random stream per (replication, purpose); models sit on top of it
 //! (`training`); `experiment` reads experiment files into designs, `stats`
 //! summarises replications, `output` writes the result files and `verify`
-//! holds the models to closed-form results.
+//! holds the models to closed-form results. `shard`, `output::merge` and
+//! `slurm` split a run over machines and put it back together.
 
 pub mod catalog;
 pub mod dist;
@@ -15,6 +16,8 @@ pub mod inference;
 pub mod output;
 pub mod run;
 pub mod scenario;
+pub mod shard;
+pub mod slurm;
 pub mod spot;
 pub mod stats;
 pub mod time;

@@ -1,11 +1,16 @@
-//! Result files. Each exporter returns bytes; `write_results` puts them in
+//! Result files. Each exporter returns bytes; `write_atomically` puts them in
 //! place atomically, so a failed run never leaves a partial folder behind.
+//! `shard` and `merge` split a run into slices and put them back together.
+
+pub mod merge;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::experiment::Experiment;
 use crate::scenario::Timeline;
@@ -15,13 +20,26 @@ use crate::stats::Summary;
 pub type PointRows = Vec<f64>;
 
 /// What `manifest.json` records about the run besides the experiment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunInfo {
     pub spotsim_version: String,
     pub command_line: Vec<String>,
     pub threads: usize,
     pub started: String,
     pub elapsed_s: f64,
+}
+
+impl RunInfo {
+    /// This process, started at `started`, timed by `clock` since then.
+    pub fn of_this_process(threads: usize, started: SystemTime, clock: Instant) -> RunInfo {
+        RunInfo {
+            spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
+            command_line: std::env::args().collect(),
+            threads,
+            started: utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
+            elapsed_s: clock.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
@@ -40,9 +58,29 @@ fn push_number(out: &mut String, x: f64) {
     }
 }
 
-fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&str]) {
+/// What the CSV files say about an experiment besides the numbers: the swept
+/// keys, each point's swept values and the metric names. A shard carries it,
+/// so a merge writes the same headers and row prefixes as a single run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    pub swept: Vec<String>,
+    pub points: Vec<Vec<String>>,
+    pub metrics: Vec<String>,
+}
+
+impl Layout {
+    pub fn of(experiment: &Experiment) -> Layout {
+        Layout {
+            swept: experiment.swept.clone(),
+            points: experiment.points.iter().map(|p| p.values.clone()).collect(),
+            metrics: experiment.metrics().iter().map(|m| m.to_string()).collect(),
+        }
+    }
+}
+
+fn header(out: &mut String, layout: &Layout, middle: &[&str], tail: &[&str]) {
     let cols: Vec<String> = std::iter::once("point".to_string())
-        .chain(experiment.swept.iter().cloned())
+        .chain(layout.swept.iter().cloned())
         .chain(middle.iter().map(|s| s.to_string()))
         .chain(tail.iter().map(|s| s.to_string()))
         .collect();
@@ -58,20 +96,23 @@ fn csv_row(cells: &[String]) -> String {
     quoted.join(",") + "\n"
 }
 
-fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
-    std::iter::once(point.to_string()).chain(experiment.points[point].values.iter().cloned()).collect()
+fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
+    std::iter::once(point.to_string()).chain(layout.points[point].iter().cloned()).collect()
 }
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each
 /// point's metrics in metric order.
 pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u8> {
-    let metrics = experiment.metrics();
+    summary_table(&Layout::of(experiment), summaries)
+}
+
+fn summary_table(layout: &Layout, summaries: &[Vec<Summary>]) -> Vec<u8> {
     let mut out = String::new();
-    header(&mut out, experiment, &["metric"], &Summary::COLUMNS);
+    header(&mut out, layout, &["metric"], &Summary::COLUMNS);
     for (p, point) in summaries.iter().enumerate() {
-        for (metric, summary) in metrics.iter().zip(point) {
-            let mut cells = point_prefix(experiment, p);
-            cells.push(metric.to_string());
+        for (metric, summary) in layout.metrics.iter().zip(point) {
+            let mut cells = point_prefix(layout, p);
+            cells.push(metric.clone());
             cells.extend(summary.values().iter().map(|&x| cell(x)));
             out.push_str(&csv_row(&cells));
         }
@@ -81,45 +122,60 @@ pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u
 
 /// `replications.csv`: one row per (point, replication).
 pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
-    let metrics = experiment.metrics();
-    let mut out = String::new();
-    header(&mut out, experiment, &["replication"], metrics);
-    // Blocks of rows are formatted in parallel and joined in order.
-    const BLOCK: usize = 4096;
-    let width = metrics.len();
+    let layout = Layout::of(experiment);
+    let mut out = replications_header(&layout);
     for (p, rows) in results.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(experiment, p));
-        let prefix = prefix.trim_end();
-        let blocks: Vec<String> = rows
-            .par_chunks(width * BLOCK)
-            .enumerate()
-            .map(|(b, block)| {
-                let mut text = String::with_capacity(block.len() * 20);
-                for (i, row) in block.chunks_exact(width).enumerate() {
-                    text.push_str(prefix);
-                    text.push(',');
-                    text.push_str(itoa::Buffer::new().format(b * BLOCK + i));
-                    for &x in row {
-                        text.push(',');
-                        push_number(&mut text, x);
-                    }
-                    text.push('\n');
-                }
-                text
-            })
-            .collect();
-        blocks.iter().for_each(|b| out.push_str(b));
+        push_replication_rows(&mut out, &layout, p, rows, 0);
     }
     out.into_bytes()
+}
+
+fn replications_header(layout: &Layout) -> String {
+    let metrics: Vec<&str> = layout.metrics.iter().map(String::as_str).collect();
+    let mut out = String::new();
+    header(&mut out, layout, &["replication"], &metrics);
+    out
+}
+
+/// Appends the rows of point `p`, whose first row is replication `first`.
+fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
+    // Blocks of rows are formatted in parallel and joined in order.
+    const BLOCK: usize = 4096;
+    let width = layout.metrics.len();
+    if width == 0 {
+        return;
+    }
+    let prefix = csv_row(&point_prefix(layout, p));
+    let prefix = prefix.trim_end();
+    let blocks: Vec<String> = rows
+        .par_chunks(width * BLOCK)
+        .enumerate()
+        .map(|(b, block)| {
+            let mut text = String::with_capacity(block.len() * 20);
+            for (i, row) in block.chunks_exact(width).enumerate() {
+                text.push_str(prefix);
+                text.push(',');
+                text.push_str(itoa::Buffer::new().format(first + (b * BLOCK + i) as u64));
+                for &x in row {
+                    text.push(',');
+                    push_number(&mut text, x);
+                }
+                text.push('\n');
+            }
+            text
+        })
+        .collect();
+    blocks.iter().for_each(|b| out.push_str(b));
 }
 
 /// `timeline.csv`: replication 0 of each point, one row per period, with the
 /// scenario's own columns.
 pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> {
+    let layout = Layout::of(experiment);
     let mut out = String::new();
-    header(&mut out, experiment, timelines.first().map_or(&[], |t| t.columns), &[]);
+    header(&mut out, &layout, timelines.first().map_or(&[], |t| t.columns), &[]);
     for (p, timeline) in timelines.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(experiment, p));
+        let prefix = csv_row(&point_prefix(&layout, p));
         let prefix = prefix.trim_end();
         for row in timeline.rows.chunks_exact(timeline.columns.len().max(1)) {
             out.push_str(prefix);
@@ -135,20 +191,29 @@ pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> 
 
 /// `manifest.json`: the resolved experiment and how it was run.
 pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
+    manifest_with(&experiment.file.display().to_string(), experiment.seed, experiment, info, None::<&()>)
+}
+
+/// A manifest with `extra`'s fields after the seed (a shard's slice, a
+/// merge's shards) and `experiment` as given (a merge has only its JSON).
+fn manifest_with<E: Serialize + ?Sized, X: Serialize>(
+    experiment_file: &str,
+    seed: u64,
+    experiment: &E,
+    info: &RunInfo,
+    extra: Option<&X>,
+) -> Vec<u8> {
     #[derive(Serialize)]
-    struct Manifest<'a> {
-        experiment_file: String,
+    struct Manifest<'a, E: ?Sized, X> {
+        experiment_file: &'a str,
         #[serde(flatten)]
         run: &'a RunInfo,
         seed: u64,
-        experiment: &'a Experiment,
+        #[serde(flatten)]
+        extra: Option<&'a X>,
+        experiment: &'a E,
     }
-    let manifest = Manifest {
-        experiment_file: experiment.file.display().to_string(),
-        run: info,
-        seed: experiment.seed,
-        experiment,
-    };
+    let manifest = Manifest { experiment_file, run: info, seed, extra, experiment };
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
     bytes.push(b'\n');
     bytes
@@ -158,6 +223,18 @@ pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
 /// sibling folder that then replaces `dir` by rename. On failure, `dir` is
 /// as it was before.
 pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    write_folder_atomically(dir, |staging| {
+        for (name, bytes) in files {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    })
+}
+
+/// Like [`write_atomically`], for files too large to hold in memory: `fill`
+/// writes them into the staging folder it is given.
+pub fn write_folder_atomically(dir: &Path, fill: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -170,10 +247,7 @@ pub fn write_atomically(dir: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result
     let _ = std::fs::remove_dir_all(&staging);
     let result = (|| -> anyhow::Result<()> {
         std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        for (name, bytes) in files {
-            let path = staging.join(name);
-            std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        fill(&staging)?;
         if dir.exists() {
             std::fs::rename(dir, &retired).with_context(|| format!("cannot replace {}", dir.display()))?;
         }
