@@ -34,20 +34,16 @@ const FORMS: &str = "give K/N with 1 <= K <= N (e.g. 2/8), `auto` (Slurm array: 
 impl Shard {
     /// Parses `--shard`; `env` looks up environment variables (for `auto`).
     pub fn parse(arg: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, InputError> {
+        let malformed = || bad(format!("expected K/N, got `{arg}`"), FORMS);
         let (k, n) = arg.split_once('/').unwrap_or((arg, ""));
         let n = match n {
             "" if k == "auto" => None,
-            n => Some(
-                n.parse::<u64>()
-                    .ok()
-                    .filter(|&n| n >= 1)
-                    .ok_or_else(|| bad(format!("expected K/N, got `{arg}`: N must be a whole number >= 1"), FORMS))?,
-            ),
+            n => Some(n.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(malformed)?),
         };
         if k == "auto" {
             return Self::from_env(n, env);
         }
-        let k = k.parse::<u64>().map_err(|_| bad(format!("expected K/N, got `{arg}`"), FORMS))?;
+        let k = k.parse::<u64>().map_err(|_| malformed())?;
         Self::new(k, n.expect("N was given"), arg)
     }
 

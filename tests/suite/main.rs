@@ -4,6 +4,7 @@ mod cli;
 mod determinism;
 mod inference;
 mod serverless;
+mod shard;
 mod training;
 mod verify;
 mod zones;
