@@ -5,9 +5,10 @@
 //! manifest records it), then streams: `summary.csv` is computed one (point,
 //! metric) column at a time, each column read from the shards' `columns.f64`
 //! in replication order and summarised by the same `Summary::of` as a single
-//! run, so the bytes agree; `replications.csv` is the shards' rows copied
-//! point by point in shard order; `timeline.csv` is the one shard 1 … N
-//! wrote with replication 0. Memory holds a few columns, never every row.
+//! run, so the bytes agree; `replications.csv` is formatted by the single
+//! run's row formatter, a block of rows at a time, point by point in shard
+//! order; `timeline.csv` is the one the shard with replication 0 wrote.
+//! Memory holds a few columns or a block of rows, never every row.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -19,8 +20,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::shard::{COLUMNS, MANIFEST, REPLICATIONS, ShardInfo, TIMELINE};
-use super::{RunInfo, manifest_with, summary_table, write_folder_atomically};
+use super::shard::{COLUMNS, MANIFEST, ShardInfo, TIMELINE};
+use super::{
+    RunInfo, manifest_with, push_replication_rows, replications_header, summary_table, write_folder_atomically,
+};
 use crate::engine::Runner;
 use crate::experiment::{InputError, Origin};
 use crate::shard::{Shard, shell_quote};
@@ -94,7 +97,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf], runner: &Runner) -> anyhow::Result<Me
                         .map(|m| {
                             let mut column = Vec::with_capacity(first.shard.replications as usize);
                             for part in &parts {
-                                read_column(part, p, m, &mut column)?;
+                                let s = &part.m.shard;
+                                read_values(part, s.column_offset(p, m), s.count() as usize, &mut column)?;
                             }
                             Ok(Summary::of(&mut column))
                         })
@@ -103,20 +107,23 @@ pub fn merge(out: &Path, dirs: &[PathBuf], runner: &Runner) -> anyhow::Result<Me
             })
             .collect::<anyhow::Result<_>>()?;
         write_file(&staging.join("summary.csv"), |w| Ok(w.write_all(&summary_table(layout, &summaries))?))?;
-        write_file(&staging.join(REPLICATIONS), |w| {
-            copy_range(&parts[0], REPLICATIONS, 0, first.shard.point_offsets[0], w)?;
+        write_file(&staging.join("replications.csv"), |w| {
+            w.write_all(replications_header(layout).as_bytes())?;
             for p in 0..points {
                 for part in &parts {
-                    let offsets = &part.m.shard.point_offsets;
-                    copy_range(part, REPLICATIONS, offsets[p], offsets[p + 1], w)?;
+                    write_rows(part, p, runner, w)?;
                 }
             }
             Ok(())
         })?;
         // Replication 0 is in the first shard that holds any replication.
         if let Some(part) = parts.iter().find(|p| p.m.shard.count() > 0 && p.m.shard.files.contains_key(TIMELINE)) {
-            let len = part.m.shard.files[TIMELINE].bytes;
-            write_file(&staging.join(TIMELINE), |w| copy_range(part, TIMELINE, 0, len, w))?;
+            let path = part.dir.join(TIMELINE);
+            write_file(&staging.join(TIMELINE), |w| {
+                let mut file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+                std::io::copy(&mut file, w).with_context(|| format!("cannot copy {}", path.display()))?;
+                Ok(())
+            })?;
         }
         let manifest = merged_manifest(&parts, runner.threads(), started, clock);
         write_file(&staging.join(MANIFEST), |w| Ok(w.write_all(&manifest)?))
@@ -296,16 +303,15 @@ fn check_files(part: &Part) -> anyhow::Result<()> {
     let s = &part.m.shard;
     let rerun = format!("rerun this shard: {}", rerun_command(part, s.k));
     let expected = part.shard().range(s.replications);
-    if (s.first..s.end) != expected || s.point_offsets.len() != s.layout.points.len() + 1 {
+    if (s.first..s.end) != expected {
         return Err(refuse(
             &part.dir.join(MANIFEST),
             format!("is damaged: shard {} should hold replications {expected:?}", part.shard()),
             rerun,
         ));
     }
-    let columns_len = (s.layout.points.len() * s.layout.metrics.len()) as u64 * s.count() * 8;
-    let size_ok = |name: &str, len: u64| s.files.get(name).is_some_and(|f| f.bytes == len);
-    if !size_ok(COLUMNS, columns_len) || !size_ok(REPLICATIONS, *s.point_offsets.last().expect("offsets")) {
+    let columns_len = s.column_offset(s.layout.points.len(), 0);
+    if s.files.get(COLUMNS).is_none_or(|f| f.bytes != columns_len) {
         return Err(refuse(&part.dir.join(MANIFEST), "is damaged: its file list does not match its slice", rerun));
     }
     for (name, check) in &s.files {
@@ -315,31 +321,42 @@ fn check_files(part: &Part) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Appends the shard's slice of column (point `p`, metric `m`) to `column`.
-fn read_column(part: &Part, p: usize, m: usize, column: &mut Vec<f64>) -> anyhow::Result<()> {
-    let s = &part.m.shard;
-    let count = s.count() as usize;
+/// Appends `count` values from byte `at` of the shard's `columns.f64`.
+fn read_values(part: &Part, at: u64, count: usize, out: &mut Vec<f64>) -> anyhow::Result<()> {
     if count == 0 {
         return Ok(());
     }
     let path = part.dir.join(COLUMNS);
-    let mut file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let start = (p * s.layout.metrics.len() + m) as u64 * s.count() * 8;
     let mut bytes = vec![0; count * 8];
-    file.seek(SeekFrom::Start(start))
-        .and_then(|_| file.read_exact(&mut bytes))
+    File::open(&path)
+        .and_then(|mut file| {
+            file.seek(SeekFrom::Start(at))?;
+            file.read_exact(&mut bytes)
+        })
         .with_context(|| format!("cannot read {}", path.display()))?;
-    column.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))));
+    out.extend(bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes"))));
     Ok(())
 }
 
-fn copy_range(part: &Part, name: &str, from: u64, to: u64, w: &mut dyn Write) -> anyhow::Result<()> {
-    let path = part.dir.join(name);
-    let mut file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    file.seek(SeekFrom::Start(from))?;
-    let copied =
-        std::io::copy(&mut file.take(to - from), w).with_context(|| format!("cannot copy {}", path.display()))?;
-    anyhow::ensure!(copied == to - from, "{} changed during the merge", path.display());
+/// Writes the shard's rows of point `p`, a block at a time: its columns
+/// read back into rows, then formatted as a single run formats them.
+fn write_rows(part: &Part, p: usize, runner: &Runner, w: &mut dyn Write) -> anyhow::Result<()> {
+    const BLOCK: u64 = 1 << 16;
+    let s = &part.m.shard;
+    let width = s.layout.metrics.len();
+    let mut start = 0;
+    while start < s.count() {
+        let len = BLOCK.min(s.count() - start) as usize;
+        let mut columns = Vec::with_capacity(len * width);
+        for m in 0..width {
+            read_values(part, s.column_offset(p, m) + start * 8, len, &mut columns)?;
+        }
+        let rows: Vec<f64> = (0..len * width).map(|j| columns[(j % width) * len + j / width]).collect();
+        let mut text = String::new();
+        runner.install(|| push_replication_rows(&mut text, &s.layout, p, &rows, s.first + start));
+        w.write_all(text.as_bytes())?;
+        start += len as u64;
+    }
     Ok(())
 }
 

@@ -137,7 +137,7 @@ fn replications_header(layout: &Layout) -> String {
     out
 }
 
-/// Appends the rows of point `p`, whose first row is replication `first`.
+/// Appends the rows of point `p` (row-major), whose first row is replication `first`.
 fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
     // Blocks of rows are formatted in parallel and joined in order.
     const BLOCK: usize = 4096;

@@ -4,11 +4,11 @@
 //! - `manifest.json`: a run's manifest plus `shard` ([`ShardInfo`]): K, N, the
 //!   replication range, the experiment's fingerprint, the byte length and
 //!   checksum of every other file.
-//! - `replications.csv`: the slice's rows under the usual header, with their
-//!   replication indices in the whole run.
-//! - `columns.f64`: the same values as little-endian `f64`, point by point,
-//!   metric by metric, in replication order, so a merge reads one (point,
-//!   metric) column exactly, without parsing text.
+//! - `columns.f64`: every metric of every replication of the slice, as
+//!   little-endian `f64`, point by point, metric by metric, in replication
+//!   order. Binary, so the merge reads back the exact values (a summary
+//!   needs them bit for bit) and reads one (point, metric) column without
+//!   parsing; text is formatted once, by the merge.
 //! - `timeline.csv`: only in the shard that holds replication 0.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,6 @@ use crate::scenario::Timeline;
 use crate::shard::Shard;
 
 pub const MANIFEST: &str = "manifest.json";
-pub const REPLICATIONS: &str = "replications.csv";
 pub const COLUMNS: &str = "columns.f64";
 pub const TIMELINE: &str = "timeline.csv";
 
@@ -41,8 +40,6 @@ pub struct ShardInfo {
     /// Of the resolved experiment without its seed: see [`fingerprint`].
     pub fingerprint: String,
     pub layout: Layout,
-    /// Where each point's rows start in `replications.csv`; last, its length.
-    pub point_offsets: Vec<u64>,
     /// Every data file of the folder, by name.
     pub files: BTreeMap<String, FileCheck>,
 }
@@ -51,33 +48,37 @@ impl ShardInfo {
     pub fn count(&self) -> u64 {
         self.end - self.first
     }
+
+    /// Where column (point `p`, metric `m`) starts in `columns.f64`.
+    pub fn column_offset(&self, p: usize, m: usize) -> u64 {
+        (p * self.layout.metrics.len() + m) as u64 * self.count() * 8
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileCheck {
     pub bytes: u64,
-    /// FNV-1a, 64 bits, in hex: catches a damaged file, not a forged one.
-    pub fnv1a64: String,
+    /// CRC-32 (ISO-HDLC, as zlib), in hex: catches a damaged file, not a
+    /// forged one, and costs little next to writing the file.
+    pub crc32: String,
 }
 
 impl FileCheck {
     fn of(bytes: &[u8]) -> FileCheck {
-        let mut hash = Fnv::new();
-        hash.write(bytes);
-        FileCheck { bytes: bytes.len() as u64, fnv1a64: hash.hex() }
+        FileCheck { bytes: bytes.len() as u64, crc32: format!("{:08x}", crc32fast::hash(bytes)) }
     }
 
     /// Checks the file at `path` against this record; `Err` says what is wrong.
     pub fn verify(&self, path: &Path) -> Result<(), String> {
         let mut file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-        let mut hash = Fnv::new();
+        let mut hash = crc32fast::Hasher::new();
         let mut buf = vec![0; 1 << 20];
         let mut len = 0u64;
         loop {
             match file.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    hash.write(&buf[..n]);
+                    hash.update(&buf[..n]);
                     len += n as u64;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -88,14 +89,15 @@ impl FileCheck {
             let how = if len < self.bytes { "is cut off" } else { "has grown" };
             return Err(format!("{how}: {len} bytes, the shard manifest says {}", self.bytes));
         }
-        if hash.hex() != self.fnv1a64 {
+        if format!("{:08x}", hash.finalize()) != self.crc32 {
             return Err("is damaged: its checksum does not match the shard manifest".into());
         }
         Ok(())
     }
 }
 
-/// FNV-1a, 64 bits: small, stable across versions and platforms.
+/// FNV-1a, 64 bits, for the fingerprint: small and stable across versions
+/// and platforms.
 struct Fnv(u64);
 
 impl Fnv {
@@ -137,24 +139,21 @@ pub fn shard_files(
 ) -> Vec<(&'static str, Vec<u8>)> {
     let layout = Layout::of(experiment);
     let range = shard.range(experiment.replications);
-    let mut replications = super::replications_header(&layout);
-    let mut point_offsets = Vec::with_capacity(results.len() + 1);
-    for (p, rows) in results.iter().enumerate() {
-        point_offsets.push(replications.len() as u64);
-        super::push_replication_rows(&mut replications, &layout, p, rows, range.start);
-    }
-    point_offsets.push(replications.len() as u64);
-
     let width = layout.metrics.len();
-    let mut columns = Vec::with_capacity(results.iter().map(|r| r.len() * 8).sum());
+    let mut columns = vec![0u8; results.iter().map(|r| r.len() * 8).sum()];
+    let mut point_start = 0;
     for rows in results {
-        for m in 0..width {
-            for row in rows.chunks_exact(width) {
-                columns.extend_from_slice(&row[m].to_le_bytes());
+        let count = rows.len() / width.max(1);
+        // One pass over the rows, writing into every column at once.
+        for (i, row) in rows.chunks_exact(width).enumerate() {
+            for (m, x) in row.iter().enumerate() {
+                let at = point_start + (m * count + i) * 8;
+                columns[at..at + 8].copy_from_slice(&x.to_le_bytes());
             }
         }
+        point_start += rows.len() * 8;
     }
-    let mut data = vec![(REPLICATIONS, replications.into_bytes()), (COLUMNS, columns)];
+    let mut data = vec![(COLUMNS, columns)];
     if let Some(timelines) = timelines {
         data.push((TIMELINE, super::timeline_csv(experiment, timelines)));
     }
@@ -167,7 +166,6 @@ pub fn shard_files(
         end: range.end,
         fingerprint: fingerprint(experiment),
         layout,
-        point_offsets,
         files,
     };
     #[derive(Serialize)]
@@ -190,11 +188,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv1a64_matches_the_reference_vectors() {
-        let hex = |s: &[u8]| FileCheck::of(s).fnv1a64;
-        assert_eq!(hex(b""), "cbf29ce484222325");
-        assert_eq!(hex(b"a"), "af63dc4c8601ec8c");
-        assert_eq!(hex(b"foobar"), "85944171f73967e8");
+    fn checksums_match_the_reference_vectors() {
+        let fnv = |s: &[u8]| {
+            let mut h = Fnv::new();
+            h.write(s);
+            h.hex()
+        };
+        assert_eq!(fnv(b""), "cbf29ce484222325");
+        assert_eq!(fnv(b"foobar"), "85944171f73967e8");
+        assert_eq!(FileCheck::of(b"123456789").crc32, "cbf43926");
     }
 
     #[test]

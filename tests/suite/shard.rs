@@ -159,11 +159,11 @@ fn merge_refuses_what_is_not_one_whole_run() {
     run(dir, &exp, &["--shard", "2/4", "-o", "split"]);
     check(&with(1, "split"), &["shard 2/4", "split two ways"]);
 
-    // A cut-off CSV, as a killed copy would leave it.
-    let cut = dir.join("good/shard-2/replications.csv");
+    // A cut-off file, as a killed copy would leave it.
+    let cut = dir.join("good/shard-2/columns.f64");
     let bytes = std::fs::read(&cut).unwrap();
-    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
-    check(&parts, &["replications.csv", "cut off", "rerun this shard", "--shard 2/3"]);
+    std::fs::write(&cut, &bytes[..bytes.len() - 8]).unwrap();
+    check(&parts, &["columns.f64", "cut off", "rerun this shard", "--shard 2/3"]);
     std::fs::write(&cut, &bytes).unwrap();
 
     // A flipped byte in the binary columns.
@@ -186,6 +186,23 @@ fn merge_refuses_what_is_not_one_whole_run() {
     // After all that, the good shards still merge.
     let o = merge(dir, "m", &parts);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_cut_off_timeline_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let exp = experiment("endpoint-autoscaling.toml", 3, &["traffic.duration=20m"]);
+    let parts = shards(dir, &exp, "s", 2);
+    let timeline = dir.join("s/shard-1/timeline.csv");
+    let text = std::fs::read(&timeline).unwrap();
+    std::fs::write(&timeline, &text[..text.len() / 2]).unwrap();
+    let o = merge(dir, "m", &parts);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("timeline.csv: is cut off") && err.contains("rerun this shard"), "{err}");
+    assert!(err.contains("--shard 1/2 -o s/shard-1"), "{err}");
+    assert!(!dir.join("m").exists());
 }
 
 #[test]
