@@ -159,14 +159,14 @@ fn read_part(dir: &Path) -> anyhow::Result<Part> {
 /// `out` is replaced whole, so it must not be one of the shards.
 fn check_out(out: &Path, parts: &[Part]) -> anyhow::Result<()> {
     let canonical = |p: &Path| std::fs::canonicalize(p).ok();
-    if let Some(out_c) = canonical(out) {
-        if let Some(part) = parts.iter().find(|p| canonical(&p.dir).as_ref() == Some(&out_c)) {
-            return Err(refuse(
-                out,
-                format!("is the shard folder {}, which the merge would replace", part.name()),
-                "choose another -o for the merged result",
-            ));
-        }
+    if let Some(out_c) = canonical(out)
+        && let Some(part) = parts.iter().find(|p| canonical(&p.dir).as_ref() == Some(&out_c))
+    {
+        return Err(refuse(
+            out,
+            format!("is the shard folder {}, which the merge would replace", part.name()),
+            "choose another -o for the merged result",
+        ));
     }
     Ok(())
 }
@@ -371,7 +371,7 @@ fn write_file(path: &Path, fill: impl FnOnce(&mut dyn Write) -> anyhow::Result<(
 /// merge's run information, and where each shard came from.
 fn merged_manifest(parts: &[Part], threads: usize, started: SystemTime, clock: Instant) -> Vec<u8> {
     #[derive(Serialize)]
-    struct From<'a> {
+    struct Source<'a> {
         shard: String,
         folder: String,
         started: &'a str,
@@ -380,12 +380,12 @@ fn merged_manifest(parts: &[Part], threads: usize, started: SystemTime, clock: I
     }
     #[derive(Serialize)]
     struct Extra<'a> {
-        merged_from: Vec<From<'a>>,
+        merged_from: Vec<Source<'a>>,
     }
     let extra = Extra {
         merged_from: parts
             .iter()
-            .map(|p| From {
+            .map(|p| Source {
                 shard: p.shard().to_string(),
                 folder: p.name(),
                 started: &p.m.started,
