@@ -1,4 +1,4 @@
-"""Write the four analysis notebooks of this folder (without outputs).
+"""Write the five analysis notebooks of this folder (without outputs).
 
 The notebooks are the source of truth for readers; this script is how they
 are maintained: edit the cells here and run `python3 notebooks/build_notebooks.py`.
@@ -519,10 +519,199 @@ print(f"Changing the interval moves the mean cost by at most ${spread_iv:.2f} wi
       "the zone matters far more than the interval; where capacity is scarce the job mostly waits.")''',
 ]
 
+# --------------------------------------------------------------------------
+RECOMMEND = [
+    '''md:# Which endpoint design is cheapest and meets the latency objectives?
+
+**Question** (`experiments/endpoint-recommendation.toml`): which instance type,
+minimum fleet and autoscaling target serve a day of diurnal traffic at the
+lowest cost while the day's p99 latency stays under 250 ms on average and at
+least 99% of requests meet the 200 ms SLO?
+
+**Input**, produced from the repository root by
+
+```sh
+spotsim recommend experiments/endpoint-recommendation.toml
+```
+
+which writes `results/endpoint-recommendation/recommendations.csv` (one row per
+design: status, rank, replications, the objective's mean and interval, every
+constraint's estimate, interval and verdict) and `rounds.csv` (the survivors
+after each round of the sequential search; docs/recommend.md).''',
+    SETUP,
+    '''def read_result(name, file):
+    path = ROOT / "results" / name / file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `spotsim recommend experiments/{name}.toml` first")
+    return pd.read_csv(path)
+
+
+rec = read_result("endpoint-recommendation", "recommendations.csv")
+rounds = read_result("endpoint-recommendation", "rounds.csv")
+rec["type"] = rec["inference"].str.extract(r"instance = ([^,]+)")
+COST, LAT, SLO = "cost_usd.mean", "latency_p99_ms.mean", "slo_attainment.mean"
+rec[["rank", "status", "type", "inference.autoscaling.min", "inference.autoscaling.target", "replications",
+     COST, LAT, SLO]].head(12)''',
+    '''LIMIT = 250.0
+fig, ax = plt.subplots(figsize=(9, 5.5))
+ax.axvspan(0, LIMIT, color="tab:green", alpha=0.08, label=f"feasible region: p99 <= {LIMIT:.0f} ms")
+markers = {t: m for t, m in zip(sorted(rec["type"].unique()), "osD^v")}
+status_color = {"best": "tab:red", "tie": "tab:orange", "feasible": "tab:green", "undecided": "tab:olive",
+                "dominated": "tab:blue", "infeasible": "tab:gray"}
+for (t, st), d in rec.groupby(["type", "status"]):
+    ax.scatter(d[LAT], d[COST], marker=markers[t], color=status_color.get(st, "black"), s=40, alpha=0.8,
+               label=f"{t}, {st}")
+best = rec[rec["status"] == "best"]
+ax.scatter(best[LAT], best[COST], s=300, facecolors="none", edgecolors="tab:red", lw=2, label="chosen")
+ax.set_xscale("log")
+ax.set_xlabel("day's p99 latency, mean over replications (ms, log scale)")
+ax.set_ylabel("cost per day, mean (USD)")
+ax.set_title("Every design: cost against latency; the chosen one circled")
+ax.legend(fontsize=7, ncol=2, loc="upper right")
+fig.tight_layout()
+fig.savefig(FIG / "recommend-cost-latency.png")
+plt.show()''',
+    '''fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+ax = axes[0]
+ax.step(rounds["spent"], rounds["survivors"], where="post", marker="o")
+ax.set_xlabel("replications spent (all designs)")
+ax.set_ylabel("designs still in contention")
+ax.set_title("Elimination round by round")
+ax.set_ylim(0, len(rec) + 1)
+ax = axes[1]
+order = rec.sort_values("rank")
+ax.bar(range(len(order)), order["replications"], color=[status_color.get(s, "black") for s in order["status"]])
+ax.set_xlabel("design, by rank")
+ax.set_ylabel("replications it got")
+ax.set_title("Where the replications went (colour: status)")
+fig.tight_layout()
+fig.savefig(FIG / "recommend-rounds.png")
+plt.show()''',
+    '''b = rec[rec["status"] == "best"]
+if len(b):
+    b = b.iloc[0]
+    print(f"Chosen: {b['type']}, min {b['inference.autoscaling.min']}, target {b['inference.autoscaling.target']}: "
+          f"${b[COST]:.2f}/day [{b['cost_usd.mean_low']:.2f}, {b['cost_usd.mean_high']:.2f}], "
+          f"p99 {b[LAT]:.0f} ms, SLO attainment {b[SLO]:.4f}.")
+else:
+    print("No design was chosen with the stated confidence:", ", ".join(sorted(rec["status"].unique())))
+exhaustive = rec["replications"].max() * len(rec)
+print(f"The search spent {rounds['spent'].iloc[-1]} replications in {len(rounds)} round(s); running every design "
+      f"to {rec['replications'].max()} would take {exhaustive}.")''',
+]
+
+
+# --------------------------------------------------------------------------
+RIGHT_SIZING = [
+    '''md:# Right-sizing: which instance type for this model?
+
+**Questions.** (1) For a BERT-base endpoint, which instance type and fleet
+hold p99 latency under 100 ms for the least money, at 15 and at 60 requests
+per second (`experiments/encoder-gpu-or-cpu.toml`)? (2) For BERT-large
+pre-training, which instance type and node count give the cheapest job and
+the shortest p95 wall time, on spot and on-demand
+(`experiments/training-instance-spot.toml`)?
+
+Both sweep `instance`; the model profiles (`bert-base`,
+`bert-large-pretraining`, see `spotsim profiles` and `docs/profiles.md`) turn
+each type into a service time and workers, or a compute time and checkpoint
+times. **Input**, from the repository root:
+
+```sh
+spotsim run experiments/encoder-gpu-or-cpu.toml
+spotsim run experiments/training-instance-spot.toml
+```''',
+    SETUP,
+    '''summary = read("encoder-gpu-or-cpu", "summary")
+INST, N, RPS = "inference.instance", "inference.initial_instances", "traffic.synthetic.mean_rps"
+SLO_MS = 100.0
+ep = metric(summary, "latency_p99_ms")[[INST, N, RPS]].copy()
+ep["p99_ms"] = metric(summary, "latency_p99_ms")["mean"]
+ep["p99_ms_hi"] = metric(summary, "latency_p99_ms")["ci95_high"]
+ep["cost_usd_h"] = metric(summary, "cost_usd")["mean"] / 1.0   # the run is one hour
+ep["attainment"] = metric(summary, "slo_attainment")["mean"]
+ep["holds"] = ep["p99_ms"] <= SLO_MS
+types = list(dict.fromkeys(ep[INST]))
+colors = dict(zip(types, plt.cm.tab10.colors))
+markers = {1: "o", 2: "s", 4: "D"}
+ep.round(3)''',
+    '''rates = sorted(ep[RPS].unique())
+fig, axes = plt.subplots(1, len(rates), figsize=(13, 4.6), sharey=True)
+for ax, rate in zip(axes, rates):
+    d = ep[ep[RPS] == rate]
+    for _, r in d.iterrows():
+        ax.plot(r["p99_ms"], r["cost_usd_h"], markers[r[N]], ms=9, color=colors[r[INST]],
+                mfc=colors[r[INST]] if r["holds"] else "white")
+    ax.axvline(SLO_MS, color="black", ls="--", lw=1)
+    ax.text(SLO_MS * 1.1, ax.get_ylim()[1] * 0.95 if ax.get_ylim()[1] > 0 else 1, "objective 100 ms", va="top")
+    ax.set_xscale("log")
+    ax.set_xlabel("p99 latency (ms, log scale; mean over replications)")
+    ax.set_title(f"{rate:g} requests/s")
+axes[0].set_ylabel("Cost (USD per hour)")
+handles = [plt.Line2D([], [], ls="", marker="o", color=colors[t], ms=8, label=t) for t in types]
+handles += [plt.Line2D([], [], ls="", marker=m, color="gray", ms=8, label=f"{n} instance(s)") for n, m in markers.items()]
+handles += [plt.Line2D([], [], ls="", marker="o", mfc="white", mec="gray", ms=8, label="misses the objective")]
+fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False)
+fig.suptitle("BERT-base endpoint (profile bert-base): cost against p99 latency per instance type and fleet")
+fig.tight_layout(rect=(0, 0.13, 1, 1))
+fig.savefig(FIG / "right-sizing-endpoint.png")
+plt.show()''',
+    '''# The cheapest fleet that holds the objective, per traffic rate (computed from the data).
+for rate in rates:
+    ok = ep[(ep[RPS] == rate) & ep["holds"]].sort_values("cost_usd_h")
+    best = ok.iloc[0]
+    print(f"{rate:g} req/s: {best[INST]} x {best[N]} at ${best['cost_usd_h']:.2f}/h, p99 {best['p99_ms']:.1f} ms; "
+          f"cheapest fleet per type that holds it: "
+          + ", ".join(f"{t} x {g.iloc[0][N]} (${g.iloc[0]['cost_usd_h']:.2f}/h)" for t, g in ok.groupby(INST, sort=False)))''',
+    '''summary = read("training-instance-spot", "summary")
+TI, TN, MK = "training.instance", "training.instances", "training.market"
+tr = metric(summary, "wall_time_h")[[TI, TN, MK]].copy()
+tr["wall_p95_h"] = metric(summary, "wall_time_h")["p95"]
+tr["cost"] = metric(summary, "cost_usd")["mean"]
+tr["cost_lo"] = metric(summary, "cost_usd")["ci95_low"]
+tr["cost_hi"] = metric(summary, "cost_usd")["ci95_high"]
+ttypes = list(dict.fromkeys(tr[TI]))
+tcolors = dict(zip(ttypes, plt.cm.tab10.colors))
+tr.round(2)''',
+    '''fig, ax = plt.subplots(figsize=(10, 5.5))
+for t in ttypes:
+    for market, fill in [("spot", True), ("on-demand", False)]:
+        d = tr[(tr[TI] == t) & (tr[MK] == market)].sort_values(TN)
+        ax.plot(d["wall_p95_h"], d["cost"], "-", color=tcolors[t], alpha=0.5)
+        for _, r in d.iterrows():
+            ax.plot(r["wall_p95_h"], r["cost"], "o" if r[TN] == 1 else "s", ms=8, color=tcolors[t],
+                    mfc=tcolors[t] if fill else "white")
+            ax.annotate(f"x{r[TN]}", (r["wall_p95_h"], r["cost"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+ax.set_xscale("log")
+ax.set_xlabel("p95 wall time (h, log scale)")
+ax.set_ylabel("Mean cost (USD)")
+handles = [plt.Line2D([], [], ls="", marker="o", color=tcolors[t], ms=8, label=t) for t in ttypes]
+handles += [plt.Line2D([], [], ls="", marker="o", color="gray", ms=8, label="spot"),
+            plt.Line2D([], [], ls="", marker="o", mfc="white", mec="gray", ms=8, label="on-demand")]
+ax.legend(handles=handles, loc="center right", fontsize=9)
+ax.set_title("BERT-large pre-training, 400 reference hours (profile bert-large-pretraining):\\n"
+             "cost against p95 wall time per instance type and node count (x1, x4)")
+fig.tight_layout()
+fig.savefig(FIG / "right-sizing-training.png")
+plt.show()''',
+    '''# Cheapest and fastest designs, and what spot saves (computed from the data).
+spot = tr[tr[MK] == "spot"]
+cheap = spot.loc[spot["cost"].idxmin()]
+fast = spot.loc[spot["wall_p95_h"].idxmin()]
+print(f"cheapest on spot: {cheap[TI]} x {cheap[TN]}: ${cheap['cost']:.0f}, p95 {cheap['wall_p95_h']:.1f} h")
+print(f"fastest on spot:  {fast[TI]} x {fast[TN]}: ${fast['cost']:.0f}, p95 {fast['wall_p95_h']:.1f} h")
+both = spot.merge(tr[tr[MK] == "on-demand"], on=[TI, TN], suffixes=("", "_od"))
+both["saves"] = 1 - both["cost"] / both["cost_od"]
+print(f"spot saves {both['saves'].min():.0%} to {both['saves'].max():.0%} against on-demand, "
+      f"and adds {(both['wall_p95_h'] - both['wall_p95_h_od']).min():.1f} to "
+      f"{(both['wall_p95_h'] - both['wall_p95_h_od']).max():.1f} h to the p95 wall time")''',
+]
+
 
 def main():
     for name, cells in [("checkpoint-interval", CHECKPOINT), ("endpoint-autoscaling", ENDPOINT),
-                        ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES)]:
+                        ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES),
+                        ("right-sizing", RIGHT_SIZING), ("recommend", RECOMMEND)]:
         nbformat.write(nb(cells), HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

@@ -29,6 +29,8 @@ EXPERIMENTS=(
   "serverless-vs-endpoint 3"
   "zones-availability 10"
   "real-spot-v100 50"
+  "encoder-gpu-or-cpu 3"
+  "training-instance-spot 50"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do
@@ -38,6 +40,12 @@ for spec in "${EXPERIMENTS[@]}"; do
   echo "spotsim ${args[*]}" >&2
   "$BIN" "${args[@]}"
 done
+
+# recommend.ipynb reads what `spotsim recommend` writes (quick: a budget).
+args=(recommend experiments/endpoint-recommendation.toml --quiet)
+[[ "$QUICK" == 1 ]] && args+=(--budget 3000)
+echo "spotsim ${args[*]}" >&2
+"$BIN" "${args[@]}"
 
 echo "executing notebooks" >&2
 python3 -m nbconvert --to notebook --execute --inplace \

@@ -22,6 +22,10 @@ pub struct Source {
     pub prices: String,
     pub retrieved: String,
     pub region: String,
+    /// Where every instance's `network_gbps` comes from.
+    pub network: String,
+    /// Where every instance's `accelerator_memory_gib` comes from.
+    pub accelerator_memory: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +36,11 @@ pub struct Instance {
     pub memory_gib: f64,
     pub gpus: u32,
     pub gpu: String,
+    /// Baseline (sustained) network bandwidth in Gbit/s, not the "up to" burst.
+    pub network_gbps: f64,
+    /// Total accelerator (GPU / Inferentia) memory of the instance in GiB; 0 on a
+    /// CPU instance, whose model memory is host memory (`memory_gib`).
+    pub accelerator_memory_gib: f64,
     /// On-demand USD per instance-hour.
     pub price_per_hour: f64,
     #[serde(default)]
@@ -57,6 +66,31 @@ pub fn catalog() -> &'static Catalog {
     CATALOG.get_or_init(|| toml::from_str(CATALOG_TOML).expect("models/catalog.toml is valid"))
 }
 
+impl Instance {
+    /// Whether the instance has GPUs or other accelerators (Inferentia).
+    pub fn has_accelerator(&self) -> bool {
+        self.accelerator_memory_gib > 0.0
+    }
+
+    /// The memory a model lives in on this instance, in GiB: the accelerator
+    /// memory where there is one, otherwise host memory.
+    pub fn model_memory_gib(&self) -> f64 {
+        if self.has_accelerator() { self.accelerator_memory_gib } else { self.memory_gib }
+    }
+
+    /// Memory of one GPU / accelerator chip in GiB (the total over `gpus`); what
+    /// one data-parallel replica of a model can use. 0 on a CPU instance.
+    pub fn memory_per_accelerator_gib(&self) -> f64 {
+        if self.has_accelerator() { self.accelerator_memory_gib / f64::from(self.gpus.max(1)) } else { 0.0 }
+    }
+
+    /// Seconds to move `gigabytes` (10^9 bytes) at the baseline bandwidth; the
+    /// nominal lower bound of a transfer of that size.
+    pub fn transfer_secs(&self, gigabytes: f64) -> f64 {
+        gigabytes * 8.0 / self.network_gbps
+    }
+}
+
 impl Catalog {
     pub fn find(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.name == name)
@@ -69,18 +103,22 @@ impl Catalog {
     /// The table `spotsim catalog` prints.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{:<18} {:>5} {:>9} {:>5}  {:<24} {:>10}\n",
-            "instance", "vcpus", "memory", "gpus", "gpu", "usd/hour"
+            "{:<18} {:>5} {:>9} {:>5}  {:<24} {:>9} {:>11} {:>10}\n",
+            "instance", "vcpus", "memory", "gpus", "gpu", "acc mem", "network", "usd/hour"
         );
         for i in &self.instances {
             let gpu = if i.gpu.is_empty() { "-" } else { &i.gpu };
+            let acc = if i.has_accelerator() { format!("{} GiB", i.accelerator_memory_gib) } else { "-".to_string() };
+            let network = format!("{} Gb/s", i.network_gbps);
             out += &format!(
-                "{:<18} {:>5} {:>6} GiB {:>5}  {:<24} {:>10.4}\n",
-                i.name, i.vcpus, i.memory_gib, i.gpus, gpu, i.price_per_hour
+                "{:<18} {:>5} {:>6} GiB {:>5}  {:<24} {:>9} {:>11} {:>10.4}\n",
+                i.name, i.vcpus, i.memory_gib, i.gpus, gpu, acc, network, i.price_per_hour
             );
         }
         out += &format!(
-            "\nOn-demand prices in {}, {}; figures of {}.\n",
+            "\nOn-demand prices in {}, {}; figures of {}.\n\
+             memory is host memory; acc mem is total GPU / accelerator memory; network is the\n\
+             baseline bandwidth, not the \"up to\" burst. Sources: `models/catalog.toml`.\n",
             self.source.region, self.source.prices, self.source.retrieved
         );
         out
@@ -110,5 +148,53 @@ mod tests {
         }
         assert_eq!(c.find("ml.p3.2xlarge").unwrap().price_per_hour, 3.825);
         assert!(c.render().contains("ml.g5.12xlarge"));
+    }
+
+    #[test]
+    fn catalog_has_network_and_accelerator_memory_for_every_instance() {
+        let c = catalog();
+        assert!(!c.source.network.is_empty() && !c.source.accelerator_memory.is_empty());
+        for i in &c.instances {
+            assert!(i.network_gbps > 0.0, "{} has no network bandwidth", i.name);
+            assert!(!i.note.is_empty(), "{} has no note", i.name);
+            if i.gpus > 0 {
+                assert!(i.accelerator_memory_gib > 0.0, "{} has GPUs but no accelerator memory", i.name);
+            }
+            assert!(i.model_memory_gib() > 0.0, "{}", i.name);
+        }
+        let p3 = c.find("ml.p3.2xlarge").unwrap();
+        assert_eq!((p3.network_gbps, p3.accelerator_memory_gib), (2.5, 16.0));
+        let p4d = c.find("ml.p4d.24xlarge").unwrap();
+        assert_eq!((p4d.network_gbps, p4d.accelerator_memory_gib), (400.0, 320.0));
+        let c5 = c.find("ml.c5.xlarge").unwrap();
+        assert!(!c5.has_accelerator());
+        assert_eq!(c5.model_memory_gib(), 8.0);
+        assert_eq!(c.find("ml.inf2.xlarge").unwrap().model_memory_gib(), 32.0);
+        assert_eq!(p4d.memory_per_accelerator_gib(), 40.0);
+        assert_eq!(c5.memory_per_accelerator_gib(), 0.0);
+        // 4 GB over 2.5 Gbit/s: 12.8 s.
+        assert!((p3.transfer_secs(4.0) - 12.8).abs() < 1e-9);
+        let table = c.render();
+        assert!(table.contains("acc mem") && table.contains("Gb/s"));
+        assert!(table.contains("320 GiB") && table.contains("400 Gb/s"));
+    }
+
+    #[test]
+    fn catalog_holds_the_instances_the_model_profiles_use() {
+        let c = catalog();
+        for name in [
+            "ml.c6i.2xlarge",
+            "ml.g4dn.xlarge",
+            "ml.g5.2xlarge",
+            "ml.g5.12xlarge",
+            "ml.g5.48xlarge",
+            "ml.inf2.xlarge",
+            "ml.p3.2xlarge",
+            "ml.p3.8xlarge",
+            "ml.p3.16xlarge",
+            "ml.p4d.24xlarge",
+        ] {
+            assert!(c.find(name).is_some(), "{name} missing");
+        }
     }
 }

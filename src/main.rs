@@ -15,7 +15,7 @@ use spotsim::experiment::{self, Experiment, InputError};
 use spotsim::output::{self, RunInfo, merge};
 use spotsim::shard::Shard;
 use spotsim::slurm::SlurmJob;
-use spotsim::{run, verify};
+use spotsim::{loadtest, profile, recommend, run, verify};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +54,9 @@ enum Command {
         /// No progress bar or closing line on stderr
         #[arg(short, long)]
         quiet: bool,
+        /// Run even when the expected work is far beyond what a machine does in hours
+        #[arg(long)]
+        allow_long: bool,
         /// Compute only slice K of N (1-based) into a shard folder for `spotsim merge`;
         /// `auto` or `auto/N` takes K from a Slurm array or Kubernetes Indexed Job
         #[arg(long, value_name = "K/N")]
@@ -96,6 +99,9 @@ enum Command {
         seed: Option<u64>,
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Let each shard run even when its slice is far beyond what a machine does in hours
+        #[arg(long)]
+        allow_long: bool,
     },
     /// Parse and resolve experiments and print the resolved designs; run nothing
     Check {
@@ -116,6 +122,41 @@ enum Command {
     },
     /// List the instance types of the built-in catalog
     Catalog,
+    /// List the built-in model profiles: what each instance type gives
+    Profiles,
+    /// Find the cheapest design of the [sweep] that meets the [objective],
+    /// with stated confidence; writes recommendations.csv, rounds.csv,
+    /// summary.csv (the survivors) and manifest.json
+    Recommend {
+        experiment: PathBuf,
+        /// Output folder [default: results/<experiment name>/]
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        /// Most replications to spend over all points [default: no limit but
+        /// 100,000 per point]
+        #[arg(long, value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
+        budget: Option<u64>,
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// No progress or ranking table on stderr
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Per point, the highest steady request rate one instance sustains under
+    /// the [loadtest] latency threshold; writes loadtest.csv and manifest.json
+    Loadtest {
+        experiment: PathBuf,
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
 }
 
 /// Errors that are the user's input, not the program's.
@@ -166,7 +207,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, output, replications, seed, threads, set, quiet, shard } => {
+        Command::Run { experiments, output, replications, seed, threads, set, quiet, allow_long, shard } => {
             let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
             if shard.is_some() && experiments.len() > 1 {
                 return Err(usage("--shard", "runs one experiment; give one experiment file"));
@@ -174,7 +215,12 @@ fn execute(command: Command) -> Result<(), Failure> {
             // Every file is checked before anything runs or is written.
             let mut loaded = Vec::new();
             for path in &experiments {
-                loaded.push(load(path, &set, replications, seed)?);
+                let e = load(path, &set, replications, seed)?;
+                if !allow_long {
+                    let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
+                    run::check_work_of(&e, range.end - range.start)?;
+                }
+                loaded.push(e);
             }
             let runner = Runner::new(threads)?;
             for e in &loaded {
@@ -184,7 +230,7 @@ fn execute(command: Command) -> Result<(), Failure> {
                     (None, _, Some(s)) => {
                         Path::new("results").join(format!("{}-shards", e.name)).join(format!("shard-{}", s.k))
                     }
-                    (None, _, None) => Path::new("results").join(&e.name),
+                    (None, _, None) => default_dir(e),
                 };
                 run_one(e, &runner, &dir, quiet, shard)?;
             }
@@ -205,9 +251,19 @@ fn execute(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Slurm { experiment, tasks, partition, time, cpus_per_task, output, replications, seed, set } => {
+        Command::Slurm {
+            experiment,
+            tasks,
+            partition,
+            time,
+            cpus_per_task,
+            output,
+            replications,
+            seed,
+            set,
+            allow_long,
+        } => {
             let e = load(&experiment, &set, replications, seed)?;
-            let absolute = |p: &Path| std::path::absolute(p).map_err(Failure::from);
             let mut run_args: Vec<String> = Vec::new();
             if let Some(n) = replications {
                 run_args.extend(["-n".into(), n.to_string()]);
@@ -218,6 +274,12 @@ fn execute(command: Command) -> Result<(), Failure> {
             for s in &set {
                 run_args.extend(["--set".into(), s.clone()]);
             }
+            if allow_long {
+                run_args.push("--allow-long".into());
+            } else {
+                // The largest slice, as a shard will check it.
+                run::check_work_of(&e, e.replications.div_ceil(tasks))?;
+            }
             let sbatch_args = [
                 ("--partition", partition),
                 ("--time", time),
@@ -226,10 +288,11 @@ fn execute(command: Command) -> Result<(), Failure> {
             .into_iter()
             .filter_map(|(flag, value)| value.map(|v| format!("{flag}={v}")))
             .collect();
+            let absolute = |p: &Path| std::path::absolute(p).map_err(Failure::from);
             let job = SlurmJob {
                 spotsim: std::env::current_exe()?,
                 experiment: absolute(&experiment)?,
-                output: absolute(&output.unwrap_or_else(|| Path::new("results").join(&e.name)))?,
+                output: absolute(&output.unwrap_or_else(|| default_dir(&e)))?,
                 tasks,
                 run_args,
                 sbatch_args,
@@ -260,6 +323,58 @@ fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", catalog().render())?;
             Ok(())
         }
+        Command::Profiles => {
+            write!(std::io::stdout().lock(), "{}", profile::render())?;
+            Ok(())
+        }
+        Command::Recommend { experiment, output, budget, seed, threads, set, quiet } => {
+            // A design that does not fit its instance is an answer here.
+            let mut e = experiment::load_with(&experiment, &set, experiment::Fit::Mark)?;
+            e.seed = seed.unwrap_or(e.seed);
+            recommend::report::check(&e)?;
+            let runner = Runner::new(threads)?;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = recommend::Settings { budget, ..Default::default() };
+            let bar = progress_bar(quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
+            let points = e.points.len();
+            let search = recommend::report::search(&e, &runner, &settings, &|n| bar.inc(n), &|r| {
+                bar.set_message(recommend::report::round_line(r, points))
+            })?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            let dir = output.unwrap_or_else(|| default_dir(&e));
+            output::write_atomically(&dir, &search.files(&e, &runner, &info))?;
+            if !quiet {
+                eprint!("{}", search.render(&e));
+                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+        Command::Loadtest { experiment, output, set, quiet } => {
+            let e = experiment::load(&experiment, &set)?;
+            loadtest::check(&e)?;
+            let runner = Runner::new(0)?;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = loadtest::Settings::default();
+            let bar = progress_bar(
+                quiet,
+                Some(e.points.len() as u64),
+                "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
+                &e.name,
+            );
+            let results = loadtest::loadtest(&e, &runner, &settings, &|_| bar.inc(1))?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            let dir = output.unwrap_or_else(|| default_dir(&e));
+            output::write_atomically(&dir, &loadtest::files(&e, &results, &settings, &info))?;
+            if !quiet {
+                eprint!("{}", loadtest::render(&e, &results));
+                eprintln!("-> {} ({:.2} s)", dir.display(), clock.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -284,35 +399,72 @@ fn input_or_other(e: anyhow::Error) -> Failure {
     }
 }
 
+fn default_dir(e: &Experiment) -> PathBuf {
+    Path::new("results").join(&e.name)
+}
+
+/// A progress bar on stderr when it is a terminal and not `quiet`; a spinner
+/// when `total` is unknown.
+fn progress_bar(quiet: bool, total: Option<u64>, template: &str, prefix: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            })
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Long replications move a bar only when they end; the work their engines
+/// report as they go (`engine::progress`) shows that they are running.
+fn events_key(expected: f64, unit: &'static str) -> impl indicatif::style::ProgressTracker {
+    let before = spotsim::engine::progress::events();
+    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let n = spotsim::engine::progress::events() - before;
+        if n > 0 {
+            let _ = write!(w, "  ({:.2e} of about {expected:.2e} {unit})", n as f64);
+        }
+    }
+}
+
 fn run_one(e: &Experiment, runner: &Runner, dir: &Path, quiet: bool, shard: Option<Shard>) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
     let total = (range.end - range.start) * e.points.len() as u64;
-    let bar = if quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}")
-                .expect("a valid template")
-                .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                    let _ = write!(w, "{:.0}/s", state.per_sec());
-                })
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(e.name.clone());
-        bar
-    };
+    let works: Vec<_> = e.points.iter().map(|p| p.design.work()).collect();
+    let expected = works.iter().map(|w| w.events).sum::<f64>() * (range.end - range.start) as f64;
+    let unit = works.first().map_or("events", |w| w.unit);
+    let bar = progress_bar(
+        quiet,
+        Some(total),
+        "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}{events}",
+        &e.name,
+    );
+    bar.set_style(bar.style().with_key("events", events_key(expected, unit)));
     let results = run::simulate_range(e, runner, range.clone(), &|n| bar.inc(n));
     bar.finish_and_clear();
-    let info = RunInfo::of_this_process(runner.threads(), started, clock);
+    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
     let files = match shard {
         None => run::result_files(e, runner, &results, &info),
         Some(s) => run::shard_files(e, runner, s, &results, &info),
     };
     output::write_atomically(dir, &files)?;
     if !quiet {
+        // A slice's table would read as the answer; the merge has the whole.
+        if shard.is_none()
+            && let Some(table) = recommend::report::sweep_table(e, &results)
+        {
+            eprint!("{table}");
+        }
         let slice = shard.map_or(String::new(), |s| format!(" (shard {s}: {range:?})"));
         eprintln!(
             "{}: {} point(s) x {} replications{slice} in {:.2} s -> {}",

@@ -10,6 +10,7 @@ use std::fmt::Debug;
 use serde::Serialize;
 
 use crate::engine::{Model, Streams};
+use crate::profile::ProfileUse;
 
 /// One resolved design: everything its model needs, every default filled in.
 pub trait Design: Model + Any + Debug + Send + Sync {
@@ -22,6 +23,26 @@ pub trait Design: Model + Any + Debug + Send + Sync {
     fn timeline(&self, _streams: Streams) -> Option<Timeline> {
         None
     }
+
+    /// What one replication is expected to simulate, so that a run far
+    /// beyond what a machine does in hours is refused before it starts.
+    fn work(&self) -> Work {
+        Work { events: 1.0, unit: "replications", driver: "replications" }
+    }
+
+    /// How the design used a model profile, for designs read with one.
+    fn profile(&self) -> Option<&ProfileUse> {
+        None
+    }
+}
+
+/// The expected work of one replication: `events` of a kind (`unit`), and
+/// the key that drives their number.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Work {
+    pub events: f64,
+    pub unit: &'static str,
+    pub driver: &'static str,
 }
 
 impl dyn Design {

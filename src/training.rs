@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
+use crate::profile::ProfileUse;
 use crate::scenario::Design;
 use crate::spot::trace::{Cursor, SpotTrace};
 use crate::spot::{Interruptions, Market, SpotTerms};
@@ -61,6 +62,9 @@ pub struct TrainingJob {
     /// Availability zones; written as the file's `[zones]` table.
     #[serde(skip)]
     pub zones: Option<Zones>,
+    /// What a model profile gave (then `work` is the derived compute time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_profile: Option<ProfileUse>,
 }
 
 /// A replication stops, not completed, after this many interruptions: a job
@@ -106,6 +110,10 @@ impl Design for TrainingJob {
         let mut tables: Vec<(&'static str, &dyn erased_serde::Serialize)> = vec![("training", self)];
         tables.extend(crate::spot::market_tables(self.spot.as_ref(), self.zones.as_ref()));
         tables
+    }
+
+    fn profile(&self) -> Option<&ProfileUse> {
+        self.from_profile.as_ref()
     }
 }
 

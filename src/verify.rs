@@ -155,6 +155,7 @@ pub fn poisson_job(
             fallback_after_wait: None,
         }),
         zones: None,
+        from_profile: None,
     }
 }
 
@@ -422,6 +423,7 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         spot: None,
         zones: None,
         traffic: constant_traffic(rate, duration),
+        from_profile: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The generic engine every model runs on: random streams, an event queue and
 //! the parallel replication runner.
 
+pub mod progress;
 mod queue;
 mod rng;
 mod runner;

@@ -2,13 +2,14 @@
 
 use super::Scenario;
 use super::autoscaling::read_autoscaling;
-use super::reader::{Result, Section};
+use super::reader::{Result, Section, parse_gb};
 use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
 use crate::experiment::error::did_you_mean;
 use crate::inference::design::{Endpoint, Fidelity, Mode};
 use crate::inference::serverless::{Serverless, ServerlessPrices};
+use crate::profile;
 use crate::spot::Market;
 use crate::spot::read::{MarketTerms, read_market};
 use crate::time::SimTime;
@@ -42,9 +43,26 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let priced = s.has("instance") || s.has("price_per_hour");
     let (instance, price_per_hour) =
         if mode == Mode::Serverless && !priced { (None, 0.0) } else { super::instance_price(&s)? };
-    let workers = s.integer("workers", 1, 100_000)?.unwrap_or(1) as u32;
-    let service_time =
-        s.dist("service_time")?.ok_or_else(|| s.missing("service_time", "a distribution of service times"))?;
+    let workers = s.integer("workers", 1, 100_000)?.map(|w| w as u32);
+    let service_time = s.dist("service_time")?;
+    // With a profile, the instance type gives what the file leaves out.
+    let (workers, service_time, from_profile) = match profile::read_profile(&s)? {
+        Some(p) => {
+            let figures = profile::inference_figures(&s, &p, instance.as_deref())?;
+            let overridden: Vec<&'static str> =
+                [("workers", workers.is_some()), ("service_time", service_time.is_some())]
+                    .into_iter()
+                    .filter_map(|(k, set)| set.then_some(k))
+                    .collect();
+            let used = profile::inference_use(&s, &p, figures, overridden);
+            (workers.unwrap_or(figures.workers), service_time.unwrap_or_else(|| figures.service_time()), Some(used))
+        }
+        None => (
+            workers.unwrap_or(1),
+            service_time.ok_or_else(|| s.missing("service_time", "a distribution of service times, or a `profile`"))?,
+            None,
+        ),
+    };
     let service_per_unit = s.duration("service_per_unit")?.map(|t| t.as_secs_f64());
     let queue_limit = s.integer("queue_limit", 0, 100_000_000)?.unwrap_or(200) as u32;
     let timeout = s.positive_duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
@@ -95,6 +113,7 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         spot,
         zones,
         traffic,
+        from_profile,
     })
 }
 
@@ -158,17 +177,4 @@ fn read_serverless(s: &Section) -> Result<Serverless> {
             provisioned_compute_per_gb_second: p.provisioned_compute_per_gb_second,
         },
     })
-}
-
-/// "4GB", "4 GB" or "4096MB", in GB.
-fn parse_gb(text: &str) -> Option<f64> {
-    let t = text.trim();
-    let (number, scale) = if let Some(n) = t.strip_suffix("GB") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix("MB") {
-        (n, 1.0 / 1024.0)
-    } else {
-        return None;
-    };
-    number.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x * scale)
 }

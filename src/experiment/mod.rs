@@ -18,6 +18,8 @@ pub use training::optimal_interval_s;
 use tree::{Node, Table, Value, parse_document, parse_override};
 
 use crate::catalog::catalog;
+use crate::loadtest::{LoadtestSpec, read_loadtest};
+use crate::recommend::objective::{Objective, read_objective};
 pub use crate::scenario::Design;
 
 /// A scenario as experiment files know it: its table, the other top-level
@@ -31,6 +33,10 @@ pub(crate) struct Scenario {
 
 const SCENARIOS: &[Scenario] = &[training::SCENARIO, inference::SCENARIO];
 
+/// Top-level tables about the whole experiment rather than its design: read
+/// once by `load`, never swept.
+const WHOLE_EXPERIMENT: &[&str] = &["objective", "loadtest"];
+
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_REPLICATIONS: u64 = 1000;
 
@@ -41,6 +47,18 @@ pub struct Point {
     /// The swept values of this point, as written, in the order of `Experiment::swept`.
     pub values: Vec<String>,
     pub design: Box<dyn Design>,
+    /// Whether the model fits its instance (always, without a profile).
+    #[serde(skip)]
+    pub fits: bool,
+}
+
+/// What loading does with a point whose model does not fit its instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// An input error naming the point (`run`, `check`).
+    Refuse,
+    /// Keep the point with `fits = false` (for `recommend`).
+    Mark,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,9 +71,28 @@ pub struct Experiment {
     /// Swept keys, by dotted path, in file order.
     pub swept: Vec<String>,
     pub points: Vec<Point>,
+    /// `[objective]`: what `recommend` minimises and the constraints (SPEC 2.7).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Objective>,
+    /// `[loadtest]`: the latency threshold `loadtest` searches against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loadtest: Option<LoadtestSpec>,
+    /// Where each top-level table of the file starts, for messages about a
+    /// whole table.
+    #[serde(skip)]
+    pub tables: Vec<(String, Origin)>,
 }
 
 impl Experiment {
+    /// The line of a top-level table (or key), else the file's first line.
+    pub fn origin_of(&self, table: &str) -> Origin {
+        self.tables
+            .iter()
+            .find(|(t, _)| t == table)
+            .map(|(_, o)| o.clone())
+            .unwrap_or_else(|| Origin::file(&self.file.display().to_string(), 1))
+    }
+
     pub fn metrics(&self) -> &'static [&'static str] {
         self.points[0].design.metrics()
     }
@@ -93,8 +130,14 @@ struct Axis {
 }
 
 /// Loads, overrides, expands and resolves an experiment file. Nothing runs
-/// and nothing is written: every point is checked before any work starts.
+/// and nothing is written: every point is checked before any work starts,
+/// and a point whose model does not fit its instance is refused.
 pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
+    load_with(path, sets, Fit::Refuse)
+}
+
+/// `load`, with a choice of what a point that does not fit comes to.
+pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, InputError> {
     let display = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         InputError::new(
@@ -137,9 +180,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
         root.allow(scenario.uses);
     }
     root.allow(&["sweep"]);
+    root.allow(WHOLE_EXPERIMENT);
     root.finish()?;
     for axis in &axes {
-        if matches!(axis.path.as_str(), "name" | "seed" | "replications") {
+        let head = axis.path.split('.').next().unwrap_or_default();
+        if matches!(axis.path.as_str(), "name" | "seed" | "replications") || WHOLE_EXPERIMENT.contains(&head) {
             return Err(InputError::new(
                 &axis.origin,
                 Some(&axis.path),
@@ -159,8 +204,22 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
         let design = resolve(&tree, &origin, &base_dir)?;
-        points.push(Point { index, values, design });
+        let fits = design.profile().is_none_or(|p| p.fits);
+        if !fits && fit == Fit::Refuse {
+            let label: Vec<String> = axes.iter().zip(&values).map(|(a, v)| format!("{} = {v}", a.path)).collect();
+            let name = if label.is_empty() {
+                format!("point {index}")
+            } else {
+                format!("point {index} ({})", label.join(", "))
+            };
+            return Err(design.profile().expect("a profile").does_not_fit(&name));
+        }
+        points.push(Point { index, values, design, fits });
     }
+    // Metric names are the scenario's, so these come after the points.
+    let metrics = points[0].design.metrics();
+    let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;
+    let loadtest = root.section("loadtest")?.map(|s| read_loadtest(&s)).transpose()?;
     Ok(Experiment {
         name,
         file: path.to_path_buf(),
@@ -168,6 +227,9 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
         replications,
         swept: axes.into_iter().map(|a| a.path).collect(),
         points,
+        objective,
+        loadtest,
+        tables: doc.entries.iter().map(|e| (e.key.clone(), e.key_origin.clone())).collect(),
     })
 }
 
@@ -245,6 +307,7 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
 fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Design>, InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
+    root.allow(WHOLE_EXPERIMENT);
     let mut present = SCENARIOS.iter().filter(|s| root.has(s.table));
     let Some(scenario) = present.next() else {
         let tables: Vec<String> = SCENARIOS.iter().map(|s| format!("[{}]", s.table)).collect();

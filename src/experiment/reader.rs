@@ -19,7 +19,7 @@ pub struct Section<'a> {
     table: &'a Table,
     origin: Origin,
     base_dir: &'a Path,
-    known: RefCell<Vec<&'static str>>,
+    known: RefCell<Vec<&'a str>>,
 }
 
 impl<'a> Section<'a> {
@@ -33,7 +33,9 @@ impl<'a> Section<'a> {
     }
 
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        // A key with a dot (an instance type) is quoted, as the file writes it.
+        let key = if key.contains('.') { format!("\"{key}\"") } else { key.to_string() };
+        if self.path.is_empty() { key } else { format!("{}.{key}", self.path) }
     }
 
     /// Looks a key up and records it as valid here.
@@ -92,14 +94,27 @@ impl<'a> Section<'a> {
         let Some(entry) = self.entry(key) else {
             return Ok(None);
         };
+        self.child(entry).map(Some)
+    }
+
+    /// Entries keyed by a name rather than a fixed key (instance types, node
+    /// counts): those `pick` selects, in file order, recorded as valid here.
+    pub fn named_entries(&self, pick: impl Fn(&Entry) -> bool) -> Vec<&'a Entry> {
+        let entries: Vec<&'a Entry> = self.table.entries.iter().filter(|e| pick(e)).collect();
+        self.known.borrow_mut().extend(entries.iter().map(|e| e.key.as_str()));
+        entries
+    }
+
+    /// The table that `entry` (of this section) holds.
+    pub fn child(&self, entry: &'a Entry) -> Result<Section<'a>> {
         match &entry.node.value {
-            Value::Table(table) => Ok(Some(Section {
-                path: self.key_path(key),
+            Value::Table(table) => Ok(Section {
+                path: self.key_path(&entry.key),
                 table,
                 origin: entry.key_origin.clone(),
                 base_dir: self.base_dir,
                 known: RefCell::new(Vec::new()),
-            })),
+            }),
             _ => Err(self.wrong_type(entry, "a table")),
         }
     }
@@ -171,6 +186,20 @@ impl<'a> Section<'a> {
         match entry.node.value {
             Value::Bool(b) => Ok(Some(b)),
             _ => Err(self.wrong_type(entry, "true or false")),
+        }
+    }
+
+    /// A memory or data size such as "1.5GB" (or "512MB"), in GB.
+    pub fn gigabytes(&self, key: &'static str) -> Result<Option<f64>> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        match parse_gb(&text) {
+            Some(g) if g > 0.0 => Ok(Some(g)),
+            _ => Err(self.error(
+                self.table.get(key).expect("just read"),
+                format!("expected a size such as \"4GB\", found \"{text}\""),
+            )),
         }
     }
 
@@ -286,6 +315,19 @@ impl<'a> Section<'a> {
         spec.finish()?;
         Ok(Some(dist))
     }
+}
+
+/// "4GB", "4 GB" or "4096MB", in GB.
+pub fn parse_gb(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("GB") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("MB") {
+        (n, 1.0 / 1024.0)
+    } else {
+        return None;
+    };
+    number.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).map(|x| x * scale)
 }
 
 /// Reads one duration in seconds per row (the first cell); a header row is

@@ -10,6 +10,7 @@ use super::serverless::Serverless;
 use super::traffic::{Arrivals, Traffic};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
+use crate::profile::ProfileUse;
 use crate::spot::{Market, SpotTerms};
 use crate::time::SimTime;
 use crate::zones::Zones;
@@ -68,6 +69,9 @@ pub struct Endpoint {
     pub zones: Option<Zones>,
     #[serde(skip)]
     pub traffic: Traffic,
+    /// What a model profile gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_profile: Option<ProfileUse>,
 }
 
 pub const METRICS: &[&str] = &[

@@ -3,9 +3,10 @@
 use super::design::{
     CapacitySummary, Endpoint, Fidelity, METRICS, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
 };
+use super::traffic::TrafficSource;
 use super::{fluid, request, serverless};
 use crate::engine::{Model, Streams};
-use crate::scenario::{Design, Timeline};
+use crate::scenario::{Design, Timeline, Work};
 
 impl Endpoint {
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
@@ -34,8 +35,27 @@ impl Design for Endpoint {
         tables
     }
 
+    fn work(&self) -> Work {
+        let driver = match self.traffic.source {
+            TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
+            _ => "traffic.scale",
+        };
+        match (self.mode, self.fidelity) {
+            (Mode::Endpoint, Fidelity::Fluid) => Work {
+                events: self.traffic.duration.as_secs_f64() / self.step.as_secs_f64(),
+                unit: "fluid steps",
+                driver: "inference.step",
+            },
+            _ => Work { events: self.traffic.expected_requests(), unit: "requests", driver },
+        }
+    }
+
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
         Some(Timeline { columns: &TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
+    }
+
+    fn profile(&self) -> Option<&crate::profile::ProfileUse> {
+        self.from_profile.as_ref()
     }
 }
 

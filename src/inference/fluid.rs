@@ -27,6 +27,7 @@ use super::control::{Changes, Control};
 use super::design::{Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
 use crate::engine::Streams;
+use crate::engine::progress::Ticker;
 use crate::time::SimTime;
 
 /// Points of the latency quadrature.
@@ -195,7 +196,9 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
 
     let mut pieces = profile.pieces().peekable();
     let mut t = SimTime::ZERO;
+    let mut ticker = Ticker::default();
     while t < end {
+        ticker.tick();
         if control.next_due() <= t {
             // A change of fleet shows as a new regime below, which flushes.
             // The fluid engine has no individual requests to fail.

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 
 use super::control::{Changes, Control};
 use super::design::{ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Streams};
 use crate::time::SimTime;
 
@@ -121,6 +122,7 @@ pub fn simulate_with_accounting(
     }
     sim.wake_control();
 
+    let mut ticker = Ticker::default();
     while let Some((now, event)) = sim.queue.pop() {
         let dt = (now - sim.last_event).as_secs_f64();
         let in_system = (sim.waiting.len() as u32 + sim.busy) as f64;
@@ -129,6 +131,7 @@ pub fn simulate_with_accounting(
         sim.last_event = now;
         match event {
             Event::Arrival => {
+                ticker.tick();
                 let service = feed.arrive(&mut sim.queue, Event::Arrival);
                 sim.arrive(now, service);
             }

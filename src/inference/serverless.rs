@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::design::{ArrivalFeed, CapacitySummary, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
 use crate::dist::Dist;
+use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::time::SimTime;
 
@@ -94,11 +95,13 @@ pub fn simulate(
     if period <= end && timeline.is_some() {
         queue.schedule(period, Event::PeriodEnd);
     }
+    let mut ticker = Ticker::default();
     while let Some((now, event)) = queue.pop() {
         period_busy_area += busy as f64 * (now - last).as_secs_f64();
         last = now;
         match event {
             Event::Arrival => {
+                ticker.tick();
                 let mut service = feed.arrive(&mut queue, Event::Arrival);
                 let counted = now >= ep.warmup;
                 period_arrivals += 1.0;

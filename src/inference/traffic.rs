@@ -267,6 +267,12 @@ impl Traffic {
         b.build()
     }
 
+    /// The mean number of requests of one replication (replication 0's rate
+    /// profile: noise aside, every replication's).
+    pub fn expected_requests(&self) -> f64 {
+        self.profile(&Streams::new(0, 0)).expected_requests()
+    }
+
     /// One replication's arrivals, in ascending time, all before `duration`.
     pub fn arrivals(&self, streams: &Streams) -> Arrivals {
         match &self.source {

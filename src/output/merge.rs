@@ -21,9 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::shard::{COLUMNS, MANIFEST, ShardInfo, TIMELINE};
-use super::{
-    RunInfo, manifest_with, push_replication_rows, replications_header, summary_table, write_folder_atomically,
-};
+use super::{RunInfo, manifest_of, push_replication_rows, replications_header, summary_table, write_folder_atomically};
 use crate::engine::Runner;
 use crate::experiment::{InputError, Origin};
 use crate::shard::{Shard, shell_quote};
@@ -106,7 +104,8 @@ pub fn merge(out: &Path, dirs: &[PathBuf], runner: &Runner) -> anyhow::Result<Me
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        write_file(&staging.join("summary.csv"), |w| Ok(w.write_all(&summary_table(layout, &summaries))?))?;
+        let table = summary_table(layout, summaries.iter().enumerate());
+        write_file(&staging.join("summary.csv"), |w| Ok(w.write_all(&table)?))?;
         write_file(&staging.join("replications.csv"), |w| {
             w.write_all(replications_header(layout).as_bytes())?;
             for p in 0..points {
@@ -395,6 +394,6 @@ fn merged_manifest(parts: &[Part], threads: usize, started: SystemTime, clock: I
             .collect(),
     };
     let first = &parts[0].m;
-    let info = RunInfo::of_this_process(threads, started, clock);
-    manifest_with(&first.experiment_file, first.seed, &first.experiment, &info, Some(&extra))
+    let info = RunInfo::now(threads, started, clock.elapsed().as_secs_f64());
+    manifest_of(&first.experiment_file, first.seed, &info, Some(&extra), &first.experiment, None)
 }

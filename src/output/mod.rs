@@ -6,7 +6,6 @@ pub mod merge;
 pub mod shard;
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use rayon::prelude::*;
@@ -30,20 +29,22 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    /// This process, started at `started`, timed by `clock` since then.
-    pub fn of_this_process(threads: usize, started: SystemTime, clock: Instant) -> RunInfo {
+    /// This process's run: version, command line, threads, and when it
+    /// started (`elapsed_s` from then).
+    pub fn now(threads: usize, started: std::time::SystemTime, elapsed_s: f64) -> Self {
+        let unix = started.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         RunInfo {
             spotsim_version: env!("CARGO_PKG_VERSION").to_string(),
             command_line: std::env::args().collect(),
             threads,
-            started: utc_timestamp(started.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
-            elapsed_s: clock.elapsed().as_secs_f64(),
+            started: utc_timestamp(unix),
+            elapsed_s,
         }
     }
 }
 
 /// A value for a CSV cell: integers without a decimal point, NaN as `NaN`.
-fn cell(x: f64) -> String {
+pub fn cell(x: f64) -> String {
     let mut s = String::new();
     push_number(&mut s, x);
     s
@@ -103,13 +104,21 @@ fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
 /// `summary.csv`: one row per (point, metric), from the summaries of each
 /// point's metrics in metric order.
 pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u8> {
+    summary_csv_of(experiment, summaries.iter().enumerate())
+}
+
+/// `summary.csv` of some points only: (point index, its summaries).
+pub fn summary_csv_of<'a>(
+    experiment: &Experiment,
+    summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>,
+) -> Vec<u8> {
     summary_table(&Layout::of(experiment), summaries)
 }
 
-fn summary_table(layout: &Layout, summaries: &[Vec<Summary>]) -> Vec<u8> {
+fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Vec<u8> {
     let mut out = String::new();
     header(&mut out, layout, &["metric"], &Summary::COLUMNS);
-    for (p, point) in summaries.iter().enumerate() {
+    for (p, point) in summaries {
         for (metric, summary) in layout.metrics.iter().zip(point) {
             let mut cells = point_prefix(layout, p);
             cells.push(metric.clone());
@@ -117,6 +126,28 @@ fn summary_table(layout: &Layout, summaries: &[Vec<Summary>]) -> Vec<u8> {
             out.push_str(&csv_row(&cells));
         }
     }
+    out.into_bytes()
+}
+
+/// A table of one row per listed point: `point`, the swept keys, then
+/// `columns`; `rows` holds each row's point index and cells, in output order.
+pub fn point_table_csv(experiment: &Experiment, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
+    let layout = Layout::of(experiment);
+    let mut out = String::new();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    header(&mut out, &layout, &columns, &[]);
+    for (p, cells) in rows {
+        let mut row = point_prefix(&layout, *p);
+        row.extend(cells.iter().cloned());
+        out.push_str(&csv_row(&row));
+    }
+    out.into_bytes()
+}
+
+/// A CSV of plain columns (no point prefix), one row per record.
+pub fn plain_csv(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+    let mut out = csv_row(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    rows.iter().for_each(|r| out.push_str(&csv_row(r)));
     out.into_bytes()
 }
 
@@ -191,29 +222,44 @@ pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> 
 
 /// `manifest.json`: the resolved experiment and how it was run.
 pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
-    manifest_with(&experiment.file.display().to_string(), experiment.seed, experiment, info, None::<&()>)
+    manifest_json_with(experiment, info, None)
 }
 
-/// A manifest with `extra`'s fields after the seed (a shard's slice, a
-/// merge's shards) and `experiment` as given (a merge has only its JSON).
-fn manifest_with<E: Serialize + ?Sized, X: Serialize>(
+/// `manifest.json` with a `procedure` entry: what `recommend` or `loadtest`
+/// did (settings, error split, rounds).
+pub fn manifest_json_with(
+    experiment: &Experiment,
+    info: &RunInfo,
+    procedure: Option<&dyn erased_serde::Serialize>,
+) -> Vec<u8> {
+    let file = experiment.file.display().to_string();
+    manifest_of(&file, experiment.seed, info, None, experiment, procedure)
+}
+
+/// A manifest from its parts: `extra`'s fields come after the seed (a
+/// shard's slice, a merge's shards), and `experiment` may be the JSON a
+/// shard recorded.
+fn manifest_of(
     experiment_file: &str,
     seed: u64,
-    experiment: &E,
-    info: &RunInfo,
-    extra: Option<&X>,
+    run: &RunInfo,
+    extra: Option<&dyn erased_serde::Serialize>,
+    experiment: &dyn erased_serde::Serialize,
+    procedure: Option<&dyn erased_serde::Serialize>,
 ) -> Vec<u8> {
     #[derive(Serialize)]
-    struct Manifest<'a, E: ?Sized, X> {
+    struct Manifest<'a> {
         experiment_file: &'a str,
         #[serde(flatten)]
         run: &'a RunInfo,
         seed: u64,
         #[serde(flatten)]
-        extra: Option<&'a X>,
-        experiment: &'a E,
+        extra: Option<&'a dyn erased_serde::Serialize>,
+        experiment: &'a dyn erased_serde::Serialize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        procedure: Option<&'a dyn erased_serde::Serialize>,
     }
-    let manifest = Manifest { experiment_file, run: info, seed, extra, experiment };
+    let manifest = Manifest { experiment_file, run, seed, extra, experiment, procedure };
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
     bytes.push(b'\n');
     bytes

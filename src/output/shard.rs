@@ -172,12 +172,13 @@ pub fn shard_files(
     struct Extra<'a> {
         shard: &'a ShardInfo,
     }
-    let manifest = super::manifest_with(
+    let manifest = super::manifest_of(
         &experiment.file.display().to_string(),
         experiment.seed,
-        experiment,
         info,
         Some(&Extra { shard: &info_shard }),
+        experiment,
+        None,
     );
     data.push((MANIFEST, manifest));
     data

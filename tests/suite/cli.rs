@@ -339,3 +339,20 @@ fn a_bad_trace_row_exits_2_naming_the_line() {
     assert!(err.contains("exp.toml:17") && err.contains("traffic.trace") && err.contains("line 3"), "{err}");
     assert!(!dir.path().join("results").exists());
 }
+
+#[test]
+fn a_run_far_beyond_hours_is_refused_up_front_and_allowed_on_request() {
+    // A billion requests a second for an hour: 3.6e12 requests.
+    let text = "[inference]\nprice_per_hour = 1.0\nservice_time = \"1ms\"\n[traffic]\nsynthetic = { mean_rps = 1e9 }\nduration = \"1h\"\n";
+    let (dir, file) = workspace(text);
+    let o = spotsim(&["run", file.to_str().unwrap(), "-n", "1", "-o", "out"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("`traffic.synthetic.mean_rps`") && err.contains("3.60e12 requests"), "{err}");
+    assert!(err.contains("--allow-long"), "{err}");
+    assert!(!dir.path().join("out").exists());
+    // The same shape at a sane rate runs; --allow-long lifts the bound.
+    let (dir, file) = workspace(&text.replace("1e9", "1e3").replace("1h", "1m"));
+    let o = spotsim(&["run", file.to_str().unwrap(), "-n", "1", "-o", "out", "--allow-long", "--quiet"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -4,26 +4,65 @@ use std::path::Path;
 
 use spotsim::engine::Runner;
 use spotsim::experiment;
-use spotsim::output::{replications_csv, summary_csv};
-use spotsim::run::simulate;
+use spotsim::output::RunInfo;
+use spotsim::run::{result_files, simulate};
 
-fn csvs(file: &Path, threads: usize) -> (Vec<u8>, Vec<u8>) {
-    let e = experiment::load(file, &["replications=3000".to_string()]).unwrap();
+/// Every result file but the manifest (which records the thread count), for
+/// `experiments/NAME.toml` with `sets`, at `threads` threads.
+fn files(name: &str, sets: &[&str], threads: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name);
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let e = experiment::load(&file, &sets).unwrap();
     let runner = Runner::new(threads).unwrap();
     let results = simulate(&e, &runner, &|_| {});
-    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, e.metrics().len())).collect();
-    (summary_csv(&e, &summaries), replications_csv(&e, &results))
+    let info = RunInfo {
+        spotsim_version: String::new(),
+        command_line: Vec::new(),
+        threads: 0,
+        started: String::new(),
+        elapsed_s: 0.0,
+    };
+    let mut files = result_files(&e, &runner, &results, &info);
+    files.retain(|(name, _)| *name != "manifest.json");
+    files
+}
+
+/// The same files, byte for byte, at one, two and three threads.
+fn assert_thread_count_free(name: &str, sets: &[&str], expected: &[&str]) {
+    let one = files(name, sets, 1);
+    let names: Vec<&str> = one.iter().map(|f| f.0).collect();
+    assert_eq!(names, expected, "{name}");
+    for threads in [2, 3] {
+        for ((file, a), (_, b)) in one.iter().zip(files(name, sets, threads)) {
+            assert!(*a == b, "{name}: {file} differs at {threads} threads");
+        }
+    }
+}
+
+const CSVS: [&str; 2] = ["summary.csv", "replications.csv"];
+const WITH_TIMELINE: [&str; 3] = ["summary.csv", "replications.csv", "timeline.csv"];
+
+#[test]
+fn training_is_byte_identical_at_any_thread_count() {
+    assert_thread_count_free("checkpoint-sweep.toml", &["replications=3000"], &CSVS);
 }
 
 #[test]
-fn csvs_are_byte_identical_at_one_and_two_threads() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/checkpoint-sweep.toml");
-    let one = csvs(&file, 1);
-    let two = csvs(&file, 2);
-    assert!(one.0 == two.0, "summary.csv differs");
-    assert!(one.1 == two.1, "replications.csv differs");
-    let three = csvs(&file, 3);
-    assert!(one.0 == three.0 && one.1 == three.1);
+fn a_request_level_endpoint_with_autoscaling_zones_and_spot_is_byte_identical() {
+    let sets = ["replications=6", "traffic.duration=3h", "traffic.synthetic.mean_rps=20"];
+    assert_thread_count_free("spot-endpoint.toml", &sets, &WITH_TIMELINE);
+}
+
+#[test]
+fn a_fluid_endpoint_with_zone_outages_is_byte_identical() {
+    let sets = ["replications=6", "traffic.duration=20d", "zones.outage.mtbf=100h"];
+    assert_thread_count_free("zones-availability.toml", &sets, &WITH_TIMELINE);
+}
+
+#[test]
+fn serverless_is_byte_identical() {
+    let sets = ["replications=6", "traffic.duration=2h", "inference.mode=serverless"];
+    assert_thread_count_free("serverless-vs-endpoint.toml", &sets, &WITH_TIMELINE);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 mod cli;
 mod determinism;
 mod inference;
+mod profiles;
+mod recommend;
 mod serverless;
 mod shard;
 mod training;

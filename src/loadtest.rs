@@ -1,0 +1,406 @@
+//! `spotsim loadtest`: the highest steady request rate one instance sustains
+//! while a latency percentile stays under a threshold (SPEC 2.7;
+//! docs/recommend.md, "Load tests").
+//!
+//! Per point, the endpoint becomes one on-demand instance of its type under
+//! constant Poisson traffic, simulated request by request (no autoscaling,
+//! no spot, no zones, no queue limit). The rate is bracketed by steps of
+//! growing size from half the nominal capacity (workers / mean service time),
+//! then bisected until the bracket is narrower than `Settings::precision` of
+//! its lower end; the same search on the percentile's 95% confidence bounds
+//! gives an interval for the rate.
+//!
+//! Every evaluation uses the same random numbers: a run at rate λ has
+//! `warmup + requests` arrivals over (warmup + requests)/λ seconds, and
+//! arrivals come from one Exp(1) draw each (inversion of the integrated rate),
+//! so the runs at every rate see the same arrivals, rescaled in time, and the
+//! same service times. FIFO waiting times only grow as arrivals are pushed
+//! together, so the percentile rises with the rate on every sample path and
+//! bisection cannot be misled by noise between evaluations.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::engine::{Runner, Streams};
+use crate::experiment::Experiment;
+use crate::experiment::error::InputError;
+use crate::experiment::reader::Section;
+use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
+use crate::inference::request;
+use crate::inference::traffic::{Traffic, TrafficSource};
+use crate::output::{self, RunInfo};
+use crate::spot::Market;
+use crate::time::SimTime;
+
+/// The `[loadtest]` table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadtestSpec {
+    /// The percentile held to the threshold: "p50", "p90", "p95" or "p99".
+    pub latency: &'static str,
+    pub threshold: SimTime,
+}
+
+impl LoadtestSpec {
+    pub fn quantile(&self) -> f64 {
+        self.latency[1..].parse::<f64>().expect("a checked percentile") / 100.0
+    }
+}
+
+pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
+    let latency = s
+        .choice("latency", &["p50", "p90", "p95", "p99"])?
+        .ok_or_else(|| s.missing("latency", "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\""))?;
+    let threshold = s
+        .positive_duration("threshold")?
+        .ok_or_else(|| s.missing("threshold", "the latency the percentile must stay under, such as \"100ms\""))?;
+    s.finish()?;
+    Ok(LoadtestSpec { latency, threshold })
+}
+
+/// How each search runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    /// Independent runs per evaluated rate, in parallel; their latencies are pooled.
+    pub runs: u64,
+    /// Arrivals per run whose latency counts.
+    pub requests: u64,
+    /// Arrivals per run before those, left out: the queue starts empty.
+    pub warmup: u64,
+    /// The search stops when (high − low) ≤ precision × low.
+    pub precision: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { runs: 4, requests: 50_000, warmup: 5_000, precision: 0.005 }
+    }
+}
+
+/// The answer for one point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadResult {
+    /// The highest rate found to keep the threshold by the percentile's
+    /// estimate, requests/s (0 if even the lightest load breaks it).
+    pub max_rate: f64,
+    /// A 95% interval for the rate at which the percentile crosses the
+    /// threshold: the rates where the percentile's upper and lower
+    /// confidence bounds cross it (each found to `precision`).
+    pub rate_low: f64,
+    pub rate_high: f64,
+    /// The percentile at `max_rate`, seconds (at the lightest rate tried if
+    /// none kept the threshold).
+    pub latency_s: f64,
+    /// USD per instance-hour (on-demand).
+    pub price_per_hour: f64,
+    /// Rates simulated.
+    pub evaluations: usize,
+}
+
+/// Refuses what a load test cannot run: a training experiment, serverless
+/// points, no `[loadtest]` table.
+pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
+    let at = |table: &str| experiment.origin_of(table);
+    for p in &experiment.points {
+        let Some(ep) = p.design.downcast::<Endpoint>() else {
+            return Err(InputError::new(
+                &at("loadtest"),
+                None,
+                "`loadtest` measures an inference endpoint's instance; this is not an [inference] experiment",
+            )
+            .with_hint(Some("use `spotsim recommend` with an [objective] for training designs".into())));
+        };
+        if ep.mode == Mode::Serverless {
+            return Err(InputError::new(
+                &at("inference"),
+                Some("inference.mode"),
+                format!("`loadtest` measures one instance, but point {} is serverless", p.index),
+            )
+            .with_hint(Some("load-test the endpoint designs only: mode = \"endpoint\"".into())));
+        }
+    }
+    experiment.loadtest.as_ref().ok_or_else(|| {
+        InputError::new(
+            &experiment.origin_of("loadtest"),
+            Some("loadtest"),
+            "`loadtest` needs a [loadtest] table: the latency percentile and its threshold",
+        )
+        .with_hint(Some("add [loadtest] with latency = \"p99\" and threshold = \"100ms\"".into()))
+    })
+}
+
+/// Runs the search on every point, in order.
+pub fn loadtest(
+    experiment: &Experiment,
+    runner: &Runner,
+    settings: &Settings,
+    progress: &dyn Fn(usize),
+) -> Result<Vec<LoadResult>, InputError> {
+    let spec = check(experiment)?;
+    let results = experiment
+        .points
+        .iter()
+        .map(|p| {
+            let ep = p.design.downcast::<Endpoint>().expect("checked");
+            let result = runner.install(|| search(ep, spec, settings, experiment.seed));
+            progress(p.index);
+            result
+        })
+        .collect();
+    Ok(results)
+}
+
+/// The percentile at one rate: its estimate and 95% confidence bounds, seconds.
+#[derive(Clone, Copy, Debug)]
+struct Measured {
+    estimate: f64,
+    low: f64,
+    high: f64,
+}
+
+/// The rate search for one endpoint design.
+pub fn search(design: &Endpoint, spec: &LoadtestSpec, settings: &Settings, seed: u64) -> LoadResult {
+    let threshold = spec.threshold.as_secs_f64();
+    let q = spec.quantile();
+    // Every rate is simulated once: the three searches share evaluations.
+    let mut seen: Vec<(f64, Measured)> = Vec::new();
+    let mut measure = |rate: f64| match seen.iter().find(|(r, _)| *r == rate) {
+        Some((_, m)) => *m,
+        None => {
+            let m = percentile(design, rate, q, settings, seed);
+            seen.push((rate, m));
+            m
+        }
+    };
+    let capacity = design.workers as f64 / design.mean_service_s();
+    let floor = capacity * 1e-6;
+    let (max_rate, high) =
+        crossing(&mut |r| measure(r).estimate <= threshold, 0.5 * capacity, settings.precision, floor);
+    let start = if max_rate > 0.0 { max_rate } else { high };
+    let (rate_low, _) = crossing(&mut |r| measure(r).high <= threshold, start, settings.precision, floor);
+    let (_, rate_high) = crossing(&mut |r| measure(r).low <= threshold, start, settings.precision, floor);
+    let latency_s = measure(if max_rate > 0.0 { max_rate } else { high }).estimate;
+    LoadResult {
+        max_rate,
+        rate_low,
+        rate_high,
+        latency_s,
+        price_per_hour: design.price_per_hour,
+        evaluations: seen.len(),
+    }
+}
+
+/// The rate where `keeps` turns false, with `keeps` true below it: steps out
+/// from `start` by growing factors until the answer is bracketed, then
+/// bisects until the bracket is narrower than `precision` of its low end.
+/// Returns (highest rate kept, lowest rate broken); (0, r) if even `floor`
+/// breaks it.
+fn crossing(keeps: &mut dyn FnMut(f64) -> bool, start: f64, precision: f64, floor: f64) -> (f64, f64) {
+    let mut step = 4.0 * precision;
+    let (mut low, mut high);
+    if keeps(start) {
+        low = start;
+        loop {
+            high = low * (1.0 + step);
+            if !keeps(high) {
+                break;
+            }
+            low = high;
+            step *= 2.0;
+        }
+    } else {
+        high = start;
+        loop {
+            low = high / (1.0 + step);
+            if keeps(low) {
+                break;
+            }
+            high = low;
+            if low < floor {
+                return (0.0, low);
+            }
+            step *= 2.0;
+        }
+    }
+    while high - low > precision * low {
+        let mid = 0.5 * (low + high);
+        if keeps(mid) {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    (low, high)
+}
+
+/// The design as one instance under constant Poisson load `rate` (requests/s)
+/// for `warmup + requests` arrivals, the first `warmup` left out.
+pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> Endpoint {
+    let seconds = |arrivals: u64| SimTime::from_secs_f64(arrivals as f64 / rate);
+    let duration = seconds(settings.warmup + settings.requests);
+    Endpoint {
+        mode: Mode::Endpoint,
+        serverless: None,
+        // Every request waits and every latency is measured: the percentile
+        // must not hide refused or abandoned requests. An hour is the
+        // latency histogram's top.
+        queue_limit: 100_000_000,
+        timeout: SimTime::from_hours(1),
+        initial_instances: 1,
+        fidelity: Fidelity::Request,
+        warmup: seconds(settings.warmup),
+        autoscaling: None,
+        market: Market::OnDemand,
+        on_demand_base: 0,
+        spot: None,
+        zones: None,
+        service_per_unit: None,
+        traffic: Traffic {
+            source: TrafficSource::Synthetic {
+                mean_rps: rate,
+                diurnal_amplitude: 0.0,
+                period: duration,
+                noise: 0.0,
+                step: duration,
+                spikes: Vec::new(),
+            },
+            scale: 1.0,
+            duration,
+        },
+        ..design.clone()
+    }
+}
+
+/// The q-quantile of the latency of the counted requests over `settings.runs`
+/// runs at `rate`, with a 95% distribution-free interval (the order
+/// statistics at ranks nq ± 1.96√(nq(1 − q))); requests refused or timed
+/// out count as infinitely slow.
+fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
+    let ep = single_instance(design, rate, settings);
+    let outcomes: Vec<_> =
+        (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
+    let mut latency = latency_histogram();
+    let (mut counted, mut served) = (0.0, 0.0);
+    for o in &outcomes {
+        latency.add(&o.latency_us).expect("same bounds");
+        counted += o.requests;
+        served += o.served;
+    }
+    let at_rank = |rank: f64| {
+        if served == 0.0 || rank > served {
+            f64::INFINITY
+        } else {
+            latency.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / 1e6
+        }
+    };
+    let half = 1.96 * (counted * q * (1.0 - q)).sqrt();
+    Measured {
+        estimate: at_rank(q * counted),
+        low: at_rank(q * counted - half),
+        high: at_rank(q * counted + half + 1.0),
+    }
+}
+
+/// `loadtest.csv`'s columns after the point's swept keys.
+pub const COLUMNS: [&str; 7] = [
+    "max_invocations_per_min",
+    "model_latency_ms",
+    "cost_per_hour_usd",
+    "cost_per_inference_usd",
+    "cost_per_million_requests_usd",
+    "max_invocations_per_min_low",
+    "max_invocations_per_min_high",
+];
+
+impl LoadResult {
+    /// The values of `COLUMNS`.
+    pub fn row(&self) -> [f64; 7] {
+        let per_min = self.max_rate * 60.0;
+        let per_inference = self.price_per_hour / (self.max_rate * 3600.0);
+        [
+            per_min,
+            self.latency_s * 1000.0,
+            self.price_per_hour,
+            per_inference,
+            per_inference * 1e6,
+            self.rate_low * 60.0,
+            self.rate_high * 60.0,
+        ]
+    }
+}
+
+/// The result files: `loadtest.csv` and `manifest.json`.
+pub fn files(
+    experiment: &Experiment,
+    results: &[LoadResult],
+    settings: &Settings,
+    info: &RunInfo,
+) -> Vec<(&'static str, Vec<u8>)> {
+    #[derive(Serialize)]
+    struct Procedure<'a> {
+        command: &'static str,
+        settings: &'a Settings,
+        results: &'a [LoadResult],
+    }
+    let columns: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    let rows: Vec<(usize, Vec<String>)> =
+        results.iter().enumerate().map(|(p, r)| (p, r.row().iter().map(|&x| output::cell(x)).collect())).collect();
+    let procedure = Procedure { command: "loadtest", settings, results };
+    vec![
+        ("loadtest.csv", output::point_table_csv(experiment, &columns, &rows)),
+        ("manifest.json", output::manifest_json_with(experiment, info, Some(&procedure))),
+    ]
+}
+
+/// The table for the terminal, cheapest per million requests first marked.
+pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
+    let spec = experiment.loadtest.as_ref().expect("checked");
+    let mut out = format!(
+        "{}: one instance per point, the highest steady rate with {} latency <= {}\n",
+        experiment.name, spec.latency, spec.threshold
+    );
+    let best = (0..results.len())
+        .filter(|&p| results[p].max_rate > 0.0)
+        .min_by(|&a, &b| results[a].row()[4].total_cmp(&results[b].row()[4]));
+    for (p, r) in results.iter().enumerate() {
+        let row = r.row();
+        let label = crate::recommend::report::point_label(experiment, p);
+        out += &format!(
+            "  point {p}{}: {:.0} invocations/min per instance ({} {:.1} ms), ${:.3}/h, ${:.4} per million requests{}\n",
+            if label.is_empty() { String::new() } else { format!(" ({label})") },
+            row[0],
+            spec.latency,
+            row[1],
+            row[2],
+            row[4],
+            if best == Some(p) { "  <- cheapest per request" } else { "" }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::test_files::with_files;
+
+    const MM1: &str = "[inference]\nprice_per_hour = 0.2\nworkers = 1\n\
+        service_time = { dist = \"exponential\", mean = \"10ms\" }\n\
+        [traffic]\nsynthetic = { mean_rps = 1 }\nduration = \"1h\"\n\
+        [loadtest]\nlatency = \"p99\"\nthreshold = \"100ms\"\n";
+
+    /// M/M/1: the sojourn time is exponential with rate μ − λ, so
+    /// p99 ≤ T exactly when λ ≤ μ − ln(100)/T.
+    #[test]
+    fn mm1_p99_rate_is_mu_minus_ln100_over_threshold() {
+        let dir = with_files(&[("e.toml", MM1)]);
+        let e = crate::experiment::load(&dir.path().join("e.toml"), &[]).unwrap();
+        let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+        let spec = check(&e).unwrap();
+        let runner = Runner::new(2).unwrap();
+        let r = runner.install(|| search(ep, spec, &Settings::default(), 1));
+        let exact = 100.0 - 100f64.ln() / 0.1;
+        assert!((r.max_rate / exact - 1.0).abs() < 0.01, "{r:?} against {exact}");
+        assert!(r.rate_low <= r.max_rate && r.max_rate <= r.rate_high, "{r:?}");
+        assert!(r.rate_low * 0.995 <= exact && exact <= r.rate_high * 1.005, "{r:?}");
+    }
+}

@@ -1,0 +1,649 @@
+//! Model profiles (SPEC 2.5): how one model performs on each instance type.
+//!
+//! Profiles are data, read with the experiment files' reader, so that their
+//! errors name the file, the line and the key. An experiment's `profile` is
+//! resolved into plain design values (a service-time distribution, workers, a
+//! compute time, checkpoint times) when the experiment is loaded: the models
+//! never see a profile. `docs/profiles.md` gives the rules.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+use crate::catalog::{Instance, catalog};
+use crate::dist::Dist;
+use crate::experiment::error::{InputError, Origin, did_you_mean};
+use crate::experiment::reader::{Result, Section};
+use crate::experiment::tree::{Entry, Value, parse_document};
+use crate::time::SimTime;
+
+/// The built-in profiles, by name: `models/profiles/<name>.toml`.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("bert-base", include_str!("../models/profiles/bert-base.toml")),
+    ("bert-base-compiled", include_str!("../models/profiles/bert-base-compiled.toml")),
+    ("llama-2-7b", include_str!("../models/profiles/llama-2-7b.toml")),
+    ("bert-large-pretraining", include_str!("../models/profiles/bert-large-pretraining.toml")),
+];
+
+/// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).
+pub const Z99: f64 = 2.326_347_874_040_841;
+
+/// Profiles give sizes in GB (10^9 bytes), the catalog in GiB (2^30 bytes).
+pub const GIB_PER_GB: f64 = 1e9 / (1u64 << 30) as f64;
+
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    /// Where it was read from: `models/profiles/<name>.toml (built-in)` or a path.
+    pub file: String,
+    pub source: String,
+    pub inference: Vec<InferenceFigures>,
+    pub training: Option<TrainingFigures>,
+}
+
+/// One instance type's row of `[inference."<type>"]`.
+#[derive(Debug)]
+pub struct InferenceFigures {
+    pub instance: String,
+    pub workers: u32,
+    pub p50: SimTime,
+    pub p99: SimTime,
+    pub memory_gb: f64,
+    pub source: Option<String>,
+}
+
+/// `[training]`: the figures every type shares, and the types.
+#[derive(Debug)]
+pub struct TrainingFigures {
+    pub reference: String,
+    pub checkpoint_size_gb: Option<f64>,
+    /// Per GPU (one data-parallel replica), or host memory on a CPU type.
+    pub memory_gb: f64,
+    pub types: Vec<TrainingType>,
+}
+
+#[derive(Debug)]
+pub struct TrainingType {
+    pub instance: String,
+    /// Throughput of one node relative to the reference type.
+    pub speed: f64,
+    /// (nodes, efficiency), nodes ascending; empty when not measured.
+    pub scaling: Vec<(u32, f64)>,
+    pub source: Option<String>,
+}
+
+/// The lognormal through `p50` and `p99`: median p50, σ = ln(p99/p50) / Z99.
+pub fn lognormal_through(p50: SimTime, p99: SimTime) -> Dist {
+    let (p50, p99) = (p50.as_secs_f64(), p99.as_secs_f64());
+    Dist::LogNormal { median: p50, sigma: (p99 / p50).ln() / Z99 }
+}
+
+impl InferenceFigures {
+    pub fn service_time(&self) -> Dist {
+        lognormal_through(self.p50, self.p99)
+    }
+}
+
+impl TrainingType {
+    /// Parallel efficiency at `n` nodes: 1 at one node, linear between the
+    /// listed counts, the last listed value beyond them; 1 when not measured.
+    pub fn efficiency(&self, n: u32) -> f64 {
+        let mut below = (1, 1.0);
+        for &(m, e) in &self.scaling {
+            if n <= m {
+                let t = f64::from(n.saturating_sub(below.0)) / f64::from(m - below.0);
+                return below.1 + t * (e - below.1);
+            }
+            below = (m, e);
+        }
+        below.1
+    }
+
+    /// What `check` says about the scaling at `n` nodes.
+    pub fn scaling_note(&self, n: u32) -> String {
+        if self.scaling.is_empty() {
+            return format!("perfect: the profile gives no scaling for {} (assumed, not measured)", self.instance);
+        }
+        let listed: Vec<String> = self.scaling.iter().map(|(m, e)| format!("{m} = {e}")).collect();
+        format!("{:.4} at {n} node(s), from {{ {} }}", self.efficiency(n), listed.join(", "))
+    }
+}
+
+/// The highest S3 throughput one instance was measured to reach, Gbit/s:
+/// 8,003 MB/s on a c5n.18xlarge (dvassallo/s3-benchmark, 2019, 155 types).
+pub const S3_MAX_GBPS: f64 = 64.0;
+
+/// Seconds to write (or read) a checkpoint of `gigabytes` with `"auto"`: the
+/// size over the instance's baseline network bandwidth, at most
+/// `S3_MAX_GBPS`, rounded to the millisecond (docs/profiles.md).
+pub fn checkpoint_transfer_secs(instance: &Instance, gigabytes: f64) -> f64 {
+    let secs = gigabytes * 8.0 / instance.network_gbps.min(S3_MAX_GBPS);
+    (secs * 1e3).round() / 1e3
+}
+
+/// The compute time of `reference_work` on `nodes` nodes of `kind`:
+/// work / (speed × n × scaling(n)), to the millisecond.
+pub fn compute_time(kind: &TrainingType, nodes: u32, reference_work: SimTime) -> SimTime {
+    let rate = kind.speed * f64::from(nodes) * kind.efficiency(nodes);
+    SimTime::from_millis(((reference_work.as_secs_f64() / rate) * 1e3).round().max(1.0) as u64)
+}
+
+/// How an experiment used its profile: what `check` and the manifest show as
+/// the design's `from_profile` table, and whether the model fits.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileUse {
+    pub profile: String,
+    pub file: String,
+    pub instance: String,
+    /// Keys of the scenario table whose values the profile gave.
+    pub gives: Vec<&'static str>,
+    /// Keys set by hand, which win over the profile.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<&'static str>,
+    /// Training: `work` as written, in hours on the reference type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_work: Option<SimTime>,
+    /// Training: the derived compute time (the design's `work`), in hours.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_time_h: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_size_gb: Option<f64>,
+    /// Which memory is compared, e.g. "accelerator memory per GPU".
+    pub memory: &'static str,
+    pub memory_needed_gib: f64,
+    pub memory_available_gib: f64,
+    pub fits: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Where the instance type was chosen, for a does-not-fit error.
+    #[serde(skip)]
+    pub origin: Origin,
+    #[serde(skip)]
+    pub key: String,
+}
+
+impl ProfileUse {
+    /// The input error of a point whose model does not fit its instance.
+    pub fn does_not_fit(&self, point: &str) -> InputError {
+        InputError::new(
+            &self.origin,
+            Some(&self.key),
+            format!(
+                "{point}: the model does not fit: profile \"{}\" needs {:.2} GiB of {}, {} has {:.2} GiB",
+                self.profile, self.memory_needed_gib, self.memory, self.instance, self.memory_available_gib
+            ),
+        )
+        .with_hint(Some("choose a type with more memory; `spotsim profiles` shows what each needs".into()))
+    }
+}
+
+/// The memory a model needs on `instance` against what it has: (what is
+/// compared, needed GiB, available GiB). `per_gpu`: the figure is for one
+/// GPU (a data-parallel replica) rather than the whole instance.
+fn memory_check(instance: &Instance, memory_gb: f64, per_gpu: bool) -> (&'static str, f64, f64) {
+    let need = memory_gb * GIB_PER_GB;
+    if !instance.has_accelerator() {
+        ("host memory", need, instance.memory_gib)
+    } else if per_gpu {
+        ("accelerator memory per GPU", need, instance.memory_per_accelerator_gib())
+    } else {
+        ("accelerator memory", need, instance.accelerator_memory_gib)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+// ---------------------------------------------------------------- reading
+
+/// Parses a profile file; `file` names it in messages.
+pub fn parse(text: &str, file: &str) -> Result<Profile> {
+    let doc = parse_document(text, file)?;
+    let root = Section::root(&doc, Origin::file(file, 1), Path::new(""));
+    let name = root.string("name")?.ok_or_else(|| root.missing("name", "the profile's name"))?;
+    let source = root.string("source")?.ok_or_else(|| root.missing("source", "where the figures come from"))?;
+    root.string("note")?;
+    let mut inference = Vec::new();
+    if let Some(s) = root.section("inference")? {
+        for entry in s.named_entries(|_| true) {
+            inference.push(read_inference_type(&s, entry)?);
+        }
+    }
+    let training = match root.section("training")? {
+        Some(t) => Some(read_training(&t)?),
+        None => None,
+    };
+    root.finish()?;
+    if inference.is_empty() && training.is_none() {
+        return Err(root.missing("inference", "an [inference.\"<type>\"] or a [training] table"));
+    }
+    Ok(Profile { name, file: file.to_string(), source, inference, training })
+}
+
+/// The catalog entry of a profile's instance-type key.
+fn catalog_type(s: &Section, entry: &Entry) -> Result<&'static Instance> {
+    catalog().find(&entry.key).ok_or_else(|| {
+        InputError::new(
+            &entry.key_origin,
+            Some(&s.key_path(&entry.key)),
+            format!("\"{}\" is not in the catalog (see `spotsim catalog`)", entry.key),
+        )
+        .with_hint(did_you_mean(&entry.key, catalog().names()))
+    })
+}
+
+fn read_inference_type<'a>(s: &Section<'a>, entry: &'a Entry) -> Result<InferenceFigures> {
+    catalog_type(s, entry)?;
+    let t = s.child(entry)?;
+    let workers = t.integer("workers", 1, 100_000)?.ok_or_else(|| t.missing("workers", "requests served at once"))?;
+    let latency = t.section("latency")?.ok_or_else(|| t.missing("latency", "{ p50 = \"4ms\", p99 = \"7ms\" }"))?;
+    let p50 = latency.positive_duration("p50")?.ok_or_else(|| latency.missing("p50", "a duration"))?;
+    let p99 = latency.positive_duration("p99")?.ok_or_else(|| latency.missing("p99", "a duration"))?;
+    if p99 < p50 {
+        let entry = latency.entry("p99").expect("read");
+        return Err(latency.error(entry, format!("expected `p99` >= `p50` ({p50}), found {p99}")));
+    }
+    latency.allow(&["source", "note"]);
+    latency.finish()?;
+    let memory_gb = t.gigabytes("memory")?.ok_or_else(|| t.missing("memory", "a size such as \"1.5GB\""))?;
+    let source = t.string("source")?;
+    t.string("note")?;
+    t.finish()?;
+    Ok(InferenceFigures { instance: entry.key.clone(), workers: workers as u32, p50, p99, memory_gb, source })
+}
+
+fn read_training(t: &Section) -> Result<TrainingFigures> {
+    let reference = t.string("reference")?.ok_or_else(|| t.missing("reference", "the type `work` is measured on"))?;
+    let checkpoint_size_gb = t.gigabytes("checkpoint_size")?;
+    let memory_gb = t.gigabytes("memory")?.ok_or_else(|| t.missing("memory", "a size per GPU such as \"16GB\""))?;
+    t.allow(&["source", "note"]);
+    let mut types = Vec::new();
+    for entry in t.named_entries(|e| matches!(e.node.value, Value::Table(_))) {
+        catalog_type(t, entry)?;
+        let s = t.child(entry)?;
+        let speed =
+            s.number("speed", 1e-6, 1e6)?.ok_or_else(|| s.missing("speed", "throughput relative to the reference"))?;
+        let scaling = match s.section("scaling")? {
+            Some(sc) => read_scaling(&sc)?,
+            None => Vec::new(),
+        };
+        let source = s.string("source")?;
+        s.string("note")?;
+        s.finish()?;
+        types.push(TrainingType { instance: entry.key.clone(), speed, scaling, source });
+    }
+    t.finish()?;
+    let names: Vec<&str> = types.iter().map(|k| k.instance.as_str()).collect();
+    match types.iter().find(|k| k.instance == reference) {
+        Some(r) if r.speed == 1.0 => {}
+        found => {
+            let entry = t.entry("reference").expect("read");
+            let why = match found {
+                Some(r) => format!("the reference's speed must be 1, found {}", r.speed),
+                None => format!("expected one of the types listed here: {}", names.join(", ")),
+            };
+            return Err(t.error(entry, why).with_hint(did_you_mean(&reference, names.iter().copied())));
+        }
+    }
+    Ok(TrainingFigures { reference, checkpoint_size_gb, memory_gb, types })
+}
+
+/// `scaling = { 4 = 0.97, 16 = 0.90 }`: node counts (2 or more) to efficiency.
+fn read_scaling(s: &Section) -> Result<Vec<(u32, f64)>> {
+    let mut points = Vec::new();
+    for entry in s.named_entries(|_| true) {
+        let n = entry.key.parse::<u32>().ok().filter(|&n| n >= 2).ok_or_else(|| {
+            InputError::new(
+                &entry.key_origin,
+                Some(&s.key_path(&entry.key)),
+                "expected a node count of 2 or more (scaling at 1 node is 1 by definition)",
+            )
+        })?;
+        let e = match entry.node.value {
+            Value::Int(i) => i as f64,
+            Value::Float(f) => f,
+            _ => return Err(s.error(entry, "expected a number, the efficiency (1 = perfect)")),
+        };
+        if !(e > 0.0 && e <= 2.0) {
+            return Err(s.error(entry, format!("expected an efficiency above 0 and at most 2, found {e}")));
+        }
+        points.push((n, e));
+    }
+    points.sort_by_key(|p| p.0);
+    Ok(points)
+}
+
+/// The built-in profiles, parsed once. They are part of the build and
+/// checked by a test, so a parse failure here is a bug, not bad input.
+pub fn built_in() -> &'static [Arc<Profile>] {
+    static PROFILES: OnceLock<Vec<Arc<Profile>>> = OnceLock::new();
+    PROFILES.get_or_init(|| {
+        BUILT_IN
+            .iter()
+            .map(|(name, text)| {
+                let file = format!("models/profiles/{name}.toml (built-in)");
+                Arc::new(parse(text, &file).unwrap_or_else(|e| panic!("built-in profile: {e}")))
+            })
+            .collect()
+    })
+}
+
+/// The `profile` key of a scenario table: a built-in name, or a path
+/// (relative to the experiment file) to a profile file.
+pub(crate) fn read_profile(s: &Section) -> Result<Option<Arc<Profile>>> {
+    let Some(text) = s.string("profile")? else {
+        return Ok(None);
+    };
+    if let Some(p) = built_in().iter().find(|p| p.name == text) {
+        return Ok(Some(p.clone()));
+    }
+    let entry = s.entry("profile").expect("read");
+    let names = || BUILT_IN.iter().map(|(n, _)| *n);
+    if !text.ends_with(".toml") && !text.contains(['/', '\\']) {
+        let list: Vec<&str> = names().collect();
+        return Err(s
+            .error(
+                entry,
+                format!(
+                    "no built-in profile \"{text}\"; the built-in ones are {} (see `spotsim profiles`), or give the path of a profile file (.toml)",
+                    list.join(", ")
+                ),
+            )
+            .with_hint(did_you_mean(&text, names())));
+    }
+    let path = s.base_dir().join(&text);
+    let body = std::fs::read_to_string(&path).map_err(|e| {
+        let list: Vec<&str> = names().collect();
+        s.error(
+            entry,
+            format!("cannot read the profile file {text}: {e}; the built-in profiles are {}", list.join(", ")),
+        )
+    })?;
+    parse(&body, &path.display().to_string()).map(|p| Some(Arc::new(p)))
+}
+
+/// Names the types a profile lists when `instance` is not one of them.
+fn unlisted<'a>(
+    s: &Section,
+    profile: &Profile,
+    instance: Option<&str>,
+    mut listed: impl Iterator<Item = &'a str> + Clone,
+    what: &str,
+) -> InputError {
+    let names: Vec<&str> = listed.clone().collect();
+    match (instance, s.entry("instance")) {
+        (Some(name), Some(entry)) => s
+            .error(
+                entry,
+                format!(
+                    "\"{name}\" is not in profile \"{}\" ({}) for {what}; it lists {}",
+                    profile.name,
+                    profile.file,
+                    names.join(", ")
+                ),
+            )
+            .with_hint(did_you_mean(name, listed.by_ref())),
+        _ => s.missing(
+            "instance",
+            &format!("an instance type that profile \"{}\" lists: {}", profile.name, names.join(", ")),
+        ),
+    }
+}
+
+fn instance_origin(s: &Section) -> Origin {
+    s.entry("instance").map_or_else(|| s.origin().clone(), |e| e.node.origin.clone())
+}
+
+/// `[inference]` with a profile: the figures of its instance type.
+pub(crate) fn inference_figures<'p>(
+    s: &Section,
+    profile: &'p Profile,
+    instance: Option<&str>,
+) -> Result<&'p InferenceFigures> {
+    instance.and_then(|name| profile.inference.iter().find(|f| f.instance == name)).ok_or_else(|| {
+        let listed = profile.inference.iter().map(|f| f.instance.as_str());
+        unlisted(s, profile, instance, listed, "inference")
+    })
+}
+
+/// How `[inference]` used `figures`: which keys it gave, and the fit.
+pub(crate) fn inference_use(
+    s: &Section,
+    profile: &Profile,
+    figures: &InferenceFigures,
+    overridden: Vec<&'static str>,
+) -> ProfileUse {
+    let instance = catalog().find(&figures.instance).expect("profile types are in the catalog");
+    let (memory, need, have) = memory_check(instance, figures.memory_gb, false);
+    ProfileUse {
+        profile: profile.name.clone(),
+        file: profile.file.clone(),
+        instance: figures.instance.clone(),
+        gives: ["workers", "service_time"].into_iter().filter(|k| !overridden.contains(k)).collect(),
+        overridden,
+        reference_work: None,
+        compute_time_h: None,
+        speed: None,
+        scaling: None,
+        checkpoint_size_gb: None,
+        memory,
+        memory_needed_gib: round2(need),
+        memory_available_gib: round2(have),
+        fits: need <= have,
+        source: figures.source.clone(),
+        origin: instance_origin(s),
+        key: s.key_path("instance"),
+    }
+}
+
+/// `[training]` with a profile: the shared figures and those of its type.
+pub(crate) fn training_figures<'p>(
+    s: &Section,
+    profile: &'p Profile,
+    instance: Option<&str>,
+) -> Result<(&'p TrainingFigures, &'p TrainingType)> {
+    let Some(figures) = &profile.training else {
+        let entry = s.entry("profile").expect("read");
+        let listed: Vec<&str> = profile.inference.iter().map(|f| f.instance.as_str()).collect();
+        return Err(s.error(
+            entry,
+            format!(
+                "profile \"{}\" ({}) has no [training] figures, only inference ones (for {})",
+                profile.name,
+                profile.file,
+                listed.join(", ")
+            ),
+        ));
+    };
+    instance
+        .and_then(|name| figures.types.iter().find(|t| t.instance == name))
+        .map(|t| (figures, t))
+        .ok_or_else(|| unlisted(s, profile, instance, figures.types.iter().map(|t| t.instance.as_str()), "training"))
+}
+
+/// How `[training]` used the profile at `nodes` nodes.
+pub(crate) fn training_use(
+    s: &Section,
+    profile: &Profile,
+    (figures, kind): (&TrainingFigures, &TrainingType),
+    nodes: u32,
+    reference_work: SimTime,
+    gives: Vec<&'static str>,
+) -> ProfileUse {
+    let instance = catalog().find(&kind.instance).expect("profile types are in the catalog");
+    let (memory, need, have) = memory_check(instance, figures.memory_gb, true);
+    ProfileUse {
+        profile: profile.name.clone(),
+        file: profile.file.clone(),
+        instance: kind.instance.clone(),
+        gives,
+        overridden: Vec::new(),
+        reference_work: Some(reference_work),
+        compute_time_h: Some((compute_time(kind, nodes, reference_work).as_secs_f64() / 3600.0 * 1e4).round() / 1e4),
+        speed: Some(kind.speed),
+        scaling: Some(kind.scaling_note(nodes)),
+        checkpoint_size_gb: figures.checkpoint_size_gb,
+        memory,
+        memory_needed_gib: round2(need),
+        memory_available_gib: round2(have),
+        fits: need <= have,
+        source: kind.source.clone(),
+        origin: instance_origin(s),
+        key: s.key_path("instance"),
+    }
+}
+
+// ---------------------------------------------------------------- listing
+
+fn duration_text(t: SimTime) -> String {
+    let s = t.as_secs_f64();
+    if s < 1.0 { format!("{:.2} ms", s * 1e3) } else { format!("{s:.2} s") }
+}
+
+fn fit_text(instance: &Instance, memory_gb: f64, per_gpu: bool) -> String {
+    let (_, need, have) = memory_check(instance, memory_gb, per_gpu);
+    let verdict = if need <= have { "fits" } else { "does not fit" };
+    format!("{need:.1}/{have:.0} GiB {verdict}")
+}
+
+/// The listing `spotsim profiles` prints.
+pub fn render() -> String {
+    let mut out = String::new();
+    for p in built_in() {
+        out += &format!("{}  [{}]\n  source: {}\n", p.name, p.file, p.source);
+        if !p.inference.is_empty() {
+            out += &format!(
+                "  {:<18} {:>7} {:>10} {:>10} {:>8}  {:<26} {:>9}\n",
+                "inference", "workers", "p50", "p99", "memory", "needs/has", "usd/hour"
+            );
+            for f in &p.inference {
+                let i = catalog().find(&f.instance).expect("profile types are in the catalog");
+                out += &format!(
+                    "  {:<18} {:>7} {:>10} {:>10} {:>5} GB  {:<26} {:>9.4}\n",
+                    f.instance,
+                    f.workers,
+                    duration_text(f.p50),
+                    duration_text(f.p99),
+                    f.memory_gb,
+                    fit_text(i, f.memory_gb, false),
+                    i.price_per_hour
+                );
+                if let Some(src) = &f.source {
+                    out += &format!("      source: {src}\n");
+                }
+            }
+        }
+        if let Some(t) = &p.training {
+            let size = t.checkpoint_size_gb.map_or("-".to_string(), |g| format!("{g} GB"));
+            out += &format!(
+                "  training: work in hours on {}; checkpoint {size}; memory {} GB per GPU\n",
+                t.reference, t.memory_gb
+            );
+            out += &format!(
+                "  {:<18} {:>7}  {:<30} {:<26} {:>9}\n",
+                "instance", "speed", "scaling (nodes = efficiency)", "needs/has per GPU", "usd/hour"
+            );
+            for k in &t.types {
+                let i = catalog().find(&k.instance).expect("profile types are in the catalog");
+                let scaling = if k.scaling.is_empty() {
+                    "perfect (assumed)".to_string()
+                } else {
+                    k.scaling.iter().map(|(n, e)| format!("{n} = {e}")).collect::<Vec<_>>().join(", ")
+                };
+                out += &format!(
+                    "  {:<18} {:>7.2}  {:<30} {:<26} {:>9.4}\n",
+                    k.instance,
+                    k.speed,
+                    scaling,
+                    fit_text(i, t.memory_gb, true),
+                    i.price_per_hour
+                );
+                if let Some(src) = &k.source {
+                    out += &format!("      source: {src}\n");
+                }
+            }
+        }
+        out += "\n";
+    }
+    out +=
+        "Figures and their derivations: models/profiles/README.md; how they become model inputs: docs/profiles.md.\n";
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_profiles_parse_and_are_named_after_their_files() {
+        let names: Vec<&str> = built_in().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        let bert = &built_in()[0];
+        assert_eq!(bert.inference.len(), 3);
+        assert_eq!(bert.inference[1].instance, "ml.g5.2xlarge");
+        assert_eq!(bert.inference[1].p50, SimTime::from_nanos(8_230_000));
+        let train = built_in()[3].training.as_ref().unwrap();
+        assert_eq!(train.reference, "ml.p3.2xlarge");
+        assert_eq!(train.checkpoint_size_gb, Some(4.1));
+        let p4d = train.types.iter().find(|t| t.instance == "ml.p4d.24xlarge").unwrap();
+        assert_eq!(p4d.scaling, vec![(4, 0.97), (16, 0.90), (32, 0.84)]);
+        let text = render();
+        for p in built_in() {
+            assert!(text.contains(&p.name));
+        }
+        assert!(text.contains("perfect (assumed)") && text.contains("4 = 0.97"));
+    }
+
+    #[test]
+    fn scaling_interpolates_and_holds_the_last_value() {
+        let t = TrainingType {
+            instance: "x".into(),
+            speed: 1.0,
+            scaling: vec![(4, 0.97), (16, 0.90), (32, 0.84)],
+            source: None,
+        };
+        assert_eq!(t.efficiency(1), 1.0);
+        assert!((t.efficiency(2) - 0.99).abs() < 1e-12);
+        assert!((t.efficiency(4) - 0.97).abs() < 1e-12);
+        assert!((t.efficiency(10) - 0.935).abs() < 1e-12);
+        assert!((t.efficiency(24) - 0.87).abs() < 1e-12);
+        assert_eq!(t.efficiency(64), 0.84);
+        let perfect = TrainingType { scaling: Vec::new(), ..t };
+        assert_eq!(perfect.efficiency(8), 1.0);
+        assert!(perfect.scaling_note(8).starts_with("perfect"));
+    }
+
+    #[test]
+    fn the_lognormal_passes_through_p50_and_p99() {
+        let d = lognormal_through(SimTime::from_millis(4), SimTime::from_millis(7));
+        assert!((d.quantile_secs(0.5) - 0.004).abs() < 1e-12);
+        assert!((d.quantile_secs(0.99) - 0.007).abs() < 1e-9, "{}", d.quantile_secs(0.99));
+        // The spec's rounded constant gives the same σ to 5 digits.
+        let Dist::LogNormal { sigma, .. } = d else { panic!() };
+        assert!((sigma - (7.0f64 / 4.0).ln() / 2.3263).abs() < 1e-5);
+    }
+
+    #[test]
+    fn profile_errors_name_file_line_and_key() {
+        let bad = "name = \"x\"\nsource = \"s\"\n[inference.\"ml.g4dn.xlarge\"]\nworkers = 1\n\
+                   latency = { p50 = \"1ms\", p99 = \"2ms\" }\nmemory = \"1GB\"\nsorce = \"x\"\n";
+        let e = parse(bad, "p.toml").unwrap_err();
+        assert_eq!(e.origin, Origin::file("p.toml", 7));
+        assert_eq!(e.key.as_deref(), Some("inference.\"ml.g4dn.xlarge\".sorce"));
+        assert!(e.hint.unwrap().contains("source"));
+        let unknown = "name = \"x\"\nsource = \"s\"\n[inference.\"ml.g4dn.xlarg\"]\n";
+        let e = parse(unknown, "p.toml").unwrap_err();
+        assert_eq!(e.origin.line, Some(3));
+        assert!(e.hint.unwrap().contains("ml.g4dn.xlarge"));
+        let scaling = "name = \"x\"\nsource = \"s\"\n[training]\nreference = \"ml.p3.2xlarge\"\nmemory = \"1GB\"\n\
+                       [training.\"ml.p3.2xlarge\"]\nspeed = 1.0\nscaling = { 1 = 0.9 }\n";
+        let e = parse(scaling, "p.toml").unwrap_err();
+        assert_eq!((e.origin.line, e.key.as_deref()), (Some(8), Some("training.\"ml.p3.2xlarge\".scaling.1")));
+    }
+}
