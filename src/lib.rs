@@ -14,6 +14,8 @@
 //! - [`experiment`]: experiment files, sweeps and `--set`, with line-accurate
 //!   errors; [`stats`] and [`output`]: summaries and result files; [`run`]:
 //!   an experiment from start to files; [`verify`]: closed-form checks.
+//! - Beyond one machine: [`shard`] cuts a run into slices, [`output::merge`]
+//!   puts their folders back into one result, [`slurm`] prints the job script.
 //!
 //! # Running an experiment from Rust
 //!
@@ -67,6 +69,8 @@ pub mod profile;
 pub mod recommend;
 pub mod run;
 pub mod scenario;
+pub mod shard;
+pub mod slurm;
 pub mod spot;
 pub mod stats;
 pub mod time;

@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use spotsim::catalog::catalog;
 use spotsim::engine::Runner;
 use spotsim::experiment::{self, Experiment, InputError};
-use spotsim::output::{self, RunInfo};
+use spotsim::output::{self, RunInfo, merge};
+use spotsim::shard::Shard;
+use spotsim::slurm::SlurmJob;
 use spotsim::{loadtest, profile, recommend, run, verify};
 
 #[derive(Parser)]
@@ -53,6 +55,51 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
         /// Run even when the expected work is far beyond what a machine does in hours
+        #[arg(long)]
+        allow_long: bool,
+        /// Compute only slice K of N (1-based) into a shard folder for `spotsim merge`;
+        /// `auto` or `auto/N` takes K from a Slurm array or Kubernetes Indexed Job
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
+    /// Merge the shard folders of a run into the outputs of one run
+    Merge {
+        /// Output folder for the merged result
+        #[arg(short = 'o', long = "output", value_name = "DIR", required = true)]
+        output: PathBuf,
+        /// Shard folders written by `spotsim run EXPERIMENT --shard K/N`
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<PathBuf>,
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print a script that runs an experiment as a Slurm array job of shards plus a merge job
+    Slurm {
+        experiment: PathBuf,
+        /// Array tasks, one shard each
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        tasks: u64,
+        /// Slurm partition (sbatch --partition)
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Time limit of each job (sbatch --time), e.g. 01:00:00
+        #[arg(long, value_name = "T")]
+        time: Option<String>,
+        /// CPUs per task (sbatch --cpus-per-task); each shard uses that many threads [default: 1]
+        #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..))]
+        cpus_per_task: Option<u32>,
+        /// The merged result's folder [default: results/<experiment name>/]; shards and logs go to DIR-shards/
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: Option<PathBuf>,
+        #[arg(short = 'n', long = "replications", value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
+        replications: Option<u64>,
+        #[arg(long, value_name = "S")]
+        seed: Option<u64>,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Let each shard run even when its slice is far beyond what a machine does in hours
         #[arg(long)]
         allow_long: bool,
     },
@@ -160,15 +207,18 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, output, replications, seed, threads, set, quiet, allow_long } => {
+        Command::Run { experiments, output, replications, seed, threads, set, quiet, allow_long, shard } => {
+            let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
+            if shard.is_some() && experiments.len() > 1 {
+                return Err(usage("--shard", "runs one experiment; give one experiment file"));
+            }
             // Every file is checked before anything runs or is written.
             let mut loaded = Vec::new();
             for path in &experiments {
-                let mut e = experiment::load(path, &set)?;
-                e.replications = replications.unwrap_or(e.replications);
-                e.seed = seed.unwrap_or(e.seed);
+                let e = load(path, &set, replications, seed)?;
                 if !allow_long {
-                    run::check_work(&e)?;
+                    let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
+                    run::check_work_of(&e, range.end - range.start)?;
                 }
                 loaded.push(e);
             }
@@ -176,16 +226,86 @@ fn execute(command: Command) -> Result<(), Failure> {
             // Every output folder is checked and locked before anything runs.
             let mut dirs = Vec::new();
             for e in &loaded {
-                let dir = match (&output, loaded.len()) {
-                    (Some(dir), 1) => dir.clone(),
-                    (Some(dir), _) => dir.join(&e.name),
-                    (None, _) => default_dir(e),
+                let dir = match (&output, loaded.len(), shard) {
+                    (Some(dir), 1, _) => dir.clone(),
+                    (Some(dir), _, _) => dir.join(&e.name),
+                    (None, _, Some(s)) => {
+                        Path::new("results").join(format!("{}-shards", e.name)).join(format!("shard-{}", s.k))
+                    }
+                    (None, _, None) => default_dir(e),
                 };
                 dirs.push(output::OutputDir::claim(&dir)?);
             }
             for (e, dir) in loaded.iter().zip(&dirs) {
-                run_one(e, &runner, dir, quiet)?;
+                run_one(e, &runner, dir, quiet, shard)?;
             }
+            Ok(())
+        }
+        Command::Merge { output, shards, threads, quiet } => {
+            let clock = Instant::now();
+            let dir = output::OutputDir::claim(&output)?;
+            let merged = merge::merge(&dir, &shards, &Runner::new(threads)?).map_err(input_or_other)?;
+            if !quiet {
+                eprintln!(
+                    "merged {} shards: {} point(s) x {} replications in {:.2} s -> {}",
+                    merged.shards,
+                    merged.points,
+                    merged.replications,
+                    clock.elapsed().as_secs_f64(),
+                    output.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Slurm {
+            experiment,
+            tasks,
+            partition,
+            time,
+            cpus_per_task,
+            output,
+            replications,
+            seed,
+            set,
+            allow_long,
+        } => {
+            let e = load(&experiment, &set, replications, seed)?;
+            let mut run_args: Vec<String> = Vec::new();
+            if let Some(n) = replications {
+                run_args.extend(["-n".into(), n.to_string()]);
+            }
+            if let Some(s) = seed {
+                run_args.extend(["--seed".into(), s.to_string()]);
+            }
+            for s in &set {
+                run_args.extend(["--set".into(), s.clone()]);
+            }
+            if allow_long {
+                run_args.push("--allow-long".into());
+            } else {
+                // The largest slice, as a shard will check it.
+                run::check_work_of(&e, e.replications.div_ceil(tasks))?;
+            }
+            let sbatch_args = [
+                ("--partition", partition),
+                ("--time", time),
+                ("--cpus-per-task", cpus_per_task.map(|c| c.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(flag, value)| value.map(|v| format!("{flag}={v}")))
+            .collect();
+            let absolute = |p: &Path| std::path::absolute(p).map_err(Failure::from);
+            let job = SlurmJob {
+                spotsim: std::env::current_exe()?,
+                experiment: absolute(&experiment)?,
+                output: absolute(&output.unwrap_or_else(|| default_dir(&e)))?,
+                tasks,
+                run_args,
+                sbatch_args,
+                printed_by: std::env::args().collect(),
+                summary: format!("{}: {} point(s) x {} replications", e.name, e.points.len(), e.replications),
+            };
+            write!(std::io::stdout().lock(), "{}", job.script())?;
             Ok(())
         }
         Command::Check { experiments, set } => {
@@ -264,6 +384,27 @@ fn execute(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// Loads an experiment with the command line's overrides.
+fn load(path: &Path, set: &[String], replications: Option<u64>, seed: Option<u64>) -> Result<Experiment, Failure> {
+    let mut e = experiment::load(path, set)?;
+    e.replications = replications.unwrap_or(e.replications);
+    e.seed = seed.unwrap_or(e.seed);
+    Ok(e)
+}
+
+fn usage(flag: &str, message: &str) -> Failure {
+    let origin = experiment::Origin { file: flag.to_string(), line: None };
+    Failure::Input(InputError::new(&origin, None, message))
+}
+
+/// Input errors the library reports inside an `anyhow::Error` exit with 2.
+fn input_or_other(e: anyhow::Error) -> Failure {
+    match e.downcast::<InputError>() {
+        Ok(input) => Failure::Input(input),
+        Err(other) => Failure::Other(other),
+    }
+}
+
 fn default_dir(e: &Experiment) -> PathBuf {
     Path::new("results").join(&e.name)
 }
@@ -300,12 +441,19 @@ fn events_key(expected: f64, unit: &'static str) -> impl indicatif::style::Progr
     }
 }
 
-fn run_one(e: &Experiment, runner: &Runner, dir: &output::OutputDir, quiet: bool) -> Result<(), Failure> {
+fn run_one(
+    e: &Experiment,
+    runner: &Runner,
+    dir: &output::OutputDir,
+    quiet: bool,
+    shard: Option<Shard>,
+) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let total = e.replications * e.points.len() as u64;
+    let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
+    let total = (range.end - range.start) * e.points.len() as u64;
     let works: Vec<_> = e.points.iter().map(|p| p.design.work()).collect();
-    let expected = works.iter().map(|w| w.events).sum::<f64>() * e.replications as f64;
+    let expected = works.iter().map(|w| w.events).sum::<f64>() * (range.end - range.start) as f64;
     let unit = works.first().map_or("events", |w| w.unit);
     let bar = progress_bar(
         quiet,
@@ -314,17 +462,24 @@ fn run_one(e: &Experiment, runner: &Runner, dir: &output::OutputDir, quiet: bool
         &e.name,
     );
     bar.set_style(bar.style().with_key("events", events_key(expected, unit)));
-    let results = run::simulate(e, runner, &|n| bar.inc(n));
+    let results = run::simulate_range(e, runner, range.clone(), &|n| bar.inc(n));
     bar.finish_and_clear();
     let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-    let files = run::result_files(e, runner, &results, &info);
+    let files = match shard {
+        None => run::result_files(e, runner, &results, &info),
+        Some(s) => run::shard_files(e, runner, s, &results, &info),
+    };
     dir.write(&files)?;
     if !quiet {
-        if let Some(table) = recommend::report::sweep_table(e, &results) {
+        // A slice's table would read as the answer; the merge has the whole.
+        if shard.is_none()
+            && let Some(table) = recommend::report::sweep_table(e, &results)
+        {
             eprint!("{table}");
         }
+        let slice = shard.map_or(String::new(), |s| format!(" (shard {s}: {range:?})"));
         eprintln!(
-            "{}: {} point(s) x {} replications in {:.2} s -> {}",
+            "{}: {} point(s) x {} replications{slice} in {:.2} s -> {}",
             e.name,
             e.points.len(),
             e.replications,

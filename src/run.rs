@@ -1,20 +1,41 @@
 //! Runs every point of an experiment on the engine and turns the results
 //! into the files of SPEC section 3.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::engine::{Runner, Streams};
 use crate::experiment::{Experiment, InputError, Origin};
 use crate::output::{self, PointRows, RunInfo};
+use crate::scenario::Timeline;
+use crate::shard::Shard;
 
 /// Simulates every point in order; replication r of every point uses the same
 /// streams (common random numbers).
 pub fn simulate(experiment: &Experiment, runner: &Runner, progress: &(dyn Fn(u64) + Sync)) -> Vec<PointRows> {
+    simulate_range(experiment, runner, 0..experiment.replications, progress)
+}
+
+/// Simulates the replications in `range` of every point (a shard's slice);
+/// each draws the same numbers as in a whole run.
+pub fn simulate_range(
+    experiment: &Experiment,
+    runner: &Runner,
+    range: Range<u64>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<PointRows> {
     experiment
         .points
         .iter()
-        .map(|p| runner.run(p.design.model(), experiment.seed, experiment.replications, progress))
+        .map(|p| runner.run_range(p.design.model(), experiment.seed, range.clone(), progress))
         .collect()
+}
+
+/// Replication 0 of every point as a timeline, when the scenario has one.
+pub fn timelines(experiment: &Experiment, runner: &Runner) -> Option<Vec<Timeline>> {
+    runner
+        .install(|| experiment.points.par_iter().map(|p| p.design.timeline(Streams::new(experiment.seed, 0))).collect())
 }
 
 /// The result files of a run, by name: `summary.csv`, `replications.csv`,
@@ -27,19 +48,31 @@ pub fn result_files(
 ) -> Vec<(&'static str, Vec<u8>)> {
     let width = experiment.metrics().len();
     let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
-    runner.install(|| {
-        let mut files = vec![
+    let mut files = runner.install(|| {
+        vec![
             ("summary.csv", output::summary_csv(experiment, &summaries)),
             ("replications.csv", output::replications_csv(experiment, results)),
             ("manifest.json", output::manifest_json(experiment, info)),
-        ];
-        let timelines: Option<Vec<_>> =
-            experiment.points.par_iter().map(|p| p.design.timeline(Streams::new(experiment.seed, 0))).collect();
-        if let Some(timelines) = timelines {
-            files.push(("timeline.csv", output::timeline_csv(experiment, &timelines)));
-        }
-        files
-    })
+        ]
+    });
+    if let Some(timelines) = timelines(experiment, runner) {
+        files.push(("timeline.csv", output::timeline_csv(experiment, &timelines)));
+    }
+    files
+}
+
+/// The files of a shard folder (see `output::shard`): `results` is the
+/// shard's slice; the shard holding replication 0 adds the timeline.
+pub fn shard_files(
+    experiment: &Experiment,
+    runner: &Runner,
+    shard: Shard,
+    results: &[PointRows],
+    info: &RunInfo,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let timelines =
+        if shard.range(experiment.replications).contains(&0) { timelines(experiment, runner) } else { None };
+    runner.install(|| output::shard::shard_files(experiment, shard, results, timelines.as_deref(), info))
 }
 
 /// A run expected to simulate more events than this is refused unless the
@@ -50,7 +83,12 @@ pub const MAX_EVENTS: f64 = 2e12;
 /// Refuses a run whose expected work is beyond `MAX_EVENTS`, naming the
 /// estimate and the key that drives it.
 pub fn check_work(experiment: &Experiment) -> Result<(), InputError> {
-    let reps = experiment.replications as f64;
+    check_work_of(experiment, experiment.replications)
+}
+
+/// [`check_work`] for `replications` replications of every point (a shard's slice).
+pub fn check_work_of(experiment: &Experiment, replications: u64) -> Result<(), InputError> {
+    let reps = replications as f64;
     let works: Vec<_> = experiment.points.iter().map(|p| p.design.work()).collect();
     let total: f64 = works.iter().map(|w| w.events * reps).sum();
     let Some(most) = works.iter().max_by(|a, b| a.events.total_cmp(&b.events)) else {
@@ -69,7 +107,7 @@ pub fn check_work(experiment: &Experiment) -> Result<(), InputError> {
             compact(total),
             most.unit,
             compact(most.events),
-            experiment.replications,
+            replications,
             experiment.points.len(),
             compact(hours),
         ),

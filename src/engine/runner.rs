@@ -37,15 +37,30 @@ impl Runner {
     /// row-major: row r holds replication r, whatever the thread count.
     /// `progress` is told how many replications each finished chunk held.
     pub fn run(&self, model: &dyn Model, seed: u64, replications: u64, progress: &(dyn Fn(u64) + Sync)) -> Vec<f64> {
+        self.run_range(model, seed, 0..replications, progress)
+    }
+
+    /// Runs the replications with indices in `range` (a shard's slice):
+    /// row i holds replication `range.start + i`, drawn from that
+    /// replication's own streams, so a slice matches the same rows of a
+    /// whole run.
+    pub fn run_range(
+        &self,
+        model: &dyn Model,
+        seed: u64,
+        range: std::ops::Range<u64>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Vec<f64> {
         let width = model.metrics().len();
+        let replications = range.end.saturating_sub(range.start);
         let mut rows = vec![0.0; width * replications as usize];
-        if width == 0 {
+        if width == 0 || replications == 0 {
             return rows;
         }
         let chunk_len = (replications as usize / (8 * self.threads())).clamp(1, MAX_CHUNK);
         self.pool.install(|| {
             rows.par_chunks_mut(width * chunk_len).enumerate().for_each(|(chunk, block)| {
-                let first = (chunk * chunk_len) as u64;
+                let first = range.start + (chunk * chunk_len) as u64;
                 for (i, row) in block.chunks_exact_mut(width).enumerate() {
                     model.replicate(Streams::new(seed, first + i as u64), row);
                 }
@@ -101,6 +116,13 @@ mod tests {
         for (r, row) in one.chunks(2).enumerate() {
             assert_eq!(row[0], r as f64);
         }
+    }
+
+    #[test]
+    fn a_range_is_the_same_rows_of_a_whole_run() {
+        let whole = Runner::new(2).unwrap().run(&Draws, 7, 300, &|_| {});
+        let slice = Runner::new(1).unwrap().run_range(&Draws, 7, 120..250, &|_| {});
+        assert_eq!(slice, whole[2 * 120..2 * 250]);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::experiment::MAX_NAME_BYTES;
 
 /// The files spotsim writes into an output folder; a folder holding anything
 /// else is not replaced.
-pub const OUTPUT_FILES: [&str; 7] = [
+pub const OUTPUT_FILES: [&str; 8] = [
     "summary.csv",
     "replications.csv",
     "manifest.json",
@@ -36,6 +36,7 @@ pub const OUTPUT_FILES: [&str; 7] = [
     "recommendations.csv",
     "rounds.csv",
     "loadtest.csv",
+    "columns.f64",
 ];
 
 /// An output folder that spotsim will not touch: exit status 2, before any
@@ -258,10 +259,22 @@ impl OutputDir {
     /// synced, then renamed over the old result. On failure the old result
     /// stays as it was.
     pub fn write(&self, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+        self.write_with(|staging| {
+            // The largest file dominates; writing in parallel hides the rest.
+            files.par_iter().try_for_each(|(name, bytes)| {
+                let path = staging.join(name);
+                std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+            })
+        })
+    }
+
+    /// Like `write`, for files too large to hold in memory: `fill` writes
+    /// them into the staging folder it is given; each is synced after.
+    pub fn write_with(&self, fill: impl FnOnce(&Path) -> anyhow::Result<()>) -> anyhow::Result<()> {
         let staging = self.sibling("partial");
         let retired = self.sibling("old");
         cleanup().push(staging.clone());
-        let result = self.write_via(&staging, &retired, files);
+        let result = self.write_via(&staging, &retired, fill);
         if result.is_err() {
             remove(&staging);
             if std::fs::symlink_metadata(&self.dir).is_err() && retired.exists() {
@@ -272,14 +285,20 @@ impl OutputDir {
         result
     }
 
-    fn write_via(&self, staging: &Path, retired: &Path, files: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
+    fn write_via(
+        &self,
+        staging: &Path,
+        retired: &Path,
+        fill: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         std::fs::create_dir(staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        // The largest file dominates; writing (and syncing) in parallel hides the rest.
-        files.par_iter().try_for_each(|(name, bytes)| {
-            let path = staging.join(name);
-            let mut file = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-            file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-            file.sync_all().with_context(|| format!("cannot sync {}", path.display()))
+        fill(staging)?;
+        let written: Vec<PathBuf> = std::fs::read_dir(staging)
+            .with_context(|| format!("cannot list {}", staging.display()))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()?;
+        written.par_iter().try_for_each(|path| {
+            File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", path.display()))
         })?;
         sync_dir(staging)?;
         // The folder may have changed while the run computed.

@@ -1,11 +1,15 @@
 //! Result files. Each exporter returns bytes; [`OutputDir`] puts them in
 //! place atomically, so a failed run never leaves a partial folder behind.
+//! `shard` and `merge` split a run into slices and put them back together.
+
+pub mod merge;
+pub mod shard;
 
 pub mod folder;
 
 pub use folder::{OUTPUT_FILES, OutputDir, Refused};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::experiment::Experiment;
 use crate::scenario::Timeline;
@@ -15,7 +19,7 @@ use crate::stats::Summary;
 pub type PointRows = Vec<f64>;
 
 /// What `manifest.json` records about the run besides the experiment.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunInfo {
     pub spotsim_version: String,
     pub command_line: Vec<String>,
@@ -55,9 +59,29 @@ fn push_number(out: &mut String, x: f64) {
     }
 }
 
-fn header(out: &mut String, experiment: &Experiment, middle: &[&str], tail: &[&str]) {
+/// What the CSV files say about an experiment besides the numbers: the swept
+/// keys, each point's swept values and the metric names. A shard carries it,
+/// so a merge writes the same headers and row prefixes as a single run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    pub swept: Vec<String>,
+    pub points: Vec<Vec<String>>,
+    pub metrics: Vec<String>,
+}
+
+impl Layout {
+    pub fn of(experiment: &Experiment) -> Layout {
+        Layout {
+            swept: experiment.swept.clone(),
+            points: experiment.points.iter().map(|p| p.values.clone()).collect(),
+            metrics: experiment.metrics().iter().map(|m| m.to_string()).collect(),
+        }
+    }
+}
+
+fn header(out: &mut String, layout: &Layout, middle: &[&str], tail: &[&str]) {
     let cols: Vec<String> = std::iter::once("point".to_string())
-        .chain(experiment.swept.iter().cloned())
+        .chain(layout.swept.iter().cloned())
         .chain(middle.iter().map(|s| s.to_string()))
         .chain(tail.iter().map(|s| s.to_string()))
         .collect();
@@ -73,8 +97,8 @@ fn csv_row(cells: &[String]) -> String {
     quoted.join(",") + "\n"
 }
 
-fn point_prefix(experiment: &Experiment, point: usize) -> Vec<String> {
-    std::iter::once(point.to_string()).chain(experiment.points[point].values.iter().cloned()).collect()
+fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
+    std::iter::once(point.to_string()).chain(layout.points[point].iter().cloned()).collect()
 }
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each
@@ -88,13 +112,16 @@ pub fn summary_csv_of<'a>(
     experiment: &Experiment,
     summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>,
 ) -> Vec<u8> {
-    let metrics = experiment.metrics();
+    summary_table(&Layout::of(experiment), summaries)
+}
+
+fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Vec<u8> {
     let mut out = String::new();
-    header(&mut out, experiment, &["metric"], &Summary::COLUMNS);
+    header(&mut out, layout, &["metric"], &Summary::COLUMNS);
     for (p, point) in summaries {
-        for (metric, summary) in metrics.iter().zip(point) {
-            let mut cells = point_prefix(experiment, p);
-            cells.push(metric.to_string());
+        for (metric, summary) in layout.metrics.iter().zip(point) {
+            let mut cells = point_prefix(layout, p);
+            cells.push(metric.clone());
             cells.extend(summary.values().iter().map(|&x| cell(x)));
             out.push_str(&csv_row(&cells));
         }
@@ -105,11 +132,12 @@ pub fn summary_csv_of<'a>(
 /// A table of one row per listed point: `point`, the swept keys, then
 /// `columns`; `rows` holds each row's point index and cells, in output order.
 pub fn point_table_csv(experiment: &Experiment, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
+    let layout = Layout::of(experiment);
     let mut out = String::new();
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    header(&mut out, experiment, &columns, &[]);
+    header(&mut out, &layout, &columns, &[]);
     for (p, cells) in rows {
-        let mut row = point_prefix(experiment, *p);
+        let mut row = point_prefix(&layout, *p);
         row.extend(cells.iter().cloned());
         out.push_str(&csv_row(&row));
     }
@@ -125,45 +153,60 @@ pub fn plain_csv(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
 
 /// `replications.csv`: one row per (point, replication).
 pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
-    let metrics = experiment.metrics();
-    let mut out = String::new();
-    header(&mut out, experiment, &["replication"], metrics);
-    // Blocks of rows are formatted in parallel and joined in order.
-    const BLOCK: usize = 4096;
-    let width = metrics.len();
+    let layout = Layout::of(experiment);
+    let mut out = replications_header(&layout);
     for (p, rows) in results.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(experiment, p));
-        let prefix = prefix.trim_end();
-        let blocks: Vec<String> = rows
-            .par_chunks(width * BLOCK)
-            .enumerate()
-            .map(|(b, block)| {
-                let mut text = String::with_capacity(block.len() * 20);
-                for (i, row) in block.chunks_exact(width).enumerate() {
-                    text.push_str(prefix);
-                    text.push(',');
-                    text.push_str(itoa::Buffer::new().format(b * BLOCK + i));
-                    for &x in row {
-                        text.push(',');
-                        push_number(&mut text, x);
-                    }
-                    text.push('\n');
-                }
-                text
-            })
-            .collect();
-        blocks.iter().for_each(|b| out.push_str(b));
+        push_replication_rows(&mut out, &layout, p, rows, 0);
     }
     out.into_bytes()
+}
+
+fn replications_header(layout: &Layout) -> String {
+    let metrics: Vec<&str> = layout.metrics.iter().map(String::as_str).collect();
+    let mut out = String::new();
+    header(&mut out, layout, &["replication"], &metrics);
+    out
+}
+
+/// Appends the rows of point `p` (row-major), whose first row is replication `first`.
+fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
+    // Blocks of rows are formatted in parallel and joined in order.
+    const BLOCK: usize = 4096;
+    let width = layout.metrics.len();
+    if width == 0 {
+        return;
+    }
+    let prefix = csv_row(&point_prefix(layout, p));
+    let prefix = prefix.trim_end();
+    let blocks: Vec<String> = rows
+        .par_chunks(width * BLOCK)
+        .enumerate()
+        .map(|(b, block)| {
+            let mut text = String::with_capacity(block.len() * 20);
+            for (i, row) in block.chunks_exact(width).enumerate() {
+                text.push_str(prefix);
+                text.push(',');
+                text.push_str(itoa::Buffer::new().format(first + (b * BLOCK + i) as u64));
+                for &x in row {
+                    text.push(',');
+                    push_number(&mut text, x);
+                }
+                text.push('\n');
+            }
+            text
+        })
+        .collect();
+    blocks.iter().for_each(|b| out.push_str(b));
 }
 
 /// `timeline.csv`: replication 0 of each point, one row per period, with the
 /// scenario's own columns.
 pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> {
+    let layout = Layout::of(experiment);
     let mut out = String::new();
-    header(&mut out, experiment, timelines.first().map_or(&[], |t| t.columns), &[]);
+    header(&mut out, &layout, timelines.first().map_or(&[], |t| t.columns), &[]);
     for (p, timeline) in timelines.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(experiment, p));
+        let prefix = csv_row(&point_prefix(&layout, p));
         let prefix = prefix.trim_end();
         for row in timeline.rows.chunks_exact(timeline.columns.len().max(1)) {
             out.push_str(prefix);
@@ -189,23 +232,34 @@ pub fn manifest_json_with(
     info: &RunInfo,
     procedure: Option<&dyn erased_serde::Serialize>,
 ) -> Vec<u8> {
+    let file = experiment.file.display().to_string();
+    manifest_of(&file, experiment.seed, info, None, experiment, procedure)
+}
+
+/// A manifest from its parts: `extra`'s fields come after the seed (a
+/// shard's slice, a merge's shards), and `experiment` may be the JSON a
+/// shard recorded.
+fn manifest_of(
+    experiment_file: &str,
+    seed: u64,
+    run: &RunInfo,
+    extra: Option<&dyn erased_serde::Serialize>,
+    experiment: &dyn erased_serde::Serialize,
+    procedure: Option<&dyn erased_serde::Serialize>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     struct Manifest<'a> {
-        experiment_file: String,
+        experiment_file: &'a str,
         #[serde(flatten)]
         run: &'a RunInfo,
         seed: u64,
-        experiment: &'a Experiment,
+        #[serde(flatten)]
+        extra: Option<&'a dyn erased_serde::Serialize>,
+        experiment: &'a dyn erased_serde::Serialize,
         #[serde(skip_serializing_if = "Option::is_none")]
         procedure: Option<&'a dyn erased_serde::Serialize>,
     }
-    let manifest = Manifest {
-        experiment_file: experiment.file.display().to_string(),
-        run: info,
-        seed: experiment.seed,
-        experiment,
-        procedure,
-    };
+    let manifest = Manifest { experiment_file, run, seed, extra, experiment, procedure };
     let mut bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
     bytes.push(b'\n');
     bytes

@@ -9,6 +9,7 @@ mod profiles;
 mod recommend;
 mod robust;
 mod serverless;
+mod shard;
 mod training;
 mod verify;
 mod zones;
