@@ -165,5 +165,12 @@ duration = "1h"
         // Fluid steps, not requests, bound a fluid run.
         let fluid = ENDPOINT.replace("service_time", "fidelity = \"fluid\"\nservice_time");
         assert!(check_work(&load(&fluid)).is_ok());
+        // A nanosecond metric period is 3.6e12 periods in an hour.
+        let periods = ENDPOINT.replace("1e9", "1").replace(
+            "[traffic]",
+            "[inference.autoscaling]\nmetric = \"invocations-per-instance\"\ntarget = 100\nmin = 1\nmax = 2\nperiod = \"1ns\"\n[traffic]",
+        );
+        let err = check_work(&load(&periods)).unwrap_err().to_string();
+        assert!(err.contains("`inference.autoscaling.period`") && err.contains("metric periods"), "{err}");
     }
 }

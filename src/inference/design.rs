@@ -243,7 +243,9 @@ impl TimelineRow {
             self.queue,
             self.latency_p99_ms,
             self.rejected,
-            self.metric,
+            // The autoscaler reads requests with no instance in service as
+            // +inf per instance; per instance, they are undefined (NaN).
+            if self.metric.is_finite() { self.metric } else { f64::NAN },
         ]
     }
 }

@@ -7,6 +7,7 @@ use super::traffic::TrafficSource;
 use super::{fluid, request, serverless};
 use crate::engine::{Model, Streams};
 use crate::scenario::{Design, Timeline, Work};
+use crate::time::SimTime;
 
 impl Endpoint {
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
@@ -36,18 +37,28 @@ impl Design for Endpoint {
     }
 
     fn work(&self) -> Work {
-        let driver = match self.traffic.source {
-            TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
-            _ => "traffic.scale",
+        let duration = self.traffic.duration.as_secs_f64();
+        let main = match (self.mode, self.fidelity) {
+            (Mode::Endpoint, Fidelity::Fluid) => {
+                Work { events: duration / self.step.as_secs_f64(), unit: "fluid steps", driver: "inference.step" }
+            }
+            _ => {
+                let driver = match self.traffic.source {
+                    TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
+                    _ => "traffic.scale",
+                };
+                Work { events: self.traffic.expected_requests(), unit: "requests", driver }
+            }
         };
-        match (self.mode, self.fidelity) {
-            (Mode::Endpoint, Fidelity::Fluid) => Work {
-                events: self.traffic.duration.as_secs_f64() / self.step.as_secs_f64(),
-                unit: "fluid steps",
-                driver: "inference.step",
-            },
-            _ => Work { events: self.traffic.expected_requests(), unit: "requests", driver },
-        }
+        // Every metric period is an event too, however little traffic comes.
+        let period = self.autoscaling.as_ref().map_or(SimTime::from_mins(1), |a| a.period);
+        let periods = Work {
+            events: duration / period.as_secs_f64(),
+            unit: "metric periods",
+            driver: "inference.autoscaling.period",
+        };
+        let (larger, smaller) = if periods.events > main.events { (periods, main) } else { (main, periods) };
+        Work { events: larger.events + smaller.events, ..larger }
     }
 
     fn timeline(&self, streams: Streams) -> Option<Timeline> {

@@ -106,3 +106,17 @@ capacity_wait = { dist = "exponential", mean = "15m" }
     let first: Vec<f64> = (0..10).map(|r| results[0][r * width + wait]).collect();
     assert!(first.windows(2).all(|w| w[0] != w[1]));
 }
+
+#[test]
+fn the_timeline_writes_periods_without_an_instance_as_undefined_not_infinite() {
+    // One zone, frequent outages: some minutes have traffic and no instance.
+    let sets = ["replications=1", "traffic.duration=20d", "zones.outage.mtbf=100h", "zones.count=1"];
+    let files = files("zones-availability.toml", &sets, 1);
+    let timeline = String::from_utf8(files.iter().find(|f| f.0 == "timeline.csv").unwrap().1.clone()).unwrap();
+    assert!(!timeline.lines().skip(1).any(|l| l.contains("inf")), "no infinite value in timeline.csv");
+    let no_instance = timeline.lines().skip(1).filter(|l| {
+        let cells: Vec<&str> = l.split(',').collect();
+        cells[cells.len() - 6] == "0" && cells[cells.len() - 1] == "NaN"
+    });
+    assert!(no_instance.count() > 0, "some minute had no instance in service");
+}
