@@ -91,24 +91,6 @@ fn policy_table<S: serde::Serializer>(policy: &Option<Policy>, s: S) -> Result<S
     map.end()
 }
 
-/// The metrics of every training job.
-pub const METRICS: &[&str] = &[
-    "wall_time_h",
-    "billed_time_h",
-    "cost_usd",
-    "on_demand_cost_usd",
-    "savings_frac",
-    "interruptions",
-    "lost_work_h",
-    "checkpoint_time_h",
-    "waiting_time_h",
-    "on_demand_time_h",
-    "completed",
-    "checkpoint_interval_h",
-    "zone_outages",
-    "capacity_lost_instance_hours",
-];
-
 /// The metrics of a job with a deadline or a policy: `METRICS` and two more
 /// at the end, so that jobs without them keep their columns.
 pub const DEADLINE_METRICS: &[&str] = &[
@@ -129,6 +111,9 @@ pub const DEADLINE_METRICS: &[&str] = &[
     "deadline_met",
     "spot_time_h",
 ];
+
+/// The metrics of every training job without a deadline or a policy.
+pub const METRICS: &[&str] = DEADLINE_METRICS.split_at(DEADLINE_METRICS.len() - 2).0;
 
 impl TrainingJob {
     /// Number of checkpoint segments: `work / interval`, rounded up.
