@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::engine::{Purpose, SimRng, Streams};
+use crate::experiment::error::number;
 use crate::time::SimTime;
 pub use crate::trace_file::{CsvTable, TraceError, parse_timestamp};
 
@@ -557,7 +558,10 @@ pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
         {
             return Err(TraceError::at(
                 *line,
-                format!("times must increase strictly: {t_text} comes after {prev} (the rows are not sorted?)"),
+                format!(
+                    "times must increase strictly: {t_text} comes after {} (the rows are not sorted?)",
+                    number(prev)
+                ),
             ));
         }
         starts.push(t);
@@ -634,7 +638,7 @@ pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<Requ
             if let Some(&prev) = raw_s.last()
                 && t < prev
             {
-                return Err(TraceError::at(*line, format!("time goes backwards: {text} is before {prev}")));
+                return Err(TraceError::at(*line, format!("time goes backwards: {text} is before {}", number(prev))));
             }
             raw_s.push(t);
         }
@@ -1005,6 +1009,8 @@ mod tests {
         assert_eq!(err("time_s,rate\n0,1\n60,-2\n").line, Some(3));
         assert_eq!(err("time_s,rate\n0,1\n60,inf\n").line, Some(3));
         assert_eq!(err("time_s,rate\n0,1\nx,2\n").line, Some(3));
+        let e = err("time_s,rate\n1e308,1\n0,2\n");
+        assert!(e.message.ends_with("0 comes after 1e308 (the rows are not sorted?)"), "{}", e.message);
         let e = err("time_s,rate\n0,1\n60,2\n60,3\n");
         assert!(e.line == Some(4) && e.message.contains("increase strictly"), "{e}");
         let e = err("time_s,rate\n0,1\n60\n");
