@@ -142,7 +142,10 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
     let text = reader::read_text(path).map_err(|e| {
         let message = match e.line {
             Some(_) => e.message,
-            None => format!("cannot read the experiment file: {}", e.message),
+            None => {
+                let why = e.message.strip_prefix("cannot read the file: ").unwrap_or(&e.message);
+                format!("cannot read the experiment file: {why}")
+            }
         };
         InputError::new(&Origin { file: display.clone(), line: e.line }, None, message)
     })?;
