@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::catalog::{Instance, catalog};
 use crate::dist::Dist;
-use crate::experiment::error::{InputError, Origin, did_you_mean};
-use crate::experiment::reader::{Result, Section};
-use crate::experiment::tree::{Entry, Value, parse_document};
+use crate::input::error::{InputError, Origin, did_you_mean};
+use crate::input::section::{Result, Section};
+use crate::input::tree::{Entry, Value, parse_document};
 use crate::time::SimTime;
 
 /// The built-in profiles, by name: `models/profiles/<name>.toml`.
