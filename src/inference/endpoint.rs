@@ -1,7 +1,7 @@
 //! An endpoint design as a model: which engine runs it, and its metrics.
 
 use super::design::{
-    CapacitySummary, Endpoint, Fidelity, METRICS, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
+    CapacitySummary, Endpoint, Fidelity, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
 };
 use super::traffic::TrafficSource;
 use super::{fluid, request, serverless};
@@ -14,8 +14,9 @@ impl Endpoint {
         let end = self.traffic.duration;
         let (outcome, mut control) = match (self.mode, self.fidelity) {
             (Mode::Serverless, _) => return serverless::simulate(self, streams, timeline),
-            (Mode::Endpoint, Fidelity::Request) => request::simulate(self, streams, timeline),
-            (Mode::Endpoint, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
+            // The reader keeps asynchronous endpoints on the request engine.
+            (Mode::Endpoint | Mode::Async, Fidelity::Request) => request::simulate(self, streams, timeline),
+            (Mode::Endpoint | Mode::Async, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
         };
         (outcome, control.summary(end))
     }
@@ -72,7 +73,7 @@ impl Design for Endpoint {
 
 impl Model for Endpoint {
     fn metrics(&self) -> &'static [&'static str] {
-        METRICS
+        self.metric_names()
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
@@ -106,6 +107,14 @@ impl Model for Endpoint {
             ratio(o.cold_starts, o.requests - o.throttled),
             o.throttled,
         ];
-        out.copy_from_slice(&values);
+        out[..values.len()].copy_from_slice(&values);
+        if out.len() > values.len() {
+            let wait_p99_s = if o.queue_wait_us.is_empty() {
+                f64::NAN
+            } else {
+                o.queue_wait_us.value_at_quantile(0.99) as f64 / 1e6
+            };
+            out[values.len()..].copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
+        }
     }
 }
