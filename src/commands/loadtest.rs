@@ -17,6 +17,11 @@
 //! same service times. FIFO waiting times only grow as arrivals are pushed
 //! together, so the percentile rises with the rate on every sample path and
 //! bisection cannot be misled by noise between evaluations.
+//!
+//! With `users` (SPEC 2.9) the test is a closed loop instead: per point and
+//! user count, the one instance holds that many requests in flight, a new one
+//! as soon as one finishes (`ArrivalFeed`'s closed loop), for the traffic's
+//! duration after a warm-up; throughput and latency percentiles are measured.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -103,25 +108,122 @@ pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
     })
 }
 
-/// Runs the search on every point, in order.
+/// One closed-loop measurement: a point at one user count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClosedResult {
+    pub users: u32,
+    /// Requests sent in the measured window, per second.
+    pub requests_per_s: f64,
+    /// Latencies of those requests, seconds.
+    pub latency_mean_s: f64,
+    pub latency_p50_s: f64,
+    pub latency_p90_s: f64,
+    pub latency_p99_s: f64,
+    pub price_per_hour: f64,
+}
+
+/// What a load test found: per point, the open-loop answer or the
+/// closed-loop rows (one per user count).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Results {
+    Open(Vec<LoadResult>),
+    Closed(Vec<Vec<ClosedResult>>),
+}
+
+/// Runs the search (or the closed loop) on every point, in order.
 pub fn loadtest(
     experiment: &Experiment,
     runner: &Runner,
     settings: &Settings,
     progress: &dyn Fn(usize),
-) -> Result<Vec<LoadResult>, InputError> {
+) -> Result<Results, InputError> {
     let spec = check(experiment)?;
-    let results = experiment
-        .points
-        .iter()
-        .map(|p| {
-            let ep = p.design.downcast::<Endpoint>().expect("checked");
-            let result = runner.install(|| search(ep, spec, settings, experiment.seed));
-            progress(p.index);
-            result
-        })
-        .collect();
+    let designs = experiment.points.iter().map(|p| (p.index, p.design.downcast::<Endpoint>().expect("checked")));
+    let results = if spec.closed_loop() {
+        Results::Closed(
+            designs
+                .map(|(index, ep)| {
+                    let rows = spec
+                        .users
+                        .iter()
+                        .map(|&n| runner.install(|| closed_loop(ep, spec, n, settings, experiment.seed)))
+                        .collect();
+                    progress(index);
+                    rows
+                })
+                .collect(),
+        )
+    } else {
+        Results::Open(
+            designs
+                .map(|(index, ep)| {
+                    let result = runner.install(|| search(ep, spec, settings, experiment.seed));
+                    progress(index);
+                    result
+                })
+                .collect(),
+        )
+    };
     Ok(results)
+}
+
+/// The design as one instance holding `users` requests in flight for the
+/// traffic's duration after the warm-up (`[loadtest] warmup`, by default a
+/// tenth of the duration), `settings.runs` runs pooled.
+pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings: &Settings, seed: u64) -> ClosedResult {
+    let measured = design.traffic.duration;
+    let warmup = spec.warmup.unwrap_or(SimTime::from_nanos(measured.as_nanos() / 10));
+    let mut ep = single_instance(design, 1.0, settings);
+    ep.users = Some(users);
+    ep.warmup = warmup;
+    ep.traffic.duration = warmup + measured;
+    let outcomes: Vec<_> =
+        (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
+    let mut latency = latency_histogram();
+    let (mut sent, mut served, mut latency_sum_s) = (0.0, 0.0, 0.0);
+    for o in &outcomes {
+        latency.add(&o.latency_us).expect("same bounds");
+        sent += o.requests;
+        served += o.served;
+        latency_sum_s += o.latency_sum_s;
+    }
+    let quantile = |q: f64| if latency.is_empty() { f64::NAN } else { latency.value_at_quantile(q) as f64 / 1e6 };
+    ClosedResult {
+        users,
+        requests_per_s: sent / (settings.runs as f64 * measured.as_secs_f64()),
+        latency_mean_s: latency_sum_s / served,
+        latency_p50_s: quantile(0.50),
+        latency_p90_s: quantile(0.90),
+        latency_p99_s: quantile(0.99),
+        price_per_hour: design.price_per_hour,
+    }
+}
+
+/// `loadtest.csv`'s columns after the swept keys, for a closed loop.
+pub const CLOSED_COLUMNS: [&str; 7] = [
+    "users",
+    "requests_per_s",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "cost_per_million_requests_usd",
+];
+
+impl ClosedResult {
+    /// The values of `CLOSED_COLUMNS`.
+    pub fn row(&self) -> [f64; 7] {
+        [
+            self.users as f64,
+            self.requests_per_s,
+            self.latency_mean_s * 1000.0,
+            self.latency_p50_s * 1000.0,
+            self.latency_p90_s * 1000.0,
+            self.latency_p99_s * 1000.0,
+            self.price_per_hour / (self.requests_per_s * 3600.0) * 1e6,
+        ]
+    }
 }
 
 /// The percentile at one rate: its estimate and 95% confidence bounds, seconds.
@@ -134,7 +236,7 @@ struct Measured {
 
 /// The rate search for one endpoint design.
 pub fn search(design: &Endpoint, spec: &LoadtestSpec, settings: &Settings, seed: u64) -> LoadResult {
-    let threshold = spec.threshold.as_secs_f64();
+    let threshold = spec.threshold.expect("an open-loop test has a threshold").as_secs_f64();
     let q = spec.quantile();
     // Every rate is simulated once: the three searches share evaluations.
     let mut seen: Vec<(f64, Measured)> = Vec::new();
@@ -306,7 +408,7 @@ impl LoadResult {
 /// The result files: `loadtest.csv` and `manifest.json`.
 pub fn files(
     experiment: &Experiment,
-    results: &[LoadResult],
+    results: &Results,
     settings: &Settings,
     info: &RunInfo,
 ) -> Vec<(&'static str, Vec<u8>)> {
@@ -314,11 +416,17 @@ pub fn files(
     struct Procedure<'a> {
         command: &'static str,
         settings: &'a Settings,
-        results: &'a [LoadResult],
+        results: &'a Results,
     }
-    let columns: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    let rows: Vec<(usize, Vec<String>)> =
-        results.iter().enumerate().map(|(p, r)| (p, r.row().iter().map(|&x| output::cell(x)).collect())).collect();
+    let cells = |row: &[f64]| row.iter().map(|&x| output::cell(x)).collect::<Vec<_>>();
+    let (columns, rows): (&[&str], Vec<(usize, Vec<String>)>) = match results {
+        Results::Open(open) => (&COLUMNS, open.iter().enumerate().map(|(p, r)| (p, cells(&r.row()))).collect()),
+        Results::Closed(closed) => (
+            &CLOSED_COLUMNS,
+            closed.iter().enumerate().flat_map(|(p, rs)| rs.iter().map(move |r| (p, cells(&r.row())))).collect(),
+        ),
+    };
+    let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let procedure = Procedure { command: "loadtest", settings, results };
     vec![
         ("loadtest.csv", output::point_table_csv(&experiment.layout(), &columns, &rows)),
@@ -327,11 +435,16 @@ pub fn files(
 }
 
 /// The table for the terminal, cheapest per million requests first marked.
-pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
+pub fn render(experiment: &Experiment, results: &Results) -> String {
     let spec = experiment.loadtest.as_ref().expect("checked");
+    let results = match results {
+        Results::Open(open) => open,
+        Results::Closed(closed) => return render_closed(experiment, closed),
+    };
+    let threshold = spec.threshold.expect("an open-loop test has a threshold");
     let mut out = format!(
         "{}: one instance per point, the highest steady rate with {} latency <= {}\n",
-        experiment.name, spec.latency, spec.threshold
+        experiment.name, spec.latency, threshold
     );
     let best = (0..results.len())
         .filter(|&p| results[p].max_rate > 0.0)
@@ -349,6 +462,23 @@ pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
             row[4],
             if best == Some(p) { "  <- cheapest per request" } else { "" }
         );
+    }
+    out
+}
+
+/// The closed-loop table: per point, a line per user count.
+fn render_closed(experiment: &Experiment, results: &[Vec<ClosedResult>]) -> String {
+    let mut out = format!("{}: one instance per point, users holding one request each in flight\n", experiment.name);
+    for (p, rows) in results.iter().enumerate() {
+        let label = crate::commands::recommend::report::point_label(experiment, p);
+        out += &format!("  point {p}{}:\n", if label.is_empty() { String::new() } else { format!(" ({label})") });
+        for r in rows {
+            let row = r.row();
+            out += &format!(
+                "    {:>5} users: {:.2} requests/s, latency p50 {:.1} ms, p99 {:.1} ms, ${:.4} per million requests\n",
+                r.users, row[1], row[3], row[5], row[6]
+            );
+        }
     }
     out
 }
