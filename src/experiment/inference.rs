@@ -157,7 +157,10 @@ const MAX_QUEUE: u32 = 100_000_000;
 fn check_zero(a: &Section, policy: &AutoscalingPolicy, mode: Mode, fidelity: Fidelity) -> Result<()> {
     if policy.metric == ScalingMetric::BacklogPerInstance && mode != Mode::Async {
         return Err(a
-            .error(a.entry("metric").expect("read"), "\"backlog-per-instance\" is the backlog of an asynchronous endpoint")
+            .error(
+                a.entry("metric").expect("read"),
+                "\"backlog-per-instance\" is the backlog of an asynchronous endpoint",
+            )
             .with_hint(Some("use mode = \"async\", or another metric".into())));
     }
     let zero_min = policy.min == 0 || policy.scheduled.iter().any(|s| s.min == Some(0));
@@ -173,7 +176,10 @@ fn check_zero(a: &Section, policy: &AutoscalingPolicy, mode: Mode, fidelity: Fid
     }
     if fidelity == Fidelity::Fluid && (mode == Mode::Async || policy.wake.is_some()) {
         return Err(a
-            .error(a.entry("wake").or_else(|| a.entry("min")).expect("read"), "scaling to zero needs fidelity = \"request\"")
+            .error(
+                a.entry("wake").or_else(|| a.entry("min")).expect("read"),
+                "scaling to zero needs fidelity = \"request\"",
+            )
             .with_hint(Some("the fluid engine has no requests to fail or queue at zero instances".into())));
     }
     Ok(())

@@ -57,10 +57,13 @@ pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
     if let Some(entry) = s.entry("warmup") {
         return Err(s.error(entry, "`warmup` applies to a closed-loop test (`users`)"));
     }
-    let latency = latency
-        .ok_or_else(|| s.missing("latency", "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\""))?;
+    let latency =
+        latency.ok_or_else(|| s.missing("latency", "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\""))?;
     let threshold = threshold.ok_or_else(|| {
-        s.missing("threshold", "the latency the percentile must stay under, such as \"100ms\" (or `users = [1, 5, 10]` for a closed loop)")
+        s.missing(
+            "threshold",
+            "the latency the percentile must stay under, such as \"100ms\" (or `users = [1, 5, 10]` for a closed loop)",
+        )
     })?;
     Ok(LoadtestSpec { latency, threshold: Some(threshold), users, warmup })
 }

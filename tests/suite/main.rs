@@ -9,6 +9,7 @@ mod mutants;
 mod profiles;
 mod recommend;
 mod robust;
+mod sagemaker;
 mod serverless;
 mod shard;
 mod training;
