@@ -225,6 +225,7 @@ fn execute(command: Command) -> Result<(), Failure> {
             let mut loaded = Vec::new();
             for path in &experiments {
                 let mut e = flags.load(path, experiment::Fit::Refuse)?;
+                run::check_runnable(&e)?;
                 e.replications = replications.unwrap_or(e.replications);
                 if !allow_long {
                     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));

@@ -144,6 +144,7 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         traffic,
         from_profile,
         users: None,
+        wide_metrics: false,
     })
 }
 

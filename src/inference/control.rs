@@ -320,10 +320,21 @@ impl Control {
         busy_share: f64,
         held_per_copy: f64,
     ) -> f64 {
+        // Scaled to zero, no copy emits the metric: the datapoint is missing
+        // and only the wake rule can act (target tracking cannot leave zero).
+        let no_copy = per_instance == 0.0 && !(held_per_copy > 0.0 && held_per_copy.is_finite());
         let value = match self.metric {
+            _ if self.wake.is_some() && no_copy && self.fleet.in_service() == 0 => f64::NAN,
             ScalingMetric::InvocationsPerInstance if orphans > 0.0 && per_instance == 0.0 => f64::INFINITY,
             ScalingMetric::InvocationsPerInstance => per_instance * 60.0 / self.period.as_secs_f64(),
             ScalingMetric::Utilization => busy_share,
+            // Requests that found no copy (failed at zero) are not held, but
+            // like invocations they ask for capacity rather than look idle.
+            ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance
+                if orphans > 0.0 && held_per_copy == 0.0 =>
+            {
+                f64::INFINITY
+            }
             ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance => held_per_copy,
         };
         self.last_metric = value;

@@ -77,6 +77,10 @@ pub struct Endpoint {
     /// one as soon as one finishes, instead of the traffic's arrivals.
     #[serde(skip)]
     pub users: Option<u32>,
+    /// Report `ZERO_METRICS` even without scaling to zero: another point of
+    /// the sweep does, and every point has the same columns.
+    #[serde(skip)]
+    pub wide_metrics: bool,
 }
 
 /// The metrics of an endpoint that scales to zero or is asynchronous:
@@ -235,9 +239,14 @@ impl Endpoint {
         self.mode == Mode::Async || self.autoscaling.as_ref().is_some_and(|a| a.wake.is_some())
     }
 
+    /// Whether the design reports `ZERO_METRICS`.
+    pub fn zero_metrics(&self) -> bool {
+        self.wide_metrics || self.scales_to_zero()
+    }
+
     /// The metric names of this design.
     pub fn metric_names(&self) -> &'static [&'static str] {
-        if self.scales_to_zero() { ZERO_METRICS } else { METRICS }
+        if self.zero_metrics() { ZERO_METRICS } else { METRICS }
     }
 
     /// An arrival with no free worker, `waiting` queued and `in_service`

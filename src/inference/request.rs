@@ -120,7 +120,7 @@ pub fn simulate_with_accounting(
         period_held_orphan: false,
         period_rejected: 0.0,
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
-        zero_metrics: ep.scales_to_zero(),
+        zero_metrics: ep.zero_metrics(),
     };
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_slots(id);
