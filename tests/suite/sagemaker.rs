@@ -286,3 +286,14 @@ fn min_zero_without_a_way_to_wake_is_refused() {
     )
     .unwrap();
 }
+
+#[test]
+fn a_sweep_into_async_gives_every_point_the_same_columns() {
+    let e = load(&format!("{REALTIME}[sweep]\n\"inference.mode\" = [\"endpoint\", \"async\"]\n"), &[]).unwrap();
+    let metrics: Vec<_> = e.points.iter().map(|p| p.design.metrics()).collect();
+    assert_eq!(metrics, [ZERO_METRICS, ZERO_METRICS]);
+    let realtime = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let m = run(realtime, 2);
+    assert_eq!(m("scale_from_zero"), [0.0, 0.0]);
+    assert!(m("backlog_max").iter().all(|&b| b >= 1.0));
+}
