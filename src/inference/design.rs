@@ -350,8 +350,9 @@ impl<'a> ArrivalFeed<'a> {
         feed
     }
 
-    /// A request ended at `now` (served or not): in a closed loop its user
-    /// sends the next one at once, until the traffic's duration.
+    /// A request finished at `now`: in a closed loop its user sends the next
+    /// one at once, until the traffic's duration. (A refused request's user
+    /// leaves: retrying at the same instant would never end.)
     pub fn finished<E>(&mut self, queue: &mut EventQueue<E>, event: E, now: SimTime) {
         if self.ep.users.is_some() && now < self.ep.traffic.duration {
             queue.schedule_in_order(now, event);

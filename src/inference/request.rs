@@ -146,9 +146,7 @@ pub fn simulate_with_accounting(
             Event::Arrival => {
                 ticker.tick();
                 let service = feed.arrive(&mut sim.queue, Event::Arrival);
-                if !sim.arrive(now, service) {
-                    feed.finished(&mut sim.queue, Event::Arrival, now);
-                }
+                sim.arrive(now, service);
             }
             Event::Departure { slot } => {
                 if sim.depart(slot, now) {
@@ -237,8 +235,7 @@ impl Sim<'_> {
         }
     }
 
-    /// Returns whether the request entered (it was not rejected or failed).
-    fn arrive(&mut self, now: SimTime, service: SimTime) -> bool {
+    fn arrive(&mut self, now: SimTime, service: SimTime) {
         self.purge(now);
         let counted = now >= self.ep.warmup;
         if counted {
@@ -254,35 +251,28 @@ impl Sim<'_> {
             n => self.period_per_instance += 1.0 / n as f64,
         }
         let request = Waiting { arrival: now, service, counted };
-        let entered = if let Some(slot) = self.take_slot() {
+        if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
-            true
         } else {
             match self.ep.admit(self.waiting.len(), in_service) {
-                Admission::Wait => {
-                    self.waiting.push_back(request);
-                    true
-                }
+                Admission::Wait => self.waiting.push_back(request),
                 Admission::Reject => {
                     self.period_rejected += 1.0;
                     if counted {
                         self.outcome.rejected += 1.0;
                     }
-                    false
                 }
                 Admission::NoCapacity => {
                     if counted {
                         self.outcome.no_capacity += 1.0;
                     }
-                    false
                 }
             }
-        };
+        }
         if self.zero_metrics {
             let held = (self.waiting.len() as u32 + self.busy) as f64;
             self.outcome.backlog_max = self.outcome.backlog_max.max(held);
         }
-        entered
     }
 
     /// Drops waiting requests whose timeout has passed (they are at the front).
