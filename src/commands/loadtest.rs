@@ -30,7 +30,6 @@ use crate::engine::{Runner, Streams};
 use crate::experiment::Experiment;
 use crate::experiment::loadtest::LoadtestSpec;
 use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
-use crate::inference::request;
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
@@ -179,7 +178,7 @@ pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings:
     ep.warmup = warmup;
     ep.traffic.duration = warmup + measured;
     let outcomes: Vec<_> =
-        (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
+        (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
     let mut latency = latency_histogram();
     let (mut sent, mut served, mut latency_sum_s) = (0.0, 0.0, 0.0);
     for o in &outcomes {
@@ -354,7 +353,7 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
 fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
     let ep = single_instance(design, rate, settings);
     let outcomes: Vec<_> =
-        (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
+        (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
     let mut latency = latency_histogram();
     let (mut counted, mut served) = (0.0, 0.0);
     for o in &outcomes {

@@ -21,6 +21,12 @@ impl Endpoint {
         (outcome, control.summary(end))
     }
 
+    /// One replication's request counters, from whichever engine runs the
+    /// design (load tests call this, so a new engine serves them too).
+    pub fn outcome(&self, streams: &Streams) -> Outcome {
+        self.simulate(streams, None).0
+    }
+
     /// Replication `streams.replication`, minute by minute.
     pub fn timeline_rows(&self, streams: Streams) -> Vec<TimelineRow> {
         let mut rows = Vec::new();
