@@ -23,6 +23,7 @@
 //! as soon as one finishes (`ArrivalFeed`'s closed loop), for the traffic's
 //! duration after a warm-up; throughput and latency percentiles are measured.
 
+use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -177,16 +178,7 @@ pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings:
     ep.users = Some(users);
     ep.warmup = warmup;
     ep.traffic.duration = warmup + measured;
-    let outcomes: Vec<_> =
-        (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
-    let mut latency = latency_histogram();
-    let (mut sent, mut served, mut latency_sum_s) = (0.0, 0.0, 0.0);
-    for o in &outcomes {
-        latency.add(&o.latency_us).expect("same bounds");
-        sent += o.requests;
-        served += o.served;
-        latency_sum_s += o.latency_sum_s;
-    }
+    let Pooled { latency, requests: sent, served, latency_sum_s } = pooled(&ep, settings, seed);
     let quantile = |q: f64| if latency.is_empty() { f64::NAN } else { latency.value_at_quantile(q) as f64 / 1e6 };
     ClosedResult {
         users,
@@ -352,15 +344,7 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
 /// out count as infinitely slow.
 fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
     let ep = single_instance(design, rate, settings);
-    let outcomes: Vec<_> =
-        (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
-    let mut latency = latency_histogram();
-    let (mut counted, mut served) = (0.0, 0.0);
-    for o in &outcomes {
-        latency.add(&o.latency_us).expect("same bounds");
-        counted += o.requests;
-        served += o.served;
-    }
+    let Pooled { latency, requests: counted, served, .. } = pooled(&ep, settings, seed);
     let at_rank = |rank: f64| {
         if served == 0.0 || rank > served {
             f64::INFINITY
@@ -374,6 +358,26 @@ fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u
         low: at_rank(q * counted - half),
         high: at_rank(q * counted + half + 1.0),
     }
+}
+
+/// The counted requests of `settings.runs` runs of `ep`, in parallel.
+struct Pooled {
+    latency: Histogram<u64>,
+    requests: f64,
+    served: f64,
+    latency_sum_s: f64,
+}
+
+fn pooled(ep: &Endpoint, settings: &Settings, seed: u64) -> Pooled {
+    let outcomes: Vec<_> = (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
+    let mut p = Pooled { latency: latency_histogram(), requests: 0.0, served: 0.0, latency_sum_s: 0.0 };
+    for o in &outcomes {
+        p.latency.add(&o.latency_us).expect("same bounds");
+        p.requests += o.requests;
+        p.served += o.served;
+        p.latency_sum_s += o.latency_sum_s;
+    }
+    p
 }
 
 /// `loadtest.csv`'s columns after the point's swept keys.
