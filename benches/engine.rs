@@ -65,6 +65,7 @@ fn diurnal(mean_rps: f64, hours: u64) -> spotsim::inference::traffic::Traffic {
         },
         scale: 1.0,
         duration: SimTime::from_hours(hours),
+        tokens: None,
     }
 }
 

@@ -16,6 +16,7 @@ use crate::dist::Dist;
 use crate::experiment::error::{InputError, Origin, did_you_mean};
 use crate::experiment::reader::{Result, Section};
 use crate::experiment::tree::{Entry, Value, parse_document};
+use crate::inference::llm::{FitMs, ModelArch};
 use crate::time::SimTime;
 
 /// The built-in profiles, by name: `models/profiles/<name>.toml`.
@@ -40,6 +41,18 @@ pub struct Profile {
     pub source: String,
     pub inference: Vec<InferenceFigures>,
     pub training: Option<TrainingFigures>,
+    /// `[model]`: the architecture, for the LLM engine (SPEC 2.8).
+    pub model: Option<ModelArch>,
+    /// `[llm."<type>"]`: measured step times per instance type.
+    pub llm_steps: Vec<LlmSteps>,
+}
+
+/// One instance type's `[llm."<type>"]` table.
+#[derive(Debug)]
+pub struct LlmSteps {
+    pub instance: String,
+    pub fit: FitMs,
+    pub source: Option<String>,
 }
 
 /// One instance type's row of `[inference."<type>"]`.
@@ -219,11 +232,44 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
         Some(t) => Some(read_training(&t)?),
         None => None,
     };
-    root.finish()?;
-    if inference.is_empty() && training.is_none() {
-        return Err(root.missing("inference", "an [inference.\"<type>\"] or a [training] table"));
+    let model = root.section("model")?.map(|m| read_model(&m)).transpose()?;
+    let mut llm_steps = Vec::new();
+    if let Some(s) = root.section("llm")? {
+        for entry in s.named_entries(|_| true) {
+            catalog_type(&s, entry)?;
+            let t = s.child(entry)?;
+            let e = t.entry("step_time").ok_or_else(|| t.missing("step_time", "{ prefill, decode, overhead }"))?;
+            let fit = crate::experiment::read_fit(&t, e)?;
+            let source = t.string("source")?;
+            t.string("note")?;
+            t.finish()?;
+            llm_steps.push(LlmSteps { instance: entry.key.clone(), fit, source });
+        }
     }
-    Ok(Profile { name, file: file.to_string(), source, inference, training })
+    root.finish()?;
+    if inference.is_empty() && training.is_none() && model.is_none() {
+        return Err(root.missing("inference", "an [inference.\"<type>\"], a [training] or a [model] table"));
+    }
+    Ok(Profile { name, file: file.to_string(), source, inference, training, model, llm_steps })
+}
+
+/// `[model]`: an LLM's architecture.
+fn read_model(m: &Section) -> Result<ModelArch> {
+    let need = |key: &'static str, what: &str| m.missing(key, what);
+    let count = |key: &'static str| -> Result<u32> {
+        Ok(m.integer(key, 1, 1_000_000)?.ok_or_else(|| need(key, "a whole number"))? as u32)
+    };
+    let model = ModelArch {
+        parameters: m.number("parameters", 1.0, 1e15)?.ok_or_else(|| need("parameters", "a count, such as 8.03e9"))?,
+        layers: count("layers")?,
+        hidden: count("hidden")?,
+        kv_heads: count("kv_heads")?,
+        head_dim: count("head_dim")?,
+        bytes_per_parameter: m.number("bytes_per_parameter", 0.125, 8.0)?.unwrap_or(2.0),
+    };
+    m.allow(&["source", "note", "name"]);
+    m.finish()?;
+    Ok(model)
 }
 
 /// The catalog entry of a profile's instance-type key.

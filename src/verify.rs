@@ -426,6 +426,7 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         zones: None,
         traffic: constant_traffic(rate, duration),
         from_profile: None,
+        llm: None,
     }
 }
 
@@ -442,6 +443,7 @@ pub fn constant_traffic(rate: f64, duration: SimTime) -> Traffic {
         },
         scale: 1.0,
         duration,
+        tokens: None,
     }
 }
 

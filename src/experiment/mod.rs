@@ -3,6 +3,7 @@
 mod autoscaling;
 pub mod error;
 mod inference;
+mod llm;
 pub(crate) mod reader;
 mod traffic;
 mod training;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use error::{InputError, Origin};
+pub(crate) use llm::read_fit;
 use reader::Section;
 pub use training::optimal_interval_s;
 use tree::{Node, Table, Value, parse_document, parse_override};
