@@ -4,9 +4,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
+use spotsim::commands::verify::{poisson_job, reference_job};
 use spotsim::engine::{Model, Runner};
 use spotsim::stats::Summary;
-use spotsim::verify::{poisson_job, reference_job};
 
 /// Runs `replications` of `model` and summarises every metric, as `spotsim run` does.
 fn run_and_summarise(runner: &Runner, model: &dyn Model, replications: u64) -> f64 {
@@ -90,7 +90,7 @@ fn request_reference() -> spotsim::inference::design::Endpoint {
     use spotsim::dist::Dist;
     use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
     use spotsim::time::SimTime;
-    let mut e = spotsim::verify::mmc_endpoint(10, 4, 1000.0, 0.03, SimTime::from_hours(1));
+    let mut e = spotsim::commands::verify::mmc_endpoint(10, 4, 1000.0, 0.03, SimTime::from_hours(1));
     e.service_time = Dist::LogNormal { median: 0.0285, sigma: 0.3 };
     e.queue_limit = 200;
     e.timeout = SimTime::from_secs(60);
@@ -112,7 +112,7 @@ fn request_engine(c: &mut Criterion) {
         });
     }
     // The same traffic served serverless: up to 200 containers, 2 s cold starts.
-    let serverless = spotsim::verify::serverless_endpoint(
+    let serverless = spotsim::commands::verify::serverless_endpoint(
         1000.0,
         endpoint.service_time.clone(),
         200,

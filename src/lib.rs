@@ -3,19 +3,23 @@
 //!
 //! # The layout
 //!
-//! - [`engine`]: integer time, event queues, one random stream per
-//!   (replication, purpose), and the parallel replication [`engine::Runner`].
-//! - [`spot`]: the spot market under every model: interruption processes,
-//!   real availability traces and their prices, market terms, the fallback
-//!   rule and the reader of `[spot]`. [`zones`] stands beside it.
-//! - Scenarios, side by side on top: [`training`] (a job with checkpoints)
-//!   and [`inference`] (endpoints and serverless under traffic). Each is a
-//!   [`scenario::Design`]; neither imports the other.
-//! - [`experiment`]: experiment files, sweeps and `--set`, with line-accurate
-//!   errors; [`stats`] and [`output`]: summaries and result files; [`run`]:
-//!   an experiment from start to files; [`verify`]: closed-form checks.
-//! - Beyond one machine: [`shard`] cuts a run into slices, [`output::merge`]
-//!   puts their folders back into one result, [`slurm`] prints the job script.
+//! Layers, each importing only from those below it (docs/engine.md, "The
+//! layers"; a test holds the source to it):
+//!
+//! - basics: [`time`], [`stats`], [`dist`], [`trace_file`], [`catalog`];
+//! - [`input`]: TOML documents that remember their lines, the one input
+//!   error with its hints, and the typed getters of a table; [`engine`]:
+//!   event queues, random streams, the parallel [`engine::Runner`];
+//!   [`shard`]: the slices of a run;
+//! - domains: [`spot`] (interruption processes, traces and prices, market
+//!   terms, fallback), [`zones`] and [`profile`];
+//! - models, side by side on [`scenario::Design`]: [`training`] and
+//!   [`inference`], neither importing the other;
+//! - [`output`]: result files from plain data ([`output::Subject`]);
+//! - [`experiment`]: the reading layer: experiment files, sweeps and `--set`,
+//!   and the reader of every table;
+//! - [`commands`]: `run`, `recommend`, `loadtest`, `merge`, `slurm` and
+//!   `verify`.
 //!
 //! # Running an experiment from Rust
 //!
@@ -32,7 +36,7 @@
 //! // The file's keys can be overridden as on the command line's `--set`.
 //! let e = experiment::load(file.as_ref(), &["replications=200".to_string()])?;
 //! let runner = Runner::new(2)?;
-//! let results = spotsim::run::simulate(&e, &runner, &|_done| {});
+//! let results = spotsim::commands::run::simulate(&e, &runner, &|_done| {});
 //!
 //! // One row of metrics per replication, point by point.
 //! let width = e.metrics().len();
@@ -52,29 +56,26 @@
 //!     started: spotsim::output::utc_timestamp(0),
 //!     elapsed_s: 0.0,
 //! };
-//! let files = spotsim::run::result_files(&e, &runner, &results, &info);
+//! let files = spotsim::commands::run::result_files(&e, &runner, &results, &info);
 //! let summary = String::from_utf8(files[0].1.clone())?;
 //! assert!(summary.starts_with("point,training.market,spot.interruptions.band,metric,n,mean"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod catalog;
+pub mod commands;
 pub mod dist;
 pub mod engine;
 pub mod experiment;
 pub mod inference;
-pub mod loadtest;
+pub mod input;
 pub mod output;
 pub mod profile;
-pub mod recommend;
-pub mod run;
 pub mod scenario;
 pub mod shard;
-pub mod slurm;
 pub mod spot;
 pub mod stats;
 pub mod time;
 pub mod trace_file;
 pub mod training;
-pub mod verify;
 pub mod zones;

@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use spotsim::catalog::catalog;
+use spotsim::commands::slurm::SlurmJob;
+use spotsim::commands::{loadtest, merge, recommend, run, verify};
 use spotsim::engine::Runner;
 use spotsim::experiment::{self, Experiment, InputError};
-use spotsim::output::{self, RunInfo, merge};
+use spotsim::output::{self, RunInfo};
+use spotsim::profile;
 use spotsim::shard::Shard;
-use spotsim::slurm::SlurmJob;
-use spotsim::{loadtest, profile, recommend, run, verify};
 
 #[derive(Parser)]
 #[command(
@@ -35,25 +36,11 @@ enum Command {
         /// Experiment files (TOML)
         #[arg(required = true)]
         experiments: Vec<PathBuf>,
-        /// Output folder [default: results/<experiment name>/]; with several
-        /// experiments, each goes to DIR/<experiment name>/
-        #[arg(short = 'o', long = "output", value_name = "DIR")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
         /// Replications per sweep point (overrides the file's `replications`)
         #[arg(short = 'n', long = "replications", value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
         replications: Option<u64>,
-        /// Master seed (overrides the file's `seed`)
-        #[arg(long, value_name = "S")]
-        seed: Option<u64>,
-        /// Worker threads [default: one per core]; results do not depend on it
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        threads: usize,
-        /// Override any key, with the file's syntax: --set training.checkpoint.interval=45m
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// No progress bar or closing line on stderr
-        #[arg(short, long)]
-        quiet: bool,
         /// Run even when the expected work is far beyond what a machine does in hours
         #[arg(long)]
         allow_long: bool,
@@ -129,34 +116,56 @@ enum Command {
     /// summary.csv (the survivors) and manifest.json
     Recommend {
         experiment: PathBuf,
-        /// Output folder [default: results/<experiment name>/]
-        #[arg(short = 'o', long = "output", value_name = "DIR")]
-        output: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
         /// Most replications to spend over all points [default: no limit but
         /// 100,000 per point]
         #[arg(long, value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
         budget: Option<u64>,
-        #[arg(long, value_name = "S")]
-        seed: Option<u64>,
-        #[arg(long, value_name = "N", default_value_t = 0)]
-        threads: usize,
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// No progress or ranking table on stderr
-        #[arg(short, long)]
-        quiet: bool,
     },
     /// Per point, the highest steady request rate one instance sustains under
     /// the [loadtest] latency threshold; writes loadtest.csv and manifest.json
     Loadtest {
         experiment: PathBuf,
-        #[arg(short = 'o', long = "output", value_name = "DIR")]
-        output: Option<PathBuf>,
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        #[arg(short, long)]
-        quiet: bool,
+        #[command(flatten)]
+        flags: RunFlags,
     },
+}
+
+/// The flags of every command that simulates an experiment and writes a
+/// result folder (`run`, `recommend`, `loadtest`), defined once.
+#[derive(Args)]
+struct RunFlags {
+    /// Output folder [default: results/<experiment name>/]; with several
+    /// experiments, each goes to DIR/<experiment name>/
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Master seed (overrides the file's `seed`)
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Worker threads [default: one per core]; results do not depend on it
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Override any key, with the file's syntax: --set training.checkpoint.interval=45m
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// No progress bar, table or closing line on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+impl RunFlags {
+    /// The experiment at `path` with these flags' overrides.
+    fn load(&self, path: &Path, fit: experiment::Fit) -> Result<Experiment, Failure> {
+        let mut e = experiment::load_with(path, &self.set, fit)?;
+        e.seed = self.seed.unwrap_or(e.seed);
+        Ok(e)
+    }
+
+    /// The output folder of `e`, claimed.
+    fn claim(&self, e: &Experiment) -> Result<output::OutputDir, Failure> {
+        Ok(output::OutputDir::claim(&self.output.clone().unwrap_or_else(|| default_dir(e)))?)
+    }
 }
 
 /// Errors that are the user's input, not the program's.
@@ -207,7 +216,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, output, replications, seed, threads, set, quiet, allow_long, shard } => {
+        Command::Run { experiments, flags, replications, allow_long, shard } => {
             let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
             if shard.is_some() && experiments.len() > 1 {
                 return Err(usage("--shard", "runs one experiment; give one experiment file"));
@@ -215,18 +224,19 @@ fn execute(command: Command) -> Result<(), Failure> {
             // Every file is checked before anything runs or is written.
             let mut loaded = Vec::new();
             for path in &experiments {
-                let e = load(path, &set, replications, seed)?;
+                let mut e = flags.load(path, experiment::Fit::Refuse)?;
+                e.replications = replications.unwrap_or(e.replications);
                 if !allow_long {
                     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
                     run::check_work_of(&e, range.end - range.start)?;
                 }
                 loaded.push(e);
             }
-            let runner = Runner::new(threads)?;
+            let runner = Runner::new(flags.threads)?;
             // Every output folder is checked and locked before anything runs.
             let mut dirs = Vec::new();
             for e in &loaded {
-                let dir = match (&output, loaded.len(), shard) {
+                let dir = match (&flags.output, loaded.len(), shard) {
                     (Some(dir), 1, _) => dir.clone(),
                     (Some(dir), _, _) => dir.join(&e.name),
                     (None, _, Some(s)) => {
@@ -237,7 +247,7 @@ fn execute(command: Command) -> Result<(), Failure> {
                 dirs.push(output::OutputDir::claim(&dir)?);
             }
             for (e, dir) in loaded.iter().zip(&dirs) {
-                run_one(e, &runner, dir, quiet, shard)?;
+                run_one(e, &runner, dir, flags.quiet, shard)?;
             }
             Ok(())
         }
@@ -269,7 +279,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             set,
             allow_long,
         } => {
-            let e = load(&experiment, &set, replications, seed)?;
+            let mut e = experiment::load(&experiment, &set)?;
+            e.replications = replications.unwrap_or(e.replications);
+            e.seed = seed.unwrap_or(e.seed);
             let mut run_args: Vec<String> = Vec::new();
             if let Some(n) = replications {
                 run_args.extend(["-n".into(), n.to_string()]);
@@ -333,13 +345,13 @@ fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", profile::render())?;
             Ok(())
         }
-        Command::Recommend { experiment, output, budget, seed, threads, set, quiet } => {
+        Command::Recommend { experiment, flags, budget } => {
             // A design that does not fit its instance is an answer here.
-            let mut e = experiment::load_with(&experiment, &set, experiment::Fit::Mark)?;
-            e.seed = seed.unwrap_or(e.seed);
+            let e = flags.load(&experiment, experiment::Fit::Mark)?;
             recommend::report::check(&e)?;
-            let dir = output::OutputDir::claim(&output.unwrap_or_else(|| default_dir(&e)))?;
-            let runner = Runner::new(threads)?;
+            let dir = flags.claim(&e)?;
+            let runner = Runner::new(flags.threads)?;
+            let quiet = flags.quiet;
             let started = SystemTime::now();
             let clock = Instant::now();
             let settings = recommend::Settings { budget, ..Default::default() };
@@ -357,11 +369,12 @@ fn execute(command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Loadtest { experiment, output, set, quiet } => {
-            let e = experiment::load(&experiment, &set)?;
+        Command::Loadtest { experiment, flags } => {
+            let e = flags.load(&experiment, experiment::Fit::Refuse)?;
             loadtest::check(&e)?;
-            let dir = output::OutputDir::claim(&output.unwrap_or_else(|| default_dir(&e)))?;
-            let runner = Runner::new(0)?;
+            let dir = flags.claim(&e)?;
+            let runner = Runner::new(flags.threads)?;
+            let quiet = flags.quiet;
             let started = SystemTime::now();
             let clock = Instant::now();
             let settings = loadtest::Settings::default();
@@ -382,14 +395,6 @@ fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-/// Loads an experiment with the command line's overrides.
-fn load(path: &Path, set: &[String], replications: Option<u64>, seed: Option<u64>) -> Result<Experiment, Failure> {
-    let mut e = experiment::load(path, set)?;
-    e.replications = replications.unwrap_or(e.replications);
-    e.seed = seed.unwrap_or(e.seed);
-    Ok(e)
 }
 
 fn usage(flag: &str, message: &str) -> Failure {

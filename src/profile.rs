@@ -13,10 +13,9 @@ use serde::Serialize;
 
 use crate::catalog::{Instance, catalog};
 use crate::dist::Dist;
-use crate::experiment::error::{InputError, Origin, did_you_mean};
-use crate::experiment::reader::{Result, Section};
-use crate::experiment::tree::{Entry, Value, parse_document};
-use crate::inference::llm::{FitMs, ModelArch};
+use crate::input::error::{InputError, Origin, did_you_mean};
+use crate::input::section::{Result, Section};
+use crate::input::tree::{Entry, Value, parse_document};
 use crate::time::SimTime;
 
 /// The built-in profiles, by name: `models/profiles/<name>.toml`.
@@ -239,7 +238,7 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
             catalog_type(&s, entry)?;
             let t = s.child(entry)?;
             let e = t.entry("step_time").ok_or_else(|| t.missing("step_time", "{ prefill, decode, overhead }"))?;
-            let fit = crate::experiment::read_fit(&t, e)?;
+            let fit = read_fit(&t, e)?;
             let source = t.string("source")?;
             t.string("note")?;
             t.finish()?;
@@ -270,6 +269,64 @@ fn read_model(m: &Section) -> Result<ModelArch> {
     m.allow(&["source", "note", "name"]);
     m.finish()?;
     Ok(model)
+}
+
+/// `[model]` of an LLM profile.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ModelArch {
+    pub parameters: f64,
+    pub layers: u32,
+    pub hidden: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub bytes_per_parameter: f64,
+}
+
+impl ModelArch {
+    pub fn weight_bytes(&self) -> f64 {
+        self.parameters * self.bytes_per_parameter
+    }
+
+    /// Keys and values of every layer for one token.
+    pub fn kv_bytes_per_token(&self) -> f64 {
+        2.0 * self.layers as f64 * self.kv_heads as f64 * self.head_dim as f64 * self.bytes_per_parameter
+    }
+}
+
+/// The fitted form of SPEC 2.8 (DistServe's), in milliseconds: a prefill
+/// iteration takes `a + b·Σl + c·Σl²`, a decode iteration `a + b·Σctx + c·B`,
+/// and every iteration adds `o0 + o1·Σctx`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FitMs {
+    pub prefill: [f64; 3],
+    pub decode: [f64; 3],
+    pub overhead: [f64; 2],
+}
+
+/// `{ prefill = [a, b, c], decode = [a, b, c], overhead = [o0, o1] }`, ms.
+pub fn read_fit<'a>(parent: &Section<'a>, entry: &'a Entry) -> Result<FitMs> {
+    let t = parent.child(entry)?;
+    let mut fit = FitMs { prefill: [0.0; 3], decode: [0.0; 3], overhead: [0.0; 2] };
+    for (key, out) in
+        [("prefill", &mut fit.prefill[..]), ("decode", &mut fit.decode[..]), ("overhead", &mut fit.overhead[..])]
+    {
+        let e = t.entry(key).ok_or_else(|| {
+            t.missing(key, &format!("{} coefficients in milliseconds (SPEC 2.8's fitted form)", out.len()))
+        })?;
+        let items = match &e.node.value {
+            Value::Array(items) if items.len() == out.len() => items,
+            _ => return Err(t.error(e, format!("expected a list of {} numbers (milliseconds)", out.len()))),
+        };
+        for (slot, node) in out.iter_mut().zip(items) {
+            *slot = match node.value {
+                Value::Int(i) if i >= 0 => i as f64,
+                Value::Float(f) if f >= 0.0 && f.is_finite() => f,
+                _ => return Err(t.error(e, format!("expected numbers >= 0, found {}", node.display()))),
+            };
+        }
+    }
+    t.finish()?;
+    Ok(fit)
 }
 
 /// The catalog entry of a profile's instance-type key.

@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::experiment::{InputError, Origin};
+use crate::input::{InputError, Origin};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {

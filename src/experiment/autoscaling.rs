@@ -3,11 +3,11 @@
 //! The defaults are AWS's for SageMaker endpoint variants; `docs/autoscaling.md`
 //! gives each with its source.
 
-use super::reader::{Result, Section};
 use crate::inference::autoscaler::{
     AutoscalingPolicy, DEFAULT_COOLDOWN, DEFAULT_METRIC_DELAY, DEFAULT_PERIOD, DEFAULT_SCALE_IN_DATAPOINTS,
     DEFAULT_SCALE_IN_RATIO, DEFAULT_SCALE_OUT_DATAPOINTS, ScalingMetric, ScheduledAction,
 };
+use crate::input::section::{Result, Section};
 
 /// Instances an endpoint may ask for; far above any account quota.
 const MAX_INSTANCES: i64 = 100_000;
@@ -124,8 +124,8 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::experiment::error::{InputError, Origin};
-    use crate::experiment::tree::parse_document;
+    use crate::input::error::{InputError, Origin};
+    use crate::input::tree::parse_document;
     use crate::time::SimTime;
 
     fn read(body: &str) -> std::result::Result<AutoscalingPolicy, InputError> {

@@ -3,16 +3,16 @@
 use super::Scenario;
 use super::autoscaling::read_autoscaling;
 use super::llm;
-use super::reader::{Result, Section, parse_gb};
 use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
-use crate::experiment::error::did_you_mean;
+use crate::experiment::spot::{MarketTerms, read_market};
 use crate::inference::design::{Endpoint, Fidelity, Mode};
-use crate::inference::serverless::{Serverless, ServerlessPrices};
+use crate::inference::design::{Serverless, ServerlessPrices};
+use crate::input::error::did_you_mean;
+use crate::input::section::{Result, Section, parse_gb};
 use crate::profile;
 use crate::spot::Market;
-use crate::spot::read::{MarketTerms, read_market};
 use crate::time::SimTime;
 
 /// SageMaker's real-time invocation timeout.

@@ -3,15 +3,15 @@
 
 use std::sync::Arc;
 
-use super::reader::{Result, Section, read_text};
-use super::tree::{Entry, Value};
 use crate::catalog::catalog;
-use crate::experiment::error::InputError;
 use crate::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
 use crate::inference::llm::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
-use crate::inference::llm::{FitMs, Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
+use crate::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
 use crate::inference::traffic::{Traffic, TrafficSource};
-use crate::profile::Profile;
+use crate::input::InputError;
+use crate::input::section::{Result, Section, read_text};
+use crate::input::tree::{Entry, Value};
+use crate::profile::{Profile, read_fit};
 
 /// Defaults of `[inference.llm]` (docs/llm-serving.md).
 pub const DEFAULT_CHUNK: u32 = 512;
@@ -44,7 +44,7 @@ pub(super) fn read_llm(
     traffic: &Traffic,
     traffic_section: &Section,
 ) -> Result<Llm> {
-    let empty = super::tree::Table::default();
+    let empty = crate::input::tree::Table::default();
     match s.section("llm")? {
         Some(l) => read_table(s, &l, instance, profile, slo, traffic, traffic_section),
         None => {
@@ -137,7 +137,7 @@ fn read_table(
                         e,
                         format!("expected \"roofline\" or a table {{ prefill, decode, overhead }}, found \"{text}\""),
                     )
-                    .with_hint(crate::experiment::error::did_you_mean(text, ["roofline"])));
+                    .with_hint(crate::input::error::did_you_mean(text, ["roofline"])));
             }
             _ => Some(read_fit(l, e)?),
         },
@@ -196,32 +196,6 @@ fn read_table(
         step,
         single_steps: false,
     })
-}
-
-/// `{ prefill = [a, b, c], decode = [a, b, c], overhead = [o0, o1] }`, ms.
-pub(crate) fn read_fit<'a>(parent: &Section<'a>, entry: &'a Entry) -> Result<FitMs> {
-    let t = parent.child(entry)?;
-    let mut fit = FitMs { prefill: [0.0; 3], decode: [0.0; 3], overhead: [0.0; 2] };
-    for (key, out) in
-        [("prefill", &mut fit.prefill[..]), ("decode", &mut fit.decode[..]), ("overhead", &mut fit.overhead[..])]
-    {
-        let e = t.entry(key).ok_or_else(|| {
-            t.missing(key, &format!("{} coefficients in milliseconds (SPEC 2.8's fitted form)", out.len()))
-        })?;
-        let items = match &e.node.value {
-            Value::Array(items) if items.len() == out.len() => items,
-            _ => return Err(t.error(e, format!("expected a list of {} numbers (milliseconds)", out.len()))),
-        };
-        for (slot, node) in out.iter_mut().zip(items) {
-            *slot = match node.value {
-                Value::Int(i) if i >= 0 => i as f64,
-                Value::Float(f) if f >= 0.0 && f.is_finite() => f,
-                _ => return Err(t.error(e, format!("expected numbers >= 0, found {}", node.display()))),
-            };
-        }
-    }
-    t.finish()?;
-    Ok(fit)
 }
 
 /// The token counts of `[traffic]`: `tokens = { input, output }`, or a

@@ -1,28 +1,30 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 mod autoscaling;
-pub mod error;
 mod inference;
 mod llm;
-pub(crate) mod reader;
+pub mod loadtest;
+pub mod objective;
+pub mod spot;
+mod spot_trace;
 mod traffic;
 mod training;
-pub(crate) mod tree;
+pub mod zones;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use error::{InputError, Origin};
-pub(crate) use llm::read_fit;
-use reader::Section;
+use crate::input::section::Section;
+use crate::input::tree::{Node, Table, Value, parse_document, parse_override};
+pub use crate::input::{InputError, Origin};
 pub use training::optimal_interval_s;
-use tree::{Node, Table, Value, parse_document, parse_override};
 
 use crate::catalog::catalog;
-use crate::loadtest::{LoadtestSpec, read_loadtest};
-use crate::recommend::objective::{Objective, read_objective};
+use crate::experiment::loadtest::{LoadtestSpec, read_loadtest};
+use crate::output::{Layout, Subject};
 pub use crate::scenario::Design;
+use objective::{Objective, read_objective};
 
 /// A scenario as experiment files know it: its table, the other top-level
 /// tables it may read, and its reader. Adding a scenario adds a line to
@@ -98,6 +100,26 @@ impl Experiment {
     pub fn metrics(&self) -> &'static [&'static str] {
         self.points[0].design.metrics()
     }
+
+    /// The CSVs' columns and row prefixes.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            swept: self.swept.clone(),
+            points: self.points.iter().map(|p| p.values.clone()).collect(),
+            metrics: self.metrics().iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    /// What the result files record of this experiment.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            file: self.file.display().to_string(),
+            seed: self.seed,
+            replications: self.replications,
+            layout: self.layout(),
+            resolved: self,
+        }
+    }
 }
 
 impl Experiment {
@@ -141,7 +163,7 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Experiment, InputError> {
 /// `load`, with a choice of what a point that does not fit comes to.
 pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, InputError> {
     let display = path.display().to_string();
-    let text = reader::read_text(path).map_err(|e| {
+    let text = crate::input::section::read_text(path).map_err(|e| {
         let message = match e.line {
             Some(_) => e.message,
             None => {
@@ -264,9 +286,7 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
     })
 }
 
-/// Longest `name`, in bytes: it becomes a folder name, and staging folders
-/// add up to 20 bytes to it within the usual 255-byte limit.
-pub const MAX_NAME_BYTES: usize = 200;
+pub use crate::output::folder::MAX_NAME_BYTES;
 
 /// Why `name` cannot name an output folder, if it cannot.
 fn check_name(name: &str) -> Result<(), String> {
@@ -303,7 +323,7 @@ fn instance_price(s: &Section) -> Result<(Option<String>, f64), InputError> {
                             "\"{name}\" is not in the catalog (see `spotsim catalog`); give `price_per_hour` for other types"
                         ),
                     )
-                    .with_hint(error::did_you_mean(name, catalog().names())));
+                    .with_hint(crate::input::error::did_you_mean(name, catalog().names())));
             }
         },
         (None, None) => {
@@ -391,19 +411,4 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Des
     let design = (scenario.read)(&root)?;
     root.finish()?;
     Ok(design)
-}
-
-/// Helpers for the readers' tests.
-#[cfg(test)]
-pub(crate) mod test_files {
-    /// A temporary folder holding `files` (name, text), folders created.
-    pub fn with_files(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            let path = dir.path().join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        dir
-    }
 }

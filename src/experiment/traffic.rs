@@ -1,12 +1,12 @@
 //! Reads `[traffic]` into a `Traffic`. Keys, defaults and formulas are in
 //! `docs/traffic.md`.
 
-use super::reader::{Result, Section};
-use super::tree::Entry;
 use crate::inference::traffic::{
     DEFAULT_BIN, DEFAULT_PERIOD, DEFAULT_STEP, MAX_PIECES, Replay, Spike, TraceError, Traffic, TrafficSource,
     parse_rate_trace, parse_request_trace,
 };
+use crate::input::section::{Result, Section};
+use crate::input::tree::Entry;
 
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
@@ -75,7 +75,7 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
         Some(line) => at_trace(format!(" line {line}: {}", e.message)),
         None => at_trace(format!(": {}", e.message)),
     };
-    let text = super::reader::read_text(&t.base_dir().join(&file)).map_err(from_trace)?;
+    let text = crate::input::section::read_text(&t.base_dir().join(&file)).map_err(from_trace)?;
     if format == "rates" {
         for key in ["replay", "bin", "size_column"] {
             if let Some(e) = t.entry(key) {
@@ -101,7 +101,7 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
                         entry(t, "scale"),
                         format!(
                             "an as-is replay can only thin a trace: expected a scale up to 1, found {}",
-                            super::error::number(scale)
+                            crate::input::error::number(scale)
                         ),
                     )
                     .with_hint(Some(
@@ -150,13 +150,13 @@ fn read_synthetic(s: &Section) -> Result<TrafficSource> {
 
 #[cfg(test)]
 mod tests {
-    use crate::experiment::test_files::with_files;
+    use crate::input::test_files::with_files;
     use std::path::Path;
 
     use super::*;
     use crate::engine::Streams;
-    use crate::experiment::error::{InputError, Origin};
-    use crate::experiment::tree::parse_document;
+    use crate::input::error::{InputError, Origin};
+    use crate::input::tree::parse_document;
     use crate::time::SimTime;
 
     fn read_in(dir: &Path, text: &str) -> std::result::Result<Traffic, InputError> {

@@ -1,14 +1,14 @@
 //! Reads `[training]` (with `[spot]` and `[zones]`) into a `TrainingJob`.
 
 use super::Scenario;
-use super::reader::{Result, Section};
-use super::tree::Value;
 use crate::catalog::catalog;
 use crate::dist::Dist;
-use crate::experiment::error::did_you_mean;
+use crate::experiment::spot::{MarketTerms, read_market};
+use crate::input::error::did_you_mean;
+use crate::input::section::{Result, Section};
+use crate::input::tree::Value;
 use crate::profile::{self, Profile};
 use crate::spot::Market;
-use crate::spot::read::{MarketTerms, read_market};
 use crate::spot::{Interruptions, SpotTerms};
 use crate::time::SimTime;
 use crate::training::policy::{POLICY_NAMES, Policy};

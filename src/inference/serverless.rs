@@ -3,48 +3,10 @@
 //! limit. It shares the traffic, the request outcome, the metrics and the
 //! timeline with the endpoint engines; `docs/serverless.md` gives the rules.
 
-use serde::Serialize;
-
 use super::design::{ArrivalFeed, CapacitySummary, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
-use crate::dist::Dist;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::time::SimTime;
-
-/// Prices of serverless inference, from the catalog.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct ServerlessPrices {
-    /// USD per GB-second of compute on on-demand containers.
-    pub compute_per_gb_second: f64,
-    /// USD per request.
-    pub request_price: f64,
-    /// USD per GB-second that provisioned concurrency is configured.
-    pub provisioned_per_gb_second: f64,
-    /// USD per GB-second of compute on provisioned containers.
-    pub provisioned_compute_per_gb_second: f64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Serverless {
-    pub memory_gb: f64,
-    pub max_concurrency: u32,
-    pub provisioned_concurrency: u32,
-    pub cold_start: Dist,
-    /// A container stays warm this long after its last request.
-    pub idle_timeout: SimTime,
-    /// The memory at which `service_time` holds; service time scales with
-    /// service_memory / memory (CPU grows with memory). `None`: no scaling.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_memory_gb: Option<f64>,
-    pub prices: ServerlessPrices,
-}
-
-impl Serverless {
-    /// The factor applied to every service time.
-    pub fn service_factor(&self) -> f64 {
-        self.service_memory_gb.map_or(1.0, |m| m / self.memory_gb)
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Event {

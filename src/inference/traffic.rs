@@ -15,7 +15,7 @@ use serde::ser::SerializeMap;
 
 use super::llm::tokens::Tokens;
 use crate::engine::{Purpose, SimRng, Streams};
-use crate::experiment::error::number;
+use crate::input::error::number;
 use crate::time::SimTime;
 pub use crate::trace_file::{CsvTable, TraceError, parse_timestamp};
 

@@ -24,8 +24,6 @@ use std::sync::{Mutex, MutexGuard};
 use anyhow::Context;
 use rayon::prelude::*;
 
-use crate::experiment::MAX_NAME_BYTES;
-
 /// The files spotsim writes into an output folder; a folder holding anything
 /// else is not replaced.
 pub const OUTPUT_FILES: [&str; 8] = [
@@ -38,6 +36,10 @@ pub const OUTPUT_FILES: [&str; 8] = [
     "loadtest.csv",
     "columns.f64",
 ];
+
+/// Longest experiment name, in bytes: it becomes a folder name, and staging
+/// folders add up to 20 bytes to it within the usual 255-byte limit.
+pub const MAX_NAME_BYTES: usize = 200;
 
 /// An output folder that spotsim will not touch: exit status 2, before any
 /// work is done.

@@ -2,7 +2,6 @@
 //! place atomically, so a failed run never leaves a partial folder behind.
 //! `shard` and `merge` split a run into slices and put them back together.
 
-pub mod merge;
 pub mod shard;
 
 pub mod folder;
@@ -11,7 +10,6 @@ pub use folder::{OUTPUT_FILES, OutputDir, Refused};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::Experiment;
 use crate::scenario::Timeline;
 use crate::stats::Summary;
 
@@ -69,13 +67,32 @@ pub struct Layout {
     pub metrics: Vec<String>,
 }
 
-impl Layout {
-    pub fn of(experiment: &Experiment) -> Layout {
-        Layout {
-            swept: experiment.swept.clone(),
-            points: experiment.points.iter().map(|p| p.values.clone()).collect(),
-            metrics: experiment.metrics().iter().map(|m| m.to_string()).collect(),
+/// What the result files record of the experiment they come from, as plain
+/// data, so that this layer never reads an experiment itself.
+pub struct Subject<'a> {
+    /// The experiment file, as given.
+    pub file: String,
+    pub seed: u64,
+    /// Replications per point.
+    pub replications: u64,
+    pub layout: Layout,
+    /// The resolved experiment, as `manifest.json` records it.
+    pub resolved: &'a (dyn erased_serde::Serialize + Sync),
+}
+
+impl Subject<'_> {
+    /// Identifies the resolved experiment (every default filled in, the
+    /// replication count included) apart from its seed, which the manifest
+    /// holds on its own so that a merge can say which of the two differs.
+    /// Data files (traces, samples) enter by path, not content.
+    pub fn fingerprint(&self) -> String {
+        let mut json = serde_json::to_value(self.resolved).expect("the experiment serialises");
+        if let Some(fields) = json.as_object_mut() {
+            fields.remove("seed");
         }
+        let mut hash = shard::Fnv::new();
+        hash.write(json.to_string().as_bytes());
+        hash.hex()
     }
 }
 
@@ -103,19 +120,12 @@ fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each
 /// point's metrics in metric order.
-pub fn summary_csv(experiment: &Experiment, summaries: &[Vec<Summary>]) -> Vec<u8> {
-    summary_csv_of(experiment, summaries.iter().enumerate())
+pub fn summary_csv(layout: &Layout, summaries: &[Vec<Summary>]) -> Vec<u8> {
+    summary_table(layout, summaries.iter().enumerate())
 }
 
 /// `summary.csv` of some points only: (point index, its summaries).
-pub fn summary_csv_of<'a>(
-    experiment: &Experiment,
-    summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>,
-) -> Vec<u8> {
-    summary_table(&Layout::of(experiment), summaries)
-}
-
-fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Vec<u8> {
+pub fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Vec<u8> {
     let mut out = String::new();
     header(&mut out, layout, &["metric"], &Summary::COLUMNS);
     for (p, point) in summaries {
@@ -131,13 +141,12 @@ fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize
 
 /// A table of one row per listed point: `point`, the swept keys, then
 /// `columns`; `rows` holds each row's point index and cells, in output order.
-pub fn point_table_csv(experiment: &Experiment, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
-    let layout = Layout::of(experiment);
+pub fn point_table_csv(layout: &Layout, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
     let mut out = String::new();
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    header(&mut out, &layout, &columns, &[]);
+    header(&mut out, layout, &columns, &[]);
     for (p, cells) in rows {
-        let mut row = point_prefix(&layout, *p);
+        let mut row = point_prefix(layout, *p);
         row.extend(cells.iter().cloned());
         out.push_str(&csv_row(&row));
     }
@@ -152,16 +161,15 @@ pub fn plain_csv(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
 }
 
 /// `replications.csv`: one row per (point, replication).
-pub fn replications_csv(experiment: &Experiment, results: &[PointRows]) -> Vec<u8> {
-    let layout = Layout::of(experiment);
-    let mut out = replications_header(&layout);
+pub fn replications_csv(layout: &Layout, results: &[PointRows]) -> Vec<u8> {
+    let mut out = replications_header(layout);
     for (p, rows) in results.iter().enumerate() {
-        push_replication_rows(&mut out, &layout, p, rows, 0);
+        push_replication_rows(&mut out, layout, p, rows, 0);
     }
     out.into_bytes()
 }
 
-fn replications_header(layout: &Layout) -> String {
+pub fn replications_header(layout: &Layout) -> String {
     let metrics: Vec<&str> = layout.metrics.iter().map(String::as_str).collect();
     let mut out = String::new();
     header(&mut out, layout, &["replication"], &metrics);
@@ -169,7 +177,7 @@ fn replications_header(layout: &Layout) -> String {
 }
 
 /// Appends the rows of point `p` (row-major), whose first row is replication `first`.
-fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
+pub fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
     // Blocks of rows are formatted in parallel and joined in order.
     const BLOCK: usize = 4096;
     let width = layout.metrics.len();
@@ -201,12 +209,11 @@ fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f6
 
 /// `timeline.csv`: replication 0 of each point, one row per period, with the
 /// scenario's own columns.
-pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> {
-    let layout = Layout::of(experiment);
+pub fn timeline_csv(layout: &Layout, timelines: &[Timeline]) -> Vec<u8> {
     let mut out = String::new();
-    header(&mut out, &layout, timelines.first().map_or(&[], |t| t.columns), &[]);
+    header(&mut out, layout, timelines.first().map_or(&[], |t| t.columns), &[]);
     for (p, timeline) in timelines.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(&layout, p));
+        let prefix = csv_row(&point_prefix(layout, p));
         let prefix = prefix.trim_end();
         for row in timeline.rows.chunks_exact(timeline.columns.len().max(1)) {
             out.push_str(prefix);
@@ -221,25 +228,24 @@ pub fn timeline_csv(experiment: &Experiment, timelines: &[Timeline]) -> Vec<u8> 
 }
 
 /// `manifest.json`: the resolved experiment and how it was run.
-pub fn manifest_json(experiment: &Experiment, info: &RunInfo) -> Vec<u8> {
-    manifest_json_with(experiment, info, None)
+pub fn manifest_json(subject: &Subject, info: &RunInfo) -> Vec<u8> {
+    manifest_json_with(subject, info, None)
 }
 
 /// `manifest.json` with a `procedure` entry: what `recommend` or `loadtest`
 /// did (settings, error split, rounds).
 pub fn manifest_json_with(
-    experiment: &Experiment,
+    subject: &Subject,
     info: &RunInfo,
     procedure: Option<&dyn erased_serde::Serialize>,
 ) -> Vec<u8> {
-    let file = experiment.file.display().to_string();
-    manifest_of(&file, experiment.seed, info, None, experiment, procedure)
+    manifest_of(&subject.file, subject.seed, info, None, subject.resolved, procedure)
 }
 
 /// A manifest from its parts: `extra`'s fields come after the seed (a
 /// shard's slice, a merge's shards), and `experiment` may be the JSON a
 /// shard recorded.
-fn manifest_of(
+pub fn manifest_of(
     experiment_file: &str,
     seed: u64,
     run: &RunInfo,

@@ -17,8 +17,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Layout, PointRows, RunInfo};
-use crate::experiment::Experiment;
+use super::{Layout, PointRows, RunInfo, Subject};
 use crate::scenario::Timeline;
 use crate::shard::Shard;
 
@@ -37,7 +36,7 @@ pub struct ShardInfo {
     /// This shard's replications: `first .. end`.
     pub first: u64,
     pub end: u64,
-    /// Of the resolved experiment without its seed: see [`fingerprint`].
+    /// Of the resolved experiment without its seed: see [`Subject::fingerprint`](super::Subject::fingerprint).
     pub fingerprint: String,
     pub layout: Layout,
     /// Every data file of the folder, by name.
@@ -98,47 +97,33 @@ impl FileCheck {
 
 /// FNV-1a, 64 bits, for the fingerprint: small and stable across versions
 /// and platforms.
-struct Fnv(u64);
+pub(super) struct Fnv(u64);
 
 impl Fnv {
-    fn new() -> Fnv {
+    pub(super) fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
-    fn write(&mut self, bytes: &[u8]) {
+    pub(super) fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    fn hex(&self) -> String {
+    pub(super) fn hex(&self) -> String {
         format!("{:016x}", self.0)
     }
-}
-
-/// Identifies the resolved experiment (every default filled in, the
-/// replication count included) apart from its seed, which the manifest holds
-/// on its own so that a merge can say which of the two differs. Data files
-/// (traces, samples) enter by path, not content.
-pub fn fingerprint(experiment: &Experiment) -> String {
-    let mut json = serde_json::to_value(experiment).expect("the experiment serialises");
-    if let Some(fields) = json.as_object_mut() {
-        fields.remove("seed");
-    }
-    let mut hash = Fnv::new();
-    hash.write(json.to_string().as_bytes());
-    hash.hex()
 }
 
 /// The files of shard `shard`: `results` holds its slice of every point,
 /// `timelines` is given to the shard holding replication 0.
 pub fn shard_files(
-    experiment: &Experiment,
+    subject: &Subject,
     shard: Shard,
     results: &[PointRows],
     timelines: Option<&[Timeline]>,
     info: &RunInfo,
 ) -> Vec<(&'static str, Vec<u8>)> {
-    let layout = Layout::of(experiment);
-    let range = shard.range(experiment.replications);
+    let layout = subject.layout.clone();
+    let range = shard.range(subject.replications);
     let width = layout.metrics.len();
     let mut columns = vec![0u8; results.iter().map(|r| r.len() * 8).sum()];
     let mut point_start = 0;
@@ -155,16 +140,16 @@ pub fn shard_files(
     }
     let mut data = vec![(COLUMNS, columns)];
     if let Some(timelines) = timelines {
-        data.push((TIMELINE, super::timeline_csv(experiment, timelines)));
+        data.push((TIMELINE, super::timeline_csv(&layout, timelines)));
     }
     let files = data.iter().map(|(name, bytes)| (name.to_string(), FileCheck::of(bytes))).collect();
     let info_shard = ShardInfo {
         k: shard.k,
         n: shard.n,
-        replications: experiment.replications,
+        replications: subject.replications,
         first: range.start,
         end: range.end,
-        fingerprint: fingerprint(experiment),
+        fingerprint: subject.fingerprint(),
         layout,
         files,
     };
@@ -173,11 +158,11 @@ pub fn shard_files(
         shard: &'a ShardInfo,
     }
     let manifest = super::manifest_of(
-        &experiment.file.display().to_string(),
-        experiment.seed,
+        &subject.file,
+        subject.seed,
         info,
         Some(&Extra { shard: &info_shard }),
-        experiment,
+        subject.resolved,
         None,
     );
     data.push((MANIFEST, manifest));

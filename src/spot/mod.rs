@@ -18,8 +18,6 @@ use crate::engine::{Purpose, Streams};
 use crate::time::SimTime;
 use std::sync::Arc;
 
-pub mod read;
-mod read_trace;
 pub mod trace;
 
 use trace::SpotTrace;

@@ -9,8 +9,6 @@
 
 use serde::Serialize;
 
-pub(crate) mod read;
-
 use crate::dist::Dist;
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::time::SimTime;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use spotsim::commands::verify::poisson_job;
 use spotsim::engine::{Model, Runner};
 use spotsim::experiment;
 use spotsim::spot::Interruptions;
@@ -13,7 +14,6 @@ use spotsim::spot::trace::{Convention, SpotTrace};
 use spotsim::time::SimTime;
 use spotsim::training::TrainingJob;
 use spotsim::training::policy::Policy;
-use spotsim::verify::poisson_job;
 
 use crate::simulate;
 

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
+use spotsim::commands::run::{result_files, simulate};
 use spotsim::engine::Runner;
 use spotsim::experiment;
 use spotsim::output::RunInfo;
-use spotsim::run::{result_files, simulate};
 
 /// Every result file but the manifest (which records the thread count), for
 /// `experiments/NAME.toml` with `sets`, at `threads` threads.

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use spotsim::commands::verify::{constant_traffic, erlang_c_checks, mmc_endpoint};
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment;
 use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
@@ -12,7 +13,6 @@ use spotsim::inference::request::simulate_with_accounting;
 use spotsim::inference::traffic::{Traffic, TrafficSource};
 use spotsim::stats::Summary;
 use spotsim::time::SimTime;
-use spotsim::verify::{constant_traffic, erlang_c_checks, mmc_endpoint};
 
 fn run(endpoint: &Endpoint, replications: u64, seed: u64) -> Vec<Vec<f64>> {
     let rows = Runner::new(2).unwrap().run(endpoint as &dyn Model, seed, replications, &|_| {});

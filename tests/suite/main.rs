@@ -4,6 +4,7 @@ mod cli;
 mod deadline;
 mod determinism;
 mod inference;
+mod layout;
 mod mutants;
 mod profiles;
 mod recommend;

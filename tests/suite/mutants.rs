@@ -259,12 +259,15 @@ fn exercise(path: &Path, inference: bool, runner: &Runner) -> Result<bool, Input
     if !e.points.iter().all(|p| affordable(p.design.as_ref())) {
         return Ok(false);
     }
-    let results = spotsim::run::simulate(&e, runner, &|_| {});
+    let results = spotsim::commands::run::simulate(&e, runner, &|_| {});
     let width = e.metrics().len();
     let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
-    assert!(!output::summary_csv(&e, &summaries).is_empty() && !output::replications_csv(&e, &results).is_empty());
+    assert!(
+        !output::summary_csv(&e.layout(), &summaries).is_empty()
+            && !output::replications_csv(&e.layout(), &results).is_empty()
+    );
     if let Some(timeline) = e.points[0].design.timeline(Streams::new(e.seed, 0)) {
-        assert!(!output::timeline_csv(&e, &[timeline]).is_empty());
+        assert!(!output::timeline_csv(&e.layout(), &[timeline]).is_empty());
     }
     Ok(true)
 }

@@ -139,7 +139,7 @@ fn instance_sweeps_share_their_random_numbers() {
         "{ENDPOINT}\n[sweep]\n\"inference.instance\" = [\"ml.g5.2xlarge\", \"ml.g5.12xlarge\", \"ml.p4d.24xlarge\"]\n"
     );
     let e = load(&text, &["traffic.duration=30m"]);
-    let results = spotsim::run::simulate(&e, &Runner::new(2).unwrap(), &|_| {});
+    let results = spotsim::commands::run::simulate(&e, &Runner::new(2).unwrap(), &|_| {});
     let k = INFERENCE_METRICS.iter().position(|&x| x == "requests").unwrap();
     let requests: Vec<Vec<f64>> =
         results.iter().map(|rows| rows.chunks_exact(INFERENCE_METRICS.len()).map(|r| r[k]).collect()).collect();

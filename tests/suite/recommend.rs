@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use spotsim::commands::recommend::report::search;
+use spotsim::commands::recommend::{Outcome, Settings, Status};
 use spotsim::engine::Runner;
 use spotsim::experiment;
 use spotsim::inference::queueing::erlang_c;
-use spotsim::recommend::report::search;
-use spotsim::recommend::{Outcome, Settings, Status};
 
 fn spotsim(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")

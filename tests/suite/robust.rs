@@ -383,7 +383,7 @@ fn huge_queue_limits_do_not_overflow() {
         std::fs::write(&path, text).unwrap();
         let e = spotsim::experiment::load(&path, &[]).unwrap();
         let runner = spotsim::engine::Runner::new(1).unwrap();
-        let rows = spotsim::run::simulate(&e, &runner, &|_| {});
+        let rows = spotsim::commands::run::simulate(&e, &runner, &|_| {});
         assert_eq!(rows.len(), 1);
     }
 }

@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
+use spotsim::commands::verify::{serverless_checks, serverless_endpoint};
 use spotsim::dist::Dist;
 use spotsim::engine::{Model, Runner};
 use spotsim::experiment;
 use spotsim::inference::design::METRICS;
 use spotsim::time::SimTime;
-use spotsim::verify::{serverless_checks, serverless_endpoint};
 
 fn run(e: &spotsim::inference::design::Endpoint, replications: u64) -> Vec<Vec<f64>> {
     let rows = Runner::new(2).unwrap().run(e as &dyn Model, 3, replications, &|_| {});

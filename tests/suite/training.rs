@@ -1,10 +1,10 @@
 //! The rules of the training model (SPEC 2.1), one test or more per rule.
 
+use spotsim::commands::verify::{expected, poisson_job};
 use spotsim::dist::Dist;
 use spotsim::spot::Market;
 use spotsim::spot::{AdvisorDraw, Interruptions};
 use spotsim::time::SimTime;
-use spotsim::verify::{expected, poisson_job};
 
 use crate::{close, simulate};
 

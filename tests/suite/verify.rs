@@ -1,7 +1,7 @@
 //! The closed-form checks of `spotsim verify`, as tests.
 
+use spotsim::commands::verify::{DALY_MAX_EXCESS, optimum_checks, training_checks};
 use spotsim::engine::Runner;
-use spotsim::verify::{DALY_MAX_EXCESS, optimum_checks, training_checks};
 
 #[test]
 fn training_matches_the_checkpoint_restart_closed_form() {

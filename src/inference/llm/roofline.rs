@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::step::StepTime;
 use crate::catalog::Instance;
+pub use crate::profile::ModelArch;
 
 /// Share of peak memory bandwidth that decode iterations reach.
 pub const DECODE_BANDWIDTH_EFFICIENCY: f64 = 0.7;
@@ -30,28 +31,6 @@ pub const PREFILL_MFU: f64 = 0.5;
 pub const ALLREDUCE_LATENCY_US: f64 = 10.0;
 /// Per-iteration overhead outside the GPU's work, milliseconds.
 pub const ITERATION_OVERHEAD_MS: f64 = 1.0;
-
-/// `[model]` of an LLM profile.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct ModelArch {
-    pub parameters: f64,
-    pub layers: u32,
-    pub hidden: u32,
-    pub kv_heads: u32,
-    pub head_dim: u32,
-    pub bytes_per_parameter: f64,
-}
-
-impl ModelArch {
-    pub fn weight_bytes(&self) -> f64 {
-        self.parameters * self.bytes_per_parameter
-    }
-
-    /// Keys and values of every layer for one token.
-    pub fn kv_bytes_per_token(&self) -> f64 {
-        2.0 * self.layers as f64 * self.kv_heads as f64 * self.head_dim as f64 * self.bytes_per_parameter
-    }
-}
 
 /// One GPU's figures, from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -6,20 +6,10 @@
 //! as advancing them one by one (the property the engine's bulk advance
 //! rests on, and a test holds it to).
 
-use serde::Serialize;
+pub use crate::profile::FitMs;
 
 /// Picoseconds per millisecond.
 pub const PS_PER_MS: f64 = 1e9;
-
-/// The fitted form of SPEC 2.8 (DistServe's), in milliseconds: a prefill
-/// iteration takes `a + b·Σl + c·Σl²`, a decode iteration `a + b·Σctx + c·B`,
-/// and every iteration adds `o0 + o1·Σctx`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FitMs {
-    pub prefill: [f64; 3],
-    pub decode: [f64; 3],
-    pub overhead: [f64; 2],
-}
 
 /// How a prefill's time follows from its tokens.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -64,7 +64,6 @@
 //! - H. A. David, H. N. Nagaraja (2003). Order Statistics, 3rd ed., Wiley.
 
 mod bounds;
-pub mod objective;
 pub mod report;
 #[cfg(test)]
 mod tests;
@@ -76,7 +75,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::engine::{Model, Streams};
-pub use objective::{Bound, Constraint, Metric, Objective, Statistic, parse_objective};
+pub use crate::experiment::objective::{Bound, Constraint, Metric, Objective, Statistic, parse_objective};
 
 /// Replications on demand, with common random numbers: replication r of
 /// every point uses the same random streams.

@@ -167,8 +167,8 @@ impl Search {
         vec![
             ("recommendations.csv", recommendations_csv(experiment, objective, rec)),
             ("rounds.csv", rounds_csv(&rec.rounds)),
-            ("summary.csv", output::summary_csv_of(experiment, survivors.iter().copied().zip(&summaries))),
-            ("manifest.json", output::manifest_json_with(experiment, info, Some(&procedure))),
+            ("summary.csv", output::summary_table(&experiment.layout(), survivors.iter().copied().zip(&summaries))),
+            ("manifest.json", output::manifest_json_with(&experiment.subject(), info, Some(&procedure))),
         ]
     }
 
@@ -389,7 +389,7 @@ pub fn recommendations_csv(experiment: &Experiment, objective: &Objective, rec: 
             (p, cells)
         })
         .collect();
-    output::point_table_csv(experiment, &columns, &rows)
+    output::point_table_csv(&experiment.layout(), &columns, &rows)
 }
 
 /// `rounds.csv`: one row per round of the search.

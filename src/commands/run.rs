@@ -48,15 +48,16 @@ pub fn result_files(
 ) -> Vec<(&'static str, Vec<u8>)> {
     let width = experiment.metrics().len();
     let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
+    let subject = experiment.subject();
     let mut files = runner.install(|| {
         vec![
-            ("summary.csv", output::summary_csv(experiment, &summaries)),
-            ("replications.csv", output::replications_csv(experiment, results)),
-            ("manifest.json", output::manifest_json(experiment, info)),
+            ("summary.csv", output::summary_csv(&subject.layout, &summaries)),
+            ("replications.csv", output::replications_csv(&subject.layout, results)),
+            ("manifest.json", output::manifest_json(&subject, info)),
         ]
     });
     if let Some(timelines) = timelines(experiment, runner) {
-        files.push(("timeline.csv", output::timeline_csv(experiment, &timelines)));
+        files.push(("timeline.csv", output::timeline_csv(&subject.layout, &timelines)));
     }
     files
 }
@@ -72,7 +73,7 @@ pub fn shard_files(
 ) -> Vec<(&'static str, Vec<u8>)> {
     let timelines =
         if shard.range(experiment.replications).contains(&0) { timelines(experiment, runner) } else { None };
-    runner.install(|| output::shard::shard_files(experiment, shard, results, timelines.as_deref(), info))
+    runner.install(|| output::shard::shard_files(&experiment.subject(), shard, results, timelines.as_deref(), info))
 }
 
 /// A run expected to simulate more events than this is refused unless the
@@ -132,7 +133,7 @@ fn compact(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::test_files::with_files;
+    use crate::input::test_files::with_files;
 
     fn load(text: &str) -> Experiment {
         let dir = with_files(&[("e.toml", text), ("huge.csv", "time_s,rate\n0,1e300\n60,1e300\n")]);

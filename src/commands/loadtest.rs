@@ -23,39 +23,14 @@ use serde::Serialize;
 
 use crate::engine::{Runner, Streams};
 use crate::experiment::Experiment;
-use crate::experiment::error::InputError;
-use crate::experiment::reader::Section;
+use crate::experiment::loadtest::LoadtestSpec;
 use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
 use crate::inference::request;
 use crate::inference::traffic::{Traffic, TrafficSource};
+use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
 use crate::spot::Market;
 use crate::time::SimTime;
-
-/// The `[loadtest]` table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LoadtestSpec {
-    /// The percentile held to the threshold: "p50", "p90", "p95" or "p99".
-    pub latency: &'static str,
-    pub threshold: SimTime,
-}
-
-impl LoadtestSpec {
-    pub fn quantile(&self) -> f64 {
-        self.latency[1..].parse::<f64>().expect("a checked percentile") / 100.0
-    }
-}
-
-pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
-    let latency = s
-        .choice("latency", &["p50", "p90", "p95", "p99"])?
-        .ok_or_else(|| s.missing("latency", "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\""))?;
-    let threshold = s
-        .positive_duration("threshold")?
-        .ok_or_else(|| s.missing("threshold", "the latency the percentile must stay under, such as \"100ms\""))?;
-    s.finish()?;
-    Ok(LoadtestSpec { latency, threshold })
-}
 
 /// How each search runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -347,8 +322,8 @@ pub fn files(
         results.iter().enumerate().map(|(p, r)| (p, r.row().iter().map(|&x| output::cell(x)).collect())).collect();
     let procedure = Procedure { command: "loadtest", settings, results };
     vec![
-        ("loadtest.csv", output::point_table_csv(experiment, &columns, &rows)),
-        ("manifest.json", output::manifest_json_with(experiment, info, Some(&procedure))),
+        ("loadtest.csv", output::point_table_csv(&experiment.layout(), &columns, &rows)),
+        ("manifest.json", output::manifest_json_with(&experiment.subject(), info, Some(&procedure))),
     ]
 }
 
@@ -364,7 +339,7 @@ pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
         .min_by(|&a, &b| results[a].row()[4].total_cmp(&results[b].row()[4]));
     for (p, r) in results.iter().enumerate() {
         let row = r.row();
-        let label = crate::recommend::report::point_label(experiment, p);
+        let label = crate::commands::recommend::report::point_label(experiment, p);
         out += &format!(
             "  point {p}{}: {:.0} invocations/min per instance ({} {:.1} ms), ${:.3}/h, ${:.4} per million requests{}\n",
             if label.is_empty() { String::new() } else { format!(" ({label})") },
@@ -382,7 +357,7 @@ pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::test_files::with_files;
+    use crate::input::test_files::with_files;
 
     const MM1: &str = "[inference]\nprice_per_hour = 0.2\nworkers = 1\n\
         service_time = { dist = \"exponential\", mean = \"10ms\" }\n\

@@ -20,9 +20,9 @@ use std::path::Path;
 
 use serde::{Serialize, Serializer};
 
-use crate::experiment::error::{InputError, Origin, did_you_mean};
-use crate::experiment::reader::Section;
-use crate::experiment::tree::{Node, Value, parse_document};
+use crate::input::error::{InputError, Origin, did_you_mean};
+use crate::input::section::Section;
+use crate::input::tree::{Node, Value, parse_document};
 
 pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 pub const DEFAULT_INDIFFERENCE: f64 = 0.01;

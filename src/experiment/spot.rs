@@ -2,14 +2,14 @@
 //! required exactly when the scenario's `market` is spot, and `[zones]` is
 //! then checked against it (a real trace needs one file per zone).
 
-use super::{ADVISOR_BANDS, AdvisorDraw, Interruptions, Market, SpotTerms};
 use crate::dist::Dist;
-use crate::experiment::InputError;
-use crate::experiment::reader::{Result, Section};
-use crate::experiment::tree::Value;
+use crate::experiment::zones::read_zones;
+use crate::input::InputError;
+use crate::input::section::{Result, Section};
+use crate::input::tree::Value;
+use crate::spot::{ADVISOR_BANDS, AdvisorDraw, Interruptions, Market, SpotTerms};
 use crate::time::SimTime;
 use crate::zones::Zones;
-use crate::zones::read::read_zones;
 
 /// What a scenario's market comes to: spot terms when it is spot, and zones.
 pub struct MarketTerms {
@@ -141,7 +141,7 @@ fn read_interruptions(i: &Section) -> Result<Interruptions> {
                 _ => i.duration("offset")?,
             };
             let tick = i.positive_duration("tick")?;
-            let traces = super::read_trace::read_trace_interruptions(i, tick)?;
+            let traces = super::spot_trace::read_trace_interruptions(i, tick)?;
             Interruptions::Trace { files: traces.iter().map(|t| t.file.clone()).collect(), traces, offset, tick }
         }
     };

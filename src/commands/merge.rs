@@ -20,10 +20,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::shard::{COLUMNS, MANIFEST, ShardInfo, TIMELINE};
-use super::{OutputDir, RunInfo, manifest_of, push_replication_rows, replications_header, summary_table};
 use crate::engine::Runner;
-use crate::experiment::{InputError, Origin};
+use crate::input::{InputError, Origin};
+use crate::output::shard::{COLUMNS, MANIFEST, ShardInfo, TIMELINE};
+use crate::output::{OutputDir, RunInfo, manifest_of, push_replication_rows, replications_header, summary_table};
 use crate::shard::{Shard, shell_quote};
 use crate::stats::Summary;
 

@@ -1,9 +1,9 @@
 //! Reads `[zones]`.
 
-use super::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
-use crate::experiment::reader::{Result, Section};
-use crate::experiment::tree::Value;
+use crate::input::section::{Result, Section};
+use crate::input::tree::Value;
 use crate::time::SimTime;
+use crate::zones::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
 
 /// Reads the `[zones]` table `s`.
 pub(crate) fn read_zones(s: &Section) -> Result<Zones> {
@@ -48,8 +48,8 @@ mod tests {
 
     use super::*;
     use crate::dist::Dist;
-    use crate::experiment::error::{InputError, Origin};
-    use crate::experiment::tree::parse_document;
+    use crate::input::error::{InputError, Origin};
+    use crate::input::tree::parse_document;
     use crate::time::SimTime;
 
     fn read(body: &str) -> std::result::Result<Zones, InputError> {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use super::trace::{Convention, SpotTrace, TraceError, json_error};
-use crate::experiment::error::{InputError, did_you_mean};
-use crate::experiment::reader::{Result, Section};
-use crate::experiment::tree::{Node, Value};
+use crate::input::error::{InputError, did_you_mean};
+use crate::input::section::{Result, Section};
+use crate::input::tree::{Node, Value};
+use crate::spot::trace::{Convention, SpotTrace, TraceError, json_error};
 use crate::time::SimTime;
 
 /// A string the user wrote, with where to blame problems with it: its node
@@ -158,7 +158,7 @@ fn strings_of<'a>(s: &Section<'a>, key: &'static str) -> Result<Option<Vec<Named
 
 /// The text of a file named in the experiment.
 fn read_text(base_dir: &Path, f: &Named) -> Result<String> {
-    crate::experiment::reader::read_text(&base_dir.join(&f.text)).map_err(|e| in_file(f, e))
+    crate::input::section::read_text(&base_dir.join(&f.text)).map_err(|e| in_file(f, e))
 }
 
 fn in_file(f: &Named, e: TraceError) -> InputError {
@@ -233,12 +233,12 @@ fn attach_prices(
 
 #[cfg(test)]
 mod tests {
-    use crate::experiment::test_files::with_files;
+    use crate::input::test_files::with_files;
     use std::path::Path;
 
     use super::*;
-    use crate::experiment::error::Origin;
-    use crate::experiment::tree::parse_document;
+    use crate::input::error::Origin;
+    use crate::input::tree::parse_document;
     use crate::time::SimTime;
 
     fn read_in(dir: &Path, text: &str) -> std::result::Result<Vec<Arc<SpotTrace>>, InputError> {
