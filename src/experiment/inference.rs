@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use super::autoscaling::read_autoscaling;
+use super::llm;
 use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
@@ -43,10 +44,30 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let priced = s.has("instance") || s.has("price_per_hour");
     let (instance, price_per_hour) =
         if mode == Mode::Serverless && !priced { (None, 0.0) } else { super::instance_price(&s)? };
+    let llm_engine = s.choice("engine", &["request", "llm"])? == Some("llm");
     let workers = s.integer("workers", 1, 100_000)?.map(|w| w as u32);
     let service_time = s.dist("service_time")?;
+    let model_profile = profile::read_profile(&s)?;
+    if llm_engine {
+        for key in ["workers", "service_time", "service_per_unit"] {
+            if s.has(key) {
+                return Err(llm::not_for_engine(
+                    &s,
+                    key,
+                    "does not apply to engine = \"llm\": its replicas batch sequences token by token \
+                     (see [inference.llm] and the step times)",
+                ));
+            }
+        }
+        if mode == Mode::Serverless || s.choice("fidelity", &["request", "fluid"])? == Some("fluid") {
+            let key = if mode == Mode::Serverless { "mode" } else { "fidelity" };
+            return Err(llm::not_for_engine(&s, key, "engine = \"llm\" runs endpoints request by request"));
+        }
+    }
+    let token_slo = if llm_engine { llm::read_token_slo(&s)? } else { None };
     // With a profile, the instance type gives what the file leaves out.
-    let (workers, service_time, from_profile) = match profile::read_profile(&s)? {
+    let (workers, service_time, from_profile) = match model_profile.clone().filter(|_| !llm_engine) {
+        _ if llm_engine => (1, Dist::Constant(SimTime::ZERO), None),
         Some(p) => {
             let figures = profile::inference_figures(&s, &p, instance.as_deref())?;
             let overridden: Vec<&'static str> =
@@ -66,7 +87,11 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let service_per_unit = s.duration("service_per_unit")?.map(|t| t.as_secs_f64());
     let queue_limit = s.integer("queue_limit", 0, 100_000_000)?.unwrap_or(200) as u32;
     let timeout = s.positive_duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
-    let slo = s.positive_duration("slo")?.unwrap_or(SimTime::from_millis(200));
+    let slo = match token_slo {
+        // Requests are judged by the table; the end-to-end figure is unused.
+        Some(_) => SimTime::MAX,
+        None => s.positive_duration("slo")?.unwrap_or(SimTime::from_millis(200)),
+    };
     let startup = s.dist("startup")?.unwrap_or(Dist::Uniform { min: 240.0, max: 480.0 });
     let fidelity = match s.choice("fidelity", &["request", "fluid"])? {
         Some("fluid") => Fidelity::Fluid,
@@ -82,9 +107,22 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
     let MarketTerms { market, spot, zones } = read_market(root, &s, Market::OnDemand, price_per_hour)?;
-    let traffic = match root.section("traffic")? {
-        Some(t) => read_traffic(&t)?,
-        None => return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves")),
+    let Some(traffic_section) = root.section("traffic")? else {
+        return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves"));
+    };
+    let traffic = read_traffic(&traffic_section)?;
+    let llm = if llm_engine {
+        Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
+    } else {
+        if traffic.tokens.is_some() {
+            let key = if traffic_section.has("tokens") { "tokens" } else { "input_tokens_column" };
+            return Err(llm::not_for_engine(
+                &traffic_section,
+                key,
+                "token counts drive the LLM engine only: add `engine = \"llm\"` to [inference]",
+            ));
+        }
+        None
     };
     if service_per_unit.is_some() && fidelity == Fidelity::Fluid {
         let entry = s.entry("service_per_unit").expect("read");
@@ -114,6 +152,7 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         zones,
         traffic,
         from_profile,
+        llm,
     })
 }
 

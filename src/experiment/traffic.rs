@@ -34,7 +34,7 @@ pub fn read_traffic(t: &Section) -> Result<Traffic> {
         }
         (Some(file), None) => read_trace(t, file, scale)?,
         (None, Some(s)) => {
-            for key in ["format", "replay", "bin", "size_column"] {
+            for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
                     return Err(t.error(e, "applies to a `trace` only, not to `synthetic` traffic"));
                 }
@@ -42,8 +42,9 @@ pub fn read_traffic(t: &Section) -> Result<Traffic> {
             read_synthetic(&s)?
         }
     };
+    let mut traffic = Traffic { source, scale, duration, tokens: None };
+    super::llm::read_tokens(t, &mut traffic)?;
     t.finish()?;
-    let traffic = Traffic { source, scale, duration };
     let pieces = traffic.piece_bound();
     if pieces > MAX_PIECES {
         let finer = match &traffic.source {
