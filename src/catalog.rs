@@ -43,6 +43,15 @@ pub struct Instance {
     pub accelerator_memory_gib: f64,
     /// On-demand USD per instance-hour.
     pub price_per_hour: f64,
+    /// Per GPU, for the LLM roofline (docs/llm-serving.md): peak memory
+    /// bandwidth in GB/s, dense fp16/bf16 tensor TFLOP/s, and the GPU-to-GPU
+    /// bandwidth per direction in GB/s. Absent where not yet sourced.
+    #[serde(default)]
+    pub gpu_memory_bandwidth_gb_per_s: Option<f64>,
+    #[serde(default)]
+    pub gpu_fp16_tflops: Option<f64>,
+    #[serde(default)]
+    pub gpu_interconnect_gb_per_s: Option<f64>,
     #[serde(default)]
     pub note: String,
 }

@@ -40,6 +40,18 @@ pub struct Profile {
     pub source: String,
     pub inference: Vec<InferenceFigures>,
     pub training: Option<TrainingFigures>,
+    /// `[model]`: the architecture, for the LLM engine (SPEC 2.8).
+    pub model: Option<ModelArch>,
+    /// `[llm."<type>"]`: measured step times per instance type.
+    pub llm_steps: Vec<LlmSteps>,
+}
+
+/// One instance type's `[llm."<type>"]` table.
+#[derive(Debug)]
+pub struct LlmSteps {
+    pub instance: String,
+    pub fit: FitMs,
+    pub source: Option<String>,
 }
 
 /// One instance type's row of `[inference."<type>"]`.
@@ -219,11 +231,102 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
         Some(t) => Some(read_training(&t)?),
         None => None,
     };
-    root.finish()?;
-    if inference.is_empty() && training.is_none() {
-        return Err(root.missing("inference", "an [inference.\"<type>\"] or a [training] table"));
+    let model = root.section("model")?.map(|m| read_model(&m)).transpose()?;
+    let mut llm_steps = Vec::new();
+    if let Some(s) = root.section("llm")? {
+        for entry in s.named_entries(|_| true) {
+            catalog_type(&s, entry)?;
+            let t = s.child(entry)?;
+            let e = t.entry("step_time").ok_or_else(|| t.missing("step_time", "{ prefill, decode, overhead }"))?;
+            let fit = read_fit(&t, e)?;
+            let source = t.string("source")?;
+            t.string("note")?;
+            t.finish()?;
+            llm_steps.push(LlmSteps { instance: entry.key.clone(), fit, source });
+        }
     }
-    Ok(Profile { name, file: file.to_string(), source, inference, training })
+    root.finish()?;
+    if inference.is_empty() && training.is_none() && model.is_none() {
+        return Err(root.missing("inference", "an [inference.\"<type>\"], a [training] or a [model] table"));
+    }
+    Ok(Profile { name, file: file.to_string(), source, inference, training, model, llm_steps })
+}
+
+/// `[model]`: an LLM's architecture.
+fn read_model(m: &Section) -> Result<ModelArch> {
+    let need = |key: &'static str, what: &str| m.missing(key, what);
+    let count = |key: &'static str| -> Result<u32> {
+        Ok(m.integer(key, 1, 1_000_000)?.ok_or_else(|| need(key, "a whole number"))? as u32)
+    };
+    let model = ModelArch {
+        parameters: m.number("parameters", 1.0, 1e15)?.ok_or_else(|| need("parameters", "a count, such as 8.03e9"))?,
+        layers: count("layers")?,
+        hidden: count("hidden")?,
+        kv_heads: count("kv_heads")?,
+        head_dim: count("head_dim")?,
+        bytes_per_parameter: m.number("bytes_per_parameter", 0.125, 8.0)?.unwrap_or(2.0),
+    };
+    m.allow(&["source", "note", "name"]);
+    m.finish()?;
+    Ok(model)
+}
+
+/// `[model]` of an LLM profile.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ModelArch {
+    pub parameters: f64,
+    pub layers: u32,
+    pub hidden: u32,
+    pub kv_heads: u32,
+    pub head_dim: u32,
+    pub bytes_per_parameter: f64,
+}
+
+impl ModelArch {
+    pub fn weight_bytes(&self) -> f64 {
+        self.parameters * self.bytes_per_parameter
+    }
+
+    /// Keys and values of every layer for one token.
+    pub fn kv_bytes_per_token(&self) -> f64 {
+        2.0 * self.layers as f64 * self.kv_heads as f64 * self.head_dim as f64 * self.bytes_per_parameter
+    }
+}
+
+/// The fitted form of SPEC 2.8 (DistServe's), in milliseconds: a prefill
+/// iteration takes `a + b·Σl + c·Σl²`, a decode iteration `a + b·Σctx + c·B`,
+/// and every iteration adds `o0 + o1·Σctx`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FitMs {
+    pub prefill: [f64; 3],
+    pub decode: [f64; 3],
+    pub overhead: [f64; 2],
+}
+
+/// `{ prefill = [a, b, c], decode = [a, b, c], overhead = [o0, o1] }`, ms.
+pub fn read_fit<'a>(parent: &Section<'a>, entry: &'a Entry) -> Result<FitMs> {
+    let t = parent.child(entry)?;
+    let mut fit = FitMs { prefill: [0.0; 3], decode: [0.0; 3], overhead: [0.0; 2] };
+    for (key, out) in
+        [("prefill", &mut fit.prefill[..]), ("decode", &mut fit.decode[..]), ("overhead", &mut fit.overhead[..])]
+    {
+        let e = t.entry(key).ok_or_else(|| {
+            t.missing(key, &format!("{} coefficients in milliseconds (SPEC 2.8's fitted form)", out.len()))
+        })?;
+        let items = match &e.node.value {
+            Value::Array(items) if items.len() == out.len() => items,
+            _ => return Err(t.error(e, format!("expected a list of {} numbers (milliseconds)", out.len()))),
+        };
+        for (slot, node) in out.iter_mut().zip(items) {
+            *slot = match node.value {
+                Value::Int(i) if i >= 0 => i as f64,
+                Value::Float(f) if f >= 0.0 && f.is_finite() => f,
+                _ => return Err(t.error(e, format!("expected numbers >= 0, found {}", node.display()))),
+            };
+        }
+    }
+    t.finish()?;
+    Ok(fit)
 }
 
 /// The catalog entry of a profile's instance-type key.

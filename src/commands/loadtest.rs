@@ -333,6 +333,7 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
             },
             scale: 1.0,
             duration,
+            tokens: design.traffic.tokens.clone(),
         },
         ..design.clone()
     }

@@ -35,6 +35,8 @@ pub enum Purpose {
     TrafficSizes = 14,
     /// Lifetimes of spot instances of an endpoint, and zone-wide reclaims.
     SpotReclaims = 15,
+    /// Token counts (input, then output) drawn per request for an LLM endpoint.
+    TokenCounts = 16,
 }
 
 /// The streams of one replication.

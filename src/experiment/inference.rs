@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use super::autoscaling::read_autoscaling;
+use super::llm;
 use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
@@ -52,10 +53,30 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let priced = s.has("instance") || s.has("price_per_hour");
     let (instance, price_per_hour) =
         if mode == Mode::Serverless && !priced { (None, 0.0) } else { super::instance_price(&s)? };
+    let llm_engine = s.choice("engine", &["request", "llm"])? == Some("llm");
     let workers = s.integer("workers", 1, 100_000)?.map(|w| w as u32);
     let service_time = s.dist("service_time")?;
+    let model_profile = profile::read_profile(&s)?;
+    if llm_engine {
+        for key in ["workers", "service_time", "service_per_unit"] {
+            if s.has(key) {
+                return Err(llm::not_for_engine(
+                    &s,
+                    key,
+                    "does not apply to engine = \"llm\": its replicas batch sequences token by token \
+                     (see [inference.llm] and the step times)",
+                ));
+            }
+        }
+        if mode == Mode::Serverless || s.choice("fidelity", &["request", "fluid"])? == Some("fluid") {
+            let key = if mode == Mode::Serverless { "mode" } else { "fidelity" };
+            return Err(llm::not_for_engine(&s, key, "engine = \"llm\" runs endpoints request by request"));
+        }
+    }
+    let token_slo = if llm_engine { llm::read_token_slo(&s)? } else { None };
     // With a profile, the instance type gives what the file leaves out.
-    let (workers, service_time, from_profile) = match profile::read_profile(&s)? {
+    let (workers, service_time, from_profile) = match model_profile.clone().filter(|_| !llm_engine) {
+        _ if llm_engine => (1, Dist::Constant(SimTime::ZERO), None),
         Some(p) => {
             let figures = profile::inference_figures(&s, &p, instance.as_deref())?;
             let overridden: Vec<&'static str> =
@@ -86,7 +107,11 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         None if asynchronous => SimTime::MAX,
         None => DEFAULT_TIMEOUT,
     };
-    let slo = s.positive_duration("slo")?.unwrap_or(SimTime::from_millis(200));
+    let slo = match token_slo {
+        // Requests are judged by the table; the end-to-end figure is unused.
+        Some(_) => SimTime::MAX,
+        None => s.positive_duration("slo")?.unwrap_or(SimTime::from_millis(200)),
+    };
     let startup = s.dist("startup")?.unwrap_or(Dist::Uniform { min: 240.0, max: 480.0 });
     let fidelity = match s.choice("fidelity", &["request", "fluid"])? {
         Some("fluid") => Fidelity::Fluid,
@@ -101,15 +126,36 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     if let Some((a, policy)) = s.section("autoscaling")?.zip(autoscaling.as_ref()) {
         check_zero(&a, policy, mode, fidelity)?;
     }
+    // The LLM engine does not fail or queue requests at zero yet.
+    let zero = asynchronous || autoscaling.as_ref().is_some_and(|a| a.wake.is_some());
+    if llm_engine && zero {
+        let entry = s.entry("engine").expect("read");
+        return Err(s
+            .error(entry, "scale to zero and asynchronous inference run on the request engine only, for now")
+            .with_hint(Some("use engine = \"request\", or keep min >= 1 with mode = \"endpoint\"".into())));
+    }
     let initial_default = autoscaling.as_ref().map_or(1, |a| a.min.max(1));
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
     let MarketTerms { market, spot, zones } = read_market(root, &s, Market::OnDemand, price_per_hour)?;
+    let Some(traffic_section) = root.section("traffic")? else {
+        return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves"));
+    };
     // A closed-loop load test's users make the traffic: [traffic] gives its duration.
     let closed_loop = root.section("loadtest")?.is_some_and(|l| l.has("users"));
-    let traffic = match root.section("traffic")? {
-        Some(t) => read_traffic(&t, closed_loop)?,
-        None => return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves")),
+    let traffic = read_traffic(&traffic_section, closed_loop)?;
+    let llm = if llm_engine {
+        Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
+    } else {
+        if traffic.tokens.is_some() {
+            let key = if traffic_section.has("tokens") { "tokens" } else { "input_tokens_column" };
+            return Err(llm::not_for_engine(
+                &traffic_section,
+                key,
+                "token counts drive the LLM engine only: add `engine = \"llm\"` to [inference]",
+            ));
+        }
+        None
     };
     if mode == Mode::Async && fidelity == Fidelity::Fluid {
         let entry = s.entry("fidelity").expect("read");
@@ -145,6 +191,7 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         from_profile,
         users: None,
         wide_metrics: false,
+        llm,
     })
 }
 

@@ -2,6 +2,7 @@
 
 mod autoscaling;
 mod inference;
+mod llm;
 pub mod loadtest;
 pub mod objective;
 pub mod spot;

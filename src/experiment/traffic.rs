@@ -11,7 +11,7 @@ use crate::input::tree::Entry;
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
 /// experiment file. `closed_loop`: a closed-loop load test's users make the
-/// requests, so only `duration` is read (no arrivals).
+/// requests, so only `duration` (and `tokens`) is read, no arrivals.
 pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
     let duration = t
         .positive_duration("duration")?
@@ -22,7 +22,6 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
                 .error(e, "the users of `[loadtest] users` make the requests: [traffic] holds only `duration`")
                 .with_hint(Some("remove it, or drop `users` for an open-loop load test".into())));
         }
-        t.finish()?;
         let source = TrafficSource::Synthetic {
             mean_rps: 0.0,
             diurnal_amplitude: 0.0,
@@ -31,7 +30,11 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
             step: duration,
             spikes: Vec::new(),
         };
-        return Ok(Traffic { source, scale: 1.0, duration });
+        // An LLM engine's users still draw their requests' token counts.
+        let mut traffic = Traffic { source, scale: 1.0, duration, tokens: None };
+        super::llm::read_tokens(t, &mut traffic)?;
+        t.finish()?;
+        return Ok(traffic);
     }
     let scale = t.number("scale", 0.0, 1.0e9)?.unwrap_or(1.0);
     if scale == 0.0 {
@@ -51,7 +54,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
         }
         (Some(file), None) => read_trace(t, file, scale)?,
         (None, Some(s)) => {
-            for key in ["format", "replay", "bin", "size_column"] {
+            for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
                     return Err(t.error(e, "applies to a `trace` only, not to `synthetic` traffic"));
                 }
@@ -59,8 +62,9 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
             read_synthetic(&s)?
         }
     };
+    let mut traffic = Traffic { source, scale, duration, tokens: None };
+    super::llm::read_tokens(t, &mut traffic)?;
     t.finish()?;
-    let traffic = Traffic { source, scale, duration };
     let pieces = traffic.piece_bound();
     if pieces > MAX_PIECES {
         let finer = match &traffic.source {

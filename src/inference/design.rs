@@ -2,10 +2,13 @@
 //! request, fluid and serverless engines share, with the one place that
 //! records a finished request, admits an arrival and builds a timeline row.
 
+use std::sync::LazyLock;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::autoscaler::AutoscalingPolicy;
+use super::llm::Llm;
 use super::traffic::{Arrivals, Traffic};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
@@ -51,6 +54,8 @@ pub struct Endpoint {
     /// Waiting requests allowed per in-service instance.
     pub queue_limit: u32,
     pub timeout: SimTime,
+    /// `MAX` (not shown) when an LLM design's `slo` is a table.
+    #[serde(skip_serializing_if = "is_never")]
     pub slo: SimTime,
     pub initial_instances: u32,
     pub startup: Dist,
@@ -81,11 +86,13 @@ pub struct Endpoint {
     /// the sweep does, and every point has the same columns.
     #[serde(skip)]
     pub wide_metrics: bool,
+    /// `engine = "llm"`: the token-level engine and its terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<Llm>,
 }
 
-/// The metrics of an endpoint that scales to zero or is asynchronous:
-/// `METRICS` and four more.
-pub const ZERO_METRICS: &[&str] = &[
+/// The metrics of an LLM endpoint: `METRICS` and those of SPEC 2.8.
+pub const LLM_METRICS: &[&str] = &[
     "requests",
     "served",
     "rejected",
@@ -108,14 +115,32 @@ pub const ZERO_METRICS: &[&str] = &[
     "cold_starts",
     "cold_start_frac",
     "throttled",
-    "scale_from_zero",
-    "no_capacity_failures",
-    "queue_wait_p99_s",
-    "backlog_max",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p90_ms",
+    "tpot_p99_ms",
+    "output_tokens",
+    "output_tokens_per_s",
+    "preemptions",
+    "kv_utilization_mean",
+    "cost_per_million_output_tokens_usd",
 ];
 
 /// The metrics of every other endpoint.
-pub const METRICS: &[&str] = ZERO_METRICS.split_at(ZERO_METRICS.len() - 4).0;
+fn is_never(t: &SimTime) -> bool {
+    *t == SimTime::MAX
+}
+
+pub const METRICS: &[&str] = LLM_METRICS.split_at(LLM_METRICS.len() - 11).0;
+
+/// What a design that scales to zero or is asynchronous reports after
+/// `METRICS` (SPEC 2.9).
+pub const ZERO_EXTRA: [&str; 4] = ["scale_from_zero", "no_capacity_failures", "queue_wait_p99_s", "backlog_max"];
+
+/// `METRICS`, then `ZERO_EXTRA`.
+pub static ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [METRICS, &ZERO_EXTRA].concat());
 
 /// What the capacity side of a replication adds to the request metrics:
 /// instances for an endpoint, containers for serverless.
@@ -194,6 +219,27 @@ pub fn micros(t: SimTime) -> u64 {
     (t.as_nanos() / 1000).max(1)
 }
 
+/// The arrival counts of one metric period, as the autoscaler reads them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeriodCounts {
+    pub invocations: f64,
+    /// Each arrival as 1/n for the n instances in service then.
+    pub per_instance: f64,
+    /// Arrivals with no instance in service.
+    pub orphans: f64,
+    pub rejected: f64,
+}
+
+impl PeriodCounts {
+    pub fn arrival(&mut self, in_service: u32) {
+        self.invocations += 1.0;
+        match in_service {
+            0 => self.orphans += 1.0,
+            n => self.per_instance += 1.0 / n as f64,
+        }
+    }
+}
+
 /// One row of `timeline.csv`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TimelineRow {
@@ -207,7 +253,10 @@ pub struct TimelineRow {
     pub metric: f64,
 }
 
-pub const TIMELINE_COLUMNS: [&str; 8] = [
+/// The timeline of an LLM endpoint: `TIMELINE_COLUMNS`, then output tokens
+/// per second, the time-average KV use over capacity, and the p99 TTFT of
+/// the requests served in the period.
+pub const LLM_TIMELINE_COLUMNS: &[&str] = &[
     "t_s",
     "arrival_rate",
     "instances_in_service",
@@ -216,7 +265,12 @@ pub const TIMELINE_COLUMNS: [&str; 8] = [
     "latency_p99_ms",
     "rejected",
     "metric",
+    "output_tokens_per_s",
+    "kv_utilization",
+    "ttft_p99_ms",
 ];
+
+pub const TIMELINE_COLUMNS: &[&str] = LLM_TIMELINE_COLUMNS.split_at(8).0;
 
 /// What becomes of an arrival that finds no free worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,7 +300,7 @@ impl Endpoint {
 
     /// The metric names of this design.
     pub fn metric_names(&self) -> &'static [&'static str] {
-        if self.zero_metrics() { ZERO_METRICS } else { METRICS }
+        if self.zero_metrics() { ZERO_METRICS.as_slice() } else { METRICS }
     }
 
     /// An arrival with no free worker, `waiting` queued and `in_service`
@@ -266,20 +320,27 @@ impl Outcome {
     /// A counted request finished after `latency`; `waited` says whether it
     /// waited for a worker or a container first.
     pub fn finish(&mut self, latency: SimTime, waited: bool, ep: &Endpoint) {
+        self.finish_with(latency, waited, ep, latency <= ep.slo);
+    }
+
+    /// `finish`, with the SLO judged by the caller. Returns whether the
+    /// request was served (within its timeout).
+    pub fn finish_with(&mut self, latency: SimTime, waited: bool, ep: &Endpoint, slo_met: bool) -> bool {
         if waited {
             self.waited += 1.0;
         }
         // The worker finishes the request even when the client has given up.
         if latency > ep.timeout {
             self.timed_out += 1.0;
-            return;
+            return false;
         }
         self.served += 1.0;
         self.latency_sum_s += latency.as_secs_f64();
         self.latency_us.saturating_record(micros(latency));
-        if latency <= ep.slo {
+        if slo_met {
             self.slo_met += 1.0;
         }
+        true
     }
 }
 
@@ -330,6 +391,7 @@ pub struct ArrivalFeed<'a> {
     ep: &'a Endpoint,
     arrivals: Arrivals,
     next_size: Option<f64>,
+    next_row: Option<u32>,
     service_rng: SimRng,
 }
 
@@ -341,6 +403,7 @@ impl<'a> ArrivalFeed<'a> {
             ep,
             arrivals: ep.traffic.arrivals(streams),
             next_size: None,
+            next_row: None,
             service_rng: streams.rng(Purpose::ServiceTime),
         };
         match ep.users {
@@ -365,6 +428,7 @@ impl<'a> ArrivalFeed<'a> {
         }
         if let Some(a) = self.arrivals.next() {
             self.next_size = a.size;
+            self.next_row = a.row;
             queue.schedule_in_order(a.at, event);
         }
     }
@@ -380,6 +444,15 @@ impl<'a> ArrivalFeed<'a> {
             service += SimTime::from_secs_f64(per_unit * size);
         }
         service
+    }
+
+    /// At an arrival event of a design without service times (the LLM
+    /// engine): schedules the next arrival and returns this one's trace
+    /// row, if it came from a request trace.
+    pub fn arrive_row<E>(&mut self, queue: &mut EventQueue<E>, event: E) -> Option<u32> {
+        let row = self.next_row;
+        self.schedule_next(queue, event);
+        row
     }
 }
 

@@ -1,10 +1,11 @@
 //! An endpoint design as a model: which engine runs it, and its metrics.
 
 use super::design::{
-    CapacitySummary, Endpoint, Fidelity, Mode, Outcome, TIMELINE_COLUMNS, TimelineRow, timeline_values,
+    CapacitySummary, Endpoint, Fidelity, LLM_METRICS, LLM_TIMELINE_COLUMNS, METRICS, Mode, Outcome, TIMELINE_COLUMNS,
+    TimelineRow, timeline_values,
 };
 use super::traffic::TrafficSource;
-use super::{fluid, request, serverless};
+use super::{fluid, llm, request, serverless};
 use crate::engine::{Model, Streams};
 use crate::scenario::{Design, Timeline, Work};
 use crate::time::SimTime;
@@ -12,9 +13,14 @@ use crate::time::SimTime;
 impl Endpoint {
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
         let end = self.traffic.duration;
+        let mut extra = Vec::new();
         let (outcome, mut control) = match (self.mode, self.fidelity) {
+            _ if self.llm.is_some() => {
+                let (o, _, c, _) = llm::engine::simulate(self, streams, timeline.map(|t| (t, &mut extra)));
+                (o, c)
+            }
             (Mode::Serverless, _) => return serverless::simulate(self, streams, timeline),
-            // The reader keeps asynchronous endpoints on the request engine.
+            // The reader keeps asynchronous endpoints off the fluid and LLM engines.
             (Mode::Endpoint | Mode::Async, Fidelity::Request) => request::simulate(self, streams, timeline),
             (Mode::Endpoint | Mode::Async, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
         };
@@ -69,7 +75,17 @@ impl Design for Endpoint {
     }
 
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
-        Some(Timeline { columns: &TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
+        if self.llm.is_some() {
+            let (mut rows, mut extra) = (Vec::new(), Vec::new());
+            llm::engine::simulate(self, &streams, Some((&mut rows, &mut extra)));
+            let values = timeline_values(&rows)
+                .chunks_exact(TIMELINE_COLUMNS.len())
+                .zip(&extra)
+                .flat_map(|(row, more)| row.iter().chain(more).copied().collect::<Vec<_>>())
+                .collect();
+            return Some(Timeline { columns: LLM_TIMELINE_COLUMNS, rows: values });
+        }
+        Some(Timeline { columns: TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
     }
 
     fn profile(&self) -> Option<&crate::profile::ProfileUse> {
@@ -79,48 +95,64 @@ impl Design for Endpoint {
 
 impl Model for Endpoint {
     fn metrics(&self) -> &'static [&'static str] {
-        self.metric_names()
+        if self.llm.is_some() { LLM_METRICS } else { self.metric_names() }
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
+        if self.llm.is_some() {
+            let (o, lo, mut control, _) = llm::engine::simulate(self, &streams, None);
+            let c = control.summary(self.traffic.duration);
+            let window = (self.traffic.duration - self.warmup).as_secs_f64();
+            let (head, tail) = out.split_at_mut(METRICS.len());
+            request_values(&o, &c, head);
+            tail.copy_from_slice(&lo.values(window, c.cost_usd));
+            return;
+        }
         let (outcome, c) = self.simulate(&streams, None);
-        let o = &outcome;
-        let quantile_ms = |q: f64| {
-            if o.latency_us.is_empty() { f64::NAN } else { o.latency_us.value_at_quantile(q) as f64 / 1000.0 }
-        };
-        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-        let values = [
-            o.requests,
-            o.served,
-            o.rejected,
-            o.timed_out,
-            ratio(o.slo_met, o.requests),
-            ratio(o.latency_sum_s * 1000.0, o.served),
-            quantile_ms(0.50),
-            quantile_ms(0.95),
-            quantile_ms(0.99),
-            ratio(o.waited, o.served + o.timed_out),
-            c.cost_usd,
-            c.instance_hours,
-            c.instances_mean,
-            c.instances_max,
-            c.scale_outs,
-            c.scale_ins,
-            c.availability,
-            c.zone_outages,
-            c.capacity_lost_instance_hours,
-            o.cold_starts,
-            ratio(o.cold_starts, o.requests - o.throttled),
-            o.throttled,
-        ];
-        out[..values.len()].copy_from_slice(&values);
-        if out.len() > values.len() {
+        let (head, tail) = out.split_at_mut(METRICS.len());
+        request_values(&outcome, &c, head);
+        // Scale to zero and asynchronous designs (`ZERO_METRICS`).
+        if !tail.is_empty() {
+            let o = &outcome;
             let wait_p99_s = if o.queue_wait_us.is_empty() {
                 f64::NAN
             } else {
                 o.queue_wait_us.value_at_quantile(0.99) as f64 / 1e6
             };
-            out[values.len()..].copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
+            tail.copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
         }
     }
+}
+
+/// The metrics of `METRICS`, in order.
+fn request_values(o: &Outcome, c: &CapacitySummary, out: &mut [f64]) {
+    let quantile_ms = |q: f64| {
+        if o.latency_us.is_empty() { f64::NAN } else { o.latency_us.value_at_quantile(q) as f64 / 1000.0 }
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let values = [
+        o.requests,
+        o.served,
+        o.rejected,
+        o.timed_out,
+        ratio(o.slo_met, o.requests),
+        ratio(o.latency_sum_s * 1000.0, o.served),
+        quantile_ms(0.50),
+        quantile_ms(0.95),
+        quantile_ms(0.99),
+        ratio(o.waited, o.served + o.timed_out),
+        c.cost_usd,
+        c.instance_hours,
+        c.instances_mean,
+        c.instances_max,
+        c.scale_outs,
+        c.scale_ins,
+        c.availability,
+        c.zone_outages,
+        c.capacity_lost_instance_hours,
+        o.cold_starts,
+        ratio(o.cold_starts, o.requests - o.throttled),
+        o.throttled,
+    ];
+    out.copy_from_slice(&values);
 }

@@ -9,6 +9,7 @@ pub mod design;
 pub mod endpoint;
 pub mod fleet;
 pub mod fluid;
+pub mod llm;
 pub mod queueing;
 pub mod request;
 pub mod serverless;

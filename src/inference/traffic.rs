@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use super::llm::tokens::Tokens;
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::input::error::number;
 use crate::time::SimTime;
@@ -37,6 +38,8 @@ pub struct Traffic {
     pub scale: f64,
     /// Arrivals fall in `[0, duration)`.
     pub duration: SimTime,
+    /// Token counts per request (the LLM engine's).
+    pub tokens: Option<Tokens>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +86,9 @@ pub struct Spike {
 pub struct Arrival {
     pub at: SimTime,
     pub size: Option<f64>,
+    /// The request trace's row it replays or was drawn from, when the
+    /// trace's rows matter (sizes or token counts).
+    pub row: Option<u32>,
 }
 
 /// A rate in requests per second, piecewise constant on `[0, end)`: rate
@@ -283,6 +289,7 @@ impl Traffic {
                     inner: Inner::Replay(Replayer {
                         times: times.clone(),
                         sizes: sizes.clone(),
+                        rows: sizes.is_some() || self.has_token_columns(),
                         length: *length,
                         end: self.duration,
                         i: 0,
@@ -294,17 +301,21 @@ impl Traffic {
                     }),
                 }
             }
-            TrafficSource::Requests { sizes: Some(sizes), .. } => {
+            TrafficSource::Requests { sizes, times, .. } if sizes.is_some() || self.has_token_columns() => {
                 let mut a = Arrivals::poisson(self.profile(streams), streams.rng(Purpose::Arrivals));
                 if let Inner::Poisson(p) = &mut a.inner
-                    && !sizes.is_empty()
+                    && !times.is_empty()
                 {
-                    p.sizes = Some((sizes.clone(), streams.rng(Purpose::TrafficSizes)));
+                    p.rows = Some((times.len() as u32, sizes.clone(), streams.rng(Purpose::TrafficSizes)));
                 }
                 a
             }
             _ => Arrivals::poisson(self.profile(streams), streams.rng(Purpose::Arrivals)),
         }
+    }
+
+    fn has_token_columns(&self) -> bool {
+        matches!(self.tokens, Some(Tokens::Columns { .. }))
     }
 
     /// How many pieces `profile` will make, at most (before merging).
@@ -386,7 +397,7 @@ enum Inner {
 impl Arrivals {
     /// A non-homogeneous Poisson process over `profile`, drawn from `rng`.
     pub fn poisson(profile: RateProfile, rng: SimRng) -> Self {
-        let mut p = Nhpp { rng, profile, i: 0, base: SimTime::ZERO, len: 0.0, rate: 0.0, off: 0.0, sizes: None };
+        let mut p = Nhpp { rng, profile, i: 0, base: SimTime::ZERO, len: 0.0, rate: 0.0, off: 0.0, rows: None };
         p.enter(0);
         Arrivals { inner: Inner::Poisson(p) }
     }
@@ -404,6 +415,9 @@ impl Iterator for Arrivals {
     }
 }
 
+/// Rows of a trace drawn per arrival: their number, their sizes, the draws.
+type RowDraws = (u32, Option<Arc<[f64]>>, SimRng);
+
 /// Exact NHPP sampling by inversion of the integrated intensity: one Exp(1)
 /// draw per arrival, spent across pieces (rate × length each) until it fits.
 struct Nhpp {
@@ -417,7 +431,8 @@ struct Nhpp {
     rate: f64,
     /// Seconds from `base` to the last arrival in this piece (0 on entry).
     off: f64,
-    sizes: Option<(Arc<[f64]>, SimRng)>,
+    /// Each arrival draws a row of the trace (rows, their sizes, the draws).
+    rows: Option<RowDraws>,
 }
 
 impl Nhpp {
@@ -447,8 +462,9 @@ impl Nhpp {
                     self.i = n;
                     return None;
                 }
-                let size = self.sizes.as_mut().map(|(s, rng)| s[rng.random_range(0..s.len())]);
-                return Some(Arrival { at, size });
+                let row = self.rows.as_mut().map(|(n, _, rng)| rng.random_range(0..*n as usize));
+                let size = self.rows.as_ref().and_then(|(_, s, _)| Some(s.as_ref()?[row?]));
+                return Some(Arrival { at, size, row: row.map(|r| r as u32) });
             }
             e -= room.max(0.0);
             if self.i + 1 >= n {
@@ -465,6 +481,8 @@ impl Nhpp {
 struct Replayer {
     times: Arc<[f64]>,
     sizes: Option<Arc<[f64]>>,
+    /// Whether arrivals carry their row.
+    rows: bool,
     length: f64,
     end: SimTime,
     i: usize,
@@ -501,7 +519,8 @@ impl Replayer {
                 continue;
             }
             self.last = at;
-            return Some(Arrival { at, size: self.sizes.as_ref().map(|s| s[i]) });
+            let row = self.rows.then_some(i as u32);
+            return Some(Arrival { at, size: self.sizes.as_ref().map(|s| s[i]), row });
         }
         None
     }
@@ -719,6 +738,9 @@ impl Serialize for Traffic {
         }
         map.serialize_entry("scale", &self.scale)?;
         map.serialize_entry("duration", &self.duration)?;
+        if let Some(tokens) = &self.tokens {
+            map.serialize_entry("tokens", tokens)?;
+        }
         map.end()
     }
 }
@@ -741,6 +763,7 @@ mod tests {
             },
             scale: 1.0,
             duration,
+            tokens: None,
         }
     }
 
@@ -757,6 +780,7 @@ mod tests {
             },
             scale,
             duration,
+            tokens: None,
         }
     }
 
@@ -842,10 +866,11 @@ mod tests {
         let len = 4.0 + 4.0 / 3.0;
         let want: Vec<Arrival> = (0..3)
             .flat_map(|k| {
-                times
-                    .iter()
-                    .zip(sizes)
-                    .map(move |(&t, s)| Arrival { at: SimTime::from_secs_f64(k as f64 * len + t), size: Some(s) })
+                times.iter().zip(sizes).enumerate().map(move |(i, (&t, s))| Arrival {
+                    at: SimTime::from_secs_f64(k as f64 * len + t),
+                    size: Some(s),
+                    row: Some(i as u32),
+                })
             })
             .filter(|a| a.at < SimTime::from_secs(12))
             .collect();
@@ -931,6 +956,7 @@ mod tests {
             source: TrafficSource::Rates { file: "x".into(), starts: trace.starts, rates: trace.rates, length: 45.0 },
             scale: 2.0,
             duration: SimTime::from_secs(100),
+            tokens: None,
         };
         let p = t.profile(&Streams::new(1, 0));
         let s = SimTime::from_secs;

@@ -62,7 +62,7 @@ fn littles_law_holds_on_the_engines_own_counters() {
         mmc_endpoint(1, 1, 14.0, 0.05, SimTime::from_mins(10)),
         tight,
         example("endpoint-autoscaling.toml", &["traffic.duration=3h", "inference.autoscaling.min=1"]),
-        example("azure-llm-replay.toml", &["traffic.duration=20m"]),
+        example("spot-endpoint.toml", &["traffic.duration=2h"]),
     ];
     for (i, e) in designs.iter().enumerate() {
         for r in 0..3 {
@@ -88,6 +88,7 @@ fn step_traffic(before: f64, after: f64, duration: SimTime) -> Traffic {
         },
         scale: 1.0,
         duration,
+        tokens: None,
     }
 }
 
@@ -190,6 +191,7 @@ fn a_trace_shorter_than_the_window_repeats() {
         source: TrafficSource::Rates { file: "short".into(), starts: vec![0.0], rates: vec![20.0], length: 600.0 },
         scale: 1.0,
         duration: SimTime::from_mins(30),
+        tokens: None,
     };
     let mut e = mmc_endpoint(4, 4, 1.0, 0.05, traffic.duration);
     e.traffic = traffic;

@@ -92,7 +92,7 @@ fn gap_endpoint(min: u32) -> Endpoint {
 fn scale_to_zero_drops_to_zero_in_a_gap_and_wakes_after_the_startup() {
     let ep = gap_endpoint(0);
     assert!(ep.scales_to_zero());
-    assert_eq!(ep.metrics(), ZERO_METRICS);
+    assert_eq!(ep.metrics(), ZERO_METRICS.as_slice());
     let rows = ep.timeline_rows(Streams::new(7, 0));
     let at = |t: f64| rows.iter().find(|r| r.t_s == t).unwrap();
     // No traffic from minute 10: 15 low datapoints later the fleet is empty.
@@ -291,7 +291,7 @@ fn min_zero_without_a_way_to_wake_is_refused() {
 fn a_sweep_into_async_gives_every_point_the_same_columns() {
     let e = load(&format!("{REALTIME}[sweep]\n\"inference.mode\" = [\"endpoint\", \"async\"]\n"), &[]).unwrap();
     let metrics: Vec<_> = e.points.iter().map(|p| p.design.metrics()).collect();
-    assert_eq!(metrics, [ZERO_METRICS, ZERO_METRICS]);
+    assert_eq!(metrics, [ZERO_METRICS.as_slice(); 2]);
     let realtime = e.points[0].design.downcast::<Endpoint>().unwrap();
     let m = run(realtime, 2);
     assert_eq!(m("scale_from_zero"), [0.0, 0.0]);

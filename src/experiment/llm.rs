@@ -1,0 +1,317 @@
+//! Reads what the LLM engine needs (SPEC 2.8): `[inference.llm]`, an
+//! `slo` table, and the token counts of `[traffic]`.
+
+use std::sync::Arc;
+
+use crate::catalog::catalog;
+use crate::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
+use crate::inference::llm::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
+use crate::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
+use crate::inference::traffic::{Traffic, TrafficSource};
+use crate::input::InputError;
+use crate::input::section::{Result, Section, read_text};
+use crate::input::tree::{Entry, Value};
+use crate::profile::{Profile, read_fit};
+
+/// Defaults of `[inference.llm]` (docs/llm-serving.md).
+pub const DEFAULT_CHUNK: u32 = 512;
+pub const DEFAULT_MAX_SEQS: u32 = 256;
+/// vLLM's default without chunked prefill is the model's context length;
+/// 8192 is Llama 3's.
+pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
+pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
+
+/// `slo` as a table `{ ttft, tpot }`, if it is one.
+pub(super) fn read_token_slo(s: &Section) -> Result<Option<TokenSlo>> {
+    let Some(entry) = s.entry("slo") else { return Ok(None) };
+    if !matches!(entry.node.value, Value::Table(_)) {
+        return Ok(None);
+    }
+    let t = s.section("slo")?.expect("present");
+    let ttft = t.positive_duration("ttft")?.ok_or_else(|| t.missing("ttft", "the time-to-first-token objective"))?;
+    let tpot = t.positive_duration("tpot")?.ok_or_else(|| t.missing("tpot", "the time-per-output-token objective"))?;
+    t.finish()?;
+    Ok(Some(TokenSlo { ttft, tpot }))
+}
+
+/// `[inference.llm]` of an `engine = "llm"` design on `instance`, with the
+/// profile's model and measured step times if there is a profile.
+pub(super) fn read_llm(
+    s: &Section,
+    instance: Option<&str>,
+    profile: Option<&Profile>,
+    slo: Option<TokenSlo>,
+    traffic: &Traffic,
+    traffic_section: &Section,
+) -> Result<Llm> {
+    let empty = crate::input::tree::Table::default();
+    match s.section("llm")? {
+        Some(l) => read_table(s, &l, instance, profile, slo, traffic, traffic_section),
+        None => {
+            let l = Section::root(&empty, s.origin().clone(), s.base_dir());
+            read_table(s, &l, instance, profile, slo, traffic, traffic_section)
+        }
+    }
+}
+
+fn read_table(
+    s: &Section,
+    l: &Section,
+    instance: Option<&str>,
+    profile: Option<&Profile>,
+    slo: Option<TokenSlo>,
+    traffic: &Traffic,
+    traffic_section: &Section,
+) -> Result<Llm> {
+    // Without the table its keys' messages name `inference.llm`.
+    let missing = |key: &str, expected: &str| {
+        if s.has("llm") { l.missing(key, expected) } else { s.missing("llm", &format!("`{key}`: {expected}")) }
+    };
+    let kind = instance.and_then(|name| catalog().find(name));
+    let gpus = kind.map_or(1, |k| k.gpus.max(1));
+    let replicas = l.integer("replicas", 1, 1024)?.unwrap_or(1) as u32;
+    if !gpus.is_multiple_of(replicas) {
+        let divisors: Vec<String> = (1..=gpus).filter(|d| gpus.is_multiple_of(*d)).map(|d| d.to_string()).collect();
+        return Err(l
+            .error(
+                l.entry("replicas").expect("read"),
+                format!(
+                    "{replicas} replicas do not divide the {gpus} GPU(s) of {}: each replica takes gpus / replicas GPUs",
+                    instance.unwrap_or("this instance")
+                ),
+            )
+            .with_hint(Some(format!("use one of {}", divisors.join(", ")))));
+    }
+    let gpus_per_replica = gpus / replicas;
+    let scheduler = match l.choice("scheduler", &["vllm", "chunked"])? {
+        Some("chunked") => Scheduler::Chunked,
+        _ => Scheduler::Vllm,
+    };
+    let chunk = l.integer("chunk", 1, MAX_TOKENS as i64)?.map_or(DEFAULT_CHUNK, |c| c as u32);
+    let max_seqs = l.integer("max_seqs", 1, 1_000_000)?.map_or(DEFAULT_MAX_SEQS, |c| c as u32);
+    let max_batched_tokens =
+        l.integer("max_batched_tokens", 1, MAX_TOKENS as i64)?.map_or(DEFAULT_MAX_BATCHED_TOKENS, |c| c as u32);
+    let memory_util = l.number("memory_util", 0.01, 1.0)?.unwrap_or(DEFAULT_MEMORY_UTIL);
+    let model = profile.and_then(|p| p.model);
+    let gpu = kind.filter(|k| k.gpus > 0).map(Gpu::of);
+    let at_instance = |message: String| match s.entry("instance") {
+        Some(e) => s.error(e, message),
+        None => s.missing("instance", &message),
+    };
+    // The weights must fit a replica, whatever the KV capacity.
+    let model_kv = match (&model, &gpu) {
+        (Some(m), Some(g)) => match kv_capacity(m, g, gpus_per_replica, memory_util) {
+            Ok(cap) => Some(cap),
+            Err(Refusal::TooBig { need_gib, have_gib }) => {
+                return Err(at_instance(format!(
+                    "the model does not fit: profile \"{}\" needs {need_gib:.2} GiB for its weights per replica, \
+                     a replica of {gpus_per_replica} GPU(s) of {} has {have_gib:.2} GiB (memory_util {memory_util})",
+                    profile.map_or("", |p| p.name.as_str()),
+                    instance.unwrap_or("")
+                ))
+                .with_hint(Some(
+                    "use fewer replicas per instance (more GPUs each), or a type with more GPU memory".into(),
+                )));
+            }
+            Err(Refusal::Missing(_)) => None,
+        },
+        _ => None,
+    };
+    let kv_tokens = match l.integer("kv_tokens", 1, i64::MAX)? {
+        Some(k) => k as u64,
+        None => model_kv.ok_or_else(|| {
+            missing(
+                "kv_tokens",
+                "the KV-cache capacity per replica in tokens, or a `profile` with a [model] table on a GPU instance \
+                 from the catalog (the capacity then follows from the memory)",
+            )
+        })?,
+    };
+    let fit_for_type = profile.and_then(|p| p.llm_steps.iter().find(|t| Some(t.instance.as_str()) == instance));
+    let step_source = match l.entry("step_time") {
+        Some(e) => match &e.node.value {
+            Value::Str(text) if text == "roofline" => None,
+            Value::Str(text) => {
+                return Err(l
+                    .error(
+                        e,
+                        format!("expected \"roofline\" or a table {{ prefill, decode, overhead }}, found \"{text}\""),
+                    )
+                    .with_hint(crate::input::error::did_you_mean(text, ["roofline"])));
+            }
+            _ => Some(read_fit(l, e)?),
+        },
+        None => fit_for_type.map(|t| t.fit.clone()),
+    };
+    let (step_time, step, roofline) = match step_source {
+        Some(fit) => {
+            let step = StepTime::from_fit(&fit);
+            (StepSource::Fit(fit), step, None)
+        }
+        None => {
+            let blame = |message: String| match l.entry("step_time") {
+                Some(e) => l.error(e, message),
+                None => missing("step_time", &message),
+            };
+            let Some(m) = &model else {
+                return Err(blame(
+                    "step_time = \"roofline\" needs the model's architecture: a `profile` with a [model] table \
+                     (or give a fitted step_time = { prefill = [...], decode = [...], overhead = [...] })"
+                        .into(),
+                ));
+            };
+            let Some(g) = &gpu else {
+                return Err(blame("step_time = \"roofline\" needs a GPU `instance` from the catalog".into()));
+            };
+            let terms = RooflineTerms::derive(m, g, gpus_per_replica).map_err(|r| match r {
+                Refusal::Missing(field) => blame(format!(
+                    "the roofline needs the catalog's `{field}` for {}, which it does not give yet",
+                    instance.unwrap_or("")
+                )),
+                Refusal::TooBig { .. } => unreachable!("checked above"),
+            })?;
+            (StepSource::Roofline(terms), terms.step_time(), Some(terms))
+        }
+    };
+    l.finish()?;
+    if traffic.tokens.is_none() {
+        return Err(traffic_section.missing(
+            "tokens",
+            "token counts for engine = \"llm\": `tokens = { input = ..., output = ... }`, or a request trace's \
+             `input_tokens_column` and `output_tokens_column`",
+        ));
+    }
+    Ok(Llm {
+        replicas,
+        gpus_per_replica,
+        scheduler,
+        chunk,
+        max_seqs,
+        max_batched_tokens,
+        kv_tokens,
+        memory_util,
+        step_time,
+        roofline,
+        slo,
+        step,
+        single_steps: false,
+    })
+}
+
+/// The token counts of `[traffic]`: `tokens = { input, output }`, or a
+/// request trace's `input_tokens_column` and `output_tokens_column`.
+pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic) -> Result<()> {
+    let columns = (t.string("input_tokens_column")?, t.string("output_tokens_column")?);
+    let drawn = t.section("tokens")?;
+    let tokens = match (columns, drawn) {
+        ((None, None), None) => return Ok(()),
+        ((None, None), Some(d)) => {
+            let input = read_count(&d, "input")?;
+            let output = read_count(&d, "output")?;
+            d.finish()?;
+            Tokens::Drawn { input, output }
+        }
+        ((Some(_), Some(_)), Some(_)) => {
+            return Err(t.error(
+                t.entry("tokens").expect("read"),
+                "give either `tokens` or the trace's token columns, not both",
+            ));
+        }
+        ((Some(input_column), Some(output_column)), None) => {
+            let TrafficSource::Requests { file, times, .. } = &traffic.source else {
+                return Err(t
+                    .error(t.entry("input_tokens_column").expect("read"), "applies to request traces only")
+                    .with_hint(Some("add `format = \"requests\"` for a trace with one row per request".into())));
+            };
+            let entry = t.entry("input_tokens_column").expect("read");
+            let at = |message: String| t.error(entry, message);
+            let text = read_text(&t.base_dir().join(file)).map_err(|e| at(format!("{file}: {e}")))?;
+            let counts =
+                parse_token_columns(&text, &input_column, &output_column).map_err(|e| at(format!("{file} {e}")))?;
+            debug_assert_eq!(counts.len(), times.len());
+            Tokens::Columns { input_column, output_column, counts: counts.into() }
+        }
+        ((input, _), _) => {
+            let (key, other) = if input.is_some() {
+                ("input_tokens_column", "output_tokens_column")
+            } else {
+                ("output_tokens_column", "input_tokens_column")
+            };
+            return Err(t.error(t.entry(key).expect("read"), format!("needs `{other}` too")));
+        }
+    };
+    traffic.tokens = Some(tokens);
+    Ok(())
+}
+
+/// A token count: a whole number, or a distribution table.
+fn read_count(s: &Section, key: &'static str) -> Result<CountDist> {
+    let entry = s.entry(key).ok_or_else(|| s.missing(key, "a token count, or { dist = \"lognormal\", ... }"))?;
+    let whole = |n: &Entry, value: &Value| -> Result<u32> {
+        match value {
+            Value::Int(i) if (1..=MAX_TOKENS as i64).contains(i) => Ok(*i as u32),
+            _ => Err(s.error(n, format!("expected a whole number of tokens from 1 to {MAX_TOKENS}"))),
+        }
+    };
+    if !matches!(entry.node.value, Value::Table(_)) {
+        return Ok(CountDist::Constant(whole(entry, &entry.node.value)?));
+    }
+    let d = s.child(entry)?;
+    let kinds = ["constant", "lognormal", "uniform", "empirical"];
+    let kind = d.choice("dist", &kinds)?.ok_or_else(|| d.missing("dist", &format!("one of {}", kinds.join(", "))))?;
+    let count = |k: &'static str| -> Result<u32> {
+        let e = d.entry(k).ok_or_else(|| d.missing(k, "a whole number of tokens"))?;
+        match e.node.value {
+            Value::Int(i) if (1..=MAX_TOKENS as i64).contains(&i) => Ok(i as u32),
+            _ => Err(d.error(e, format!("expected a whole number of tokens from 1 to {MAX_TOKENS}"))),
+        }
+    };
+    let dist = match kind {
+        "constant" => CountDist::Constant(count("value")?),
+        "lognormal" => CountDist::LogNormal {
+            median: d.number("median", 1.0, MAX_TOKENS as f64)?.ok_or_else(|| d.missing("median", "a token count"))?,
+            sigma: d.number("sigma", 0.0, 10.0)?.ok_or_else(|| d.missing("sigma", "a number"))?,
+        },
+        "uniform" => {
+            let (min, max) = (count("min")?, count("max")?);
+            if min > max {
+                return Err(d.error(d.entry("max").expect("read"), format!("expected `max` >= `min` ({min})")));
+            }
+            CountDist::Uniform { min, max }
+        }
+        "empirical" => {
+            let file = d.string("file")?.ok_or_else(|| d.missing("file", "a CSV file of token counts, one per row"))?;
+            let e = d.entry("file").expect("read");
+            let samples = read_counts(&d, &file).map_err(|m| d.error(e, format!("{file}: {m}")))?;
+            CountDist::Empirical { file, samples }
+        }
+        _ => unreachable!("choice returns one of the options"),
+    };
+    d.finish()?;
+    Ok(dist)
+}
+
+/// One token count per row, in the first column (a header is allowed).
+fn read_counts(d: &Section, file: &str) -> std::result::Result<Arc<[u32]>, String> {
+    let text = read_text(&d.base_dir().join(file)).map_err(|e| e.to_string())?;
+    let mut samples = Vec::new();
+    for (k, record) in crate::trace_file::csv_records(&text).enumerate() {
+        let (line, record) = record.map_err(|e| e.to_string())?;
+        let cell = record.get(0).unwrap_or("");
+        match cell.parse::<u64>() {
+            Ok(n) if (1..=MAX_TOKENS as u64).contains(&n) => samples.push(n as u32),
+            Err(_) if k == 0 => {} // a header
+            _ => return Err(format!("line {line}: expected a token count from 1 to {MAX_TOKENS}, found \"{cell}\"")),
+        }
+    }
+    if samples.is_empty() {
+        return Err("no counts: expected one token count per row".into());
+    }
+    Ok(samples.into())
+}
+
+/// An input error at `key` of `s` (present) for a request-engine key given
+/// to an LLM design, or the reverse.
+pub(super) fn not_for_engine(s: &Section, key: &'static str, why: &str) -> InputError {
+    s.error(s.entry(key).expect("present"), why.to_string())
+}

@@ -1,0 +1,557 @@
+//! The LLM engine's event loop: arrivals routed to replicas, replica wakes
+//! (the end of an iteration where something happens, or of a run of
+//! decode-only iterations), metric periods and the control plane, which it
+//! drives as the request engine does.
+//!
+//! Events per replication follow arrivals and finishes, never tokens: a
+//! replica asks to be woken only when a prefill ends, a sequence finishes,
+//! the KV cache would overflow, or an arrival needs the next boundary.
+
+use std::collections::VecDeque;
+
+use hdrhistogram::Histogram;
+
+use super::Llm;
+use super::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
+use super::tokens::Tokens;
+use crate::engine::progress::Ticker;
+use crate::engine::{EventQueue, Purpose, Streams};
+use crate::inference::control::{Changes, Control, held_per_copy};
+use crate::inference::design::{ArrivalFeed, Endpoint, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros};
+use crate::time::SimTime;
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Arrival,
+    Wake {
+        replica: u32,
+        generation: u32,
+    },
+    PeriodEnd,
+    Control,
+    /// The end of the traffic window: the KV metric is taken here.
+    End,
+}
+
+/// Little's law on the engine's own counters, in integer nanoseconds:
+/// ∫ N(t) dt over the run equals the sum of the sojourn times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accounting {
+    pub in_system_area_ns: u128,
+    pub sojourn_sum_ns: u128,
+}
+
+/// One period's LLM columns (the tail of `design::LLM_TIMELINE_COLUMNS`).
+pub type ExtraRow = [f64; 3];
+
+struct Sim<'a> {
+    ep: &'a Endpoint,
+    llm: &'a Llm,
+    limits: Limits,
+    queue: EventQueue<Event>,
+    control: Control,
+    changes: Changes,
+    control_wakeup: SimTime,
+    outcome: Outcome,
+    lo: LlmOutcome,
+    acct: Accounting,
+    seqs: Seqs,
+    replicas: Vec<Replica>,
+    /// The first replica of each instance in service (`u32::MAX`: none yet).
+    first_replica: Vec<u32>,
+    /// Replicas of instances taking requests, in the order they came.
+    active: Vec<u32>,
+    leaving: Vec<Leave>,
+    /// Requests in arrival order (slot, serial), for their timeouts.
+    deadlines: VecDeque<(u32, u64)>,
+    serial: u64,
+    totals: Totals,
+    outstanding: u64,
+    busy: u64,
+    alive: u64,
+    last_event: SimTime,
+    // Integrals in nanoseconds.
+    busy_area: u128,
+    alive_area: u128,
+    // The current period.
+    period: PeriodCounts,
+    period_busy_area: u128,
+    /// ∫ outstanding / in service dt (seconds), and whether requests were
+    /// held with none in service: the concurrency and backlog metrics.
+    period_held_per_copy: f64,
+    period_held_orphan: bool,
+    /// Requests that left since the last event: a closed loop's users send
+    /// their next ones.
+    left: u32,
+    period_mark: (u128, u64, u128),
+    period_latency: Option<Histogram<u64>>,
+    period_ttft: Option<Histogram<u64>>,
+}
+
+/// One replication of an LLM endpoint: the request counters, the LLM
+/// counters, the control plane (for the capacity metrics) and Little's
+/// law's two sides. With `timeline`, one row per period and its LLM columns.
+pub fn simulate(
+    ep: &Endpoint,
+    streams: &Streams,
+    mut timeline: Option<(&mut Vec<TimelineRow>, &mut Vec<ExtraRow>)>,
+) -> (Outcome, LlmOutcome, Control, Accounting) {
+    let llm = ep.llm.as_ref().expect("an LLM design");
+    let end = ep.traffic.duration;
+    let control = Control::new(ep, streams);
+    let period = control.period();
+    let mut sim = Sim {
+        ep,
+        llm,
+        limits: Limits {
+            scheduler: llm.scheduler,
+            chunk: llm.chunk as u64,
+            max_seqs: llm.max_seqs as u64,
+            max_batched_tokens: llm.max_batched_tokens as u64,
+            kv_tokens: llm.kv_tokens,
+            step: llm.step,
+            timeout: ep.timeout,
+            single_steps: llm.single_steps,
+        },
+        queue: EventQueue::new(),
+        control,
+        changes: Changes::default(),
+        control_wakeup: SimTime::MAX,
+        outcome: Outcome::new(),
+        lo: LlmOutcome::new(),
+        acct: Accounting::default(),
+        seqs: Seqs::default(),
+        replicas: Vec::new(),
+        first_replica: Vec::new(),
+        active: Vec::new(),
+        leaving: Vec::new(),
+        deadlines: VecDeque::new(),
+        serial: 0,
+        totals: Totals::default(),
+        outstanding: 0,
+        busy: 0,
+        alive: 0,
+        last_event: SimTime::ZERO,
+        busy_area: 0,
+        alive_area: 0,
+        period: PeriodCounts::default(),
+        period_busy_area: 0,
+        period_held_per_copy: 0.0,
+        period_held_orphan: false,
+        left: 0,
+        period_mark: (0, 0, 0),
+        period_latency: timeline.as_ref().map(|_| latency_histogram()),
+        period_ttft: timeline.as_ref().map(|_| latency_histogram()),
+    };
+    for id in 0..sim.control.fleet.instances.len() {
+        sim.add_replicas(id);
+    }
+    let mut token_rng = streams.rng(Purpose::TokenCounts);
+    let mut feed = ArrivalFeed::start(ep, streams, &mut sim.queue, Event::Arrival);
+    if period <= end {
+        sim.queue.schedule(period, Event::PeriodEnd);
+    }
+    sim.queue.schedule(end, Event::End);
+    sim.wake_control();
+
+    let mut ticker = Ticker::default();
+    while let Some((now, event)) = sim.queue.pop() {
+        let dt = (now - sim.last_event).as_nanos() as u128;
+        sim.acct.in_system_area_ns += sim.outstanding as u128 * dt;
+        sim.busy_area += sim.busy as u128 * dt;
+        sim.period_busy_area += sim.busy as u128 * dt;
+        match sim.control.fleet.in_service() {
+            0 => sim.period_held_orphan |= sim.outstanding > 0,
+            n => sim.period_held_per_copy += sim.outstanding as f64 / n as f64 * dt as f64 / 1e9,
+        }
+        if now <= end {
+            sim.alive_area += sim.alive as u128 * dt;
+        }
+        sim.last_event = now;
+        match event {
+            Event::Arrival => {
+                ticker.tick();
+                let row = feed.arrive_row(&mut sim.queue, Event::Arrival);
+                let (input, output) = match ep.traffic.tokens.as_ref().expect("an LLM design has token counts") {
+                    Tokens::Columns { counts, .. } => {
+                        let [i, o] = counts[row.expect("a trace's arrivals carry their row") as usize];
+                        (i, o)
+                    }
+                    Tokens::Drawn { input, output } => (input.sample(&mut token_rng), output.sample(&mut token_rng)),
+                };
+                sim.expire(now);
+                sim.arrive(now, input, output);
+            }
+            Event::Wake { replica, generation } => {
+                let r = &mut sim.replicas[replica as usize];
+                if r.generation != generation || !r.alive {
+                    continue;
+                }
+                let at = r.scheduled.take().expect("a scheduled wake");
+                sim.on_replica(replica, |r, l, seqs, totals, out| r.wake(at, l, seqs, totals, out));
+            }
+            Event::PeriodEnd => {
+                sim.expire(now);
+                let capacity =
+                    sim.control.fleet.in_service() as u128 * sim.llm.replicas as u128 * period.as_nanos() as u128;
+                let busy_share = if capacity > 0 { sim.period_busy_area as f64 / capacity as f64 } else { 0.0 };
+                let held = held_per_copy(sim.period_held_per_copy, sim.period_held_orphan, period);
+                let metric = sim.control.period_end(now, sim.period.per_instance, sim.period.orphans, busy_share, held);
+                if let Some((rows, extra)) = timeline.as_mut() {
+                    let (row, more) = sim.timeline_row(now, period, metric);
+                    rows.push(row);
+                    extra.push(more);
+                }
+                sim.period = PeriodCounts::default();
+                sim.period_busy_area = 0;
+                sim.period_held_per_copy = 0.0;
+                sim.period_held_orphan = false;
+                if now + period <= end {
+                    sim.queue.schedule(now + period, Event::PeriodEnd);
+                }
+            }
+            Event::End => {
+                let (area, _) = sim.cut_all(now);
+                let capacity = sim.alive_area * 1000 * sim.llm.kv_tokens as u128;
+                sim.lo.kv_utilization = if capacity > 0 { area as f64 / capacity as f64 } else { f64::NAN };
+            }
+            Event::Control => {
+                sim.control_wakeup = SimTime::MAX;
+                sim.control.poll(now, &mut sim.changes);
+                while let Some(id) = sim.changes.lost.pop() {
+                    sim.lose_instance(id, now);
+                }
+                for id in std::mem::take(&mut sim.changes.ready) {
+                    sim.add_replicas(id);
+                }
+                // Scaling in ends idle instances at once.
+                for id in 0..sim.first_replica.len() {
+                    if sim.first_replica[id] != u32::MAX && !sim.control.fleet.instances[id].alive() {
+                        sim.retire(id);
+                    }
+                }
+            }
+        }
+        for _ in 0..std::mem::take(&mut sim.left) {
+            feed.finished(&mut sim.queue, Event::Arrival, now);
+        }
+        sim.wake_control();
+    }
+    sim.lo.preemptions = sim.totals.preemptions as f64;
+    (sim.outcome, sim.lo, sim.control, sim.acct)
+}
+
+impl Sim<'_> {
+    fn wake_control(&mut self) {
+        let due = self.control.next_due();
+        if due < self.control_wakeup {
+            self.control_wakeup = due;
+            self.queue.schedule(due.max(self.queue.now()), Event::Control);
+        }
+    }
+
+    /// An instance came into service: its replicas take requests.
+    fn add_replicas(&mut self, id: usize) {
+        if !self.control.fleet.accepts(id) {
+            return;
+        }
+        if self.first_replica.len() <= id {
+            self.first_replica.resize(id + 1, u32::MAX);
+        }
+        let first = self.replicas.len() as u32;
+        self.first_replica[id] = first;
+        for k in 0..self.llm.replicas {
+            self.replicas.push(Replica::new(id as u32));
+            self.active.push(first + k);
+        }
+        self.alive += self.llm.replicas as u64;
+    }
+
+    /// Runs `op` on replica `r`, then records who left, the busy count
+    /// and the wake it now needs.
+    fn on_replica(&mut self, r: u32, op: impl FnOnce(&mut Replica, &Limits, &mut Seqs, &mut Totals, &mut Vec<Leave>)) {
+        let replica = &mut self.replicas[r as usize];
+        let was_busy = replica.busy();
+        op(replica, &self.limits, &mut self.seqs, &mut self.totals, &mut self.leaving);
+        let replica = &mut self.replicas[r as usize];
+        match (was_busy, replica.busy()) {
+            (false, true) => self.busy += 1,
+            (true, false) => self.busy -= 1,
+            _ => {}
+        }
+        let wake = replica.wake_at(&self.limits);
+        if wake != replica.scheduled {
+            replica.scheduled = wake;
+            replica.generation += 1;
+            if let Some(at) = wake {
+                let generation = replica.generation;
+                self.queue.schedule(ps_to_time(at), Event::Wake { replica: r, generation });
+            }
+        }
+        let now = self.queue.now();
+        for leave in std::mem::take(&mut self.leaving) {
+            match leave {
+                Leave::Finished(id) => self.finished(id, now),
+                Leave::Expired(id) => self.gone(id, now, true),
+            }
+        }
+    }
+
+    fn arrive(&mut self, now: SimTime, input: u32, output: u32) {
+        let counted = now >= self.ep.warmup;
+        if counted {
+            self.outcome.requests += 1.0;
+        }
+        let in_service = self.control.fleet.in_service();
+        self.period.arrival(in_service);
+        // Least outstanding requests over the replicas taking requests.
+        let fleet = &self.control.fleet;
+        let replicas = &self.replicas;
+        self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
+        let mut best: Option<u32> = None;
+        let mut waiting = 0u64;
+        for &r in &self.active {
+            let replica = &self.replicas[r as usize];
+            waiting += replica.waiting.len() as u64;
+            if best.is_none_or(|b| replica.outstanding < self.replicas[b as usize].outstanding) {
+                best = Some(r);
+            }
+        }
+        let limit = u64::from(self.ep.queue_limit) * u64::from(in_service);
+        let target = match best {
+            Some(r) if self.llm.can_run(input, output) && (!self.replicas[r as usize].busy() || waiting < limit) => r,
+            _ => {
+                self.period.rejected += 1.0;
+                if counted {
+                    self.outcome.rejected += 1.0;
+                }
+                return;
+            }
+        };
+        self.serial += 1;
+        let id = self.seqs.insert(Seq::new(self.serial, now, input, output, counted, target));
+        self.deadlines.push_back((id, self.serial));
+        self.outstanding += 1;
+        self.control.fleet.occupy(self.replicas[target as usize].instance as usize);
+        let at = time_to_ps(now);
+        self.on_replica(target, |r, l, seqs, totals, out| r.arrive(id, at, l, seqs, totals, out));
+    }
+
+    /// Requests still waiting for their first prefill past their timeout
+    /// leave their queue (at arrivals and period ends; replicas also drop
+    /// them when they schedule).
+    fn expire(&mut self, now: SimTime) {
+        while let Some(&(id, serial)) = self.deadlines.front() {
+            let s = self.seqs.slab[id as usize];
+            if s.serial != serial || s.state == State::Free {
+                self.deadlines.pop_front();
+                continue;
+            }
+            if s.arrival + self.ep.timeout > now {
+                break;
+            }
+            self.deadlines.pop_front();
+            if s.state == State::Waiting {
+                let r = s.replica;
+                self.on_replica(r, |r, _, _, _, out| {
+                    r.expire_one(id, out);
+                });
+            }
+        }
+    }
+
+    /// A request's last token came out.
+    fn finished(&mut self, id: u32, now: SimTime) {
+        let s = self.seqs.slab[id as usize];
+        let latency = now - s.arrival;
+        if let Some(h) = self.period_latency.as_mut() {
+            h.saturating_record(micros(latency));
+        }
+        let ttft = s.first_token - s.arrival;
+        let tpot =
+            (s.output >= 2).then(|| SimTime::from_nanos((now - s.first_token).as_nanos() / (s.output as u64 - 1)));
+        if latency <= self.ep.timeout
+            && let Some(h) = self.period_ttft.as_mut()
+        {
+            h.saturating_record(micros(ttft));
+        }
+        if s.counted {
+            let slo_met = match self.llm.slo {
+                Some(slo) => ttft <= slo.ttft && tpot.is_none_or(|t| t <= slo.tpot),
+                None => latency <= self.ep.slo,
+            };
+            let served = self.outcome.finish_with(latency, s.started > s.arrival, self.ep, slo_met);
+            if served {
+                self.lo.ttft_us.saturating_record(micros(ttft));
+                self.lo.ttft_sum_s += ttft.as_secs_f64();
+                if let Some(t) = tpot {
+                    self.lo.tpot_ns.saturating_record(t.as_nanos().max(1));
+                    self.lo.tpot_sum_s += t.as_secs_f64();
+                }
+                self.lo.output_tokens += s.output as f64;
+            }
+        }
+        self.gone(id, now, false);
+    }
+
+    /// A request leaves its replica: sojourn, the fleet's count, its slot.
+    fn gone(&mut self, id: u32, now: SimTime, timed_out: bool) {
+        let s = self.seqs.slab[id as usize];
+        self.acct.sojourn_sum_ns += (now - s.arrival).as_nanos() as u128;
+        if timed_out && s.counted {
+            self.outcome.timed_out += 1.0;
+        }
+        self.outstanding -= 1;
+        self.left += 1;
+        let instance = self.replicas[s.replica as usize].instance as usize;
+        self.control.fleet.release(instance, now);
+        if !self.control.fleet.instances[instance].alive() {
+            self.retire(instance);
+        }
+        self.seqs.remove(id);
+    }
+
+    /// A drained instance ended: its (idle) replicas go.
+    fn retire(&mut self, instance: usize) {
+        let first = self.first_replica[instance];
+        for r in first..first + self.llm.replicas {
+            let replica = &mut self.replicas[r as usize];
+            if replica.alive {
+                replica.alive = false;
+                self.alive -= 1;
+            }
+        }
+    }
+
+    /// An instance was lost at once (zone outage, spot reclaim): every
+    /// request on its replicas fails, counted as timed out, as the request
+    /// engine counts the requests it was running.
+    fn lose_instance(&mut self, id: usize, now: SimTime) {
+        let Some(&first) = self.first_replica.get(id).filter(|&&f| f != u32::MAX) else { return };
+        let mut lost = Vec::new();
+        for r in first..first + self.llm.replicas {
+            let replica = &mut self.replicas[r as usize];
+            if !replica.alive {
+                continue;
+            }
+            if replica.busy() {
+                self.busy -= 1;
+            }
+            self.alive -= 1;
+            replica.fail_all(&mut lost);
+            replica.generation += 1;
+            replica.scheduled = None;
+        }
+        for seq in lost {
+            let s = self.seqs.slab[seq as usize];
+            self.acct.sojourn_sum_ns += (now - s.arrival).as_nanos() as u128;
+            if s.counted {
+                if s.started > s.arrival {
+                    self.outcome.waited += 1.0;
+                }
+                self.outcome.timed_out += 1.0;
+            }
+            self.outstanding -= 1;
+            self.left += 1;
+            self.seqs.remove(seq);
+        }
+    }
+
+    /// Brings every live replica's totals to `now`: the KV area (completed
+    /// iterations and the ones in flight so far) and the tokens made.
+    fn cut_all(&mut self, now: SimTime) -> (u128, u64) {
+        let at = time_to_ps(now);
+        let mut in_flight = 0u128;
+        for r in 0..self.replicas.len() as u32 {
+            if !self.replicas[r as usize].alive {
+                continue;
+            }
+            let mut partial = 0;
+            self.on_replica(r, |r, l, _, totals, _| partial = r.cut(at, l, totals));
+            in_flight += partial;
+        }
+        (self.totals.kv_area + in_flight, self.totals.tokens)
+    }
+
+    fn timeline_row(&mut self, end: SimTime, period: SimTime, metric: f64) -> (TimelineRow, ExtraRow) {
+        let (area, tokens) = self.cut_all(end);
+        let (area0, tokens0, alive0) = self.period_mark;
+        self.period_mark = (area, tokens, self.alive_area);
+        let capacity = (self.alive_area - alive0) * 1000 * self.llm.kv_tokens as u128;
+        let kv = if capacity > 0 { area.saturating_sub(area0) as f64 / capacity as f64 } else { f64::NAN };
+        let ttft = self.period_ttft.as_mut().expect("kept with the timeline");
+        let ttft_p99 = if ttft.is_empty() { f64::NAN } else { ttft.value_at_quantile(0.99) as f64 / 1000.0 };
+        ttft.reset();
+        let waiting: usize = self.active.iter().map(|&r| self.replicas[r as usize].waiting.len()).sum();
+        let latency = self.period_latency.as_mut().expect("kept with the timeline");
+        let row = TimelineRow {
+            instances_in_service: self.control.fleet.in_service(),
+            instances_pending: self.control.fleet.pending(),
+            queue: waiting as f64,
+            rejected: self.period.rejected,
+            metric,
+            ..TimelineRow::new(end, period, self.period.invocations, latency)
+        };
+        (row, [(tokens - tokens0) as f64 / period.as_secs_f64(), kv, ttft_p99])
+    }
+}
+
+/// What the LLM engine adds to `Outcome` over a replication's counted requests.
+pub struct LlmOutcome {
+    /// Of served requests, microseconds.
+    pub ttft_us: Histogram<u64>,
+    /// Of served requests with at least two output tokens, nanoseconds
+    /// (TPOTs are milliseconds: the histogram keeps them to 3 digits).
+    pub tpot_ns: Histogram<u64>,
+    /// Sums, for exact means in tests.
+    pub ttft_sum_s: f64,
+    pub tpot_sum_s: f64,
+    /// Output tokens of served requests.
+    pub output_tokens: f64,
+    pub preemptions: f64,
+    /// Time-average KV use over the capacity of the live replicas, [0, end].
+    pub kv_utilization: f64,
+}
+
+impl LlmOutcome {
+    pub fn new() -> Self {
+        LlmOutcome {
+            ttft_us: latency_histogram(),
+            tpot_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
+            ttft_sum_s: 0.0,
+            tpot_sum_s: 0.0,
+            output_tokens: 0.0,
+            preemptions: 0.0,
+            kv_utilization: f64::NAN,
+        }
+    }
+
+    /// The metrics of SPEC 2.8 in the order of `design::LLM_METRICS`' tail;
+    /// `window_s` is the measured window, `cost_usd` the fleet's cost.
+    pub fn values(&self, window_s: f64, cost_usd: f64) -> [f64; 11] {
+        let q = |h: &Histogram<u64>, q: f64, per_ms: f64| {
+            if h.is_empty() { f64::NAN } else { h.value_at_quantile(q) as f64 / per_ms }
+        };
+        let per_s = if window_s > 0.0 { self.output_tokens / window_s } else { f64::NAN };
+        let per_million = if self.output_tokens > 0.0 { cost_usd / self.output_tokens * 1e6 } else { f64::NAN };
+        [
+            q(&self.ttft_us, 0.50, 1e3),
+            q(&self.ttft_us, 0.90, 1e3),
+            q(&self.ttft_us, 0.99, 1e3),
+            q(&self.tpot_ns, 0.50, 1e6),
+            q(&self.tpot_ns, 0.90, 1e6),
+            q(&self.tpot_ns, 0.99, 1e6),
+            self.output_tokens,
+            per_s,
+            self.preemptions,
+            self.kv_utilization,
+            per_million,
+        ]
+    }
+}
+
+impl Default for LlmOutcome {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,91 @@
+//! The token-level LLM engine (SPEC 2.8, `engine = "llm"`): model replicas
+//! that batch every running sequence into one iteration at a time, with
+//! prefill and decode, a KV cache in tokens, preemption by recompute, and
+//! TTFT / TPOT. The fleet, startup, spot, zones and autoscaling are the
+//! control plane's, driven as the request engine drives them.
+//! `docs/llm-serving.md` gives the semantics.
+
+pub mod engine;
+pub mod replica;
+pub mod roofline;
+pub mod step;
+pub mod tokens;
+
+use serde::Serialize;
+
+use crate::time::SimTime;
+pub use roofline::{ModelArch, RooflineTerms};
+pub use step::{FitMs, StepTime};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// Whole prompts; a prefill iteration when any waiting prompt fits,
+    /// else one decode step of every running sequence.
+    Vllm,
+    /// Sarathi-style: every iteration decodes all running sequences and
+    /// fills the rest of `chunk` tokens with prompt chunks.
+    Chunked,
+}
+
+/// `slo = { ttft = "500ms", tpot = "50ms" }`: both must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenSlo {
+    pub ttft: SimTime,
+    pub tpot: SimTime,
+}
+
+/// Where the iteration times come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepSource {
+    /// A fit, from the experiment file or the profile's measured table.
+    Fit(FitMs),
+    /// Derived from the model and the catalog's GPU figures.
+    Roofline(RooflineTerms),
+}
+
+impl Serialize for StepSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            StepSource::Fit(fit) => fit.serialize(s),
+            StepSource::Roofline(_) => s.serialize_str("roofline"),
+        }
+    }
+}
+
+/// `[inference.llm]`, resolved.
+#[derive(Clone, Debug, Serialize)]
+pub struct Llm {
+    /// Model copies per instance, each tensor parallel over `gpus_per_replica`.
+    pub replicas: u32,
+    pub gpus_per_replica: u32,
+    pub scheduler: Scheduler,
+    pub chunk: u32,
+    pub max_seqs: u32,
+    pub max_batched_tokens: u32,
+    /// KV-cache capacity per replica, tokens.
+    pub kv_tokens: u64,
+    pub memory_util: f64,
+    pub step_time: StepSource,
+    /// The roofline's derived terms, for `check` (milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<RooflineTerms>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slo: Option<TokenSlo>,
+    #[serde(skip)]
+    pub step: StepTime,
+    /// Debugging and tests: advance decode runs one iteration per event
+    /// instead of in closed form. Results must not change.
+    #[serde(skip)]
+    pub single_steps: bool,
+}
+
+impl Llm {
+    /// Whether a request of `input` + `output` tokens can ever run here
+    /// (SPEC 2.8: otherwise it is rejected on arrival).
+    pub fn can_run(&self, input: u32, output: u32) -> bool {
+        let fits_kv = input as u64 + output as u64 <= self.kv_tokens;
+        let fits_batch = self.scheduler == Scheduler::Chunked || input <= self.max_batched_tokens;
+        fits_kv && fits_batch
+    }
+}

@@ -1,0 +1,184 @@
+//! Step times from a model's architecture and its GPUs' figures (SPEC 2.8,
+//! `step_time = "roofline"`), the memory a replica needs, and the KV
+//! capacity the rest of its memory holds.
+//!
+//! - prefill is compute-bound: 2·parameters FLOPs per prompt token plus
+//!   causal attention, 2·layers·hidden FLOPs per token², over the peak
+//!   FLOP/s times `PREFILL_MFU`; never faster than reading the weights;
+//! - decode is memory-bound: the weights and the KV cache of every
+//!   context token are read once per iteration, at the memory bandwidth
+//!   times `DECODE_BANDWIDTH_EFFICIENCY`;
+//! - tensor parallelism over t GPUs splits all of that t ways and adds two
+//!   all-reduces per layer: a latency floor each, and ring all-reduce bytes
+//!   (2·(t−1)/t of the activations) over the interconnect;
+//! - every iteration adds `ITERATION_OVERHEAD_MS` (scheduler, sampling,
+//!   kernel launches).
+//!
+//! The constants are defaults; `docs/llm-serving.md` keeps their sources
+//! and the roofline's error against measurements.
+
+use serde::Serialize;
+
+use super::step::StepTime;
+use crate::catalog::Instance;
+pub use crate::profile::ModelArch;
+
+/// Share of peak memory bandwidth that decode iterations reach.
+pub const DECODE_BANDWIDTH_EFFICIENCY: f64 = 0.7;
+/// Share of peak dense FLOP/s that prefill reaches (model FLOPs utilisation).
+pub const PREFILL_MFU: f64 = 0.5;
+/// Latency floor of one all-reduce across a replica's GPUs, microseconds.
+pub const ALLREDUCE_LATENCY_US: f64 = 10.0;
+/// Per-iteration overhead outside the GPU's work, milliseconds.
+pub const ITERATION_OVERHEAD_MS: f64 = 1.0;
+
+/// One GPU's figures, from the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Gpu {
+    pub memory_bytes: f64,
+    pub bandwidth_gb_per_s: Option<f64>,
+    pub tflops: Option<f64>,
+    pub interconnect_gb_per_s: Option<f64>,
+}
+
+impl Gpu {
+    pub fn of(instance: &Instance) -> Self {
+        Gpu {
+            memory_bytes: instance.memory_per_accelerator_gib() * (1u64 << 30) as f64,
+            bandwidth_gb_per_s: instance.gpu_memory_bandwidth_gb_per_s,
+            tflops: instance.gpu_fp16_tflops,
+            interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
+        }
+    }
+}
+
+/// Why a model cannot be served as asked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// The weights (per GPU) need more than the usable memory: (needed, usable) GiB.
+    TooBig { need_gib: f64, have_gib: f64 },
+    /// The catalog lacks a figure the roofline needs.
+    Missing(&'static str),
+}
+
+/// KV-cache tokens a replica of `gpus` GPUs holds: its memory times
+/// `memory_util`, less the weights, over the KV bytes per token.
+pub fn kv_capacity(model: &ModelArch, gpu: &Gpu, gpus: u32, memory_util: f64) -> Result<u64, Refusal> {
+    let usable = gpu.memory_bytes * gpus as f64 * memory_util;
+    let weights = model.weight_bytes();
+    let gib = |b: f64| b / (1u64 << 30) as f64;
+    if weights >= usable {
+        return Err(Refusal::TooBig { need_gib: gib(weights), have_gib: gib(usable) });
+    }
+    Ok(((usable - weights) / model.kv_bytes_per_token()).floor() as u64)
+}
+
+/// The roofline's terms for one replica, milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RooflineTerms {
+    pub weight_read_ms: f64,
+    pub prefill_ms_per_token: f64,
+    pub prefill_ms_per_token_sq: f64,
+    pub kv_read_ms_per_token: f64,
+    pub comm_ms_per_iteration: f64,
+    pub comm_ms_per_token: f64,
+    pub overhead_ms: f64,
+}
+
+impl RooflineTerms {
+    pub fn derive(model: &ModelArch, gpu: &Gpu, gpus: u32) -> Result<Self, Refusal> {
+        let bw = gpu.bandwidth_gb_per_s.ok_or(Refusal::Missing("gpu_memory_bandwidth_gb_per_s"))? * 1e9;
+        let flops = gpu.tflops.ok_or(Refusal::Missing("gpu_fp16_tflops"))? * 1e12;
+        let t = gpus as f64;
+        let read = bw * DECODE_BANDWIDTH_EFFICIENCY * t;
+        let compute = flops * PREFILL_MFU * t;
+        let ms = 1e3;
+        let (comm_iter, comm_token) = if gpus > 1 {
+            let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))? * 1e9;
+            let allreduces = 2.0 * model.layers as f64;
+            let bytes = model.hidden as f64 * model.bytes_per_parameter * 2.0 * (t - 1.0) / t;
+            (allreduces * ALLREDUCE_LATENCY_US * 1e-3, allreduces * bytes / link * ms)
+        } else {
+            (0.0, 0.0)
+        };
+        Ok(RooflineTerms {
+            weight_read_ms: model.weight_bytes() / read * ms,
+            prefill_ms_per_token: 2.0 * model.parameters / compute * ms,
+            prefill_ms_per_token_sq: 2.0 * model.layers as f64 * model.hidden as f64 / compute * ms,
+            kv_read_ms_per_token: model.kv_bytes_per_token() / read * ms,
+            comm_ms_per_iteration: comm_iter,
+            comm_ms_per_token: comm_token,
+            overhead_ms: ITERATION_OVERHEAD_MS,
+        })
+    }
+
+    pub fn step_time(&self) -> StepTime {
+        StepTime::roofline(
+            self.weight_read_ms,
+            self.prefill_ms_per_token,
+            self.prefill_ms_per_token_sq,
+            self.kv_read_ms_per_token,
+            self.comm_ms_per_iteration,
+            self.comm_ms_per_token,
+            self.overhead_ms,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inference::llm::step::{Batch, PS_PER_MS};
+
+    fn llama3_8b() -> ModelArch {
+        ModelArch { parameters: 8.03e9, layers: 32, hidden: 4096, kv_heads: 8, head_dim: 128, bytes_per_parameter: 2.0 }
+    }
+
+    fn a100() -> Gpu {
+        Gpu {
+            memory_bytes: 40.0 * (1u64 << 30) as f64,
+            bandwidth_gb_per_s: Some(1555.0),
+            tflops: Some(312.0),
+            interconnect_gb_per_s: Some(300.0),
+        }
+    }
+
+    #[test]
+    fn decode_is_the_weight_and_kv_read_and_prefill_the_compute() {
+        let m = llama3_8b();
+        assert_eq!(m.kv_bytes_per_token(), 131_072.0);
+        let r = RooflineTerms::derive(&m, &a100(), 1).unwrap();
+        // 16.06 GB at 1555 GB/s × 0.7: 14.75 ms.
+        assert!((r.weight_read_ms - 16.06e9 / (1555e9 * 0.7) * 1e3).abs() < 1e-9);
+        let st = r.step_time();
+        let one = st.iteration(&Batch { seqs: 1, ctx: 1000, ..Batch::default() }) as f64 / PS_PER_MS;
+        let want = r.weight_read_ms + 1000.0 * r.kv_read_ms_per_token + ITERATION_OVERHEAD_MS;
+        assert!((one - want).abs() < 1e-5, "{one} vs {want}");
+        // A short prompt is bound by the weight read; a long one by compute.
+        let short = st.iteration(&Batch { prompt: 8, prompt_sq: 64, ..Batch::default() }) as f64 / PS_PER_MS;
+        assert!((short - r.weight_read_ms - ITERATION_OVERHEAD_MS).abs() < 1e-5);
+        let l = 4096.0;
+        let long = st.iteration(&Batch { prompt: 4096, prompt_sq: 4096 * 4096, ..Batch::default() }) as f64 / PS_PER_MS;
+        let compute = l * r.prefill_ms_per_token + l * l * r.prefill_ms_per_token_sq;
+        // Coefficients are whole picoseconds: 0.4 ps per token² off over 4096².
+        assert!((long - compute - ITERATION_OVERHEAD_MS).abs() < 1e-2, "{long} vs {compute}");
+        // Tensor parallel halves the reads and adds the all-reduces.
+        let r2 = RooflineTerms::derive(&m, &a100(), 2).unwrap();
+        assert!((r2.weight_read_ms - r.weight_read_ms / 2.0).abs() < 1e-9);
+        assert!((r2.comm_ms_per_iteration - 64.0 * 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn capacity_follows_memory_and_a_big_model_is_refused() {
+        let m = llama3_8b();
+        let cap = kv_capacity(&m, &a100(), 1, 0.9).unwrap();
+        let usable = 40.0 * (1u64 << 30) as f64 * 0.9;
+        assert_eq!(cap, ((usable - 16.06e9) / 131_072.0).floor() as u64);
+        let big = ModelArch { parameters: 70.6e9, layers: 80, hidden: 8192, ..m };
+        let Err(Refusal::TooBig { need_gib, .. }) = kv_capacity(&big, &a100(), 2, 0.9) else { panic!() };
+        assert!((need_gib - 141.2e9 / (1u64 << 30) as f64).abs() < 1e-9);
+        assert!(kv_capacity(&big, &a100(), 8, 0.9).is_ok());
+        let no_link = Gpu { interconnect_gb_per_s: None, ..a100() };
+        assert_eq!(RooflineTerms::derive(&m, &no_link, 2), Err(Refusal::Missing("gpu_interconnect_gb_per_s")));
+    }
+}

@@ -1,0 +1,200 @@
+//! Token counts of requests: from a request trace's columns, or drawn from
+//! count distributions (`[traffic] tokens = { input = ..., output = ... }`).
+
+use std::sync::Arc;
+
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, StandardNormal};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use crate::trace_file::{CsvTable, TraceError};
+
+/// The largest token count a request may have (prompt or output).
+pub const MAX_TOKENS: u32 = 10_000_000;
+
+/// A distribution of token counts. Draws are whole numbers of at least 1.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CountDist {
+    Constant(u32),
+    /// Rounded to the nearest whole count.
+    LogNormal {
+        median: f64,
+        sigma: f64,
+    },
+    /// Every whole count from `min` to `max`, inclusive, equally likely.
+    Uniform {
+        min: u32,
+        max: u32,
+    },
+    Empirical {
+        file: String,
+        samples: Arc<[u32]>,
+    },
+}
+
+impl CountDist {
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
+        match self {
+            CountDist::Constant(n) => *n,
+            CountDist::LogNormal { median, sigma } => {
+                let z: f64 = StandardNormal.sample(rng);
+                (median * (sigma * z).exp()).round().clamp(1.0, MAX_TOKENS as f64) as u32
+            }
+            CountDist::Uniform { min, max } => rng.random_range(*min..=*max),
+            CountDist::Empirical { samples, .. } => samples[rng.random_range(0..samples.len())],
+        }
+    }
+
+    pub fn mean(&self) -> f64 {
+        match self {
+            CountDist::Constant(n) => *n as f64,
+            CountDist::LogNormal { median, sigma } => median * (0.5 * sigma * sigma).exp(),
+            CountDist::Uniform { min, max } => 0.5 * (*min as f64 + *max as f64),
+            CountDist::Empirical { samples, .. } => {
+                samples.iter().map(|&x| x as f64).sum::<f64>() / samples.len() as f64
+            }
+        }
+    }
+
+    /// The largest count it can draw (`None`: unbounded).
+    pub fn max(&self) -> Option<u32> {
+        match self {
+            CountDist::Constant(n) => Some(*n),
+            CountDist::LogNormal { .. } => None,
+            CountDist::Uniform { max, .. } => Some(*max),
+            CountDist::Empirical { samples, .. } => samples.iter().copied().max(),
+        }
+    }
+}
+
+impl Serialize for CountDist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let CountDist::Constant(n) = self {
+            return s.serialize_u32(*n);
+        }
+        let mut map = s.serialize_map(None)?;
+        match self {
+            CountDist::Constant(_) => unreachable!("serialised above"),
+            CountDist::LogNormal { median, sigma } => {
+                map.serialize_entry("dist", "lognormal")?;
+                map.serialize_entry("median", median)?;
+                map.serialize_entry("sigma", sigma)?;
+            }
+            CountDist::Uniform { min, max } => {
+                map.serialize_entry("dist", "uniform")?;
+                map.serialize_entry("min", min)?;
+                map.serialize_entry("max", max)?;
+            }
+            CountDist::Empirical { file, samples } => {
+                map.serialize_entry("dist", "empirical")?;
+                map.serialize_entry("file", file)?;
+                map.serialize_entry("samples", &samples.len())?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Where a replication's token counts come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tokens {
+    /// Drawn per request, input then output, from `Purpose::TokenCounts`.
+    Drawn { input: CountDist, output: CountDist },
+    /// A request trace's columns, row by row (the trace's arrivals carry the row).
+    Columns { input_column: String, output_column: String, counts: Arc<[[u32; 2]]> },
+}
+
+impl Tokens {
+    /// Mean prompt and output tokens per request.
+    pub fn means(&self) -> (f64, f64) {
+        match self {
+            Tokens::Drawn { input, output } => (input.mean(), output.mean()),
+            Tokens::Columns { counts, .. } => {
+                let n = counts.len().max(1) as f64;
+                let sum = |k: usize| counts.iter().map(|c| c[k] as f64).sum::<f64>() / n;
+                (sum(0), sum(1))
+            }
+        }
+    }
+}
+
+impl Serialize for Tokens {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        match self {
+            Tokens::Drawn { input, output } => {
+                map.serialize_entry("input", input)?;
+                map.serialize_entry("output", output)?;
+            }
+            Tokens::Columns { input_column, output_column, .. } => {
+                map.serialize_entry("input_tokens_column", input_column)?;
+                map.serialize_entry("output_tokens_column", output_column)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A request trace's two token columns, one pair per data row, in row
+/// order. Counts must be whole numbers >= 0; a count of 0 is taken as 1
+/// (every request has a prompt token and makes an output token).
+pub fn parse_token_columns(text: &str, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
+    let csv = CsvTable::parse(text)?;
+    let column = |name: &str, key: &str| {
+        csv.column(&[name]).ok_or_else(|| {
+            TraceError::at(
+                csv.header_line,
+                format!("no column `{name}` for `{key}`; the columns are {}", csv.header.join(", ")),
+            )
+        })
+    };
+    let (ii, oi) = (column(input, "input_tokens_column")?, column(output, "output_tokens_column")?);
+    let mut counts = Vec::with_capacity(csv.rows.len());
+    for (line, row) in &csv.rows {
+        let mut pair = [0u32; 2];
+        for (k, i) in [ii, oi].into_iter().enumerate() {
+            let text = csv.cell(row, i, *line)?;
+            pair[k] = match text.parse::<u64>() {
+                Ok(n) if n <= MAX_TOKENS as u64 => (n as u32).max(1),
+                _ => {
+                    return Err(TraceError::at(
+                        *line,
+                        format!("expected a token count, a whole number from 0 to {MAX_TOKENS}, found \"{text}\""),
+                    ));
+                }
+            };
+        }
+        counts.push(pair);
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn counts_are_whole_and_at_least_one() {
+        let mut rng = crate::engine::SimRng::seed_from_u64(3);
+        let d = CountDist::LogNormal { median: 2.0, sigma: 2.0 };
+        let draws: Vec<u32> = (0..10_000).map(|_| d.sample(&mut rng)).collect();
+        assert!(draws.iter().all(|&x| x >= 1));
+        let u = CountDist::Uniform { min: 3, max: 5 };
+        let draws: Vec<u32> = (0..1000).map(|_| u.sample(&mut rng)).collect();
+        assert!(draws.iter().all(|x| (3..=5).contains(x)) && draws.contains(&3) && draws.contains(&5));
+        assert_eq!(u.mean(), 4.0);
+    }
+
+    #[test]
+    fn token_columns_name_a_missing_column_and_a_bad_row() {
+        let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,0,x\n";
+        let e = parse_token_columns(text, "ContextTokens", "Generated").unwrap_err();
+        assert!(e.message.contains("no column `Generated` for `output_tokens_column`"), "{e}");
+        let e = parse_token_columns(text, "ContextTokens", "GeneratedTokens").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        let ok = "t,a,b\n0,374,44\n1,0,2\n";
+        assert_eq!(parse_token_columns(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
+    }
+}
