@@ -770,7 +770,8 @@ impl TrainingJob {
             need: SimTime::from_nanos(planner.need(SimTime::ZERO)),
             first_launch: SimTime::from_nanos(planner.launch(false)),
             relaunch: SimTime::from_nanos(planner.launch(true)),
-            spot_price: spot.price_per_hour,
+            // A trace's own constant price is what the simulated policies pay.
+            spot_price: trace.constant_price().unwrap_or(spot.price_per_hour),
             on_demand_price: self.on_demand_price,
         });
         let writes = SimTime::from_secs_f64(self.checkpoint.write.mean_secs() * self.segments() as f64);
