@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn spotsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")
+    super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).expect("spotsim runs")
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -152,7 +152,7 @@ fn instance_sweeps_share_their_random_numbers() {
 // ---------------------------------------------------------------- errors
 
 fn spotsim_in(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().unwrap();
+    let out = super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).unwrap();
     (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -248,7 +248,7 @@ fn points_that_do_not_fit_can_be_marked_instead() {
 
 #[test]
 fn profiles_lists_the_built_in_profiles() {
-    let out = Command::new(env!("CARGO_BIN_EXE_spotsim")).arg("profiles").output().unwrap();
+    let out = super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).arg("profiles")).unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for name in
