@@ -257,3 +257,22 @@ fn profiles_lists_the_built_in_profiles() {
         assert!(text.contains(name), "{name}");
     }
 }
+
+/// `endpoint-recommendation.toml` gives its instance types whole (workers and
+/// service time by hand) and says why: no bundled profile lists its types.
+/// Should one come to, the example ought to use it, and this test says so.
+#[test]
+fn the_recommendation_example_says_why_it_gives_types_whole() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/endpoint-recommendation.toml");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(!text.contains("Without model profiles"), "a stale comment: profiles have landed");
+    assert!(text.contains("No bundled\n# profile"), "the example says why it gives types whole");
+    let types = ["ml.c5.xlarge", "ml.c5.2xlarge", "ml.g4dn.xlarge"];
+    for t in types {
+        assert!(text.contains(&format!("instance = \"{t}\", workers")), "{t} is swept whole");
+    }
+    for p in spotsim::profile::built_in() {
+        let listed = p.inference.iter().filter(|f| types.contains(&f.instance.as_str())).count();
+        assert!(listed < types.len(), "profile {} lists all of {types:?}: use it in the example", p.name);
+    }
+}
