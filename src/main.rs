@@ -48,6 +48,10 @@ enum Command {
         /// `auto` or `auto/N` takes K from a Slurm array or Kubernetes Indexed Job
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Run only point K of the sweep (repeatable; points are numbered from 0, as
+        /// `check` and the result files number them); its rows are those of a full run
+        #[arg(long = "point", value_name = "K")]
+        points: Vec<u64>,
     },
     /// Merge the shard folders of a run into the outputs of one run
     Merge {
@@ -216,7 +220,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, flags, replications, allow_long, shard } => {
+        Command::Run { experiments, flags, replications, allow_long, shard, points } => {
             let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
             if shard.is_some() && experiments.len() > 1 {
                 return Err(usage("--shard", "runs one experiment; give one experiment file"));
@@ -225,6 +229,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             let mut loaded = Vec::new();
             for path in &experiments {
                 let mut e = flags.load(path, experiment::Fit::Refuse)?;
+                if !points.is_empty() {
+                    e.keep_points(&points)?;
+                }
                 e.replications = replications.unwrap_or(e.replications);
                 if !allow_long {
                     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
@@ -246,8 +253,10 @@ fn execute(command: Command) -> Result<(), Failure> {
                 };
                 dirs.push(output::OutputDir::claim(&dir)?);
             }
+            // The cheapest of some points is no answer: their table is left out.
+            let table = points.is_empty() && shard.is_none();
             for (e, dir) in loaded.iter().zip(&dirs) {
-                run_one(e, &runner, dir, flags.quiet, shard)?;
+                run_one(e, &runner, dir, flags.quiet, shard, table)?;
             }
             Ok(())
         }
@@ -366,6 +375,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             if !quiet {
                 eprint!("{}", search.render(&e));
                 eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
+                if let Some(line) = run_alone(&experiment, &flags, &search.recommendation) {
+                    eprintln!("{line}");
+                }
             }
             Ok(())
         }
@@ -395,6 +407,33 @@ fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The command that runs the chosen (or leading) point alone, with ten times
+/// the replications the search gave it and the same seed and overrides.
+fn run_alone(path: &Path, flags: &RunFlags, rec: &recommend::Recommendation) -> Option<String> {
+    use recommend::Outcome;
+    let point = match rec.outcome {
+        Outcome::Selected { best, .. } => best,
+        Outcome::BudgetSpent { leader: Some(p) } | Outcome::CapReached { leader: Some(p) } => p,
+        _ => return None,
+    };
+    let quote = |s: &str| {
+        if s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@".contains(c)) {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut line = format!("spotsim run {} --point {point}", quote(&path.display().to_string()));
+    line += &format!(" -n {}", (10 * rec.points[point].replications).max(1000));
+    if let Some(seed) = flags.seed {
+        line += &format!(" --seed {seed}");
+    }
+    for set in &flags.set {
+        line += &format!(" --set {}", quote(set));
+    }
+    Some(format!("Run it alone, with more replications and its timeline: {line}"))
 }
 
 fn usage(flag: &str, message: &str) -> Failure {
@@ -452,6 +491,7 @@ fn run_one(
     dir: &output::OutputDir,
     quiet: bool,
     shard: Option<Shard>,
+    table: bool,
 ) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -477,9 +517,7 @@ fn run_one(
     dir.write(&files)?;
     if !quiet {
         // A slice's table would read as the answer; the merge has the whole.
-        if shard.is_none()
-            && let Some(table) = recommend::report::sweep_table(e, &results)
-        {
+        if table && let Some(table) = recommend::report::sweep_table(e, &results) {
             eprint!("{table}");
         }
         let slice = shard.map_or(String::new(), |s| format!(" (shard {s}: {range:?})"));

@@ -106,7 +106,26 @@ impl Experiment {
             swept: self.swept.clone(),
             points: self.points.iter().map(|p| p.values.clone()).collect(),
             metrics: self.metrics().iter().map(|m| m.to_string()).collect(),
+            numbers: self.points.iter().map(|p| p.index).collect(),
         }
+    }
+
+    /// Keeps only the points with these indices (`run --point`), in index
+    /// order. Each keeps its own index, and replication r of a point draws
+    /// from streams of (seed, r) alone, so its rows are those of a full run.
+    pub fn keep_points(&mut self, wanted: &[u64]) -> Result<(), InputError> {
+        let n = self.points.len() as u64;
+        if let Some(&bad) = wanted.iter().find(|&&k| k >= n) {
+            let which = if n == 1 { "one point, point 0".to_string() } else { format!("{n} points, 0 to {}", n - 1) };
+            return Err(InputError::new(
+                &Origin { file: "--point".into(), line: None },
+                None,
+                format!("{}: there is no point {bad}; the sweep has {which}", self.file.display()),
+            )
+            .with_hint(Some("`spotsim check` lists the points with their indices".into())));
+        }
+        self.points.retain(|p| wanted.contains(&(p.index as u64)));
+        Ok(())
     }
 
     /// What the result files record of this experiment.

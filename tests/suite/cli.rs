@@ -356,3 +356,62 @@ fn a_run_far_beyond_hours_is_refused_up_front_and_allowed_on_request() {
     let o = spotsim(&["run", file.to_str().unwrap(), "-n", "1", "-o", "out", "--allow-long", "--quiet"], dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// `run --point K` runs those points alone, with their own indices: their
+/// rows are byte for byte those of the full run (the streams of replication
+/// r depend on the seed and r only). A bad K is exit 2.
+#[test]
+fn run_point_gives_the_rows_of_the_full_run() {
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/checkpoint-sweep.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let out = spotsim(args, d);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["run", exp, "-n", "40", "-q", "-o", "full"]);
+    ok(&["run", exp, "-n", "40", "-q", "-o", "some", "--point", "5", "--point", "2", "--point", "5"]);
+    for file in ["replications.csv", "summary.csv"] {
+        let full = std::fs::read_to_string(d.join("full").join(file)).unwrap();
+        let some = std::fs::read_to_string(d.join("some").join(file)).unwrap();
+        let mut lines = full.lines();
+        let header = lines.next().unwrap();
+        let kept: Vec<&str> =
+            std::iter::once(header).chain(lines.filter(|l| l.starts_with("2,") || l.starts_with("5,"))).collect();
+        assert!(kept.len() > 2, "{file}");
+        assert_eq!(some, kept.join("\n") + "\n", "{file}");
+    }
+    for (k, says) in [
+        ("24", "there is no point 24; the sweep has 24 points, 0 to 23"),
+        ("x", "invalid value 'x' for '--point <K>'"),
+        ("-1", "unexpected argument '-1'"),
+        ("", "invalid value '' for '--point <K>'"),
+    ] {
+        let out = spotsim(&["run", exp, "-n", "5", "-q", "-o", "bad", "--point", k], d);
+        assert_eq!(out.status.code(), Some(2), "--point {k}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "--point {k}: {}", stderr(&out));
+    }
+    assert!(!d.join("bad").exists());
+}
+
+/// `recommend` closes with the command that runs its choice alone, and that
+/// command runs that point only.
+#[test]
+fn recommend_prints_the_command_that_runs_its_choice_alone() {
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/training-recommendation.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = spotsim(&["recommend", exp, "-o", "rec", "--seed", "3"], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let line = err.lines().last().unwrap();
+    let command = line.split(": spotsim ").nth(1).unwrap_or_else(|| panic!("no command in {line:?}"));
+    let args: Vec<&str> = command.split(' ').collect();
+    assert_eq!(&args[..2], ["run", exp], "{line}");
+    let chosen = err.split("Choice: point ").nth(1).and_then(|s| s.split(' ').next()).expect("a choice");
+    assert_eq!(&args[2..4], ["--point", chosen], "{line}");
+    assert!(args.ends_with(&["--seed", "3"]), "{line}");
+    let out = spotsim(&[&args[..], &["-q", "-o", "alone"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("alone/summary.csv")).unwrap();
+    assert!(summary.lines().skip(1).all(|l| l.starts_with(&format!("{chosen},"))), "{summary}");
+}
