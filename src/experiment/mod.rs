@@ -142,8 +142,9 @@ impl Experiment {
 
 impl Experiment {
     /// The resolved experiment, as `spotsim check` prints it: every point's
-    /// design with every default filled in, in the experiment file's syntax.
-    pub fn describe(&self) -> String {
+    /// design with every default filled in, in the experiment file's syntax;
+    /// `notes` are comment lines for its header.
+    pub fn describe(&self, notes: &[String]) -> String {
         let e = self;
         let mut out = format!(
             "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
@@ -155,6 +156,9 @@ impl Experiment {
         );
         if !e.swept.is_empty() {
             out += &format!("# swept: {}\n", e.swept.join(", "));
+        }
+        for note in notes {
+            out += &format!("# {note}\n");
         }
         for p in &e.points {
             let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();

@@ -415,3 +415,63 @@ fn recommend_prints_the_command_that_runs_its_choice_alone() {
     let summary = std::fs::read_to_string(dir.path().join("alone/summary.csv")).unwrap();
     assert!(summary.lines().skip(1).all(|l| l.starts_with(&format!("{chosen},"))), "{summary}");
 }
+
+/// `check` says what a run would cost (issue 20): an `estimate:` line for
+/// every bundled experiment, and a long one says minutes.
+#[test]
+fn check_prints_an_estimate_for_every_bundled_experiment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let out = spotsim(&args, root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Each experiment's header: its name line, swept keys, then the estimate.
+    let lines: Vec<&str> = text.lines().collect();
+    let headers: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" replications per point, ")).collect();
+    assert_eq!(headers.len(), files.len());
+    for h in headers {
+        let estimate = lines[h + 1..h + 3].iter().find(|l| l.starts_with("# estimate: "));
+        assert!(estimate.is_some_and(|l| l.contains(" on ") && l.contains(" thread")), "{}", lines[h]);
+    }
+
+    let loadtest = root.join("experiments/instance-loadtest.toml");
+    let loadtest = loadtest.to_str().unwrap();
+    let fast = ["--set", "traffic.synthetic.mean_rps=1000000", "--set", "replications=2", "--threads", "2"];
+    let out = spotsim(&[&["check", loadtest][..], &fast].concat(), root);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("# estimate: ")).unwrap();
+    assert!(line.starts_with("# estimate: 2.9e10 requests, about ") && line.ends_with(" min on 2 threads"), "{line}");
+}
+
+/// `run` says up front (on stderr, without a terminal too) when it expects
+/// more than a minute.
+#[test]
+fn a_long_run_says_so_up_front() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/instance-loadtest.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spotsim"))
+        .args(["run", exp, "-n", "1", "--threads", "1", "--point", "0", "-o", "out"])
+        .args(["--set", "traffic.synthetic.mean_rps=1000000"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (send, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(stderr.lines().next().and_then(Result::ok)));
+    let line = first.recv_timeout(std::time::Duration::from_secs(60));
+    let _ = child.kill();
+    super::child::wait(&mut child, std::time::Duration::from_secs(20), "a killed run");
+    let line = line.expect("a first line within a minute").expect("a line");
+    assert_eq!(line, "instance-loadtest: estimate: 3.6e9 requests, about 4 min on 1 thread");
+}
