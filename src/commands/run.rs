@@ -207,12 +207,12 @@ duration = "1h"
         let e = load(&ENDPOINT.replace("1e9", "1e6"));
         let one = estimate(&e, 1, 1);
         assert_eq!(one.unit, "requests");
-        assert!((one.seconds - (3.6e9 / 1.4e7 + 60.0 / 9e5)).abs() < 1e-6, "{one:?}");
-        assert_eq!(one.to_string(), "3.6e9 requests, about 4 min on 1 thread");
+        assert!((one.seconds - (3.6e9 / 1.2e7 + 60.0 / 9e5)).abs() < 1e-6, "{one:?}");
+        assert_eq!(one.to_string(), "3.6e9 requests, about 5 min on 1 thread");
         // One replication runs on one thread; eight share two.
         assert_eq!(estimate(&e, 1, 2).seconds, one.seconds);
         assert_eq!(estimate(&e, 8, 2).seconds, 4.0 * one.seconds);
-        assert_eq!(estimate(&e, 8, 2).to_string(), "2.9e10 requests, about 17 min on 2 threads");
+        assert_eq!(estimate(&e, 8, 2).to_string(), "2.9e10 requests, about 20 min on 2 threads");
         let small = load(&ENDPOINT.replace("1e9", "1"));
         assert_eq!(estimate(&small, 1, 2).to_string(), "3660 requests, under 0.1 s on 2 threads");
     }

@@ -473,5 +473,5 @@ fn a_long_run_says_so_up_front() {
     let _ = child.kill();
     super::child::wait(&mut child, std::time::Duration::from_secs(20), "a killed run");
     let line = line.expect("a first line within a minute").expect("a line");
-    assert_eq!(line, "instance-loadtest: estimate: 3.6e9 requests, about 4 min on 1 thread");
+    assert_eq!(line, "instance-loadtest: estimate: 3.6e9 requests, about 5 min on 1 thread");
 }
