@@ -53,7 +53,8 @@ impl Design for Endpoint {
                     TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
                     _ => "traffic.scale",
                 };
-                Work::new(self.traffic.expected_requests(), "requests", driver)
+                let unit = if self.llm.is_some() { "LLM requests" } else { "requests" };
+                Work::new(self.traffic.expected_requests(), unit, driver)
             }
         };
         // Every metric period is an event too, however little traffic comes.
