@@ -13,6 +13,7 @@ use spotsim::catalog::catalog;
 use spotsim::commands::slurm::SlurmJob;
 use spotsim::commands::{loadtest, merge, recommend, run, verify};
 use spotsim::engine::Runner;
+use spotsim::engine::progress::Tracker;
 use spotsim::experiment::{self, Experiment, InputError};
 use spotsim::output::{self, RunInfo};
 use spotsim::profile;
@@ -48,6 +49,10 @@ enum Command {
         /// `auto` or `auto/N` takes K from a Slurm array or Kubernetes Indexed Job
         #[arg(long, value_name = "K/N")]
         shard: Option<String>,
+        /// Run only point K of the sweep (repeatable; points are numbered from 0, as
+        /// `check` and the result files number them); its rows are those of a full run
+        #[arg(long = "point", value_name = "K")]
+        points: Vec<u64>,
     },
     /// Merge the shard folders of a run into the outputs of one run
     Merge {
@@ -90,12 +95,16 @@ enum Command {
         #[arg(long)]
         allow_long: bool,
     },
-    /// Parse and resolve experiments and print the resolved designs; run nothing
+    /// Parse and resolve experiments and print the resolved designs and the
+    /// expected work and time of a run; run nothing
     Check {
         #[arg(required = true)]
         experiments: Vec<PathBuf>,
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Threads the time estimate assumes [default: one per core]
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
     },
     /// Hold the simulator to closed-form results and print the comparison
     Verify {
@@ -216,7 +225,7 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run { experiments, flags, replications, allow_long, shard } => {
+        Command::Run { experiments, flags, replications, allow_long, shard, points } => {
             let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
             if shard.is_some() && experiments.len() > 1 {
                 return Err(usage("--shard", "runs one experiment; give one experiment file"));
@@ -226,6 +235,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             for path in &experiments {
                 let mut e = flags.load(path, experiment::Fit::Refuse)?;
                 run::check_runnable(&e)?;
+                if !points.is_empty() {
+                    e.keep_points(&points)?;
+                }
                 e.replications = replications.unwrap_or(e.replications);
                 if !allow_long {
                     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
@@ -247,8 +259,10 @@ fn execute(command: Command) -> Result<(), Failure> {
                 };
                 dirs.push(output::OutputDir::claim(&dir)?);
             }
+            // The cheapest of some points is no answer: their table is left out.
+            let table = points.is_empty() && shard.is_none();
             for (e, dir) in loaded.iter().zip(&dirs) {
-                run_one(e, &runner, dir, flags.quiet, shard)?;
+                run_one(e, &runner, dir, flags.quiet, shard, table)?;
             }
             Ok(())
         }
@@ -321,12 +335,14 @@ fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", job.script())?;
             Ok(())
         }
-        Command::Check { experiments, set } => {
+        Command::Check { experiments, set, threads } => {
             let loaded: Vec<Experiment> =
                 experiments.iter().map(|p| experiment::load(p, &set)).collect::<Result<_, _>>()?;
+            let threads = Runner::new(threads)?.threads();
             let mut out = std::io::stdout().lock();
             for e in &loaded {
-                writeln!(out, "{}", e.describe())?;
+                let estimate = run::estimate(e, e.replications, threads);
+                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")]))?;
             }
             Ok(())
         }
@@ -367,6 +383,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             if !quiet {
                 eprint!("{}", search.render(&e));
                 eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
+                if let Some(line) = run_alone(&experiment, &flags, &search.recommendation) {
+                    eprintln!("{line}");
+                }
             }
             Ok(())
         }
@@ -396,6 +415,33 @@ fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The command that runs the chosen (or leading) point alone, with ten times
+/// the replications the search gave it and the same seed and overrides.
+fn run_alone(path: &Path, flags: &RunFlags, rec: &recommend::Recommendation) -> Option<String> {
+    use recommend::Outcome;
+    let point = match rec.outcome {
+        Outcome::Selected { best, .. } => best,
+        Outcome::BudgetSpent { leader: Some(p) } | Outcome::CapReached { leader: Some(p) } => p,
+        _ => return None,
+    };
+    let quote = |s: &str| {
+        if s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./=:,+@".contains(c)) {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    let mut line = format!("spotsim run {} --point {point}", quote(&path.display().to_string()));
+    line += &format!(" -n {}", (10 * rec.points[point].replications).max(1000));
+    if let Some(seed) = flags.seed {
+        line += &format!(" --seed {seed}");
+    }
+    for set in &flags.set {
+        line += &format!(" --set {}", quote(set));
+    }
+    Some(format!("Run it alone, with more replications and its timeline: {line}"))
 }
 
 fn usage(flag: &str, message: &str) -> Failure {
@@ -435,16 +481,40 @@ fn progress_bar(quiet: bool, total: Option<u64>, template: &str, prefix: &str) -
     bar
 }
 
-/// Long replications move a bar only when they end; the work their engines
-/// report as they go (`engine::progress`) shows that they are running.
-fn events_key(expected: f64, unit: &'static str) -> impl indicatif::style::ProgressTracker {
-    let before = spotsim::engine::progress::events();
-    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-        let n = spotsim::engine::progress::events() - before;
-        if n > 0 {
-            let _ = write!(w, "  ({:.2e} of about {expected:.2e} {unit})", n as f64);
+/// Runs `simulate` with the bar measuring work, not replications: long
+/// replications move it (and its ETA) as their engines report events.
+fn with_work_bar<R: Send>(
+    bar: &ProgressBar,
+    tracker: &Tracker,
+    replications: u64,
+    unit: &str,
+    simulate: impl FnOnce() -> R + Send,
+) -> R {
+    let show = || {
+        bar.set_position(tracker.done() as u64);
+        bar.set_message(format!(
+            "{}/{} replications  {:.2e} of about {:.2e} {unit}",
+            tracker.replications_done(),
+            replications,
+            tracker.done(),
+            tracker.total()
+        ));
+    };
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        if !bar.is_hidden() {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wait.recv_timeout(std::time::Duration::from_millis(200))
+                {
+                    show();
+                }
+            });
         }
-    }
+        let result = simulate();
+        drop(done);
+        result
+    })
 }
 
 fn run_one(
@@ -453,22 +523,27 @@ fn run_one(
     dir: &output::OutputDir,
     quiet: bool,
     shard: Option<Shard>,
+    table: bool,
 ) -> Result<(), Failure> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let range = shard.map_or(0..e.replications, |s| s.range(e.replications));
-    let total = (range.end - range.start) * e.points.len() as u64;
-    let works: Vec<_> = e.points.iter().map(|p| p.design.work()).collect();
-    let expected = works.iter().map(|w| w.events).sum::<f64>() * (range.end - range.start) as f64;
-    let unit = works.first().map_or("events", |w| w.unit);
+    let reps = range.end - range.start;
+    let estimate = run::estimate(e, reps, runner.threads());
+    if !quiet && estimate.seconds > 60.0 {
+        eprintln!("{}: estimate: {estimate}", e.name);
+    }
+    let tracker = Tracker::new(e.points.iter().map(|p| p.design.work().events).collect(), reps);
     let bar = progress_bar(
         quiet,
-        Some(total),
-        "{prefix} [{bar:30}] {human_pos}/{human_len} replications  {rate}  ETA {eta}{events}",
+        Some(tracker.total().ceil().max(1.0) as u64),
+        "{prefix} [{bar:30}] {msg}  ETA {eta}",
         &e.name,
     );
-    bar.set_style(bar.style().with_key("events", events_key(expected, unit)));
-    let results = run::simulate_range(e, runner, range.clone(), &|n| bar.inc(n));
+    let total = reps * e.points.len() as u64;
+    let results = with_work_bar(&bar, &tracker, total, estimate.unit, || {
+        run::simulate_range(e, runner, range.clone(), &|n| tracker.finished(n))
+    });
     bar.finish_and_clear();
     let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
     let files = match shard {
@@ -478,9 +553,7 @@ fn run_one(
     dir.write(&files)?;
     if !quiet {
         // A slice's table would read as the answer; the merge has the whole.
-        if shard.is_none()
-            && let Some(table) = recommend::report::sweep_table(e, &results)
-        {
+        if table && let Some(table) = recommend::report::sweep_table(e, &results) {
             eprint!("{table}");
         }
         let slice = shard.map_or(String::new(), |s| format!(" (shard {s}: {range:?})"));

@@ -25,9 +25,10 @@ pub trait Design: Model + Any + Debug + Send + Sync {
     }
 
     /// What one replication is expected to simulate, so that a run far
-    /// beyond what a machine does in hours is refused before it starts.
+    /// beyond what a machine does in hours is refused before it starts, and
+    /// `check` and `run` can say how long it will take.
     fn work(&self) -> Work {
-        Work { events: 1.0, unit: "replications", driver: "replications" }
+        Work::new(1.0, "replications", "replications")
     }
 
     /// How the design used a model profile, for designs read with one.
@@ -36,13 +37,45 @@ pub trait Design: Model + Any + Debug + Send + Sync {
     }
 }
 
-/// The expected work of one replication: `events` of a kind (`unit`), and
-/// the key that drives their number.
+/// The expected work of one replication: `events` of a kind (`unit`), the
+/// key that drives their number, and the seconds one thread takes for them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Work {
     pub events: f64,
     pub unit: &'static str,
     pub driver: &'static str,
+    pub seconds: f64,
+}
+
+/// Units of work one thread simulates per second, end to end (summaries and
+/// CSVs included). Measured 2026-12-04 on the development machine (2 cores,
+/// shared) as user CPU time of `spotsim run --threads 1` on: instance-loadtest
+/// at 1,000 and 100,000 requests/s (14.9 and 14.3 million requests per CPU
+/// second; the bundled endpoints with autoscaling, spot and serverless ran
+/// at 9.5 to 14 million, so 12 is taken), a 30-day endpoint with a 1-second metric period and almost no
+/// traffic (0.9 million periods), checkpoint-sweep (0.52 million
+/// replications) and the optimal points of deadline-policies-v100 (0.46 ms a
+/// plan). A fluid step costs next to nothing unless something changes in
+/// it: zones-availability's fluid runs cost what their metric periods do
+/// (1.1 us each), so steps get a nominal rate. See docs/performance.md,
+/// "Estimates", for how good they are.
+pub const RATES: &[(&str, f64)] = &[
+    ("requests", 1.2e7),
+    // azure-llm-replay at 1 thread: 1.6e6 requests (prompts up to 14k
+    // tokens, 4 to 16 replicas) in 1.36 s of CPU, on a loaded machine.
+    ("LLM requests", 1.0e6),
+    ("fluid steps", 1e9),
+    ("metric periods", 9.0e5),
+    ("replications", 5.0e5),
+    ("optimal plans", 2.0e3),
+];
+
+impl Work {
+    /// `events` of `unit`, timed at that unit's rate in `RATES`.
+    pub fn new(events: f64, unit: &'static str, driver: &'static str) -> Work {
+        let rate = RATES.iter().find(|(u, _)| *u == unit).map_or(RATES[0].1, |&(_, r)| r);
+        Work { events, unit, driver, seconds: events / rate }
+    }
 }
 
 impl dyn Design {

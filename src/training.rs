@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::dist::Dist;
 use crate::engine::{Model, Purpose, SimRng, Streams};
 use crate::profile::ProfileUse;
-use crate::scenario::Design;
+use crate::scenario::{Design, Work};
 use crate::spot::trace::{Cursor, SpotTrace};
 use crate::spot::{Interruptions, Market, SpotTerms};
 use crate::time::SimTime;
@@ -154,6 +154,15 @@ impl Design for TrainingJob {
 
     fn profile(&self) -> Option<&ProfileUse> {
         self.from_profile.as_ref()
+    }
+
+    /// A plan of `optimal` costs about 250 simulated replications.
+    fn work(&self) -> Work {
+        let one = Work::new(1.0, "replications", "replications");
+        match self.policy() {
+            Policy::Optimal => Work { seconds: Work::new(1.0, "optimal plans", "").seconds, ..one },
+            _ => one,
+        }
     }
 }
 
@@ -770,7 +779,8 @@ impl TrainingJob {
             need: SimTime::from_nanos(planner.need(SimTime::ZERO)),
             first_launch: SimTime::from_nanos(planner.launch(false)),
             relaunch: SimTime::from_nanos(planner.launch(true)),
-            spot_price: spot.price_per_hour,
+            // A trace's own constant price is what the simulated policies pay.
+            spot_price: trace.constant_price().unwrap_or(spot.price_per_hour),
             on_demand_price: self.on_demand_price,
         });
         let writes = SimTime::from_secs_f64(self.checkpoint.write.mean_secs() * self.segments() as f64);

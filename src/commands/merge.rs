@@ -189,7 +189,7 @@ fn check_same_run(parts: &[Part]) -> anyhow::Result<()> {
                 &p.dir,
                 format!(
                     "comes from a different resolved experiment than {} ({names}: fingerprints {} and {}); \
-                     the experiment file, a --set, -n or a data file's path changed between the shards",
+                     the experiment file, a --set, --point, -n or a data file's path changed between the shards",
                     r.name(),
                     b.shard.fingerprint,
                     a.shard.fingerprint

@@ -133,6 +133,50 @@ pub fn check_work_of(experiment: &Experiment, replications: u64) -> Result<(), I
     ))))
 }
 
+/// What a run is expected to cost: its work, in the unit of its largest
+/// point, and the wall time at the rates of `scenario::RATES`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub events: f64,
+    pub unit: &'static str,
+    pub seconds: f64,
+    pub threads: usize,
+}
+
+/// The estimate of `replications` replications of every point on `threads`
+/// threads. Points run one after another, each spread over the threads, so a
+/// point of fewer replications than threads leaves some idle.
+pub fn estimate(experiment: &Experiment, replications: u64, threads: usize) -> Estimate {
+    let works: Vec<_> = experiment.points.iter().map(|p| p.design.work()).collect();
+    let rounds = replications.div_ceil(threads.max(1) as u64) as f64;
+    let unit = works.iter().max_by(|a, b| a.seconds.total_cmp(&b.seconds)).map_or("replications", |w| w.unit);
+    Estimate {
+        events: works.iter().map(|w| w.events).sum::<f64>() * replications as f64,
+        unit,
+        seconds: works.iter().map(|w| w.seconds).sum::<f64>() * rounds,
+        threads: threads.max(1),
+    }
+}
+
+impl std::fmt::Display for Estimate {
+    /// `2.9e10 requests, about 14 min on 2 threads`
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let events = if self.events >= 1e5 { format!("{:.1e}", self.events) } else { compact(self.events) };
+        let s = self.seconds;
+        let time = match s {
+            _ if !s.is_finite() => "without end".to_string(),
+            _ if s < 0.1 => "under 0.1 s".to_string(),
+            _ if s < 10.0 => format!("about {s:.1} s"),
+            _ if s < 90.0 => format!("about {s:.0} s"),
+            _ if s < 90.0 * 60.0 => format!("about {:.0} min", s / 60.0),
+            _ if s < 48.0 * 3600.0 => format!("about {:.1} h", s / 3600.0),
+            _ => format!("about {:.1} days", s / 86400.0),
+        };
+        let threads = if self.threads == 1 { "1 thread".to_string() } else { format!("{} threads", self.threads) };
+        write!(f, "{events} {}, {time} on {threads}", self.unit)
+    }
+}
+
 /// A number for a message: three significant digits, exponent when large.
 fn compact(x: f64) -> String {
     if !x.is_finite() {
@@ -169,6 +213,22 @@ duration = "1h"
         assert!(err.contains("traffic.synthetic.mean_rps"), "{err}");
         assert!(err.contains("3.60e12 requests"), "{err}");
         assert!(err.contains("--allow-long"), "{err}");
+    }
+
+    #[test]
+    fn the_estimate_times_work_at_the_measured_rates_and_never_splits_a_replication() {
+        // 1e6 requests/s for an hour: 3.6e9 requests and 60 metric periods.
+        let e = load(&ENDPOINT.replace("1e9", "1e6"));
+        let one = estimate(&e, 1, 1);
+        assert_eq!(one.unit, "requests");
+        assert!((one.seconds - (3.6e9 / 1.2e7 + 60.0 / 9e5)).abs() < 1e-6, "{one:?}");
+        assert_eq!(one.to_string(), "3.6e9 requests, about 5 min on 1 thread");
+        // One replication runs on one thread; eight share two.
+        assert_eq!(estimate(&e, 1, 2).seconds, one.seconds);
+        assert_eq!(estimate(&e, 8, 2).seconds, 4.0 * one.seconds);
+        assert_eq!(estimate(&e, 8, 2).to_string(), "2.9e10 requests, about 20 min on 2 threads");
+        let small = load(&ENDPOINT.replace("1e9", "1"));
+        assert_eq!(estimate(&small, 1, 2).to_string(), "3660 requests, under 0.1 s on 2 threads");
     }
 
     #[test]

@@ -107,7 +107,26 @@ impl Experiment {
             swept: self.swept.clone(),
             points: self.points.iter().map(|p| p.values.clone()).collect(),
             metrics: self.metrics().iter().map(|m| m.to_string()).collect(),
+            numbers: self.points.iter().map(|p| p.index).collect(),
         }
+    }
+
+    /// Keeps only the points with these indices (`run --point`), in index
+    /// order. Each keeps its own index, and replication r of a point draws
+    /// from streams of (seed, r) alone, so its rows are those of a full run.
+    pub fn keep_points(&mut self, wanted: &[u64]) -> Result<(), InputError> {
+        let n = self.points.len() as u64;
+        if let Some(&bad) = wanted.iter().find(|&&k| k >= n) {
+            let which = if n == 1 { "one point, point 0".to_string() } else { format!("{n} points, 0 to {}", n - 1) };
+            return Err(InputError::new(
+                &Origin { file: "--point".into(), line: None },
+                None,
+                format!("{}: there is no point {bad}; the sweep has {which}", self.file.display()),
+            )
+            .with_hint(Some("`spotsim check` lists the points with their indices".into())));
+        }
+        self.points.retain(|p| wanted.contains(&(p.index as u64)));
+        Ok(())
     }
 
     /// What the result files record of this experiment.
@@ -124,8 +143,9 @@ impl Experiment {
 
 impl Experiment {
     /// The resolved experiment, as `spotsim check` prints it: every point's
-    /// design with every default filled in, in the experiment file's syntax.
-    pub fn describe(&self) -> String {
+    /// design with every default filled in, in the experiment file's syntax;
+    /// `notes` are comment lines for its header.
+    pub fn describe(&self, notes: &[String]) -> String {
         let e = self;
         let mut out = format!(
             "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
@@ -137,6 +157,9 @@ impl Experiment {
         );
         if !e.swept.is_empty() {
             out += &format!("# swept: {}\n", e.swept.join(", "));
+        }
+        for note in notes {
+            out += &format!("# {note}\n");
         }
         for p in &e.points {
             let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();

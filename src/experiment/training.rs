@@ -190,8 +190,8 @@ fn check_policy(root: &Section, t: &Section, job: &TrainingJob) -> Result<()> {
         };
         let why = if traces.len() > 1 || job.zones.is_some() {
             Some("one zone")
-        } else if traces[0].has_prices() {
-            Some("a constant spot price (no per-sample `prices`)")
+        } else if traces[0].has_prices() && traces[0].constant_price().is_none() {
+            Some("a constant spot price (`prices` that change along the trace are not planned for)")
         } else if spot.capacity_wait.mean_secs() > 0.0 {
             Some("no `capacity_wait`")
         } else {

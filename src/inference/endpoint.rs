@@ -53,25 +53,22 @@ impl Design for Endpoint {
         let duration = self.traffic.duration.as_secs_f64();
         let main = match (self.mode, self.fidelity) {
             (Mode::Endpoint, Fidelity::Fluid) => {
-                Work { events: duration / self.step.as_secs_f64(), unit: "fluid steps", driver: "inference.step" }
+                Work::new(duration / self.step.as_secs_f64(), "fluid steps", "inference.step")
             }
             _ => {
                 let driver = match self.traffic.source {
                     TrafficSource::Synthetic { .. } => "traffic.synthetic.mean_rps",
                     _ => "traffic.scale",
                 };
-                Work { events: self.traffic.expected_requests(), unit: "requests", driver }
+                let unit = if self.llm.is_some() { "LLM requests" } else { "requests" };
+                Work::new(self.traffic.expected_requests(), unit, driver)
             }
         };
         // Every metric period is an event too, however little traffic comes.
         let period = self.autoscaling.as_ref().map_or(SimTime::from_mins(1), |a| a.period);
-        let periods = Work {
-            events: duration / period.as_secs_f64(),
-            unit: "metric periods",
-            driver: "inference.autoscaling.period",
-        };
+        let periods = Work::new(duration / period.as_secs_f64(), "metric periods", "inference.autoscaling.period");
         let (larger, smaller) = if periods.events > main.events { (periods, main) } else { (main, periods) };
-        Work { events: larger.events + smaller.events, ..larger }
+        Work { events: larger.events + smaller.events, seconds: larger.seconds + smaller.seconds, ..larger }
     }
 
     fn timeline(&self, streams: Streams) -> Option<Timeline> {

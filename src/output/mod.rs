@@ -65,6 +65,8 @@ pub struct Layout {
     pub swept: Vec<String>,
     pub points: Vec<Vec<String>>,
     pub metrics: Vec<String>,
+    /// Each listed point's own index in the sweep (`run --point` lists some).
+    pub numbers: Vec<usize>,
 }
 
 /// What the result files record of the experiment they come from, as plain
@@ -115,7 +117,7 @@ fn csv_row(cells: &[String]) -> String {
 }
 
 fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
-    std::iter::once(point.to_string()).chain(layout.points[point].iter().cloned()).collect()
+    std::iter::once(layout.numbers[point].to_string()).chain(layout.points[point].iter().cloned()).collect()
 }
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each

@@ -332,6 +332,13 @@ impl SpotTrace {
         self.prices.is_some()
     }
 
+    /// The one price of the whole cycle, when the trace has prices and they
+    /// never change (a JSON trace's `price_info.price`, or per-row prices
+    /// that are all equal).
+    pub fn constant_price(&self) -> Option<f64> {
+        self.prices.as_ref().filter(|p| p.per_hour.len() == 1).map(|p| p.per_hour[0])
+    }
+
     /// The time-weighted mean price over the cycle, USD per instance-hour.
     pub fn mean_price(&self) -> Option<f64> {
         self.prices.as_ref().map(|p| p.mean)

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn spotsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")
+    super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).expect("spotsim runs")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -355,4 +355,123 @@ fn a_run_far_beyond_hours_is_refused_up_front_and_allowed_on_request() {
     let (dir, file) = workspace(&text.replace("1e9", "1e3").replace("1h", "1m"));
     let o = spotsim(&["run", file.to_str().unwrap(), "-n", "1", "-o", "out", "--allow-long", "--quiet"], dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// `run --point K` runs those points alone, with their own indices: their
+/// rows are byte for byte those of the full run (the streams of replication
+/// r depend on the seed and r only). A bad K is exit 2.
+#[test]
+fn run_point_gives_the_rows_of_the_full_run() {
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/checkpoint-sweep.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let out = spotsim(args, d);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["run", exp, "-n", "40", "-q", "-o", "full"]);
+    ok(&["run", exp, "-n", "40", "-q", "-o", "some", "--point", "5", "--point", "2", "--point", "5"]);
+    for file in ["replications.csv", "summary.csv"] {
+        let full = std::fs::read_to_string(d.join("full").join(file)).unwrap();
+        let some = std::fs::read_to_string(d.join("some").join(file)).unwrap();
+        let mut lines = full.lines();
+        let header = lines.next().unwrap();
+        let kept: Vec<&str> =
+            std::iter::once(header).chain(lines.filter(|l| l.starts_with("2,") || l.starts_with("5,"))).collect();
+        assert!(kept.len() > 2, "{file}");
+        assert_eq!(some, kept.join("\n") + "\n", "{file}");
+    }
+    for (k, says) in [
+        ("24", "there is no point 24; the sweep has 24 points, 0 to 23"),
+        ("x", "invalid value 'x' for '--point <K>'"),
+        ("-1", "unexpected argument '-1'"),
+        ("", "invalid value '' for '--point <K>'"),
+    ] {
+        let out = spotsim(&["run", exp, "-n", "5", "-q", "-o", "bad", "--point", k], d);
+        assert_eq!(out.status.code(), Some(2), "--point {k}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "--point {k}: {}", stderr(&out));
+    }
+    assert!(!d.join("bad").exists());
+}
+
+/// `recommend` closes with the command that runs its choice alone, and that
+/// command runs that point only.
+#[test]
+fn recommend_prints_the_command_that_runs_its_choice_alone() {
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/training-recommendation.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = spotsim(&["recommend", exp, "-o", "rec", "--seed", "3"], dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let line = err.lines().last().unwrap();
+    let command = line.split(": spotsim ").nth(1).unwrap_or_else(|| panic!("no command in {line:?}"));
+    let args: Vec<&str> = command.split(' ').collect();
+    assert_eq!(&args[..2], ["run", exp], "{line}");
+    let chosen = err.split("Choice: point ").nth(1).and_then(|s| s.split(' ').next()).expect("a choice");
+    assert_eq!(&args[2..4], ["--point", chosen], "{line}");
+    assert!(args.ends_with(&["--seed", "3"]), "{line}");
+    let out = spotsim(&[&args[..], &["-q", "-o", "alone"]].concat(), dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("alone/summary.csv")).unwrap();
+    assert!(summary.lines().skip(1).all(|l| l.starts_with(&format!("{chosen},"))), "{summary}");
+}
+
+/// `check` says what a run would cost (issue 20): an `estimate:` line for
+/// every bundled experiment, and a long one says minutes.
+#[test]
+fn check_prints_an_estimate_for_every_bundled_experiment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<String> = std::fs::read_dir(root.join("experiments"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+    let out = spotsim(&args, root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Each experiment's header: its name line, swept keys, then the estimate.
+    let lines: Vec<&str> = text.lines().collect();
+    let headers: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].contains(" replications per point, ")).collect();
+    assert_eq!(headers.len(), files.len());
+    for h in headers {
+        let estimate = lines[h + 1..h + 3].iter().find(|l| l.starts_with("# estimate: "));
+        assert!(estimate.is_some_and(|l| l.contains(" on ") && l.contains(" thread")), "{}", lines[h]);
+    }
+
+    let loadtest = root.join("experiments/instance-loadtest.toml");
+    let loadtest = loadtest.to_str().unwrap();
+    let fast = ["--set", "traffic.synthetic.mean_rps=1000000", "--set", "replications=2", "--threads", "2"];
+    let out = spotsim(&[&["check", loadtest][..], &fast].concat(), root);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("# estimate: ")).unwrap();
+    assert!(line.starts_with("# estimate: 2.9e10 requests, about ") && line.ends_with(" min on 2 threads"), "{line}");
+}
+
+/// `run` says up front (on stderr, without a terminal too) when it expects
+/// more than a minute.
+#[test]
+fn a_long_run_says_so_up_front() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/instance-loadtest.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spotsim"))
+        .args(["run", exp, "-n", "1", "--threads", "1", "--point", "0", "-o", "out"])
+        .args(["--set", "traffic.synthetic.mean_rps=1000000"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (send, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(stderr.lines().next().and_then(Result::ok)));
+    let line = first.recv_timeout(std::time::Duration::from_secs(60));
+    let _ = child.kill();
+    super::child::wait(&mut child, std::time::Duration::from_secs(20), "a killed run");
+    let line = line.expect("a first line within a minute").expect("a line");
+    assert_eq!(line, "instance-loadtest: estimate: 3.6e9 requests, about 5 min on 1 thread");
 }

@@ -135,6 +135,56 @@ fn no_policy_is_cheaper_than_the_optimum() {
     }
 }
 
+/// A GCP JSON trace whose only price is its `metadata.price_info.price` has
+/// a constant price: `optimal` plans with it (issue 20: it was refused), and
+/// it is the lower bound of every policy that meets the deadline, at every
+/// random offset.
+#[test]
+fn optimal_plans_on_a_json_trace_with_its_constant_price() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/traces/gcp-h100/us-east4-a.json");
+    let text = format!(
+        r#"replications = 60
+[training]
+price_per_hour = 82.53
+work = "48h"
+startup = "10m"
+deadline = "60h"
+[training.checkpoint]
+interval = "1h"
+write = "2m"
+restore = "5m"
+[training.policy]
+name = "optimal"
+[spot]
+interruptions = {{ model = "trace", file = "{}", convention = "preempted" }}
+[sweep]
+"training.policy.name" = ["optimal", "greedy", "uniform-progress", "on-demand", "spot-only"]
+"#,
+        trace.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gcp.toml");
+    std::fs::write(&file, text).unwrap();
+    let e = experiment::load(&file, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let results = spotsim::commands::run::simulate(&e, &Runner::new(2).unwrap(), &|_| {});
+    let width = e.metrics().len();
+    let column = |point: usize, metric: &str| -> Vec<f64> {
+        let m = e.metrics().iter().position(|&x| x == metric).unwrap();
+        results[point].chunks_exact(width).map(|r| r[m]).collect()
+    };
+    let optimal = column(0, "cost_usd");
+    assert!(optimal.iter().all(|c| c.is_finite() && *c > 0.0), "{optimal:?}");
+    for (point, p) in e.points.iter().enumerate().skip(1) {
+        let costs = column(point, "cost_usd");
+        let met = column(point, "deadline_met");
+        for (r, ((cost, met), best)) in costs.iter().zip(&met).zip(&optimal).enumerate() {
+            if *met == 1.0 {
+                assert!(cost >= &(best - 1e-9), "{:?} replication {r}: {cost} < optimal {best}", p.values);
+            }
+        }
+    }
+}
+
 /// Loads `text` as an experiment file and returns the error's text.
 fn input_error(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();

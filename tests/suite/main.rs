@@ -1,5 +1,6 @@
 //! The integration tests, built into one binary (one link on a small CI machine).
 
+mod child;
 mod cli;
 mod deadline;
 mod determinism;

@@ -152,7 +152,7 @@ fn instance_sweeps_share_their_random_numbers() {
 // ---------------------------------------------------------------- errors
 
 fn spotsim_in(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().unwrap();
+    let out = super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).unwrap();
     (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -243,17 +243,36 @@ fn points_that_do_not_fit_can_be_marked_instead() {
     write(dir.path(), "exp.toml", text);
     let e = experiment::load_with(&dir.path().join("exp.toml"), &[], Fit::Mark).unwrap();
     assert_eq!(e.points.iter().map(|p| p.fits).collect::<Vec<_>>(), [true, false]);
-    assert!(e.describe().contains("fits = false"));
+    assert!(e.describe(&[]).contains("fits = false"));
 }
 
 #[test]
 fn profiles_lists_the_built_in_profiles() {
-    let out = Command::new(env!("CARGO_BIN_EXE_spotsim")).arg("profiles").output().unwrap();
+    let out = super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).arg("profiles")).unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for name in
         ["bert-base", "bert-base-compiled", "llama-2-7b", "bert-large-pretraining", "ml.inf2.xlarge", "4 = 0.97"]
     {
         assert!(text.contains(name), "{name}");
+    }
+}
+
+/// `endpoint-recommendation.toml` gives its instance types whole (workers and
+/// service time by hand) and says why: no bundled profile lists its types.
+/// Should one come to, the example ought to use it, and this test says so.
+#[test]
+fn the_recommendation_example_says_why_it_gives_types_whole() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/endpoint-recommendation.toml");
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(!text.contains("Without model profiles"), "a stale comment: profiles have landed");
+    assert!(text.contains("No bundled\n# profile"), "the example says why it gives types whole");
+    let types = ["ml.c5.xlarge", "ml.c5.2xlarge", "ml.g4dn.xlarge"];
+    for t in types {
+        assert!(text.contains(&format!("instance = \"{t}\", workers")), "{t} is swept whole");
+    }
+    for p in spotsim::profile::built_in() {
+        let listed = p.inference.iter().filter(|f| types.contains(&f.instance.as_str())).count();
+        assert!(listed < types.len(), "profile {} lists all of {types:?}: use it in the example", p.name);
     }
 }

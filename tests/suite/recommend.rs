@@ -13,7 +13,7 @@ use spotsim::experiment;
 use spotsim::inference::queueing::erlang_c;
 
 fn spotsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir).output().expect("spotsim runs")
+    super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).expect("spotsim runs")
 }
 
 fn workspace(text: &str) -> tempfile::TempDir {

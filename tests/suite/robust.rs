@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::child;
 use super::cli::{GOOD, spotsim, stderr, workspace};
 
 /// Entries of `dir`, sorted.
@@ -60,7 +61,7 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_dead_holder_is_no_holder() {
     assert!(run_into_out(d, &[]).status.success());
     let before = std::fs::read(d.join("out/replications.csv")).unwrap();
     std::fs::write(d.join("endless.toml"), ENDLESS).unwrap();
-    let mut first = start_endless(d);
+    let mut first = start_endless(d, libc::SIG_DFL);
     let out = run_into_out(d, &["--seed", "9"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -68,7 +69,7 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_dead_holder_is_no_holder() {
     assert_eq!(std::fs::read(d.join("out/replications.csv")).unwrap(), before);
     // Killed outright, it leaves its lock file, but the kernel has released the lock.
     first.0.kill().unwrap();
-    first.0.wait().unwrap();
+    child::wait(&mut first.0, Duration::from_secs(20), "a killed run");
     assert!(d.join(".out.lock").exists());
     let out = run_into_out(d, &["--seed", "9"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -81,20 +82,17 @@ struct Running(std::process::Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let _ = self.0.kill(); // SIGKILL: the wait that follows returns.
         let _ = self.0.wait();
     }
 }
 
-/// Starts a run of `ENDLESS` into `out` and waits until it holds the lock.
-fn start_endless(dir: &Path) -> Running {
-    let child = Command::new(env!("CARGO_BIN_EXE_spotsim"))
-        .args(["run", "endless.toml", "-q", "-o", "out"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+/// Starts a run of `ENDLESS` into `out` with SIGINT, SIGHUP and SIGTERM at
+/// `action`, and waits until it holds the lock.
+fn start_endless(dir: &Path, action: libc::sighandler_t) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spotsim"));
+    cmd.args(["run", "endless.toml", "-q", "-o", "out"]).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null());
+    let child = child::with_signals(&mut cmd, SIGNALS, action).spawn().unwrap();
     let running = Running(child);
     let start = Instant::now();
     let pid = running.0.id().to_string();
@@ -152,40 +150,34 @@ synthetic = { mean_rps = 5000 }
 duration = "30d"
 "#;
 
+/// The signals spotsim stops on, each with the exit code it stops with.
+const SIGNALS: &[libc::c_int] = &[libc::SIGINT, libc::SIGHUP, libc::SIGTERM];
+
+/// The signals reach the child with their default action even when the test
+/// started with SIGINT and SIGHUP ignored (`nohup cargo test &`, or `cmd &`
+/// in a script, which the child would inherit), and every wait has a limit.
 #[test]
-fn sigint_and_sigterm_stop_a_run_without_debris() {
+fn sigint_sighup_and_sigterm_stop_a_run_without_debris() {
     let (dir, _) = workspace(GOOD);
     let d = dir.path();
     assert!(run_into_out(d, &[]).status.success());
     let previous = std::fs::read(d.join("out/replications.csv")).unwrap();
     std::fs::write(d.join("endless.toml"), ENDLESS).unwrap();
-    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
-        let mut child = start_endless(d);
-        let killed = Command::new("kill").args([signal, &child.0.id().to_string()]).status().unwrap();
-        assert!(killed.success());
-        let status = child.0.wait().unwrap();
-        assert_eq!(status.code(), Some(code), "{signal}");
-        assert_eq!(names(d), ["endless.toml", "exp.toml", "out"], "{signal}");
+    for &signal in SIGNALS {
+        let mut running = start_endless(d, libc::SIG_DFL);
+        child::send(&running.0, signal);
+        let status = child::wait(&mut running.0, Duration::from_secs(20), "a run sent a signal");
+        assert_eq!(status.code(), Some(128 + signal), "signal {signal}");
+        assert_eq!(names(d), ["endless.toml", "exp.toml", "out"], "signal {signal}");
         assert_eq!(std::fs::read(d.join("out/replications.csv")).unwrap(), previous);
     }
-    // Started with SIGTERM ignored (as `nohup` does with SIGHUP), it ignores it.
-    let mut child = Running(
-        Command::new("sh")
-            .args(["-c", &format!("trap '' TERM; exec {} run endless.toml -q -o out", env!("CARGO_BIN_EXE_spotsim"))])
-            .current_dir(d)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while !d.join(".out.lock").exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no lock appeared");
-        std::thread::sleep(Duration::from_millis(20));
+    // Started with them ignored (as `nohup` does with SIGHUP), it ignores them.
+    let mut running = start_endless(d, libc::SIG_IGN);
+    for &signal in SIGNALS {
+        child::send(&running.0, signal);
     }
-    assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.0.try_wait().unwrap().is_none(), "an ignored SIGTERM stopped the run");
+    assert!(running.0.try_wait().unwrap().is_none(), "an ignored signal stopped the run");
 }
 
 /// The system calls of a run, where `strace` is there to show them.
@@ -193,12 +185,13 @@ fn sigint_and_sigterm_stop_a_run_without_debris() {
 fn outputs_are_synced_before_the_rename_and_the_folder_after() {
     let (dir, _) = workspace(GOOD);
     let d = dir.path();
-    let traced = Command::new("strace")
-        .args(["-f", "-y", "-qq", "-o", "trace.log", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2"])
-        .arg(env!("CARGO_BIN_EXE_spotsim"))
-        .args(["run", "exp.toml", "-q", "-n", "5", "-o", "out"])
-        .current_dir(d)
-        .output();
+    let traced = child::output(
+        Command::new("strace")
+            .args(["-f", "-y", "-qq", "-o", "trace.log", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2"])
+            .arg(env!("CARGO_BIN_EXE_spotsim"))
+            .args(["run", "exp.toml", "-q", "-n", "5", "-o", "out"])
+            .current_dir(d),
+    );
     if !traced.is_ok_and(|o| o.status.success()) {
         return; // no strace (or no ptrace) here
     }
@@ -340,8 +333,8 @@ fn a_named_pipe_is_not_read_as_a_data_file() {
         r#"capacity_wait = { dist = "exponential", mean = "10m" }"#,
         r#"capacity_wait = { dist = "empirical", file = "pipe.csv" }"#,
     ));
-    let made = Command::new("mkfifo").arg(dir.path().join("pipe.csv")).status();
-    if !made.is_ok_and(|s| s.success()) {
+    let made = child::output(Command::new("mkfifo").arg(dir.path().join("pipe.csv")));
+    if !made.is_ok_and(|o| o.status.success()) {
         return; // no mkfifo here
     }
     for file in ["exp.toml", "pipe.csv"] {

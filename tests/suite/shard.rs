@@ -7,14 +7,15 @@ use std::process::{Command, Output};
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments");
 
 fn spotsim(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spotsim"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("SLURM_ARRAY_TASK_COUNT")
-        .env_remove("JOB_COMPLETION_INDEX")
-        .output()
-        .expect("spotsim runs")
+    super::child::output(
+        Command::new(env!("CARGO_BIN_EXE_spotsim"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("SLURM_ARRAY_TASK_COUNT")
+            .env_remove("JOB_COMPLETION_INDEX"),
+    )
+    .expect("spotsim runs")
 }
 
 fn ok(args: &[&str], dir: &Path) {
@@ -233,7 +234,7 @@ fn auto_takes_the_shard_from_the_scheduler() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_spotsim"));
         cmd.arg("run").args(&exp).args(["--shard", shard, "-o", out]).current_dir(dir);
         cmd.env_remove("SLURM_ARRAY_TASK_ID").env_remove("SLURM_ARRAY_TASK_COUNT").env_remove("JOB_COMPLETION_INDEX");
-        let o = cmd.envs(vars.iter().copied()).output().unwrap();
+        let o = super::child::output(cmd.envs(vars.iter().copied())).unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let m: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join(out).join("manifest.json")).unwrap()).unwrap();
@@ -272,7 +273,7 @@ fn the_slurm_script_runs_every_shard_and_a_dependent_merge() {
     }
     assert!(script.contains("--dependency=afterok"));
     std::fs::write(dir.join("job.slurm"), &script).unwrap();
-    let syntax = Command::new("bash").args(["-n", "job.slurm"]).current_dir(dir).output().unwrap();
+    let syntax = super::child::output(Command::new("bash").args(["-n", "job.slurm"]).current_dir(dir)).unwrap();
     assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
     assert!(script.contains("--array=\"$array\""));
     // Bad input is refused before any script is printed.
