@@ -31,6 +31,7 @@ use crate::engine::{Runner, Streams};
 use crate::experiment::Experiment;
 use crate::experiment::loadtest::LoadtestSpec;
 use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
+use crate::inference::llm::engine::LlmOutcome;
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
@@ -120,6 +121,9 @@ pub struct ClosedResult {
     pub latency_p90_s: f64,
     pub latency_p99_s: f64,
     pub price_per_hour: f64,
+    /// An LLM design's `LLM_CLOSED_COLUMNS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<[f64; 7]>,
 }
 
 /// What a load test found: per point, the open-loop answer or the
@@ -178,7 +182,8 @@ pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings:
     ep.users = Some(users);
     ep.warmup = warmup;
     ep.traffic.duration = warmup + measured;
-    let Pooled { latency, requests: sent, served, latency_sum_s } = pooled(&ep, settings, seed);
+    let Pooled { latency, requests: sent, served, latency_sum_s, llm } = pooled(&ep, settings, seed);
+    let window_s = settings.runs as f64 * measured.as_secs_f64();
     let quantile = |q: f64| if latency.is_empty() { f64::NAN } else { latency.value_at_quantile(q) as f64 / 1e6 };
     ClosedResult {
         users,
@@ -188,8 +193,16 @@ pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings:
         latency_p90_s: quantile(0.90),
         latency_p99_s: quantile(0.99),
         price_per_hour: design.price_per_hour,
+        llm: llm.map(|lo| {
+            let v = lo.values(window_s, 0.0);
+            [v[7], v[0], v[1], v[2], v[3], v[4], v[5]]
+        }),
     }
 }
+
+/// `loadtest.csv`'s closed-loop columns for an LLM engine, after `CLOSED_COLUMNS`.
+pub const LLM_CLOSED_COLUMNS: [&str; 7] =
+    ["output_tokens_per_s", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms"];
 
 /// `loadtest.csv`'s columns after the swept keys, for a closed loop.
 pub const CLOSED_COLUMNS: [&str; 7] = [
@@ -200,6 +213,24 @@ pub const CLOSED_COLUMNS: [&str; 7] = [
     "latency_p90_ms",
     "latency_p99_ms",
     "cost_per_million_requests_usd",
+];
+
+/// `CLOSED_COLUMNS` then `LLM_CLOSED_COLUMNS`.
+const CLOSED_LLM_COLUMNS: [&str; 14] = [
+    CLOSED_COLUMNS[0],
+    CLOSED_COLUMNS[1],
+    CLOSED_COLUMNS[2],
+    CLOSED_COLUMNS[3],
+    CLOSED_COLUMNS[4],
+    CLOSED_COLUMNS[5],
+    CLOSED_COLUMNS[6],
+    LLM_CLOSED_COLUMNS[0],
+    LLM_CLOSED_COLUMNS[1],
+    LLM_CLOSED_COLUMNS[2],
+    LLM_CLOSED_COLUMNS[3],
+    LLM_CLOSED_COLUMNS[4],
+    LLM_CLOSED_COLUMNS[5],
+    LLM_CLOSED_COLUMNS[6],
 ];
 
 impl ClosedResult {
@@ -367,16 +398,24 @@ struct Pooled {
     requests: f64,
     served: f64,
     latency_sum_s: f64,
+    /// An LLM design's token counters, pooled.
+    llm: Option<LlmOutcome>,
 }
 
 fn pooled(ep: &Endpoint, settings: &Settings, seed: u64) -> Pooled {
-    let outcomes: Vec<_> = (0..settings.runs).into_par_iter().map(|r| ep.outcome(&Streams::new(seed, r))).collect();
-    let mut p = Pooled { latency: latency_histogram(), requests: 0.0, served: 0.0, latency_sum_s: 0.0 };
-    for o in &outcomes {
+    let outcomes: Vec<_> = (0..settings.runs).into_par_iter().map(|r| ep.outcomes(&Streams::new(seed, r))).collect();
+    let mut p = Pooled { latency: latency_histogram(), requests: 0.0, served: 0.0, latency_sum_s: 0.0, llm: None };
+    for (o, lo) in &outcomes {
         p.latency.add(&o.latency_us).expect("same bounds");
         p.requests += o.requests;
         p.served += o.served;
         p.latency_sum_s += o.latency_sum_s;
+        if let Some(lo) = lo {
+            let all = p.llm.get_or_insert_with(LlmOutcome::new);
+            all.ttft_us.add(&lo.ttft_us).expect("same bounds");
+            all.tpot_ns.add(&lo.tpot_ns).expect("same bounds");
+            all.output_tokens += lo.output_tokens;
+        }
     }
     p
 }
@@ -425,10 +464,19 @@ pub fn files(
     let cells = |row: &[f64]| row.iter().map(|&x| output::cell(x)).collect::<Vec<_>>();
     let (columns, rows): (&[&str], Vec<(usize, Vec<String>)>) = match results {
         Results::Open(open) => (&COLUMNS, open.iter().enumerate().map(|(p, r)| (p, cells(&r.row()))).collect()),
-        Results::Closed(closed) => (
-            &CLOSED_COLUMNS,
-            closed.iter().enumerate().flat_map(|(p, rs)| rs.iter().map(move |r| (p, cells(&r.row())))).collect(),
-        ),
+        Results::Closed(closed) => {
+            // LLM points add their token columns (NaN for the others).
+            let llm = closed.iter().flatten().any(|r| r.llm.is_some());
+            let row = |r: &ClosedResult| {
+                let mut row = r.row().to_vec();
+                if llm {
+                    row.extend(r.llm.unwrap_or([f64::NAN; 7]));
+                }
+                cells(&row)
+            };
+            let columns: &[&str] = if llm { &CLOSED_LLM_COLUMNS } else { &CLOSED_COLUMNS };
+            (columns, closed.iter().enumerate().flat_map(|(p, rs)| rs.iter().map(move |r| (p, row(r)))).collect())
+        }
     };
     let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let procedure = Procedure { command: "loadtest", settings, results };
@@ -478,8 +526,11 @@ fn render_closed(experiment: &Experiment, results: &[Vec<ClosedResult>]) -> Stri
         out += &format!("  point {p}{}:\n", if label.is_empty() { String::new() } else { format!(" ({label})") });
         for r in rows {
             let row = r.row();
+            let tokens = r.llm.map_or(String::new(), |l| {
+                format!(", {:.0} output tokens/s, TTFT p50 {:.0} ms, TPOT p50 {:.1} ms", l[0], l[1], l[4])
+            });
             out += &format!(
-                "    {:>5} users: {:.2} requests/s, latency p50 {:.1} ms, p99 {:.1} ms, ${:.4} per million requests\n",
+                "    {:>5} users: {:.2} requests/s, latency p50 {:.1} ms, p99 {:.1} ms{tokens}, ${:.4} per million requests\n",
                 r.users, row[1], row[3], row[5], row[6]
             );
         }

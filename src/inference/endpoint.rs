@@ -30,7 +30,16 @@ impl Endpoint {
     /// One replication's request counters, from whichever engine runs the
     /// design (load tests call this, so a new engine serves them too).
     pub fn outcome(&self, streams: &Streams) -> Outcome {
-        self.simulate(streams, None).0
+        self.outcomes(streams).0
+    }
+
+    /// `outcome`, with the LLM engine's token counters for an LLM design.
+    pub fn outcomes(&self, streams: &Streams) -> (Outcome, Option<llm::engine::LlmOutcome>) {
+        if self.llm.is_some() {
+            let (o, lo, _, _) = llm::engine::simulate(self, streams, None);
+            return (o, Some(lo));
+        }
+        (self.simulate(streams, None).0, None)
     }
 
     /// Replication `streams.replication`, minute by minute.
