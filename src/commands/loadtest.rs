@@ -99,6 +99,21 @@ pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
             .with_hint(Some("load-test the endpoint designs only: mode = \"endpoint\"".into())));
         }
     }
+    if let Some(spec) = &experiment.loadtest
+        && let Some(metric) = spec.token_metric()
+        && let Some(p) =
+            experiment.points.iter().find(|p| p.design.downcast::<Endpoint>().is_some_and(|e| e.llm.is_none()))
+    {
+        return Err(InputError::new(
+            &at("loadtest"),
+            Some("loadtest.latency"),
+            format!(
+                "`{}` is a percentile of the {metric} of an LLM design, but point {} is not one",
+                spec.latency, p.index
+            ),
+        )
+        .with_hint(Some("use engine = \"llm\", or an end-to-end percentile such as \"p99\"".into())));
+    }
     experiment.loadtest.as_ref().ok_or_else(|| {
         InputError::new(
             &experiment.origin_of("loadtest"),
@@ -265,12 +280,14 @@ pub fn search(design: &Endpoint, spec: &LoadtestSpec, settings: &Settings, seed:
     let mut measure = |rate: f64| match seen.iter().find(|(r, _)| *r == rate) {
         Some((_, m)) => *m,
         None => {
-            let m = percentile(design, rate, q, settings, seed);
+            let m = percentile(design, rate, q, spec.token_metric(), settings, seed);
             seen.push((rate, m));
             m
         }
     };
-    let capacity = design.workers as f64 / design.mean_service_s();
+    // An LLM design has no service time to size from: the search steps out
+    // from one request per second.
+    let capacity = if design.llm.is_some() { 2.0 } else { design.workers as f64 / design.mean_service_s() };
     let floor = capacity * 1e-6;
     let (max_rate, high) =
         crossing(&mut |r| measure(r).estimate <= threshold, 0.5 * capacity, settings.precision, floor);
@@ -374,14 +391,25 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
 /// runs at `rate`, with a 95% distribution-free interval (the order
 /// statistics at ranks nq ± 1.96√(nq(1 − q))); requests refused or timed
 /// out count as infinitely slow.
-fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
+/// `token`: "ttft" or "tpot" for an LLM design's percentile of those instead
+/// (TPOT over the requests that have one).
+fn percentile(design: &Endpoint, rate: f64, q: f64, token: Option<&str>, settings: &Settings, seed: u64) -> Measured {
     let ep = single_instance(design, rate, settings);
-    let Pooled { latency, requests: counted, served, .. } = pooled(&ep, settings, seed);
+    let Pooled { latency, requests, served, llm, .. } = pooled(&ep, settings, seed);
+    let lo = llm.as_ref();
+    let (histogram, per_s, counted, served) = match token {
+        Some("ttft") => (&lo.expect("checked: an LLM design").ttft_us, 1e6, requests, served),
+        Some(_) => {
+            let tpot = &lo.expect("checked: an LLM design").tpot_ns;
+            (tpot, 1e9, tpot.len() as f64, tpot.len() as f64)
+        }
+        None => (&latency, 1e6, requests, served),
+    };
     let at_rank = |rank: f64| {
         if served == 0.0 || rank > served {
             f64::INFINITY
         } else {
-            latency.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / 1e6
+            histogram.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / per_s
         }
     };
     let half = 1.96 * (counted * q * (1.0 - q)).sqrt();

@@ -9,13 +9,21 @@ use crate::input::section::Section;
 use crate::input::tree::Value;
 use crate::time::SimTime;
 
+/// Percentiles a threshold may hold: end to end, then the LLM engine's.
+const LATENCIES: [&str; 12] = [
+    "p50", "p90", "p95", "p99", "ttft_p50", "ttft_p90", "ttft_p95", "ttft_p99", "tpot_p50", "tpot_p90", "tpot_p95",
+    "tpot_p99",
+];
+
 /// The most users one closed-loop point may hold.
 const MAX_USERS: i64 = 100_000;
 
 /// The `[loadtest]` table.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LoadtestSpec {
-    /// The percentile held to the threshold: "p50", "p90", "p95" or "p99".
+    /// The percentile held to the threshold: "p50", "p90", "p95" or "p99"
+    /// of the end-to-end latency, or (LLM designs) of the TTFT or TPOT,
+    /// such as "ttft_p90" or "tpot_p50".
     pub latency: &'static str,
     /// Open loop: the latency the percentile must stay under.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,7 +38,13 @@ pub struct LoadtestSpec {
 
 impl LoadtestSpec {
     pub fn quantile(&self) -> f64 {
-        self.latency[1..].parse::<f64>().expect("a checked percentile") / 100.0
+        let p = self.latency.rsplit('p').next().expect("a checked percentile");
+        p.parse::<f64>().expect("a checked percentile") / 100.0
+    }
+
+    /// "ttft" or "tpot" for an LLM metric's percentile, else `None`.
+    pub fn token_metric(&self) -> Option<&'static str> {
+        self.latency.split_once('_').map(|(m, _)| m)
     }
 
     pub fn closed_loop(&self) -> bool {
@@ -39,7 +53,7 @@ impl LoadtestSpec {
 }
 
 pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
-    let latency = s.choice("latency", &["p50", "p90", "p95", "p99"])?;
+    let latency = s.choice("latency", &LATENCIES)?;
     let threshold = s.positive_duration("threshold")?;
     let users = read_users(s)?;
     let warmup = s.duration("warmup")?;
@@ -57,8 +71,12 @@ pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
     if let Some(entry) = s.entry("warmup") {
         return Err(s.error(entry, "`warmup` applies to a closed-loop test (`users`)"));
     }
-    let latency =
-        latency.ok_or_else(|| s.missing("latency", "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\""))?;
+    let latency = latency.ok_or_else(|| {
+        s.missing(
+            "latency",
+            "the percentile to hold: \"p50\", \"p90\", \"p95\" or \"p99\" (LLM: \"ttft_p90\", \"tpot_p50\", ...)",
+        )
+    })?;
     let threshold = threshold.ok_or_else(|| {
         s.missing(
             "threshold",

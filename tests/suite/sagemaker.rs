@@ -297,3 +297,39 @@ fn a_sweep_into_async_gives_every_point_the_same_columns() {
     assert_eq!(m("scale_from_zero"), [0.0, 0.0]);
     assert!(m("backlog_max").iter().all(|&b| b >= 1.0));
 }
+
+const LLM: &str = "[inference]\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\n\
+    [inference.llm]\nkv_tokens = 20000\n\
+    step_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, 5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n";
+
+#[test]
+fn closed_loop_llm_designs_report_tokens_ttft_and_tpot() {
+    let e = load(
+        &format!(
+            "{LLM}[traffic]\nduration = \"5m\"\ntokens = {{ input = 100, output = 50 }}\n[loadtest]\nusers = [1, 8]\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let spec = e.loadtest.clone().unwrap();
+    let runner = Runner::new(2).unwrap();
+    for users in [1, 8] {
+        let r = runner.install(|| closed_loop(ep, &spec, users, &Settings::default(), 3));
+        let [tokens_per_s, ttft_p50, _, _, tpot_p50, _, _] = r.llm.expect("an LLM design");
+        // 50 output tokens a request; n users in flight = throughput × latency.
+        assert!((tokens_per_s / (50.0 * r.requests_per_s) - 1.0).abs() < 0.02, "{tokens_per_s} {}", r.requests_per_s);
+        assert!((r.requests_per_s * r.latency_mean_s / users as f64 - 1.0).abs() < 0.01, "{users} users: {r:?}");
+        assert!(ttft_p50 > 0.0 && tpot_p50 > 0.0);
+    }
+}
+
+#[test]
+fn token_percentile_thresholds_need_an_llm_design() {
+    let llm = load(&format!("{LLM}[traffic]\nsynthetic = {{ mean_rps = 1 }}\nduration = \"10m\"\ntokens = {{ input = 100, output = 50 }}\n[loadtest]\nlatency = \"ttft_p90\"\nthreshold = \"500ms\"\n"), &[]).unwrap();
+    assert_eq!(llm.loadtest.as_ref().unwrap().quantile(), 0.9);
+    assert!(spotsim::commands::loadtest::check(&llm).is_ok());
+    let plain = load(&format!("{REALTIME}[loadtest]\nlatency = \"tpot_p50\"\nthreshold = \"50ms\"\n"), &[]).unwrap();
+    let e = spotsim::commands::loadtest::check(&plain).expect_err("not an LLM design");
+    assert_eq!(e.key.as_deref(), Some("loadtest.latency"), "{e}");
+}
