@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
 
+use super::Llm;
 use super::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
 use super::tokens::Tokens;
-use super::{Llm, LlmOutcome};
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::inference::control::{Changes, Control};
@@ -471,5 +471,65 @@ impl Sim<'_> {
             ..TimelineRow::new(end, period, self.period.invocations, latency)
         };
         (row, [(tokens - tokens0) as f64 / period.as_secs_f64(), kv, ttft_p99])
+    }
+}
+
+/// What the LLM engine adds to `Outcome` over a replication's counted requests.
+pub struct LlmOutcome {
+    /// Of served requests, microseconds.
+    pub ttft_us: Histogram<u64>,
+    /// Of served requests with at least two output tokens, nanoseconds
+    /// (TPOTs are milliseconds: the histogram keeps them to 3 digits).
+    pub tpot_ns: Histogram<u64>,
+    /// Sums, for exact means in tests.
+    pub ttft_sum_s: f64,
+    pub tpot_sum_s: f64,
+    /// Output tokens of served requests.
+    pub output_tokens: f64,
+    pub preemptions: f64,
+    /// Time-average KV use over the capacity of the live replicas, [0, end].
+    pub kv_utilization: f64,
+}
+
+impl LlmOutcome {
+    pub fn new() -> Self {
+        LlmOutcome {
+            ttft_us: latency_histogram(),
+            tpot_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
+            ttft_sum_s: 0.0,
+            tpot_sum_s: 0.0,
+            output_tokens: 0.0,
+            preemptions: 0.0,
+            kv_utilization: f64::NAN,
+        }
+    }
+
+    /// The metrics of SPEC 2.8 in the order of `design::LLM_METRICS`' tail;
+    /// `window_s` is the measured window, `cost_usd` the fleet's cost.
+    pub fn values(&self, window_s: f64, cost_usd: f64) -> [f64; 11] {
+        let q = |h: &Histogram<u64>, q: f64, per_ms: f64| {
+            if h.is_empty() { f64::NAN } else { h.value_at_quantile(q) as f64 / per_ms }
+        };
+        let per_s = if window_s > 0.0 { self.output_tokens / window_s } else { f64::NAN };
+        let per_million = if self.output_tokens > 0.0 { cost_usd / self.output_tokens * 1e6 } else { f64::NAN };
+        [
+            q(&self.ttft_us, 0.50, 1e3),
+            q(&self.ttft_us, 0.90, 1e3),
+            q(&self.ttft_us, 0.99, 1e3),
+            q(&self.tpot_ns, 0.50, 1e6),
+            q(&self.tpot_ns, 0.90, 1e6),
+            q(&self.tpot_ns, 0.99, 1e6),
+            self.output_tokens,
+            per_s,
+            self.preemptions,
+            self.kv_utilization,
+            per_million,
+        ]
+    }
+}
+
+impl Default for LlmOutcome {
+    fn default() -> Self {
+        Self::new()
     }
 }
