@@ -24,6 +24,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("bert-base-compiled", include_str!("../models/profiles/bert-base-compiled.toml")),
     ("llama-2-7b", include_str!("../models/profiles/llama-2-7b.toml")),
     ("bert-large-pretraining", include_str!("../models/profiles/bert-large-pretraining.toml")),
+    ("llama-3-8b", include_str!("../models/profiles/llama-3-8b.toml")),
+    ("llama-3-70b", include_str!("../models/profiles/llama-3-70b.toml")),
 ];
 
 /// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).
