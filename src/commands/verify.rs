@@ -8,7 +8,11 @@ use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
 use crate::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
 use crate::inference::design::{Serverless, ServerlessPrices};
+use crate::inference::llm::engine::simulate as simulate_llm;
+use crate::inference::llm::tokens::{CountDist, Tokens};
+use crate::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
 use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
+use crate::inference::traffic::Replay;
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Interruptions;
 use crate::spot::{Market, SpotTerms};
@@ -334,7 +338,7 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
         "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {DALY_MAX_EXCESS}):\n\n"
     );
     out += &render_optimum(&optimum);
-    let sections: [(String, Vec<Check>); 3] = [
+    let sections: [(String, Vec<Check>); 4] = [
         (
             "Endpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up".into(),
             erlang_c_checks(runner, (replications / 500).max(20), seed),
@@ -346,6 +350,10 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
         (
             "Serverless: Erlang B throttling, keep-alive and cost (".into(),
             serverless_checks(runner, (replications / 200).max(40), seed),
+        ),
+        (
+            "LLM engine: a lone request's closed form (SPEC 2.8), Little's law on its counters (exact".into(),
+            llm_checks(seed),
         ),
     ];
     for (title, section) in sections {
@@ -685,4 +693,118 @@ mod tests {
         // Young's interval is close to, and above, the first-order optimum.
         assert!((t / optimal_interval_s(IntervalRule::Young, c, m) - 1.0).abs() < 0.05);
     }
+}
+
+/// SPEC 2.8's example fit (milliseconds).
+pub fn spec_fit() -> FitMs {
+    FitMs { prefill: [22.05, 0.1405, 8.08e-6], decode: [23.48, 5.93e-4, 0.0607], overhead: [2.0, 1e-4] }
+}
+
+/// An LLM endpoint of `instances` fixed instances (one replica each) with
+/// step times `fit`, under `traffic` whose requests all have `input` and
+/// `output` tokens; no warm-up, a day's timeout.
+pub fn llm_endpoint(instances: u32, fit: FitMs, scheduler: Scheduler, kv_tokens: u64, traffic: Traffic) -> Endpoint {
+    let mut e = mmc_endpoint(instances, 1, 1.0, 1.0, traffic.duration);
+    e.warmup = SimTime::ZERO;
+    e.traffic = traffic;
+    e.llm = Some(Llm {
+        replicas: 1,
+        gpus_per_replica: 1,
+        scheduler,
+        chunk: 512,
+        max_seqs: 256,
+        max_batched_tokens: 8192,
+        kv_tokens,
+        memory_util: 0.9,
+        step: StepTime::from_fit(&fit),
+        step_time: StepSource::Fit(fit),
+        roofline: None,
+        slo: None,
+        single_steps: false,
+    });
+    e
+}
+
+/// Requests of `input` and `output` tokens every `gap_s` seconds, replayed
+/// as is for `duration`.
+pub fn evenly_spaced(gap_s: f64, input: u32, output: u32, duration: SimTime) -> Traffic {
+    Traffic {
+        source: TrafficSource::Requests {
+            file: "evenly spaced".into(),
+            times: vec![0.0, gap_s].into(),
+            size_column: None,
+            sizes: None,
+            length: 2.0 * gap_s,
+            replay: Replay::AsIs,
+        },
+        scale: 1.0,
+        duration,
+        tokens: Some(Tokens::Drawn { input: CountDist::Constant(input), output: CountDist::Constant(output) }),
+    }
+}
+
+/// SPEC 2.8: a request alone has TTFT = prefill(input) + overhead, and its
+/// TPOT is the mean of its decode iterations (B = 1, ctx = input + 1, ...,
+/// input + output − 1) with their overheads. Seconds.
+pub fn lone_request(fit: &FitMs, input: u32, output: u32) -> (f64, f64) {
+    let [pa, pb, pc] = fit.prefill;
+    let [da, db, dc] = fit.decode;
+    let [o0, o1] = fit.overhead;
+    let l = input as f64;
+    let ttft = pa + pb * l + pc * l * l + o0 + o1 * l;
+    let decodes: f64 = (1..output).map(|j| da + db * (l + j as f64) + dc + o0 + o1 * (l + j as f64)).sum();
+    (ttft / 1e3, decodes / (output.max(2) - 1) as f64 / 1e3)
+}
+
+/// The LLM engine against the lone-request closed form (both schedulers),
+/// and Little's law on its own integer counters under load with
+/// preemptions and timeouts: exact, so their sem is zero.
+pub fn llm_checks(seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let fit = spec_fit();
+    for (scheduler, name) in [(Scheduler::Vllm, "vllm"), (Scheduler::Chunked, "chunked")] {
+        for (input, output) in [(512u32, 128u32), (100, 2), (3000, 400)] {
+            let traffic = evenly_spaced(60.0, input, output, SimTime::from_hours(1));
+            let mut e = llm_endpoint(1, fit.clone(), scheduler, 100_000, traffic);
+            if let Some(l) = e.llm.as_mut() {
+                l.chunk = 4096;
+            }
+            let (o, lo, _, _) = simulate_llm(&e, &crate::engine::Streams::new(seed, 0), None);
+            let (ttft, tpot) = lone_request(&fit, input, output);
+            let label = format!("{name}, {input} in, {output} out");
+            checks.push(Check {
+                name: format!("ttft_mean_s lone request, {label}"),
+                simulated: lo.ttft_sum_s / o.served,
+                sem: 0.0,
+                exact: ttft,
+            });
+            checks.push(Check {
+                name: format!("tpot_mean_s lone request, {label}"),
+                simulated: lo.tpot_sum_s / o.served,
+                sem: 0.0,
+                exact: tpot,
+            });
+        }
+    }
+    for (scheduler, name) in [(Scheduler::Vllm, "vllm"), (Scheduler::Chunked, "chunked")] {
+        let mut traffic = constant_traffic(3.0, SimTime::from_mins(30));
+        traffic.tokens = Some(Tokens::Drawn {
+            input: CountDist::LogNormal { median: 600.0, sigma: 0.8 },
+            output: CountDist::Uniform { min: 1, max: 400 },
+        });
+        let mut e = llm_endpoint(2, fit.clone(), scheduler, 12_000, traffic);
+        e.timeout = SimTime::from_secs(30);
+        e.queue_limit = 20;
+        let (o, lo, _, acct) = simulate_llm(&e, &crate::engine::Streams::new(seed, 0), None);
+        checks.push(Check {
+            name: format!(
+                "∫N dt = Σ sojourn (s), {name}: {} preemptions, {} timed out, {} rejected",
+                lo.preemptions, o.timed_out, o.rejected
+            ),
+            simulated: acct.in_system_area_ns as f64 / 1e9,
+            sem: 0.0,
+            exact: acct.sojourn_sum_ns as f64 / 1e9,
+        });
+    }
+    checks
 }

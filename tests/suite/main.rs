@@ -5,6 +5,7 @@ mod deadline;
 mod determinism;
 mod inference;
 mod layout;
+mod llm;
 mod llm_validation;
 mod mutants;
 mod profiles;

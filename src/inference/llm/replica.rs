@@ -392,8 +392,10 @@ impl Replica {
             let s = &mut seqs.slab[id as usize];
             let ctx = s.ctx_join + (self.d - s.d_join);
             self.ctx -= ctx;
-            // Prompt and generated tokens, all of which it holds.
+            // Prompt and generated tokens, all of which it holds; `left`
+            // stood still while it ran.
             s.prompt = ctx as u32;
+            s.left = (s.d_join + s.left as u64 - self.d) as u32;
             id
         } else {
             return false;

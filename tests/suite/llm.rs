@@ -1,0 +1,318 @@
+//! The LLM engine (SPEC 2.8): hand-worked timelines of both schedulers,
+//! the closed forms, Little's law, bulk advance against single steps,
+//! determinism, and bad input.
+
+use std::path::Path;
+
+use spotsim::commands::verify::{evenly_spaced, llm_endpoint, lone_request, spec_fit};
+use spotsim::engine::{Model, Runner, Streams};
+use spotsim::experiment;
+use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+use spotsim::inference::design::Endpoint;
+use spotsim::inference::llm::engine::simulate;
+use spotsim::inference::llm::tokens::{CountDist, Tokens};
+use spotsim::inference::llm::{FitMs, Scheduler};
+use spotsim::inference::traffic::{Replay, Traffic, TrafficSource};
+use spotsim::time::SimTime;
+
+/// Milliseconds that keep the hand-worked cases in whole numbers: a
+/// prefill takes 10 + Σl ms, a decode 5 + B ms, no overhead.
+fn simple_fit() -> FitMs {
+    FitMs { prefill: [10.0, 1.0, 0.0], decode: [5.0, 0.0, 1.0], overhead: [0.0, 0.0] }
+}
+
+/// Requests at `times` (seconds) with their (input, output) tokens, once.
+fn requests(times: &[f64], tokens: &[[u32; 2]]) -> Traffic {
+    Traffic {
+        source: TrafficSource::Requests {
+            file: "hand".into(),
+            times: times.into(),
+            size_column: None,
+            sizes: None,
+            length: 3600.0,
+            replay: Replay::AsIs,
+        },
+        scale: 1.0,
+        duration: SimTime::from_mins(10),
+        tokens: Some(Tokens::Columns {
+            input_column: "in".into(),
+            output_column: "out".into(),
+            counts: tokens.to_vec().into(),
+        }),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn a_hand_worked_vllm_timeline() {
+    // max_batched_tokens = 100. A (20 in, 3 out) at 0 ms, B (30, 2) at 5 ms,
+    // C (90, 2) at 6 ms.
+    //   0 ms: A alone: prefill 10 + 20 = 30 ms. A's first token at 30.
+    //  30 ms: B fits (30 tokens), C would make 120 > 100: prefill B, 40 ms.
+    //         B's first token at 70 (the running A waits: prefills first).
+    //  70 ms: prefill C, 100 ms; its first token at 170.
+    // 170 ms: decode A, B, C: 5 + 3 = 8 ms. B and C make their last token at 178.
+    // 178 ms: decode A: 6 ms; A's last token at 184.
+    // TTFT: A 30, B 65, C 164. TPOT: A (184 − 30)/2 = 77, B 108, C 8.
+    // Latency: A 184, B 173, C 172.
+    let traffic = requests(&[0.0, 0.005, 0.006], &[[20, 3], [30, 2], [90, 2]]);
+    let mut e = llm_endpoint(1, simple_fit(), Scheduler::Vllm, 1000, traffic);
+    e.llm.as_mut().unwrap().max_batched_tokens = 100;
+    let (o, lo, _, acct) = simulate(&e, &Streams::new(1, 0), None);
+    assert_eq!((o.requests, o.served, lo.preemptions, lo.output_tokens), (3.0, 3.0, 0.0, 7.0));
+    assert!(close(lo.ttft_sum_s, 0.030 + 0.065 + 0.164), "{}", lo.ttft_sum_s);
+    assert!(close(lo.tpot_sum_s, 0.077 + 0.108 + 0.008), "{}", lo.tpot_sum_s);
+    assert!(close(o.latency_sum_s, 0.184 + 0.173 + 0.172), "{}", o.latency_sum_s);
+    assert_eq!(acct.in_system_area_ns, acct.sojourn_sum_ns);
+}
+
+#[test]
+fn a_hand_worked_chunked_timeline_with_a_preemption() {
+    // chunk = 16, kv_tokens = 40. A (10 in, 12 out) at 0 ms, B (12, 10) at 1 ms.
+    //   0 ms: A's whole prompt (10 ≤ 16): 10 + 10 = 20 ms; first token at 20.
+    //         A runs with context 11 and 11 tokens to go.
+    //  20 ms: A decodes and B's prompt (12 ≤ 16 − 1) rides along: the larger
+    //         intercept (10) + 12 + 1·1 = 23 ms. B's first token at 43; B runs
+    //         with context 13 and 9 to go; A has context 12. KV: 25 of 40.
+    //  43 ms: decode-only, 5 + 2 = 7 ms each. The cache holds 25 + 2j before
+    //         iteration j, so 8 iterations fit (j = 0..7): until 99 ms. Then
+    //         A holds 20, B 21: 41 > 40.
+    //  99 ms: B, admitted last, is preempted (1 token to go); its 12 + 9 = 21
+    //         tokens would need 22 and only 20 are free, so A decodes alone,
+    //         6 ms each, and finishes after 2 more: at 111 ms.
+    // 111 ms: B is prefilled again: 16 tokens (10 + 16 = 26 ms), then 5
+    //         (15 ms): its last token at 152 ms.
+    // TTFT: A 20, B 42. TPOT: A (111 − 20)/11, B (152 − 43)/9.
+    // Latency: A 111, B 151.
+    let traffic = requests(&[0.0, 0.001], &[[10, 12], [12, 10]]);
+    let mut e = llm_endpoint(1, simple_fit(), Scheduler::Chunked, 40, traffic);
+    e.llm.as_mut().unwrap().chunk = 16;
+    let (o, lo, _, acct) = simulate(&e, &Streams::new(1, 0), None);
+    assert_eq!((o.served, lo.preemptions, lo.output_tokens), (2.0, 1.0, 22.0));
+    assert!(close(lo.ttft_sum_s, 0.020 + 0.042), "{}", lo.ttft_sum_s);
+    assert!(close(lo.tpot_sum_s, 0.091 / 11.0 + 0.109 / 9.0), "{}", lo.tpot_sum_s);
+    assert!(close(o.latency_sum_s, 0.111 + 0.151), "{}", o.latency_sum_s);
+    assert_eq!(acct.in_system_area_ns, acct.sojourn_sum_ns);
+}
+
+#[test]
+fn a_lone_request_follows_the_closed_form_exactly() {
+    let fit = spec_fit();
+    for scheduler in [Scheduler::Vllm, Scheduler::Chunked] {
+        for (input, output) in [(1u32, 1u32), (512, 128), (2000, 7)] {
+            let traffic = evenly_spaced(30.0, input, output, SimTime::from_mins(30));
+            let mut e = llm_endpoint(1, fit.clone(), scheduler, 50_000, traffic);
+            // The closed form is for a prompt prefilled in one iteration.
+            e.llm.as_mut().unwrap().chunk = 4096;
+            let (o, lo, _, _) = simulate(&e, &Streams::new(1, 0), None);
+            assert_eq!(o.served, 60.0);
+            let (ttft, tpot) = lone_request(&fit, input, output);
+            // Event times are whole nanoseconds: within 1 ns of the formula.
+            assert!(
+                (lo.ttft_sum_s / o.served - ttft).abs() < 2e-9,
+                "{scheduler:?} {input}/{output} {} {ttft}",
+                lo.ttft_sum_s / o.served
+            );
+            if output >= 2 {
+                assert!((lo.tpot_sum_s / o.served - tpot).abs() < 2e-9, "{scheduler:?} {input}/{output}");
+            }
+        }
+    }
+}
+
+/// A loaded, autoscaled LLM endpoint with tight KV, timeouts and a queue
+/// limit, varied by `k`.
+fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
+    let mut traffic = spotsim::commands::verify::constant_traffic(2.0 + (k % 4) as f64, SimTime::from_mins(40));
+    traffic.tokens = Some(Tokens::Drawn {
+        input: CountDist::LogNormal { median: 300.0 + 100.0 * (k % 5) as f64, sigma: 0.9 },
+        output: CountDist::Uniform { min: 1, max: 200 + 50 * (k % 3) as u32 },
+    });
+    let mut e = llm_endpoint(1 + (k % 2) as u32, spec_fit(), scheduler, 6000 + 1000 * (k % 7), traffic);
+    let l = e.llm.as_mut().unwrap();
+    l.chunk = 64 + 128 * (k % 4) as u32;
+    l.max_seqs = 4 + 8 * (k % 3) as u32;
+    l.max_batched_tokens = 3000;
+    e.timeout = SimTime::from_secs(20 + 10 * (k % 3));
+    e.queue_limit = 5 + 10 * (k % 2) as u32;
+    if k % 2 == 0 {
+        e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 60.0, 1, 4));
+        e.startup = spotsim::dist::Dist::Constant(SimTime::from_mins(2));
+    }
+    e
+}
+
+#[test]
+fn bulk_advance_gives_the_same_results_as_single_steps() {
+    // A property over varied designs: every metric, the timeline and Little's
+    // law's counters, bit for bit.
+    for k in 0..12u64 {
+        let scheduler = if k % 3 == 0 { Scheduler::Chunked } else { Scheduler::Vllm };
+        let bulk = loaded(k, scheduler);
+        let mut single = bulk.clone();
+        single.llm.as_mut().unwrap().single_steps = true;
+        let streams = Streams::new(7, k);
+        let (mut a, mut b) = (vec![0.0; bulk.metrics().len()], vec![0.0; bulk.metrics().len()]);
+        bulk.replicate(streams, &mut a);
+        single.replicate(streams, &mut b);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a), bits(&b), "design {k}");
+        let (_, lo, _, acct) = simulate(&bulk, &streams, None);
+        let (_, _, _, acct1) = simulate(&single, &streams, None);
+        assert_eq!(acct, acct1, "design {k}");
+        assert_eq!(acct.in_system_area_ns, acct.sojourn_sum_ns, "Little's law, design {k}");
+        if k < 3 {
+            assert!(lo.preemptions > 0.0, "design {k} exercises preemption");
+        }
+        use spotsim::scenario::Design;
+        assert_eq!(bulk.timeline(streams), single.timeline(streams), "design {k}");
+    }
+}
+
+#[test]
+fn littles_law_and_the_request_identity_hold_with_losses() {
+    for k in 0..6u64 {
+        let mut e = loaded(k, if k % 2 == 0 { Scheduler::Vllm } else { Scheduler::Chunked });
+        // Zones with frequent outages: instances (and their sequences) are lost.
+        e.zones = Some(spotsim::zones::Zones {
+            count: 2,
+            outage: Some(spotsim::zones::Outage {
+                mtbf: SimTime::from_mins(20),
+                duration: spotsim::dist::Dist::Constant(SimTime::from_mins(3)),
+            }),
+            detection: SimTime::from_mins(1),
+            spot_reclaim: spotsim::zones::SpotReclaim::Instance,
+            rebalance: false,
+        });
+        e.initial_instances = 2;
+        let (o, _, _, acct) = simulate(&e, &Streams::new(3, k), None);
+        assert_eq!(acct.in_system_area_ns, acct.sojourn_sum_ns, "design {k}");
+        assert_eq!(o.requests, o.served + o.rejected + o.timed_out, "design {k}");
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let e = loaded(2, Scheduler::Vllm);
+    let runs: Vec<Vec<f64>> =
+        [1, 2, 3].iter().map(|&t| Runner::new(t).unwrap().run(&e as &dyn Model, 5, 12, &|_| {})).collect();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&runs[0]), bits(&runs[1]));
+    assert_eq!(bits(&runs[0]), bits(&runs[2]));
+}
+
+fn load_text(text: &str, files: &[(&str, &str)]) -> Result<experiment::Experiment, String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        std::fs::write(dir.path().join(name), body).unwrap();
+    }
+    let path = dir.path().join("e.toml");
+    std::fs::write(&path, text).unwrap();
+    experiment::load(&path, &[]).map_err(|e| e.to_string())
+}
+
+const FIT: &str =
+    "step_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, 5.93e-4, 0.0607], overhead = [2.0, 1e-4] }";
+
+fn design(inference: &str, llm: &str, traffic: &str) -> String {
+    format!(
+        "[inference]\ninstance = \"ml.g5.12xlarge\"\n{inference}\n[inference.llm]\n{llm}\n[traffic]\nduration = \"1h\"\n{traffic}\n"
+    )
+}
+
+#[test]
+fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
+    let ok_traffic = "synthetic = { mean_rps = 1 }\ntokens = { input = 100, output = { dist = \"lognormal\", median = 50, sigma = 0.5 } }";
+    let e = load_text(&design("engine = \"llm\"", &format!("replicas = 2\nkv_tokens = 9000\n{FIT}"), ok_traffic), &[])
+        .unwrap();
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let l = ep.llm.as_ref().unwrap();
+    assert_eq!((l.replicas, l.gpus_per_replica, l.kv_tokens), (2, 2, 9000));
+    assert_eq!(e.points[0].design.metrics().len(), 33);
+
+    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+        (
+            design("engine = \"llm\"", &format!("replicas = 3\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+            vec![],
+            "e.toml:5: `inference.llm.replicas`: 3 replicas do not divide the 4 GPU(s) of ml.g5.12xlarge",
+        ),
+        (
+            design("engine = \"llm\"", &format!("scheduler = \"chunkd\"\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+            vec![],
+            "did you mean `chunked`?",
+        ),
+        (
+            design("engine = \"llm\"\nworkers = 4", &format!("kv_tokens = 9000\n{FIT}"), ok_traffic),
+            vec![],
+            "e.toml:4: `inference.workers`: does not apply to engine = \"llm\"",
+        ),
+        (
+            design("engine = \"llm\"\nservice_time = \"1s\"", &format!("kv_tokens = 9000\n{FIT}"), ok_traffic),
+            vec![],
+            "`inference.service_time`: does not apply",
+        ),
+        (
+            design("engine = \"llm\"", "kv_tokens = 9000\nstep_time = \"roofline\"", ok_traffic),
+            vec![],
+            "e.toml:6: `inference.llm.step_time`: step_time = \"roofline\" needs the model's architecture",
+        ),
+        (
+            design("engine = \"llm\"", &format!("kv_tokens = 9000\n{FIT}"), "synthetic = { mean_rps = 1 }"),
+            vec![],
+            "`traffic.tokens`: this key is missing",
+        ),
+        (
+            design(
+                "engine = \"llm\"",
+                &format!("kv_tokens = 9000\n{FIT}"),
+                "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"ContextTokens\"\noutput_tokens_column = \"Generated\"",
+            ),
+            vec![(
+                "r.csv",
+                "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,2\n",
+            )],
+            "no column `Generated` for `output_tokens_column`",
+        ),
+        (
+            format!(
+                "[inference]\ninstance = \"ml.g5.12xlarge\"\nservice_time = \"1s\"\n[traffic]\nduration = \"1h\"\n{ok_traffic}\n"
+            ),
+            vec![],
+            "e.toml:7: `traffic.tokens`: token counts drive the LLM engine only",
+        ),
+        (
+            format!(
+                "[inference]\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\nprofile = \"big.toml\"\n[traffic]\nduration = \"1h\"\n{ok_traffic}\n"
+            ),
+            vec![(
+                "big.toml",
+                "name = \"big\"\nsource = \"test\"\n[model]\nparameters = 70e9\nlayers = 80\nhidden = 8192\nkv_heads = 8\nhead_dim = 128\n",
+            )],
+            "e.toml:2: `inference.instance`: the model does not fit: profile \"big\" needs 130.39 GiB",
+        ),
+    ];
+    for (text, files, want) in cases {
+        let got = load_text(&text, &files).map(|_| ()).unwrap_err();
+        assert!(got.contains(want), "{text}\n  gave: {got}\n  want: {want}");
+    }
+}
+
+#[test]
+fn kv_capacity_and_roofline_follow_from_a_profile() {
+    let profile = "name = \"l3\"\nsource = \"test\"\n[model]\nparameters = 8.03e9\nlayers = 32\nhidden = 4096\nkv_heads = 8\nhead_dim = 128\n";
+    let text = "[inference]\ninstance = \"ml.g5.12xlarge\"\nengine = \"llm\"\nprofile = \"l3.toml\"\n[inference.llm]\nreplicas = 4\n[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 100, output = 10 }\n";
+    let e = load_text(text, &[("l3.toml", profile)]).unwrap();
+    let l = e.points[0].design.downcast::<Endpoint>().unwrap().llm.clone().unwrap();
+    // 24 GiB × 0.9 − 16.06 GB, over 131072 bytes per token.
+    let want = ((24.0 * (1u64 << 30) as f64 * 0.9 - 16.06e9) / 131_072.0).floor() as u64;
+    assert_eq!(l.kv_tokens, want);
+    assert!(l.roofline.is_some());
+    let text = text.replace("replicas = 4", "replicas = 2");
+    // Two GPUs per replica need an interconnect figure the catalog lacks.
+    let err = load_text(&text, &[("l3.toml", profile)]).unwrap_err();
+    assert!(err.contains("gpu_interconnect_gb_per_s"), "{err}");
+    let _ = Path::new(".");
+}
