@@ -76,7 +76,8 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
     let mut n = 0;
     for record in reader.records() {
         let record = record.unwrap();
-        let row: HashMap<String, String> = headers.iter().zip(record.iter()).map(|(h, v)| (h.into(), v.into())).collect();
+        let row: HashMap<String, String> =
+            headers.iter().zip(record.iter()).map(|(h, v)| (h.into(), v.into())).collect();
         let num = |k: &str| row[k].parse::<f64>().unwrap_or_else(|_| panic!("{k} of {}", row["id"]));
         let got = simulate(&row);
         let (measured, documented, bound) = (num("measured_ms"), num("simulated_ms"), num("bound_pct"));
@@ -90,7 +91,11 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
         n += 1;
     }
     assert!(n >= 15, "only {n} held-out rows");
-    assert!(failures.is_empty(), "update docs/llm-serving.md and heldout.csv, or fix the drift:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "update docs/llm-serving.md and heldout.csv, or fix the drift:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
