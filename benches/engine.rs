@@ -237,8 +237,41 @@ fn training_policy_on_trace(c: &mut Criterion) {
     group.finish();
 }
 
+/// The LLM engine reference: a day of diurnal traffic at 2 requests/s
+/// (lognormal prompts, median 500 tokens; outputs 20 to 300), vllm
+/// scheduling with SPEC 2.8's example step times, target tracking from 1
+/// to 10 instances.
+fn llm_reference() -> spotsim::inference::design::Endpoint {
+    use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+    use spotsim::inference::llm::Scheduler;
+    use spotsim::inference::llm::tokens::{CountDist, Tokens};
+    let mut traffic = diurnal(2.0, 24);
+    traffic.tokens = Some(Tokens::Drawn {
+        input: CountDist::LogNormal { median: 500.0, sigma: 0.8 },
+        output: CountDist::Uniform { min: 20, max: 300 },
+    });
+    let fit = spotsim::commands::verify::spec_fit();
+    let mut e = spotsim::commands::verify::llm_endpoint(2, fit, Scheduler::Vllm, 20_000, traffic);
+    e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 100.0, 1, 10));
+    e
+}
+
+fn llm_engine(c: &mut Criterion) {
+    let endpoint = llm_reference();
+    let replications = 4;
+    let mut group = c.benchmark_group("llm_engine");
+    group.throughput(Throughput::Elements(replications));
+    group.sample_size(10);
+    let runner = Runner::new(1).unwrap();
+    group.bench_function("1d_2rps_autoscaled_1_thread", |b| {
+        b.iter(|| black_box(runner.run(&endpoint, 1, replications, &|_| {})))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    llm_engine,
     training_policy_on_trace,
     training_trace_replay,
     training_reference,

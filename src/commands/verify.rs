@@ -661,40 +661,6 @@ pub fn serverless_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<C
     checks
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closed_form_matches_the_spec_formula_when_it_applies() {
-        // S = 0 and τ dividing W: E[T] = D + (W/τ)(1/λ + D) e^{λR}(e^{λ(τ+C)} − 1).
-        let job = reference_job();
-        let (l, d, r, tau, c, w): (f64, f64, f64, f64, f64, f64) =
-            (1.0 / 36000.0, 900.0, 600.0, 1800.0, 300.0, 360000.0);
-        let spec = d + (w / tau) * (1.0 / l + d) * (l * r).exp() * ((l * (tau + c)).exp() - 1.0);
-        let got = expected(&job).unwrap().wall_time_s;
-        assert!((got - spec).abs() < 1e-6 * spec, "{got} vs {spec}");
-    }
-
-    #[test]
-    fn closed_form_tends_to_the_no_failure_time() {
-        let job = poisson_job(10.0, 60.0, 1e9, 5.0, 10.0, 0.0, 5.0, 1);
-        let got = expected(&job).unwrap().wall_time_s;
-        let plain = 5.0 * 60.0 + 10.0 * 3600.0 + 10.0 * 300.0;
-        assert!((got - plain).abs() < 1e-3 * plain, "{got} vs {plain}");
-    }
-
-    #[test]
-    fn golden_section_finds_the_minimum() {
-        let (c, m) = (300.0, 36000.0);
-        let t = exact_optimal_interval_s(c, m);
-        let f = |tau: f64| ((tau + c) / m).exp_m1() / tau;
-        assert!(f(t) <= f(t * 1.01) && f(t) <= f(t * 0.99));
-        // Young's interval is close to, and above, the first-order optimum.
-        assert!((t / optimal_interval_s(IntervalRule::Young, c, m) - 1.0).abs() < 0.05);
-    }
-}
-
 /// SPEC 2.8's example fit (milliseconds).
 pub fn spec_fit() -> FitMs {
     FitMs { prefill: [22.05, 0.1405, 8.08e-6], decode: [23.48, 5.93e-4, 0.0607], overhead: [2.0, 1e-4] }
@@ -807,4 +773,38 @@ pub fn llm_checks(seed: u64) -> Vec<Check> {
         });
     }
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_form_matches_the_spec_formula_when_it_applies() {
+        // S = 0 and τ dividing W: E[T] = D + (W/τ)(1/λ + D) e^{λR}(e^{λ(τ+C)} − 1).
+        let job = reference_job();
+        let (l, d, r, tau, c, w): (f64, f64, f64, f64, f64, f64) =
+            (1.0 / 36000.0, 900.0, 600.0, 1800.0, 300.0, 360000.0);
+        let spec = d + (w / tau) * (1.0 / l + d) * (l * r).exp() * ((l * (tau + c)).exp() - 1.0);
+        let got = expected(&job).unwrap().wall_time_s;
+        assert!((got - spec).abs() < 1e-6 * spec, "{got} vs {spec}");
+    }
+
+    #[test]
+    fn closed_form_tends_to_the_no_failure_time() {
+        let job = poisson_job(10.0, 60.0, 1e9, 5.0, 10.0, 0.0, 5.0, 1);
+        let got = expected(&job).unwrap().wall_time_s;
+        let plain = 5.0 * 60.0 + 10.0 * 3600.0 + 10.0 * 300.0;
+        assert!((got - plain).abs() < 1e-3 * plain, "{got} vs {plain}");
+    }
+
+    #[test]
+    fn golden_section_finds_the_minimum() {
+        let (c, m) = (300.0, 36000.0);
+        let t = exact_optimal_interval_s(c, m);
+        let f = |tau: f64| ((tau + c) / m).exp_m1() / tau;
+        assert!(f(t) <= f(t * 1.01) && f(t) <= f(t * 0.99));
+        // Young's interval is close to, and above, the first-order optimum.
+        assert!((t / optimal_interval_s(IntervalRule::Young, c, m) - 1.0).abs() < 0.05);
+    }
 }

@@ -70,8 +70,8 @@ fn read_table(
     let kind = instance.and_then(|name| catalog().find(name));
     let gpus = kind.map_or(1, |k| k.gpus.max(1));
     let replicas = l.integer("replicas", 1, 1024)?.unwrap_or(1) as u32;
-    if gpus % replicas != 0 {
-        let divisors: Vec<String> = (1..=gpus).filter(|d| gpus % d == 0).map(|d| d.to_string()).collect();
+    if !gpus.is_multiple_of(replicas) {
+        let divisors: Vec<String> = (1..=gpus).filter(|d| gpus.is_multiple_of(*d)).map(|d| d.to_string()).collect();
         return Err(l
             .error(
                 l.entry("replicas").expect("read"),

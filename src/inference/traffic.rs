@@ -415,6 +415,9 @@ impl Iterator for Arrivals {
     }
 }
 
+/// Rows of a trace drawn per arrival: their number, their sizes, the draws.
+type RowDraws = (u32, Option<Arc<[f64]>>, SimRng);
+
 /// Exact NHPP sampling by inversion of the integrated intensity: one Exp(1)
 /// draw per arrival, spent across pieces (rate × length each) until it fits.
 struct Nhpp {
@@ -429,7 +432,7 @@ struct Nhpp {
     /// Seconds from `base` to the last arrival in this piece (0 on entry).
     off: f64,
     /// Each arrival draws a row of the trace (rows, their sizes, the draws).
-    rows: Option<(u32, Option<Arc<[f64]>>, SimRng)>,
+    rows: Option<RowDraws>,
 }
 
 impl Nhpp {

@@ -62,7 +62,7 @@ fn littles_law_holds_on_the_engines_own_counters() {
         mmc_endpoint(1, 1, 14.0, 0.05, SimTime::from_mins(10)),
         tight,
         example("endpoint-autoscaling.toml", &["traffic.duration=3h", "inference.autoscaling.min=1"]),
-        example("azure-llm-replay.toml", &["traffic.duration=20m"]),
+        example("spot-endpoint.toml", &["traffic.duration=2h"]),
     ];
     for (i, e) in designs.iter().enumerate() {
         for r in 0..3 {

@@ -138,7 +138,7 @@ fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
     l.max_batched_tokens = 3000;
     e.timeout = SimTime::from_secs(20 + 10 * (k % 3));
     e.queue_limit = 5 + 10 * (k % 2) as u32;
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 60.0, 1, 4));
         e.startup = spotsim::dist::Dist::Constant(SimTime::from_mins(2));
     }
@@ -233,7 +233,8 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
     assert_eq!((l.replicas, l.gpus_per_replica, l.kv_tokens), (2, 2, 9000));
     assert_eq!(e.points[0].design.metrics().len(), 33);
 
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    type Case = (String, Vec<(&'static str, &'static str)>, &'static str);
+    let cases: Vec<Case> = vec![
         (
             design("engine = \"llm\"", &format!("replicas = 3\nkv_tokens = 9000\n{FIT}"), ok_traffic),
             vec![],

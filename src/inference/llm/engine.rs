@@ -350,10 +350,10 @@ impl Sim<'_> {
         let ttft = s.first_token - s.arrival;
         let tpot =
             (s.output >= 2).then(|| SimTime::from_nanos((now - s.first_token).as_nanos() / (s.output as u64 - 1)));
-        if latency <= self.ep.timeout {
-            if let Some(h) = self.period_ttft.as_mut() {
-                h.saturating_record(micros(ttft));
-            }
+        if latency <= self.ep.timeout
+            && let Some(h) = self.period_ttft.as_mut()
+        {
+            h.saturating_record(micros(ttft));
         }
         if s.counted {
             let slo_met = match self.llm.slo {

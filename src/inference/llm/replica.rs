@@ -457,8 +457,9 @@ impl Replica {
                 while let Some(&id) = self.waiting.front() {
                     let l = seqs.slab[id as usize].prompt as u64;
                     let fits_tokens = self.batch.is_empty() || batch.prompt + l <= limits.max_batched_tokens;
-                    let fits_seqs = self.seqs_decoding() + self.batch.len() as u64 + 1 <= limits.max_seqs;
-                    if !(fits_tokens && fits_seqs && self.kv_used() + l + 1 <= cap) {
+                    let fits_seqs = self.seqs_decoding() + (self.batch.len() as u64) < limits.max_seqs;
+                    // The prompt and its first output token must fit.
+                    if !(fits_tokens && fits_seqs && self.kv_used() + l < cap) {
                         break;
                     }
                     self.admit(id, at, seqs);
@@ -489,7 +490,7 @@ impl Replica {
                     let Some(&id) = self.waiting.front() else { break };
                     let l = seqs.slab[id as usize].prompt as u64;
                     let room = (self.seqs_decoding() + self.prefilling.len() as u64) < limits.max_seqs;
-                    if !(room && self.kv_used() + l + 1 <= cap) {
+                    if !(room && self.kv_used() + l < cap) {
                         break;
                     }
                     self.admit(id, at, seqs);
