@@ -46,7 +46,7 @@ pub const PREFILL_MFU: f64 = 0.64;
 pub const ALLREDUCE_LATENCY_US: f64 = 35.0;
 /// Per-iteration overhead outside the GPU's work, milliseconds: 0.9, what
 /// is left of vLLM 0.23's 5.1 ms inter-token latency for Qwen2.5-0.5B on
-/// one L4 (https://ai.wmx.dev/benchmarks) once its 0.99 GB weight read at
+/// one L4 (<https://ai.wmx.dev/benchmarks>) once its 0.99 GB weight read at
 /// the efficiency above is taken out.
 pub const ITERATION_OVERHEAD_MS: f64 = 0.9;
 
