@@ -178,7 +178,7 @@ mod tests {
         let l = 4096.0;
         let long = st.iteration(&Batch { prompt: 4096, prompt_sq: 4096 * 4096, ..Batch::default() }) as f64 / PS_PER_MS;
         let compute = l * r.prefill_ms_per_token + l * l * r.prefill_ms_per_token_sq;
-        // Within the picosecond rounding of the per-token² coefficient, × 4096².
+        // Coefficients are whole picoseconds: 0.4 ps per token² off over 4096².
         assert!((long - compute - ITERATION_OVERHEAD_MS).abs() < 1e-2, "{long} vs {compute}");
         // Tensor parallel halves the reads and adds the all-reduces.
         let r2 = RooflineTerms::derive(&m, &a100(), 2).unwrap();
