@@ -24,6 +24,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("bert-base-compiled", include_str!("../models/profiles/bert-base-compiled.toml")),
     ("llama-2-7b", include_str!("../models/profiles/llama-2-7b.toml")),
     ("bert-large-pretraining", include_str!("../models/profiles/bert-large-pretraining.toml")),
+    ("llama-3-8b", include_str!("../models/profiles/llama-3-8b.toml")),
+    ("llama-3-70b", include_str!("../models/profiles/llama-3-70b.toml")),
 ];
 
 /// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).
@@ -671,6 +673,27 @@ pub fn render() -> String {
                     out += &format!("      source: {src}\n");
                 }
             }
+        }
+        if let Some(m) = &p.model {
+            out += &format!(
+                "  model: {:.3e} parameters, {} layers, hidden {}, {} KV heads x {}, {} bytes per parameter: \
+                 weights {:.2} GB, KV cache {} KiB per token\n",
+                m.parameters,
+                m.layers,
+                m.hidden,
+                m.kv_heads,
+                m.head_dim,
+                m.bytes_per_parameter,
+                m.weight_bytes() / 1e9,
+                m.kv_bytes_per_token() / 1024.0
+            );
+            let measured: Vec<&str> = p.llm_steps.iter().map(|t| t.instance.as_str()).collect();
+            out += &if measured.is_empty() {
+                "  llm step times: the roofline on every GPU type that holds the weights (docs/llm-serving.md)\n"
+                    .to_string()
+            } else {
+                format!("  llm step times: measured for {}; the roofline elsewhere\n", measured.join(", "))
+            };
         }
         out += "\n";
     }
