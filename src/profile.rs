@@ -52,6 +52,9 @@ pub struct Profile {
 #[derive(Debug)]
 pub struct LlmSteps {
     pub instance: String,
+    /// GPUs per replica the times were measured at: a table applies only to
+    /// designs whose replicas span that many GPUs.
+    pub tensor_parallel: u32,
     pub fit: FitMs,
     pub source: Option<String>,
 }
@@ -241,10 +244,13 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
             let t = s.child(entry)?;
             let e = t.entry("step_time").ok_or_else(|| t.missing("step_time", "{ prefill, decode, overhead }"))?;
             let fit = read_fit(&t, e)?;
+            let tensor_parallel = t.integer("tensor_parallel", 1, 64)?.ok_or_else(|| {
+                t.missing("tensor_parallel", "the GPUs per replica the step times were measured at, such as 1")
+            })? as u32;
             let source = t.string("source")?;
             t.string("note")?;
             t.finish()?;
-            llm_steps.push(LlmSteps { instance: entry.key.clone(), fit, source });
+            llm_steps.push(LlmSteps { instance: entry.key.clone(), tensor_parallel, fit, source });
         }
     }
     root.finish()?;
@@ -687,7 +693,8 @@ pub fn render() -> String {
                 m.weight_bytes() / 1e9,
                 m.kv_bytes_per_token() / 1024.0
             );
-            let measured: Vec<&str> = p.llm_steps.iter().map(|t| t.instance.as_str()).collect();
+            let measured: Vec<String> =
+                p.llm_steps.iter().map(|t| format!("{} at {} GPU(s) per replica", t.instance, t.tensor_parallel)).collect();
             out += &if measured.is_empty() {
                 "  llm step times: the roofline on every GPU type that holds the weights (docs/llm-serving.md)\n"
                     .to_string()
