@@ -32,6 +32,7 @@ EXPERIMENTS=(
   "encoder-gpu-or-cpu 3"
   "training-instance-spot 50"
   "deadline-policies-v100 40"
+  "llm-load-by-gpu 3"
   "deployment-options 3"
 )
 

@@ -26,6 +26,8 @@ pub struct Source {
     pub network: String,
     /// Where every instance's `accelerator_memory_gib` comes from.
     pub accelerator_memory: String,
+    /// Where every GPU's bandwidth, FLOP/s and interconnect come from.
+    pub gpu: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,33 @@ mod tests {
             "ml.p4d.24xlarge",
         ] {
             assert!(c.find(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn every_gpu_type_has_its_roofline_figures() {
+        let c = catalog();
+        assert!(!c.source.gpu.is_empty());
+        for name in [
+            "ml.g6.xlarge",
+            "ml.g6.2xlarge",
+            "ml.g6.12xlarge",
+            "ml.g6.48xlarge",
+            "ml.g6e.xlarge",
+            "ml.g6e.2xlarge",
+            "ml.g6e.12xlarge",
+            "ml.g6e.48xlarge",
+            "ml.p4de.24xlarge",
+            "ml.p5e.48xlarge",
+            "ml.p5en.48xlarge",
+        ] {
+            assert!(c.find(name).is_some(), "{name} missing");
+        }
+        for i in c.instances.iter().filter(|i| i.gpu.starts_with("NVIDIA")) {
+            assert!(i.gpu_memory_bandwidth_gb_per_s.is_some_and(|b| b > 0.0), "{}", i.name);
+            assert!(i.gpu_fp16_tflops.is_some_and(|f| f > 0.0), "{}", i.name);
+            assert_eq!(i.gpu_interconnect_gb_per_s.is_some(), i.gpus > 1, "{}", i.name);
+            assert!(i.note.contains("GPU figures"), "{}", i.name);
         }
     }
 }

@@ -24,6 +24,8 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("bert-base-compiled", include_str!("../models/profiles/bert-base-compiled.toml")),
     ("llama-2-7b", include_str!("../models/profiles/llama-2-7b.toml")),
     ("bert-large-pretraining", include_str!("../models/profiles/bert-large-pretraining.toml")),
+    ("llama-3-8b", include_str!("../models/profiles/llama-3-8b.toml")),
+    ("llama-3-70b", include_str!("../models/profiles/llama-3-70b.toml")),
 ];
 
 /// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).
@@ -50,6 +52,9 @@ pub struct Profile {
 #[derive(Debug)]
 pub struct LlmSteps {
     pub instance: String,
+    /// GPUs per replica the times were measured at: a table applies only to
+    /// designs whose replicas span that many GPUs.
+    pub tensor_parallel: u32,
     pub fit: FitMs,
     pub source: Option<String>,
 }
@@ -239,10 +244,13 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
             let t = s.child(entry)?;
             let e = t.entry("step_time").ok_or_else(|| t.missing("step_time", "{ prefill, decode, overhead }"))?;
             let fit = read_fit(&t, e)?;
+            let tensor_parallel = t.integer("tensor_parallel", 1, 64)?.ok_or_else(|| {
+                t.missing("tensor_parallel", "the GPUs per replica the step times were measured at, such as 1")
+            })? as u32;
             let source = t.string("source")?;
             t.string("note")?;
             t.finish()?;
-            llm_steps.push(LlmSteps { instance: entry.key.clone(), fit, source });
+            llm_steps.push(LlmSteps { instance: entry.key.clone(), tensor_parallel, fit, source });
         }
     }
     root.finish()?;
@@ -671,6 +679,28 @@ pub fn render() -> String {
                     out += &format!("      source: {src}\n");
                 }
             }
+        }
+        if let Some(m) = &p.model {
+            out += &format!(
+                "  model: {:.3e} parameters, {} layers, hidden {}, {} KV heads x {}, {} bytes per parameter: \
+                 weights {:.2} GB, KV cache {} KiB per token\n",
+                m.parameters,
+                m.layers,
+                m.hidden,
+                m.kv_heads,
+                m.head_dim,
+                m.bytes_per_parameter,
+                m.weight_bytes() / 1e9,
+                m.kv_bytes_per_token() / 1024.0
+            );
+            let measured: Vec<String> =
+                p.llm_steps.iter().map(|t| format!("{} at {} GPU(s) per replica", t.instance, t.tensor_parallel)).collect();
+            out += &if measured.is_empty() {
+                "  llm step times: the roofline on every GPU type that holds the weights (docs/llm-serving.md)\n"
+                    .to_string()
+            } else {
+                format!("  llm step times: measured for {}; the roofline elsewhere\n", measured.join(", "))
+            };
         }
         out += "\n";
     }

@@ -127,7 +127,9 @@ fn read_table(
             )
         })?,
     };
-    let fit_for_type = profile.and_then(|p| p.llm_steps.iter().find(|t| Some(t.instance.as_str()) == instance));
+    let fit_for_type = profile.and_then(|p| {
+        p.llm_steps.iter().find(|t| Some(t.instance.as_str()) == instance && t.tensor_parallel == gpus_per_replica)
+    });
     let step_source = match l.entry("step_time") {
         Some(e) => match &e.node.value {
             Value::Str(text) if text == "roofline" => None,

@@ -276,3 +276,25 @@ fn the_recommendation_example_says_why_it_gives_types_whole() {
         assert!(listed < types.len(), "profile {} lists all of {types:?}: use it in the example", p.name);
     }
 }
+
+#[test]
+fn a_measured_step_table_holds_only_at_its_gpus_per_replica() {
+    use spotsim::inference::llm::StepSource;
+    let text = |replicas: u32| {
+        format!(
+            "[inference]\nengine = \"llm\"\nprofile = \"llama-3-8b\"\ninstance = \"ml.p4de.24xlarge\"\n\
+             initial_instances = 1\n[inference.llm]\nreplicas = {replicas}\n\
+             [traffic]\nsynthetic = {{ mean_rps = 1 }}\ntokens = {{ input = 512, output = 128 }}\nduration = \"1m\"\n"
+        )
+    };
+    let step = |replicas: u32| {
+        let e = load(&text(replicas), &[]);
+        e.points[0].design.downcast::<Endpoint>().unwrap().llm.as_ref().unwrap().step_time.clone()
+    };
+    // One GPU per replica: the table measured at tensor parallel 1.
+    let StepSource::Fit(fit) = step(8) else { panic!("replicas of one GPU take the profile's table") };
+    let table = profile::built_in().iter().find(|p| p.name == "llama-3-8b").unwrap();
+    assert_eq!(fit, table.llm_steps[0].fit);
+    // Two GPUs per replica: the table does not apply; the roofline does.
+    assert!(matches!(step(4), StepSource::Roofline(_)));
+}
