@@ -884,11 +884,105 @@ print(f"Roofline against {len(good)} held-out measurements outside TGI's tensor 
 ]
 
 
+LLM_ENDPOINTS = [
+    """md:# LLM endpoints on SageMaker: instance types, scale to zero, asynchronous inference
+
+Three questions about serving an LLM on SageMaker (SPEC 2.8, 2.9):
+
+1. **Which GPU type, scheduler and concurrency target** serve Llama 2 7B at
+   the lowest cost per million output tokens with p99 TTFT under 1 s and p99
+   TPOT under 80 ms? (`recommend` on the token-level engine.)
+2. **Always on, scale to zero, or asynchronous?** For sparse and for bursty
+   traffic: cost against the share of requests served.
+3. **The recommendation**, circled.
+
+**Input**, produced from the repository root by
+
+```sh
+spotsim recommend experiments/llm-recommendation.toml
+spotsim run experiments/deployment-options.toml
+```
+
+`results/llm-recommendation/recommendations.csv` holds one row per design
+(status, the objective's mean and interval, each constraint's estimate and
+verdict); `results/deployment-options/summary.csv` the metrics of each
+(traffic, mode, autoscaling) point, with `no_capacity_failures`,
+`queue_wait_p99_s` and `scale_from_zero` (docs/sagemaker-options.md).""",
+    SETUP,
+    """def read_result(name, file):
+    path = ROOT / "results" / name / file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run spotsim on experiments/{name}.toml first")
+    return pd.read_csv(path)
+
+
+rec = read_result("llm-recommendation", "recommendations.csv")
+COST, TTFT, TPOT = "cost_per_million_output_tokens_usd.mean", "ttft_p99_ms.mean", "tpot_p99_ms.mean"
+TYPE, SCHED, TARGET = "inference.instance", "inference.llm.scheduler", "inference.autoscaling.target"
+rec[["rank", "status", TYPE, SCHED, TARGET, "replications", COST, TTFT, TPOT]].head(12)""",
+    """fig, ax = plt.subplots(figsize=(9, 5.5))
+ax.axvspan(rec[TTFT].min() / 2, 1000, color="tab:green", alpha=0.08, label="TTFT p99 <= 1 s")
+markers = {"vllm": "o", "chunked": "s"}
+colors = dict(zip(sorted(rec[TYPE].unique()), ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]))
+for (t, sch), d in rec.groupby([TYPE, SCHED]):
+    ok = d[TPOT] <= 80
+    ax.scatter(d[TTFT], d[COST], marker=markers.get(sch, "^"), color=colors[t], s=45,
+               alpha=[1.0 if x else 0.35 for x in ok], label=f"{t}, {sch}")
+lead = rec.sort_values("rank").iloc[0]
+ax.scatter([lead[TTFT]], [lead[COST]], s=350, facecolors="none", edgecolors="tab:red", lw=2,
+           label=f"recommended ({lead['status']})")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("TTFT p99, mean over replications (ms, log)")
+ax.set_ylabel("cost per million output tokens (USD, log)")
+ax.set_title("Llama 2 7B: cost per million tokens against TTFT p99 per GPU type\\n(faded: TPOT p99 above 80 ms)")
+ax.legend(fontsize=7, ncol=2, loc="upper left")
+fig.tight_layout()
+fig.savefig(FIG / "llm-cost-ttft.png")
+plt.show()""",
+    """dep = read_result("deployment-options", "summary.csv")
+dep["traffic"] = dep["traffic.trace"].str.extract(r"([a-z-]+)\\.csv")[0]
+dep["option"] = np.where(dep["inference.autoscaling"].str.contains("min = 0"), "to zero", "always on")
+dep["option"] = dep["inference.mode"].map({"endpoint": "real-time", "async": "async"}) + ", " + dep["option"]
+wide = dep.pivot_table(index=["traffic", "option"], columns="metric", values="mean")
+wide["served_share"] = wide["served"] / wide["requests"]
+wide[["requests", "served_share", "no_capacity_failures", "cost_usd", "queue_wait_p99_s", "scale_from_zero"]].round(3)""",
+    """fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+style = {"real-time, always on": ("tab:blue", "o"), "real-time, to zero": ("tab:red", "v"),
+         "async, always on": ("tab:green", "s"), "async, to zero": ("tab:purple", "D")}
+for ax, (traffic, d) in zip(axes, wide.groupby(level="traffic")):
+    for (_, option), row in d.iterrows():
+        c, m = style[option]
+        ax.scatter(row["cost_usd"], row["served_share"], color=c, marker=m, s=90, label=option)
+        wait = row["queue_wait_p99_s"]
+        if np.isfinite(wait):
+            ax.annotate(f"p99 wait {wait / 60:.1f} min", (row["cost_usd"], row["served_share"]),
+                        textcoords="offset points", xytext=(6, -12), fontsize=7)
+    ax.set_title(f"{traffic} traffic")
+    ax.set_xlabel("cost per day (USD)")
+    ax.set_ylim(-0.05, 1.08)
+axes[0].set_ylabel("share of requests served")
+axes[0].legend(fontsize=8, loc="lower right")
+fig.suptitle("Real-time with scale to zero against asynchronous against always on")
+fig.tight_layout()
+fig.savefig(FIG / "llm-deployment-options.png")
+plt.show()""",
+    """lead = rec.sort_values("rank").iloc[0]
+print(f"Recommended ({lead['status']}): {lead[TYPE]}, {lead[SCHED]} scheduler, {lead[TARGET]} requests per copy: "
+      f"${lead[COST]:.2f} per million output tokens, TTFT p99 {lead[TTFT]:.0f} ms, TPOT p99 {lead[TPOT]:.1f} ms.")
+for traffic, d in wide.groupby(level="traffic"):
+    full = d[d["served_share"] > 0.999]
+    best = full["cost_usd"].idxmin()[1] if len(full) else "none"
+    print(f"{traffic}: the cheapest option that serves every request is {best}.")""",
+]
+
+
 def main():
     for name, cells in [("checkpoint-interval", CHECKPOINT), ("endpoint-autoscaling", ENDPOINT),
                         ("serverless-vs-endpoint", SERVERLESS), ("zones-and-real-spot", ZONES),
                         ("right-sizing", RIGHT_SIZING), ("recommend", RECOMMEND),
-                        ("deadline-policies", DEADLINE), ("llm-serving", LLM)]:
+                        ("deadline-policies", DEADLINE), ("llm-serving", LLM),
+                        ("llm-endpoints", LLM_ENDPOINTS)]:
         nbformat.write(nb(cells), HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

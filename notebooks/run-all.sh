@@ -33,6 +33,7 @@ EXPERIMENTS=(
   "training-instance-spot 50"
   "deadline-policies-v100 40"
   "llm-load-by-gpu 3"
+  "deployment-options 3"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do
@@ -46,6 +47,12 @@ done
 # recommend.ipynb reads what `spotsim recommend` writes (quick: a budget).
 args=(recommend experiments/endpoint-recommendation.toml --quiet)
 [[ "$QUICK" == 1 ]] && args+=(--budget 3000)
+echo "spotsim ${args[*]}" >&2
+"$BIN" "${args[@]}"
+
+# llm-endpoints.ipynb reads the LLM recommendation.
+args=(recommend experiments/llm-recommendation.toml --quiet)
+[[ "$QUICK" == 1 ]] && args+=(--budget 1000)
 echo "spotsim ${args[*]}" >&2
 "$BIN" "${args[@]}"
 

@@ -234,6 +234,7 @@ fn execute(command: Command) -> Result<(), Failure> {
             let mut loaded = Vec::new();
             for path in &experiments {
                 let mut e = flags.load(path, experiment::Fit::Refuse)?;
+                run::check_runnable(&e)?;
                 if !points.is_empty() {
                     e.keep_points(&points)?;
                 }

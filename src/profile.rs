@@ -693,8 +693,11 @@ pub fn render() -> String {
                 m.weight_bytes() / 1e9,
                 m.kv_bytes_per_token() / 1024.0
             );
-            let measured: Vec<String> =
-                p.llm_steps.iter().map(|t| format!("{} at {} GPU(s) per replica", t.instance, t.tensor_parallel)).collect();
+            let measured: Vec<String> = p
+                .llm_steps
+                .iter()
+                .map(|t| format!("{} at {} GPU(s) per replica", t.instance, t.tensor_parallel))
+                .collect();
             out += &if measured.is_empty() {
                 "  llm step times: the roofline on every GPU type that holds the weights (docs/llm-serving.md)\n"
                     .to_string()

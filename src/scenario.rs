@@ -88,6 +88,10 @@ impl dyn Design {
     pub fn downcast<T: Design>(&self) -> Option<&T> {
         (self as &dyn Any).downcast_ref()
     }
+
+    pub fn downcast_mut<T: Design>(&mut self) -> Option<&mut T> {
+        (self as &mut dyn Any).downcast_mut()
+    }
 }
 
 /// Serialises as the experiment file's tables.

@@ -17,7 +17,13 @@
 //! same service times. FIFO waiting times only grow as arrivals are pushed
 //! together, so the percentile rises with the rate on every sample path and
 //! bisection cannot be misled by noise between evaluations.
+//!
+//! With `users` (SPEC 2.9) the test is a closed loop instead: per point and
+//! user count, the one instance holds that many requests in flight, a new one
+//! as soon as one finishes (`ArrivalFeed`'s closed loop), for the traffic's
+//! duration after a warm-up; throughput and latency percentiles are measured.
 
+use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -25,7 +31,7 @@ use crate::engine::{Runner, Streams};
 use crate::experiment::Experiment;
 use crate::experiment::loadtest::LoadtestSpec;
 use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
-use crate::inference::request;
+use crate::inference::llm::engine::LlmOutcome;
 use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
@@ -93,6 +99,21 @@ pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
             .with_hint(Some("load-test the endpoint designs only: mode = \"endpoint\"".into())));
         }
     }
+    if let Some(spec) = &experiment.loadtest
+        && let Some(metric) = spec.token_metric()
+        && let Some(p) =
+            experiment.points.iter().find(|p| p.design.downcast::<Endpoint>().is_some_and(|e| e.llm.is_none()))
+    {
+        return Err(InputError::new(
+            &at("loadtest"),
+            Some("loadtest.latency"),
+            format!(
+                "`{}` is a percentile of the {metric} of an LLM design, but point {} is not one",
+                spec.latency, p.index
+            ),
+        )
+        .with_hint(Some("use engine = \"llm\", or an end-to-end percentile such as \"p99\"".into())));
+    }
     experiment.loadtest.as_ref().ok_or_else(|| {
         InputError::new(
             &experiment.origin_of("loadtest"),
@@ -103,25 +124,143 @@ pub fn check(experiment: &Experiment) -> Result<&LoadtestSpec, InputError> {
     })
 }
 
-/// Runs the search on every point, in order.
+/// One closed-loop measurement: a point at one user count.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClosedResult {
+    pub users: u32,
+    /// Requests sent in the measured window, per second.
+    pub requests_per_s: f64,
+    /// Latencies of those requests, seconds.
+    pub latency_mean_s: f64,
+    pub latency_p50_s: f64,
+    pub latency_p90_s: f64,
+    pub latency_p99_s: f64,
+    pub price_per_hour: f64,
+    /// An LLM design's `LLM_CLOSED_COLUMNS`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<[f64; 7]>,
+}
+
+/// What a load test found: per point, the open-loop answer or the
+/// closed-loop rows (one per user count).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Results {
+    Open(Vec<LoadResult>),
+    Closed(Vec<Vec<ClosedResult>>),
+}
+
+/// Runs the search (or the closed loop) on every point, in order.
 pub fn loadtest(
     experiment: &Experiment,
     runner: &Runner,
     settings: &Settings,
     progress: &dyn Fn(usize),
-) -> Result<Vec<LoadResult>, InputError> {
+) -> Result<Results, InputError> {
     let spec = check(experiment)?;
-    let results = experiment
-        .points
-        .iter()
-        .map(|p| {
-            let ep = p.design.downcast::<Endpoint>().expect("checked");
-            let result = runner.install(|| search(ep, spec, settings, experiment.seed));
-            progress(p.index);
-            result
-        })
-        .collect();
+    let designs = experiment.points.iter().map(|p| (p.index, p.design.downcast::<Endpoint>().expect("checked")));
+    let results = if spec.closed_loop() {
+        Results::Closed(
+            designs
+                .map(|(index, ep)| {
+                    let rows = spec
+                        .users
+                        .iter()
+                        .map(|&n| runner.install(|| closed_loop(ep, spec, n, settings, experiment.seed)))
+                        .collect();
+                    progress(index);
+                    rows
+                })
+                .collect(),
+        )
+    } else {
+        Results::Open(
+            designs
+                .map(|(index, ep)| {
+                    let result = runner.install(|| search(ep, spec, settings, experiment.seed));
+                    progress(index);
+                    result
+                })
+                .collect(),
+        )
+    };
     Ok(results)
+}
+
+/// The design as one instance holding `users` requests in flight for the
+/// traffic's duration after the warm-up (`[loadtest] warmup`, by default a
+/// tenth of the duration), `settings.runs` runs pooled.
+pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings: &Settings, seed: u64) -> ClosedResult {
+    let measured = design.traffic.duration;
+    let warmup = spec.warmup.unwrap_or(SimTime::from_nanos(measured.as_nanos() / 10));
+    let mut ep = single_instance(design, 1.0, settings);
+    ep.users = Some(users);
+    ep.warmup = warmup;
+    ep.traffic.duration = warmup + measured;
+    let Pooled { latency, requests: sent, served, latency_sum_s, llm } = pooled(&ep, settings, seed);
+    let window_s = settings.runs as f64 * measured.as_secs_f64();
+    let quantile = |q: f64| if latency.is_empty() { f64::NAN } else { latency.value_at_quantile(q) as f64 / 1e6 };
+    ClosedResult {
+        users,
+        requests_per_s: sent / (settings.runs as f64 * measured.as_secs_f64()),
+        latency_mean_s: latency_sum_s / served,
+        latency_p50_s: quantile(0.50),
+        latency_p90_s: quantile(0.90),
+        latency_p99_s: quantile(0.99),
+        price_per_hour: design.price_per_hour,
+        llm: llm.map(|lo| {
+            let v = lo.values(window_s, 0.0);
+            [v[7], v[0], v[1], v[2], v[3], v[4], v[5]]
+        }),
+    }
+}
+
+/// `loadtest.csv`'s closed-loop columns for an LLM engine, after `CLOSED_COLUMNS`.
+pub const LLM_CLOSED_COLUMNS: [&str; 7] =
+    ["output_tokens_per_s", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms"];
+
+/// `loadtest.csv`'s columns after the swept keys, for a closed loop.
+pub const CLOSED_COLUMNS: [&str; 7] = [
+    "users",
+    "requests_per_s",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "cost_per_million_requests_usd",
+];
+
+/// `CLOSED_COLUMNS` then `LLM_CLOSED_COLUMNS`.
+const CLOSED_LLM_COLUMNS: [&str; 14] = [
+    CLOSED_COLUMNS[0],
+    CLOSED_COLUMNS[1],
+    CLOSED_COLUMNS[2],
+    CLOSED_COLUMNS[3],
+    CLOSED_COLUMNS[4],
+    CLOSED_COLUMNS[5],
+    CLOSED_COLUMNS[6],
+    LLM_CLOSED_COLUMNS[0],
+    LLM_CLOSED_COLUMNS[1],
+    LLM_CLOSED_COLUMNS[2],
+    LLM_CLOSED_COLUMNS[3],
+    LLM_CLOSED_COLUMNS[4],
+    LLM_CLOSED_COLUMNS[5],
+    LLM_CLOSED_COLUMNS[6],
+];
+
+impl ClosedResult {
+    /// The values of `CLOSED_COLUMNS`.
+    pub fn row(&self) -> [f64; 7] {
+        [
+            self.users as f64,
+            self.requests_per_s,
+            self.latency_mean_s * 1000.0,
+            self.latency_p50_s * 1000.0,
+            self.latency_p90_s * 1000.0,
+            self.latency_p99_s * 1000.0,
+            self.price_per_hour / (self.requests_per_s * 3600.0) * 1e6,
+        ]
+    }
 }
 
 /// The percentile at one rate: its estimate and 95% confidence bounds, seconds.
@@ -134,19 +273,21 @@ struct Measured {
 
 /// The rate search for one endpoint design.
 pub fn search(design: &Endpoint, spec: &LoadtestSpec, settings: &Settings, seed: u64) -> LoadResult {
-    let threshold = spec.threshold.as_secs_f64();
+    let threshold = spec.threshold.expect("an open-loop test has a threshold").as_secs_f64();
     let q = spec.quantile();
     // Every rate is simulated once: the three searches share evaluations.
     let mut seen: Vec<(f64, Measured)> = Vec::new();
     let mut measure = |rate: f64| match seen.iter().find(|(r, _)| *r == rate) {
         Some((_, m)) => *m,
         None => {
-            let m = percentile(design, rate, q, settings, seed);
+            let m = percentile(design, rate, q, spec.token_metric(), settings, seed);
             seen.push((rate, m));
             m
         }
     };
-    let capacity = design.workers as f64 / design.mean_service_s();
+    // An LLM design has no service time to size from: the search steps out
+    // from one request per second.
+    let capacity = if design.llm.is_some() { 2.0 } else { design.workers as f64 / design.mean_service_s() };
     let floor = capacity * 1e-6;
     let (max_rate, high) =
         crossing(&mut |r| measure(r).estimate <= threshold, 0.5 * capacity, settings.precision, floor);
@@ -250,22 +391,25 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
 /// runs at `rate`, with a 95% distribution-free interval (the order
 /// statistics at ranks nq ± 1.96√(nq(1 − q))); requests refused or timed
 /// out count as infinitely slow.
-fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u64) -> Measured {
+/// `token`: "ttft" or "tpot" for an LLM design's percentile of those instead
+/// (TPOT over the requests that have one).
+fn percentile(design: &Endpoint, rate: f64, q: f64, token: Option<&str>, settings: &Settings, seed: u64) -> Measured {
     let ep = single_instance(design, rate, settings);
-    let outcomes: Vec<_> =
-        (0..settings.runs).into_par_iter().map(|r| request::simulate(&ep, &Streams::new(seed, r), None).0).collect();
-    let mut latency = latency_histogram();
-    let (mut counted, mut served) = (0.0, 0.0);
-    for o in &outcomes {
-        latency.add(&o.latency_us).expect("same bounds");
-        counted += o.requests;
-        served += o.served;
-    }
+    let Pooled { latency, requests, served, llm, .. } = pooled(&ep, settings, seed);
+    let lo = llm.as_ref();
+    let (histogram, per_s, counted, served) = match token {
+        Some("ttft") => (&lo.expect("checked: an LLM design").ttft_us, 1e6, requests, served),
+        Some(_) => {
+            let tpot = &lo.expect("checked: an LLM design").tpot_ns;
+            (tpot, 1e9, tpot.len() as f64, tpot.len() as f64)
+        }
+        None => (&latency, 1e6, requests, served),
+    };
     let at_rank = |rank: f64| {
         if served == 0.0 || rank > served {
             f64::INFINITY
         } else {
-            latency.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / 1e6
+            histogram.value_at_quantile((rank / served).clamp(0.0, 1.0)) as f64 / per_s
         }
     };
     let half = 1.96 * (counted * q * (1.0 - q)).sqrt();
@@ -274,6 +418,34 @@ fn percentile(design: &Endpoint, rate: f64, q: f64, settings: &Settings, seed: u
         low: at_rank(q * counted - half),
         high: at_rank(q * counted + half + 1.0),
     }
+}
+
+/// The counted requests of `settings.runs` runs of `ep`, in parallel.
+struct Pooled {
+    latency: Histogram<u64>,
+    requests: f64,
+    served: f64,
+    latency_sum_s: f64,
+    /// An LLM design's token counters, pooled.
+    llm: Option<LlmOutcome>,
+}
+
+fn pooled(ep: &Endpoint, settings: &Settings, seed: u64) -> Pooled {
+    let outcomes: Vec<_> = (0..settings.runs).into_par_iter().map(|r| ep.outcomes(&Streams::new(seed, r))).collect();
+    let mut p = Pooled { latency: latency_histogram(), requests: 0.0, served: 0.0, latency_sum_s: 0.0, llm: None };
+    for (o, lo) in &outcomes {
+        p.latency.add(&o.latency_us).expect("same bounds");
+        p.requests += o.requests;
+        p.served += o.served;
+        p.latency_sum_s += o.latency_sum_s;
+        if let Some(lo) = lo {
+            let all = p.llm.get_or_insert_with(LlmOutcome::new);
+            all.ttft_us.add(&lo.ttft_us).expect("same bounds");
+            all.tpot_ns.add(&lo.tpot_ns).expect("same bounds");
+            all.output_tokens += lo.output_tokens;
+        }
+    }
+    p
 }
 
 /// `loadtest.csv`'s columns after the point's swept keys.
@@ -307,7 +479,7 @@ impl LoadResult {
 /// The result files: `loadtest.csv` and `manifest.json`.
 pub fn files(
     experiment: &Experiment,
-    results: &[LoadResult],
+    results: &Results,
     settings: &Settings,
     info: &RunInfo,
 ) -> Vec<(&'static str, Vec<u8>)> {
@@ -315,11 +487,26 @@ pub fn files(
     struct Procedure<'a> {
         command: &'static str,
         settings: &'a Settings,
-        results: &'a [LoadResult],
+        results: &'a Results,
     }
-    let columns: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    let rows: Vec<(usize, Vec<String>)> =
-        results.iter().enumerate().map(|(p, r)| (p, r.row().iter().map(|&x| output::cell(x)).collect())).collect();
+    let cells = |row: &[f64]| row.iter().map(|&x| output::cell(x)).collect::<Vec<_>>();
+    let (columns, rows): (&[&str], Vec<(usize, Vec<String>)>) = match results {
+        Results::Open(open) => (&COLUMNS, open.iter().enumerate().map(|(p, r)| (p, cells(&r.row()))).collect()),
+        Results::Closed(closed) => {
+            // LLM points add their token columns (NaN for the others).
+            let llm = closed.iter().flatten().any(|r| r.llm.is_some());
+            let row = |r: &ClosedResult| {
+                let mut row = r.row().to_vec();
+                if llm {
+                    row.extend(r.llm.unwrap_or([f64::NAN; 7]));
+                }
+                cells(&row)
+            };
+            let columns: &[&str] = if llm { &CLOSED_LLM_COLUMNS } else { &CLOSED_COLUMNS };
+            (columns, closed.iter().enumerate().flat_map(|(p, rs)| rs.iter().map(move |r| (p, row(r)))).collect())
+        }
+    };
+    let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let procedure = Procedure { command: "loadtest", settings, results };
     vec![
         ("loadtest.csv", output::point_table_csv(&experiment.layout(), &columns, &rows)),
@@ -328,11 +515,16 @@ pub fn files(
 }
 
 /// The table for the terminal, cheapest per million requests first marked.
-pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
+pub fn render(experiment: &Experiment, results: &Results) -> String {
     let spec = experiment.loadtest.as_ref().expect("checked");
+    let results = match results {
+        Results::Open(open) => open,
+        Results::Closed(closed) => return render_closed(experiment, closed),
+    };
+    let threshold = spec.threshold.expect("an open-loop test has a threshold");
     let mut out = format!(
         "{}: one instance per point, the highest steady rate with {} latency <= {}\n",
-        experiment.name, spec.latency, spec.threshold
+        experiment.name, spec.latency, threshold
     );
     let best = (0..results.len())
         .filter(|&p| results[p].max_rate > 0.0)
@@ -350,6 +542,26 @@ pub fn render(experiment: &Experiment, results: &[LoadResult]) -> String {
             row[4],
             if best == Some(p) { "  <- cheapest per request" } else { "" }
         );
+    }
+    out
+}
+
+/// The closed-loop table: per point, a line per user count.
+fn render_closed(experiment: &Experiment, results: &[Vec<ClosedResult>]) -> String {
+    let mut out = format!("{}: one instance per point, users holding one request each in flight\n", experiment.name);
+    for (p, rows) in results.iter().enumerate() {
+        let label = crate::commands::recommend::report::point_label(experiment, p);
+        out += &format!("  point {p}{}:\n", if label.is_empty() { String::new() } else { format!(" ({label})") });
+        for r in rows {
+            let row = r.row();
+            let tokens = r.llm.map_or(String::new(), |l| {
+                format!(", {:.0} output tokens/s, TTFT p50 {:.0} ms, TPOT p50 {:.1} ms", l[0], l[1], l[4])
+            });
+            out += &format!(
+                "    {:>5} users: {:.2} requests/s, latency p50 {:.1} ms, p99 {:.1} ms{tokens}, ${:.4} per million requests\n",
+                r.users, row[1], row[3], row[5], row[6]
+            );
+        }
     }
     out
 }

@@ -81,6 +81,20 @@ pub fn shard_files(
 /// take a 2-core machine more than a day.
 pub const MAX_EVENTS: f64 = 2e12;
 
+/// Refuses to `run` a closed-loop load test: its users, not `[traffic]`,
+/// make the requests, and only `loadtest` has them.
+pub fn check_runnable(experiment: &Experiment) -> Result<(), InputError> {
+    match &experiment.loadtest {
+        Some(spec) if spec.closed_loop() => Err(InputError::new(
+            &experiment.origin_of("loadtest"),
+            Some("loadtest.users"),
+            "`[loadtest] users` makes this a closed-loop load test: its users make the requests, and [traffic] has none",
+        )
+        .with_hint(Some("run it with `spotsim loadtest`".into()))),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses a run whose expected work is beyond `MAX_EVENTS`, naming the
 /// estimate and the key that drives it.
 pub fn check_work(experiment: &Experiment) -> Result<(), InputError> {

@@ -434,6 +434,8 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         zones: None,
         traffic: constant_traffic(rate, duration),
         from_profile: None,
+        users: None,
+        wide_metrics: false,
         llm: None,
     }
 }

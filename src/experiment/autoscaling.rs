@@ -4,9 +4,12 @@
 //! gives each with its source.
 
 use crate::inference::autoscaler::{
-    AutoscalingPolicy, DEFAULT_COOLDOWN, DEFAULT_METRIC_DELAY, DEFAULT_PERIOD, DEFAULT_SCALE_IN_DATAPOINTS,
-    DEFAULT_SCALE_IN_RATIO, DEFAULT_SCALE_OUT_DATAPOINTS, ScalingMetric, ScheduledAction,
+    ASYNC_WAKE_DATAPOINTS, AutoscalingPolicy, DEFAULT_COOLDOWN, DEFAULT_METRIC_DELAY, DEFAULT_PERIOD,
+    DEFAULT_SCALE_IN_DATAPOINTS, DEFAULT_SCALE_IN_RATIO, DEFAULT_SCALE_OUT_DATAPOINTS, HIGH_RES_METRIC_DELAY,
+    HIGH_RES_PERIOD, HIGH_RES_SCALE_IN_DATAPOINTS, ScalingMetric, ScheduledAction, WAKE_DATAPOINTS, WAKE_PERIOD,
+    WakeRule,
 };
+use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
 
 /// Instances an endpoint may ask for; far above any account quota.
@@ -14,26 +17,32 @@ const MAX_INSTANCES: i64 = 100_000;
 /// Datapoints an alarm may wait for: one day of one-minute periods.
 const MAX_DATAPOINTS: i64 = 1440;
 
-// Not yet called by `resolve()`: the inference design is wired in separately.
-pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
+/// What each metric's target is, for messages.
+const METRIC_UNITS: [&str; 4] = [
+    "requests per instance per minute, such as 700",
+    "the busy-worker share, greater than 0 and at most 1, such as 0.7",
+    "requests held per instance (waiting and in service), such as 5",
+    "queued and running requests per instance, such as 5",
+];
+
+/// `[inference.autoscaling]`; `asynchronous` for `mode = "async"`, whose
+/// wake rule is on by default.
+pub(crate) fn read_autoscaling(section: &Section, asynchronous: bool) -> Result<AutoscalingPolicy> {
     let s = section;
     s.choice("policy", &["target-tracking"])?;
-    let metric = match s.choice("metric", &["invocations-per-instance", "concurrency-per-instance"])? {
-        Some("invocations-per-instance") => ScalingMetric::InvocationsPerInstance,
-        Some(_) => ScalingMetric::ConcurrencyPerInstance,
-        None => {
-            return Err(s.missing(
-                "metric",
-                "\"invocations-per-instance\" (requests per instance per minute) or \"concurrency-per-instance\" (the busy-worker share, 0 to 1)",
-            ));
-        }
-    };
-    let target = s.number("target", 0.0, f64::MAX)?.ok_or_else(|| {
-        s.missing("target", "the metric's target value, such as 700 (invocations per instance per minute)")
-    })?;
-    if target <= 0.0 {
-        return Err(s.error(s.entry("target").expect("read"), "expected a target greater than zero"));
+    let metric = read_metric(s)?;
+    let unit = METRIC_UNITS[metric as usize];
+    let target = s
+        .number("target", f64::MIN, f64::MAX)?
+        .ok_or_else(|| s.missing("target", &format!("the metric's target value: {unit}")))?;
+    if target <= 0.0 || target > metric.max_target() {
+        let range = if metric.max_target() == 1.0 { "in (0, 1]" } else { "greater than 0" };
+        return Err(s.error(
+            s.entry("target").expect("read"),
+            format!("expected a `{}` target {range} ({unit}), found {target}", metric.name()),
+        ));
     }
+    let high_res = metric.high_resolution();
     let min = s.integer("min", 0, MAX_INSTANCES)?.unwrap_or(1) as u32;
     let max = s.integer("max", 1, MAX_INSTANCES)?.ok_or_else(|| s.missing("max", "the most instances to run"))? as u32;
     if max < min {
@@ -44,8 +53,9 @@ pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
     let disable_scale_in = s.boolean("disable_scale_in")?.unwrap_or(false);
     let scale_out_datapoints =
         s.integer("scale_out_datapoints", 1, MAX_DATAPOINTS)?.map_or(DEFAULT_SCALE_OUT_DATAPOINTS, |n| n as u32);
+    let scale_in_default = if high_res { HIGH_RES_SCALE_IN_DATAPOINTS } else { DEFAULT_SCALE_IN_DATAPOINTS };
     let scale_in_datapoints =
-        s.integer("scale_in_datapoints", 1, MAX_DATAPOINTS)?.map_or(DEFAULT_SCALE_IN_DATAPOINTS, |n| n as u32);
+        s.integer("scale_in_datapoints", 1, MAX_DATAPOINTS)?.map_or(scale_in_default, |n| n as u32);
     let scale_in_ratio = s.number("scale_in_ratio", 0.0, 1.0)?.unwrap_or(DEFAULT_SCALE_IN_RATIO);
     if scale_in_ratio <= 0.0 {
         return Err(s.error(
@@ -53,9 +63,15 @@ pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
             "expected a share of the target greater than 0 and at most 1, such as 0.9",
         ));
     }
-    let period = s.positive_duration("period")?.unwrap_or(DEFAULT_PERIOD);
-    let metric_delay = s.duration("metric_delay")?.unwrap_or(DEFAULT_METRIC_DELAY);
+    let period = s.positive_duration("period")?.unwrap_or(if high_res { HIGH_RES_PERIOD } else { DEFAULT_PERIOD });
+    let metric_delay =
+        s.duration("metric_delay")?.unwrap_or(if high_res { HIGH_RES_METRIC_DELAY } else { DEFAULT_METRIC_DELAY });
     let scheduled = read_scheduled(s, min, max)?;
+    let wake = match s.section("wake")? {
+        Some(w) => Some(read_wake(&w, asynchronous)?),
+        None if asynchronous => Some(WakeRule { period: WAKE_PERIOD, datapoints: ASYNC_WAKE_DATAPOINTS }),
+        None => None,
+    };
     s.finish()?;
     Ok(AutoscalingPolicy {
         metric,
@@ -71,7 +87,42 @@ pub(crate) fn read_autoscaling(section: &Section) -> Result<AutoscalingPolicy> {
         period,
         metric_delay,
         scheduled,
+        wake,
     })
+}
+
+/// `metric`: one of `ScalingMetric::NAMES`; the old busy-share name is
+/// refused with both of the metrics it could have meant.
+fn read_metric(s: &Section) -> Result<ScalingMetric> {
+    let names = ScalingMetric::NAMES;
+    let list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+    let Some(text) = s.string("metric")? else {
+        return Err(s.missing("metric", &format!("one of {list}")));
+    };
+    let entry = s.entry("metric").expect("read");
+    if text == "concurrency-per-instance" {
+        return Err(s
+            .error(entry, "\"concurrency-per-instance\" is no longer a metric: it was the busy-worker share")
+            .with_hint(Some(
+                "use \"utilization\" for the busy-worker share (target in (0, 1]) or \"concurrent-requests-per-copy\" \
+                 for the requests each instance holds, as SageMaker's ConcurrentRequestsPerCopy (a count, such as 5)"
+                    .into(),
+            )));
+    }
+    ScalingMetric::from_name(&text).ok_or_else(|| {
+        s.error(entry, format!("expected one of {list}, found \"{text}\""))
+            .with_hint(did_you_mean(&text, names.iter().copied()))
+    })
+}
+
+/// `wake = { period = "1m", datapoints = 1 }`: the step-scaling alarm that
+/// brings an endpoint back from zero.
+fn read_wake(w: &Section, asynchronous: bool) -> Result<WakeRule> {
+    let period = w.positive_duration("period")?.unwrap_or(WAKE_PERIOD);
+    let default = if asynchronous { ASYNC_WAKE_DATAPOINTS } else { WAKE_DATAPOINTS };
+    let datapoints = w.integer("datapoints", 1, MAX_DATAPOINTS)?.map_or(default, |n| n as u32);
+    w.finish()?;
+    Ok(WakeRule { period, datapoints })
 }
 
 /// `scheduled = [ { at = "8h", min = 4, max = 20 }, ... ]`. The limits are
@@ -134,7 +185,7 @@ mod tests {
         let root = Section::root(&doc, Origin::file("e.toml", 1), Path::new("."));
         let inference = root.section("inference")?.expect("present");
         let section = inference.section("autoscaling")?.expect("present");
-        read_autoscaling(&section)
+        read_autoscaling(&section, false)
     }
 
     fn err(body: &str) -> InputError {
@@ -157,13 +208,13 @@ mod tests {
     #[test]
     fn every_key_is_read() {
         let p = read(
-            "policy = \"target-tracking\"\nmetric = \"concurrency-per-instance\"\ntarget = 0.7\nmin = 0\nmax = 8\n\
+            "policy = \"target-tracking\"\nmetric = \"utilization\"\ntarget = 0.7\nmin = 0\nmax = 8\n\
              scale_out_cooldown = \"2m\"\nscale_in_cooldown = \"10m\"\ndisable_scale_in = true\n\
              scale_out_datapoints = 1\nscale_in_datapoints = 5\nscale_in_ratio = 0.8\nperiod = \"10s\"\n\
              metric_delay = \"0s\"\nscheduled = [ { at = \"8h\", min = 4, max = 20 }, { at = \"20h\", max = 2, min = 0 } ]\n",
         )
         .unwrap();
-        assert_eq!(p.metric, ScalingMetric::ConcurrencyPerInstance);
+        assert_eq!(p.metric, ScalingMetric::Utilization);
         assert_eq!((p.target, p.min, p.max), (0.7, 0, 8));
         assert_eq!((p.scale_out_cooldown, p.scale_in_cooldown), (SimTime::from_mins(2), SimTime::from_mins(10)));
         assert!(p.disable_scale_in);
@@ -203,7 +254,7 @@ mod tests {
     fn bad_values_point_at_their_line() {
         let e = err("metric = \"invocations-per-instance\"\ntarget = 0\nmax = 20\n");
         assert_eq!(e.origin, Origin::file("e.toml", 3));
-        assert!(e.message.contains("greater than zero"), "{e}");
+        assert!(e.message.contains("greater than 0 (requests per instance per minute"), "{e}");
 
         let e = err("metric = \"invocations-per-instance\"\ntarget = 700\nmin = 5\nmax = 2\n");
         assert_eq!((e.origin.line, e.key.as_deref()), (Some(5), Some("inference.autoscaling.max")));

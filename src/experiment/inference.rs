@@ -7,6 +7,7 @@ use super::traffic::read_traffic;
 use crate::catalog::catalog;
 use crate::dist::Dist;
 use crate::experiment::spot::{MarketTerms, read_market};
+use crate::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
 use crate::inference::design::{Endpoint, Fidelity, Mode};
 use crate::inference::design::{Serverless, ServerlessPrices};
 use crate::input::error::did_you_mean;
@@ -26,10 +27,18 @@ pub(super) const SCENARIO: Scenario = Scenario {
 
 fn read_inference(root: &Section) -> Result<Endpoint> {
     let s = root.section("inference")?.expect("caller checked");
-    let mode = match s.choice("mode", &["endpoint", "serverless"])? {
+    let mode = match s.choice("mode", &["endpoint", "serverless", "async"])? {
         Some("serverless") => Mode::Serverless,
+        Some("async") => Mode::Async,
         _ => Mode::Endpoint,
     };
+    if mode == Mode::Async
+        && let Some(entry) = s.entry("serverless")
+    {
+        return Err(s
+            .error(entry, "an asynchronous endpoint runs on instances: [inference.serverless] does not apply")
+            .with_hint(Some("remove [inference.serverless], or use mode = \"serverless\"".into())));
+    }
     // Keys of the other mode are read and checked too, so that one file can
     // sweep `inference.mode`; they are simply not used.
     let serverless = match s.section("serverless")? {
@@ -85,8 +94,19 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         ),
     };
     let service_per_unit = s.duration("service_per_unit")?.map(|t| t.as_secs_f64());
-    let queue_limit = s.integer("queue_limit", 0, 100_000_000)?.unwrap_or(200) as u32;
-    let timeout = s.positive_duration("timeout")?.unwrap_or(DEFAULT_TIMEOUT);
+    // An asynchronous queue counts every waiting request and has no timeout.
+    let asynchronous = mode == Mode::Async;
+    let queue_default = if asynchronous { MAX_QUEUE } else { 200 };
+    let queue_limit = s.integer("queue_limit", 0, MAX_QUEUE as i64)?.map_or(queue_default, |n| n as u32);
+    let timeout = match s.positive_duration("timeout")? {
+        Some(_) if asynchronous => {
+            let entry = s.entry("timeout").expect("read");
+            return Err(s.error(entry, "asynchronous requests wait in their queue without a timeout"));
+        }
+        Some(t) => t,
+        None if asynchronous => SimTime::MAX,
+        None => DEFAULT_TIMEOUT,
+    };
     let slo = match token_slo {
         // Requests are judged by the table; the end-to-end figure is unused.
         Some(_) => SimTime::MAX,
@@ -100,9 +120,20 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let step = s.positive_duration("step")?.unwrap_or(SimTime::from_secs(1));
     let warmup = s.duration("warmup")?.unwrap_or(SimTime::ZERO);
     let autoscaling = match s.section("autoscaling")? {
-        Some(a) => Some(read_autoscaling(&a)?),
+        Some(a) => Some(read_autoscaling(&a, asynchronous)?),
         None => None,
     };
+    if let Some((a, policy)) = s.section("autoscaling")?.zip(autoscaling.as_ref()) {
+        check_zero(&a, policy, mode, fidelity)?;
+    }
+    // The LLM engine does not fail or queue requests at zero yet.
+    let zero = asynchronous || autoscaling.as_ref().is_some_and(|a| a.wake.is_some());
+    if llm_engine && zero {
+        let entry = s.entry("engine").expect("read");
+        return Err(s
+            .error(entry, "scale to zero and asynchronous inference run on the request engine only, for now")
+            .with_hint(Some("use engine = \"request\", or keep min >= 1 with mode = \"endpoint\"".into())));
+    }
     let initial_default = autoscaling.as_ref().map_or(1, |a| a.min.max(1));
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
@@ -110,7 +141,9 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let Some(traffic_section) = root.section("traffic")? else {
         return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves"));
     };
-    let traffic = read_traffic(&traffic_section)?;
+    // A closed-loop load test's users make the traffic: [traffic] gives its duration.
+    let closed_loop = root.section("loadtest")?.is_some_and(|l| l.has("users"));
+    let traffic = read_traffic(&traffic_section, closed_loop)?;
     let llm = if llm_engine {
         Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
     } else {
@@ -124,6 +157,10 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         }
         None
     };
+    if mode == Mode::Async && fidelity == Fidelity::Fluid {
+        let entry = s.entry("fidelity").expect("read");
+        return Err(s.error(entry, "an asynchronous endpoint needs fidelity = \"request\": its queue is per request"));
+    }
     if service_per_unit.is_some() && fidelity == Fidelity::Fluid {
         let entry = s.entry("service_per_unit").expect("read");
         return Err(s.error(entry, "per-request service times from a trace need fidelity = \"request\""));
@@ -152,8 +189,48 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         zones,
         traffic,
         from_profile,
+        users: None,
+        wide_metrics: false,
         llm,
     })
+}
+
+/// The longest queue: an asynchronous endpoint's default.
+const MAX_QUEUE: u32 = 100_000_000;
+
+/// Scaling to zero: a real-time endpoint at zero wakes only through a wake
+/// rule (SageMaker's step-scaling policy on NoCapacityInvocationFailures);
+/// `backlog-per-instance` is an asynchronous endpoint's metric; both need the
+/// request engine, which has requests to fail or queue.
+fn check_zero(a: &Section, policy: &AutoscalingPolicy, mode: Mode, fidelity: Fidelity) -> Result<()> {
+    if policy.metric == ScalingMetric::BacklogPerInstance && mode != Mode::Async {
+        return Err(a
+            .error(
+                a.entry("metric").expect("read"),
+                "\"backlog-per-instance\" is the backlog of an asynchronous endpoint",
+            )
+            .with_hint(Some("use mode = \"async\", or another metric".into())));
+    }
+    let zero_min = policy.min == 0 || policy.scheduled.iter().any(|s| s.min == Some(0));
+    if mode == Mode::Endpoint && zero_min && policy.wake.is_none() {
+        let entry = a.entry("min").or_else(|| a.entry("scheduled")).expect("a zero min was read");
+        return Err(a
+            .error(entry, "`min = 0` without a way to wake: at zero instances no metric reaches target tracking")
+            .with_hint(Some(
+                "add `wake = {}`: SageMaker's step-scaling rule on NoCapacityInvocationFailures \
+                 (one instance after a 1-minute datapoint with a failed request); or keep min >= 1"
+                    .into(),
+            )));
+    }
+    if fidelity == Fidelity::Fluid && (mode == Mode::Async || policy.wake.is_some()) {
+        return Err(a
+            .error(
+                a.entry("wake").or_else(|| a.entry("min")).expect("read"),
+                "scaling to zero needs fidelity = \"request\"",
+            )
+            .with_hint(Some("the fluid engine has no requests to fail or queue at zero instances".into())));
+    }
+    Ok(())
 }
 
 /// A container keeps warm this long after its last request unless the file

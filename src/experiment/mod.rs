@@ -292,6 +292,15 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
         }
         points.push(Point { index, values, design, fits });
     }
+    // A sweep into scale to zero or asynchronous inference: every endpoint
+    // reports the wider list, so that all rows have the same columns.
+    if points.iter().any(|p| p.design.metrics() != points[0].design.metrics()) {
+        for p in &mut points {
+            if let Some(ep) = p.design.downcast_mut::<crate::inference::design::Endpoint>() {
+                ep.wide_metrics = true;
+            }
+        }
+    }
     // Metric names are the scenario's, so these come after the points.
     let metrics = points[0].design.metrics();
     let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;

@@ -10,12 +10,32 @@ use crate::input::tree::Entry;
 
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
-/// experiment file.
-// Not yet called by `resolve`: remove the `allow` when [traffic] is wired in.
-pub fn read_traffic(t: &Section) -> Result<Traffic> {
+/// experiment file. `closed_loop`: a closed-loop load test's users make the
+/// requests, so only `duration` (and `tokens`) is read, no arrivals.
+pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
     let duration = t
         .positive_duration("duration")?
         .ok_or_else(|| t.missing("duration", "how long the traffic runs, such as \"1d\""))?;
+    if closed_loop {
+        if let Some(e) = ["trace", "synthetic", "scale"].iter().find_map(|&k| t.entry(k)) {
+            return Err(t
+                .error(e, "the users of `[loadtest] users` make the requests: [traffic] holds only `duration`")
+                .with_hint(Some("remove it, or drop `users` for an open-loop load test".into())));
+        }
+        let source = TrafficSource::Synthetic {
+            mean_rps: 0.0,
+            diurnal_amplitude: 0.0,
+            period: duration,
+            noise: 0.0,
+            step: duration,
+            spikes: Vec::new(),
+        };
+        // An LLM engine's users still draw their requests' token counts.
+        let mut traffic = Traffic { source, scale: 1.0, duration, tokens: None };
+        super::llm::read_tokens(t, &mut traffic)?;
+        t.finish()?;
+        return Ok(traffic);
+    }
     let scale = t.number("scale", 0.0, 1.0e9)?.unwrap_or(1.0);
     if scale == 0.0 {
         return Err(t.error(entry(t, "scale"), "expected a number greater than 0"));
@@ -163,7 +183,7 @@ mod tests {
         let doc = parse_document(text, "experiment.toml")?;
         let root = Section::root(&doc, Origin::file("experiment.toml", 1), dir);
         let t = root.section("traffic")?.expect("a [traffic] table");
-        read_traffic(&t)
+        read_traffic(&t, false)
     }
 
     fn read(text: &str) -> std::result::Result<Traffic, InputError> {

@@ -23,9 +23,21 @@ pub const DEFAULT_PERIOD: SimTime = SimTime::from_mins(1);
 /// A spotsim assumption (AWS documents no figure): a period's datapoint is
 /// acted on one minute after the period ends.
 pub const DEFAULT_METRIC_DELAY: SimTime = SimTime::from_mins(1);
+/// High-resolution metrics (ConcurrentRequestsPerCopy) give a datapoint
+/// every 10 s; three in a row scale out, and scale-in keeps the standard
+/// 15 minutes (90 datapoints). See docs/autoscaling.md.
+pub const HIGH_RES_PERIOD: SimTime = SimTime::from_secs(10);
+pub const HIGH_RES_SCALE_IN_DATAPOINTS: u32 = 90;
+/// A spotsim assumption, like `DEFAULT_METRIC_DELAY`: one period.
+pub const HIGH_RES_METRIC_DELAY: SimTime = SimTime::from_secs(10);
+/// The wake alarm's period and datapoints: real-time (NoCapacityInvocationFailures)
+/// and asynchronous (HasBacklogWithoutCapacity), as in AWS's examples.
+pub const WAKE_PERIOD: SimTime = SimTime::from_mins(1);
+pub const WAKE_DATAPOINTS: u32 = 1;
+pub const ASYNC_WAKE_DATAPOINTS: u32 = 2;
 
 /// What the policy tracks, per instance in service. Doubling the instances
-/// halves either metric for the same traffic, which target tracking needs.
+/// halves any of them for the same traffic, which target tracking needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScalingMetric {
@@ -34,17 +46,44 @@ pub enum ScalingMetric {
     /// requests per instance per minute.
     InvocationsPerInstance,
     /// The busy-worker share: the time-average of requests in service over
-    /// the workers of the instances in service, from 0 to 1. The target is a
-    /// share, such as 0.7.
-    ConcurrencyPerInstance,
+    /// the workers of the instances in service, from 0 to 1 (like
+    /// CPUUtilization). The target is a share, such as 0.7.
+    Utilization,
+    /// The requests an instance (a copy) holds, waiting and in service, a
+    /// count (ConcurrentRequestsPerModel / ConcurrentRequestsPerCopy, a
+    /// high-resolution metric). The target is a count, such as 5.
+    ConcurrentRequestsPerCopy,
+    /// An asynchronous endpoint's queued and running requests per instance
+    /// (ApproximateBacklogSizePerInstance). The target is a count.
+    BacklogPerInstance,
 }
 
 impl ScalingMetric {
+    pub const NAMES: [&'static str; 4] =
+        ["invocations-per-instance", "utilization", "concurrent-requests-per-copy", "backlog-per-instance"];
+
     pub fn name(self) -> &'static str {
-        match self {
-            ScalingMetric::InvocationsPerInstance => "invocations-per-instance",
-            ScalingMetric::ConcurrencyPerInstance => "concurrency-per-instance",
-        }
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        let all = [
+            ScalingMetric::InvocationsPerInstance,
+            ScalingMetric::Utilization,
+            ScalingMetric::ConcurrentRequestsPerCopy,
+            ScalingMetric::BacklogPerInstance,
+        ];
+        all.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The largest valid target (targets are always above zero).
+    pub fn max_target(self) -> f64 {
+        if self == ScalingMetric::Utilization { 1.0 } else { f64::MAX }
+    }
+
+    /// High-resolution metrics give a datapoint every 10 s, not every minute.
+    pub fn high_resolution(self) -> bool {
+        self == ScalingMetric::ConcurrentRequestsPerCopy
     }
 }
 
@@ -56,6 +95,16 @@ pub struct ScheduledAction {
     pub min: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<u32>,
+}
+
+/// The step-scaling policy that wakes an endpoint from zero: an alarm on
+/// NoCapacityInvocationFailures (real-time) or HasBacklogWithoutCapacity
+/// (asynchronous), `datapoints` periods in a row, adds one instance when the
+/// desired capacity is zero.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WakeRule {
+    pub period: SimTime,
+    pub datapoints: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,6 +126,8 @@ pub struct AutoscalingPolicy {
     /// From the end of a period to the moment its datapoint is acted on.
     pub metric_delay: SimTime,
     pub scheduled: Vec<ScheduledAction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wake: Option<WakeRule>,
 }
 
 impl AutoscalingPolicy {
@@ -97,6 +148,7 @@ impl AutoscalingPolicy {
             period: DEFAULT_PERIOD,
             metric_delay: DEFAULT_METRIC_DELAY,
             scheduled: Vec::new(),
+            wake: None,
         }
     }
 }

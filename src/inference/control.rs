@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::autoscaler::{Autoscaler, ScalingMetric};
-use super::design::{CapacitySummary, Endpoint};
+use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
+use super::design::{CapacitySummary, Endpoint, Mode};
 use super::fleet::{Fleet, Placement, State};
 use crate::dist::Dist;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
@@ -34,6 +34,23 @@ enum Event {
     Datapoint(f64),
     /// A scheduled action is due.
     Schedule,
+    /// The wake alarm's datapoint for wake period `k` is due.
+    WakeCheck(u64),
+}
+
+/// The step-scaling rule that wakes an endpoint at zero (`WakeRule`).
+struct Wake {
+    rule: WakeRule,
+    /// Asynchronous: requests wait, so the alarm's condition (a backlog
+    /// and no instance) lasts until an instance serves.
+    persistent: bool,
+    /// Wake periods in which a request found no instance in service.
+    breached: VecDeque<u64>,
+    /// Asynchronous: requests are queued with no instance in service.
+    stranded: bool,
+    run: u32,
+    checking: bool,
+    wakes: u32,
 }
 
 /// What changed for the engine in one poll.
@@ -93,6 +110,7 @@ pub struct Control {
     end: SimTime,
     /// Past the end of the window: the autoscaler no longer acts.
     closed: bool,
+    wake: Option<Wake>,
 }
 
 impl Control {
@@ -132,6 +150,15 @@ impl Control {
             last_metric: f64::NAN,
             end: endpoint.traffic.duration,
             closed: false,
+            wake: policy.and_then(|p| p.wake).map(|rule| Wake {
+                rule,
+                persistent: endpoint.mode == Mode::Async,
+                breached: VecDeque::new(),
+                stranded: false,
+                run: 0,
+                checking: false,
+                wakes: 0,
+            }),
         };
         control.fleet.set_horizon(control.end);
         // The initial fleet is in service at time zero, spread over the zones.
@@ -224,19 +251,91 @@ impl Control {
             availability,
             zone_outages: self.zone_outages(end) as f64,
             capacity_lost_instance_hours: self.capacity_lost_instance_hours(end),
+            scale_from_zero: self.wake.as_ref().map_or(0.0, |w| w.wakes as f64),
+        }
+    }
+
+    /// A request found no instance in service at `now` (it failed, or, on an
+    /// asynchronous endpoint, was queued): the wake alarm's metric.
+    pub fn no_capacity(&mut self, now: SimTime) {
+        let Some(wake) = self.wake.as_mut() else { return };
+        let k = now.as_nanos() / wake.rule.period.as_nanos();
+        if wake.breached.back() != Some(&k) {
+            wake.breached.push_back(k);
+        }
+        wake.stranded |= wake.persistent;
+        if !wake.checking {
+            self.schedule_wake_check(k);
+        }
+    }
+
+    fn schedule_wake_check(&mut self, k: u64) {
+        let wake = self.wake.as_mut().expect("called with a wake rule");
+        wake.checking = true;
+        let at = wake.rule.period.times(k + 1) + self.delay;
+        self.events.schedule(at, Event::WakeCheck(k));
+    }
+
+    /// The wake alarm's datapoint for period `k`: after `datapoints` breaching
+    /// periods in a row, an endpoint at zero gets one instance.
+    fn wake_check(&mut self, k: u64, now: SimTime) {
+        let in_service = self.fleet.in_service();
+        let capacity = self.fleet.capacity();
+        let wake = self.wake.as_mut().expect("wake checks come from a wake rule");
+        wake.checking = false;
+        while wake.breached.front().is_some_and(|&b| b < k) {
+            wake.breached.pop_front();
+        }
+        let breach = wake.breached.front() == Some(&k) || (wake.stranded && in_service == 0);
+        wake.run = if breach { wake.run + 1 } else { 0 };
+        let mut woke = false;
+        if wake.run >= wake.rule.datapoints && capacity == 0 {
+            wake.run = 0;
+            wake.wakes += 1;
+            woke = true;
+        }
+        // A run under way, or a backlog still stranded, needs the next datapoint.
+        let again = !woke && (wake.run > 0 || wake.stranded && in_service == 0);
+        if woke {
+            self.resize(self.desired.max(1), now);
+        }
+        if again {
+            self.schedule_wake_check(k + 1);
         }
     }
 
     /// A period ended at `now`. `per_instance` is the period's requests, each
     /// counted as 1/n for the n instances in service at its arrival;
     /// `orphans` counts requests that arrived with none in service;
-    /// `busy_share` is the mean share of in-service workers busy. Returns the
+    /// `busy_share` is the mean share of in-service workers busy;
+    /// `held_per_copy` the time-average of the requests held (waiting and in
+    /// service) per instance in service (infinite when requests were held
+    /// with none in service and never with one). Returns the
     /// datapoint, which the autoscaler sees after the metric delay.
-    pub fn period_end(&mut self, now: SimTime, per_instance: f64, orphans: f64, busy_share: f64) -> f64 {
+    pub fn period_end(
+        &mut self,
+        now: SimTime,
+        per_instance: f64,
+        orphans: f64,
+        busy_share: f64,
+        held_per_copy: f64,
+    ) -> f64 {
+        // Scaled to zero, no copy emits the metric: the datapoint is missing
+        // and only the wake rule can act (target tracking cannot leave zero).
+        let no_copy = per_instance == 0.0 && !(held_per_copy > 0.0 && held_per_copy.is_finite());
         let value = match self.metric {
+            _ if self.wake.is_some() && no_copy && self.fleet.in_service() == 0 => f64::NAN,
             ScalingMetric::InvocationsPerInstance if orphans > 0.0 && per_instance == 0.0 => f64::INFINITY,
             ScalingMetric::InvocationsPerInstance => per_instance * 60.0 / self.period.as_secs_f64(),
-            ScalingMetric::ConcurrencyPerInstance => busy_share,
+            ScalingMetric::Utilization => busy_share,
+            // Requests that found no copy (failed at zero) are not held, but
+            // like invocations they ask for capacity rather than look idle.
+            ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance
+                if orphans > 0.0 && held_per_copy == 0.0 =>
+            {
+                f64::INFINITY
+            }
+            ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance => held_per_copy,
         };
         self.last_metric = value;
         if self.autoscaler.is_some() {
@@ -271,6 +370,9 @@ impl Control {
             Event::Ready(id) => {
                 if self.fleet.ready(id, now) {
                     changes.ready.push(id);
+                    if let Some(wake) = self.wake.as_mut() {
+                        wake.stranded = false;
+                    }
                     if let Some(lost_at) = self.losses.pop_front() {
                         self.lost_instance_hours += (now - lost_at).as_hours_f64();
                     }
@@ -350,6 +452,7 @@ impl Control {
                     self.resize(d, now);
                 }
             }
+            Event::WakeCheck(k) => self.wake_check(k, now),
             Event::Schedule => {
                 if self.closed {
                     return;
@@ -494,6 +597,12 @@ impl Control {
             self.fleet.drain(id, now);
         }
     }
+}
+
+/// A period's time-average of the requests held per instance in service,
+/// from its integral; infinite when requests were held only with none.
+pub fn held_per_copy(area: f64, orphan: bool, period: SimTime) -> f64 {
+    if area == 0.0 && orphan { f64::INFINITY } else { area / period.as_secs_f64() }
 }
 
 impl Spot {

@@ -2,6 +2,8 @@
 //! request, fluid and serverless engines share, with the one place that
 //! records a finished request, admits an arrival and builds a timeline row.
 
+use std::sync::LazyLock;
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -29,6 +31,8 @@ pub enum Fidelity {
 pub enum Mode {
     Endpoint,
     Serverless,
+    /// Asynchronous inference: requests queue without a timeout.
+    Async,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -74,6 +78,14 @@ pub struct Endpoint {
     /// What a model profile gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_profile: Option<ProfileUse>,
+    /// A closed-loop load test's users: that many requests in flight, a new
+    /// one as soon as one finishes, instead of the traffic's arrivals.
+    #[serde(skip)]
+    pub users: Option<u32>,
+    /// Report `ZERO_METRICS` even without scaling to zero: another point of
+    /// the sweep does, and every point has the same columns.
+    #[serde(skip)]
+    pub wide_metrics: bool,
     /// `engine = "llm"`: the token-level engine and its terms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<Llm>,
@@ -123,6 +135,13 @@ fn is_never(t: &SimTime) -> bool {
 
 pub const METRICS: &[&str] = LLM_METRICS.split_at(LLM_METRICS.len() - 11).0;
 
+/// What a design that scales to zero or is asynchronous reports after
+/// `METRICS` (SPEC 2.9).
+pub const ZERO_EXTRA: [&str; 4] = ["scale_from_zero", "no_capacity_failures", "queue_wait_p99_s", "backlog_max"];
+
+/// `METRICS`, then `ZERO_EXTRA`.
+pub static ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [METRICS, &ZERO_EXTRA].concat());
+
 /// What the capacity side of a replication adds to the request metrics:
 /// instances for an endpoint, containers for serverless.
 #[derive(Clone, Debug, Default)]
@@ -136,6 +155,8 @@ pub struct CapacitySummary {
     pub availability: f64,
     pub zone_outages: f64,
     pub capacity_lost_instance_hours: f64,
+    /// Wakes from zero instances (scale to zero, asynchronous endpoints).
+    pub scale_from_zero: f64,
 }
 
 /// The request-level counters of one replication. Counts are `f64` because
@@ -154,6 +175,13 @@ pub struct Outcome {
     /// at the concurrency limit (also counted as rejected).
     pub cold_starts: f64,
     pub throttled: f64,
+    /// Requests that found no instance in service on an endpoint scaled to
+    /// zero, and failed (SageMaker answers them with an error).
+    pub no_capacity: f64,
+    /// Waits from arrival to service start, microseconds.
+    pub queue_wait_us: Histogram<u64>,
+    /// The most requests held at once, waiting and in service.
+    pub backlog_max: f64,
 }
 
 impl Outcome {
@@ -169,6 +197,9 @@ impl Outcome {
             latency_us: latency_histogram(),
             cold_starts: 0.0,
             throttled: 0.0,
+            no_capacity: 0.0,
+            queue_wait_us: latency_histogram(),
+            backlog_max: 0.0,
         }
     }
 }
@@ -241,9 +272,47 @@ pub const LLM_TIMELINE_COLUMNS: &[&str] = &[
 
 pub const TIMELINE_COLUMNS: &[&str] = LLM_TIMELINE_COLUMNS.split_at(8).0;
 
+/// What becomes of an arrival that finds no free worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Wait,
+    /// The queue is full.
+    Reject,
+    /// Scaled to zero, real-time: no instance in service, the request fails.
+    NoCapacity,
+}
+
 impl Endpoint {
     pub fn mean_service_s(&self) -> f64 {
         self.service_time.mean_secs()
+    }
+
+    /// Whether the endpoint can go to zero instances and wake: `min = 0`
+    /// with a wake rule, or an asynchronous endpoint.
+    pub fn scales_to_zero(&self) -> bool {
+        self.mode == Mode::Async || self.autoscaling.as_ref().is_some_and(|a| a.wake.is_some())
+    }
+
+    /// Whether the design reports `ZERO_METRICS`.
+    pub fn zero_metrics(&self) -> bool {
+        self.wide_metrics || self.scales_to_zero()
+    }
+
+    /// The metric names of this design.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        if self.zero_metrics() { ZERO_METRICS.as_slice() } else { METRICS }
+    }
+
+    /// An arrival with no free worker, `waiting` queued and `in_service`
+    /// instances: the queue limit is per instance in service on a real-time
+    /// endpoint, for the whole queue on an asynchronous one (SPEC 2.9).
+    pub fn admit(&self, waiting: usize, in_service: u32) -> Admission {
+        let limit = match self.mode {
+            Mode::Async => u64::from(self.queue_limit),
+            _ if in_service == 0 && self.scales_to_zero() => return Admission::NoCapacity,
+            _ => u64::from(self.queue_limit) * u64::from(in_service),
+        };
+        if (waiting as u64) < limit { Admission::Wait } else { Admission::Reject }
     }
 }
 
@@ -328,7 +397,8 @@ pub struct ArrivalFeed<'a> {
 
 impl<'a> ArrivalFeed<'a> {
     /// Schedules the first arrival as `event`.
-    pub fn start<E>(ep: &'a Endpoint, streams: &Streams, queue: &mut EventQueue<E>, event: E) -> Self {
+    /// With `users` (a closed loop), that many arrivals at time zero instead.
+    pub fn start<E: Copy>(ep: &'a Endpoint, streams: &Streams, queue: &mut EventQueue<E>, event: E) -> Self {
         let mut feed = ArrivalFeed {
             ep,
             arrivals: ep.traffic.arrivals(streams),
@@ -336,11 +406,26 @@ impl<'a> ArrivalFeed<'a> {
             next_row: None,
             service_rng: streams.rng(Purpose::ServiceTime),
         };
-        feed.schedule_next(queue, event);
+        match ep.users {
+            Some(users) => (0..users).for_each(|_| queue.schedule_in_order(SimTime::ZERO, event)),
+            None => feed.schedule_next(queue, event),
+        }
         feed
     }
 
+    /// A request finished at `now`: in a closed loop its user sends the next
+    /// one at once, until the traffic's duration. (A refused request's user
+    /// leaves: retrying at the same instant would never end.)
+    pub fn finished<E>(&mut self, queue: &mut EventQueue<E>, event: E, now: SimTime) {
+        if self.ep.users.is_some() && now < self.ep.traffic.duration {
+            queue.schedule_in_order(now, event);
+        }
+    }
+
     fn schedule_next<E>(&mut self, queue: &mut EventQueue<E>, event: E) {
+        if self.ep.users.is_some() {
+            return;
+        }
         if let Some(a) = self.arrivals.next() {
             self.next_size = a.size;
             self.next_row = a.row;

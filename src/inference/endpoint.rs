@@ -20,10 +20,26 @@ impl Endpoint {
                 (o, c)
             }
             (Mode::Serverless, _) => return serverless::simulate(self, streams, timeline),
-            (Mode::Endpoint, Fidelity::Request) => request::simulate(self, streams, timeline),
-            (Mode::Endpoint, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
+            // The reader keeps asynchronous endpoints off the fluid and LLM engines.
+            (Mode::Endpoint | Mode::Async, Fidelity::Request) => request::simulate(self, streams, timeline),
+            (Mode::Endpoint | Mode::Async, Fidelity::Fluid) => fluid::simulate(self, streams, timeline),
         };
         (outcome, control.summary(end))
+    }
+
+    /// One replication's request counters, from whichever engine runs the
+    /// design (load tests call this, so a new engine serves them too).
+    pub fn outcome(&self, streams: &Streams) -> Outcome {
+        self.outcomes(streams).0
+    }
+
+    /// `outcome`, with the LLM engine's token counters for an LLM design.
+    pub fn outcomes(&self, streams: &Streams) -> (Outcome, Option<llm::engine::LlmOutcome>) {
+        if self.llm.is_some() {
+            let (o, lo, _, _) = llm::engine::simulate(self, streams, None);
+            return (o, Some(lo));
+        }
+        (self.simulate(streams, None).0, None)
     }
 
     /// Replication `streams.replication`, minute by minute.
@@ -85,7 +101,7 @@ impl Design for Endpoint {
 
 impl Model for Endpoint {
     fn metrics(&self) -> &'static [&'static str] {
-        if self.llm.is_some() { LLM_METRICS } else { METRICS }
+        if self.llm.is_some() { LLM_METRICS } else { self.metric_names() }
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
@@ -99,7 +115,18 @@ impl Model for Endpoint {
             return;
         }
         let (outcome, c) = self.simulate(&streams, None);
-        request_values(&outcome, &c, out);
+        let (head, tail) = out.split_at_mut(METRICS.len());
+        request_values(&outcome, &c, head);
+        // Scale to zero and asynchronous designs (`ZERO_METRICS`).
+        if !tail.is_empty() {
+            let o = &outcome;
+            let wait_p99_s = if o.queue_wait_us.is_empty() {
+                f64::NAN
+            } else {
+                o.queue_wait_us.value_at_quantile(0.99) as f64 / 1e6
+            };
+            tail.copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
+        }
     }
 }
 

@@ -23,7 +23,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::control::{Changes, Control};
+use super::control::{Changes, Control, held_per_copy};
 use super::design::{Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
 use crate::engine::Streams;
@@ -192,6 +192,9 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
     let mut changes = Changes::default();
     let (mut period_arrivals, mut period_busy, mut period_rejected) = (0.0, 0.0, 0.0);
     let (mut period_per_instance, mut period_orphans) = (0.0, 0.0);
+    // ∫ held / in service dt: requests in service (the offered load, up to
+    // the servers) and the backlog; Erlang C's short queues are left out.
+    let mut period_held = 0.0;
     let mut next_period = period;
 
     let mut pieces = profile.pieces().peekable();
@@ -238,6 +241,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
             period_orphans += arrivals;
         } else {
             period_per_instance += arrivals / n as f64;
+            period_held += ((rate / mu).min(servers as f64) + backlog) / n as f64 * h;
         }
         let limit = f64::from(ep.queue_limit) * f64::from(n);
         if servers == 0 {
@@ -277,7 +281,8 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
         t += step.times(steps);
         while t >= next_period && next_period <= end {
             let share = period_busy / period.as_secs_f64();
-            let metric = control.period_end(next_period, period_per_instance, period_orphans, share);
+            let held = held_per_copy(period_held, period_orphans > 0.0, period);
+            let metric = control.period_end(next_period, period_per_instance, period_orphans, share, held);
             if let Some(rows) = timeline.as_deref_mut() {
                 flush(&mut regime, &mut regime_weight, &cached, mu, &mut latency, &mut outcome, period_hist.as_mut());
                 let hist = period_hist.as_mut().expect("kept with the timeline");
@@ -294,6 +299,7 @@ pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<
             period_arrivals = 0.0;
             period_per_instance = 0.0;
             period_orphans = 0.0;
+            period_held = 0.0;
             period_busy = 0.0;
             period_rejected = 0.0;
             next_period += period;

@@ -6,8 +6,8 @@
 
 use std::collections::VecDeque;
 
-use super::control::{Changes, Control};
-use super::design::{ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use super::control::{Changes, Control, held_per_copy};
+use super::design::{Admission, ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Streams};
 use crate::time::SimTime;
@@ -75,8 +75,14 @@ struct Sim<'a> {
     period_per_instance: f64,
     period_orphans: f64,
     period_busy_area: f64,
+    /// ∫ held / in service dt, while an instance is in service.
+    period_held_per_copy: f64,
+    /// Requests were held with no instance in service.
+    period_held_orphan: bool,
     period_rejected: f64,
     period_latency: Option<hdrhistogram::Histogram<u64>>,
+    /// Scale-to-zero and asynchronous metrics are kept (queue waits, backlog).
+    zero_metrics: bool,
 }
 
 pub fn simulate(ep: &Endpoint, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, Control) {
@@ -110,8 +116,11 @@ pub fn simulate_with_accounting(
         period_per_instance: 0.0,
         period_orphans: 0.0,
         period_busy_area: 0.0,
+        period_held_per_copy: 0.0,
+        period_held_orphan: false,
         period_rejected: 0.0,
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
+        zero_metrics: ep.zero_metrics(),
     };
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_slots(id);
@@ -128,6 +137,10 @@ pub fn simulate_with_accounting(
         let in_system = (sim.waiting.len() as u32 + sim.busy) as f64;
         sim.acct.in_system_area_s += in_system * dt;
         sim.period_busy_area += sim.busy as f64 * dt;
+        match sim.control.fleet.in_service() {
+            0 => sim.period_held_orphan |= in_system > 0.0,
+            n => sim.period_held_per_copy += in_system / n as f64 * dt,
+        }
         sim.last_event = now;
         match event {
             Event::Arrival => {
@@ -136,14 +149,17 @@ pub fn simulate_with_accounting(
                 sim.arrive(now, service);
             }
             Event::Departure { slot } => {
-                sim.depart(slot, now);
+                if sim.depart(slot, now) {
+                    feed.finished(&mut sim.queue, Event::Arrival, now);
+                }
                 sim.start_waiting(now);
             }
             Event::PeriodEnd => {
                 sim.purge(now);
                 let capacity = sim.control.fleet.in_service() as f64 * ep.workers as f64 * period.as_secs_f64();
                 let busy_share = if capacity > 0.0 { sim.period_busy_area / capacity } else { 0.0 };
-                let metric = sim.control.period_end(now, sim.period_per_instance, sim.period_orphans, busy_share);
+                let held = held_per_copy(sim.period_held_per_copy, sim.period_held_orphan, period);
+                let metric = sim.control.period_end(now, sim.period_per_instance, sim.period_orphans, busy_share, held);
                 if let Some(rows) = timeline.as_deref_mut() {
                     rows.push(sim.timeline_row(now, period, metric));
                 }
@@ -151,6 +167,8 @@ pub fn simulate_with_accounting(
                 sim.period_per_instance = 0.0;
                 sim.period_orphans = 0.0;
                 sim.period_busy_area = 0.0;
+                sim.period_held_per_copy = 0.0;
+                sim.period_held_orphan = false;
                 sim.period_rejected = 0.0;
                 if now + period <= end {
                     sim.queue.schedule(now + period, Event::PeriodEnd);
@@ -224,22 +242,36 @@ impl Sim<'_> {
             self.outcome.requests += 1.0;
         }
         self.period_invocations += 1.0;
-        match self.control.fleet.in_service() {
-            0 => self.period_orphans += 1.0,
+        let in_service = self.control.fleet.in_service();
+        match in_service {
+            0 => {
+                self.period_orphans += 1.0;
+                self.control.no_capacity(now);
+            }
             n => self.period_per_instance += 1.0 / n as f64,
         }
         let request = Waiting { arrival: now, service, counted };
         if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
-        } else if (self.waiting.len() as u64)
-            < u64::from(self.ep.queue_limit) * u64::from(self.control.fleet.in_service())
-        {
-            self.waiting.push_back(request);
         } else {
-            self.period_rejected += 1.0;
-            if counted {
-                self.outcome.rejected += 1.0;
+            match self.ep.admit(self.waiting.len(), in_service) {
+                Admission::Wait => self.waiting.push_back(request),
+                Admission::Reject => {
+                    self.period_rejected += 1.0;
+                    if counted {
+                        self.outcome.rejected += 1.0;
+                    }
+                }
+                Admission::NoCapacity => {
+                    if counted {
+                        self.outcome.no_capacity += 1.0;
+                    }
+                }
             }
+        }
+        if self.zero_metrics {
+            let held = (self.waiting.len() as u32 + self.busy) as f64;
+            self.outcome.backlog_max = self.outcome.backlog_max.max(held);
         }
     }
 
@@ -267,6 +299,9 @@ impl Sim<'_> {
     }
 
     fn start(&mut self, slot: u32, now: SimTime, request: Waiting) {
+        if self.zero_metrics && request.counted {
+            self.outcome.queue_wait_us.saturating_record(micros(now - request.arrival));
+        }
         let s = &mut self.slots[slot as usize];
         s.arrival = request.arrival;
         s.started = now;
@@ -276,11 +311,12 @@ impl Sim<'_> {
         self.queue.schedule(now + request.service, Event::Departure { slot });
     }
 
-    /// The request in `slot` is done; its latency counts now.
-    fn depart(&mut self, slot: u32, now: SimTime) {
+    /// The request in `slot` is done; its latency counts now. Returns
+    /// whether one was running there.
+    fn depart(&mut self, slot: u32, now: SimTime) -> bool {
         let s = self.slots[slot as usize];
         if s.arrival == IDLE {
-            return; // its instance was lost, and the request with it
+            return false; // its instance was lost, and the request with it
         }
         self.slots[slot as usize].arrival = IDLE;
         self.busy -= 1;
@@ -297,6 +333,7 @@ impl Sim<'_> {
         if s.counted {
             self.outcome.finish(latency, s.started > s.arrival, self.ep);
         }
+        true
     }
 
     /// An instance was lost at once (zone outage, spot reclaim): the requests

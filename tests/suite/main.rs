@@ -12,6 +12,7 @@ mod mutants;
 mod profiles;
 mod recommend;
 mod robust;
+mod sagemaker;
 mod serverless;
 mod shard;
 mod training;

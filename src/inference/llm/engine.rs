@@ -16,7 +16,7 @@ use super::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_tim
 use super::tokens::Tokens;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
-use crate::inference::control::{Changes, Control};
+use crate::inference::control::{Changes, Control, held_per_copy};
 use crate::inference::design::{ArrivalFeed, Endpoint, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros};
 use crate::time::SimTime;
 
@@ -76,6 +76,13 @@ struct Sim<'a> {
     // The current period.
     period: PeriodCounts,
     period_busy_area: u128,
+    /// ∫ outstanding / in service dt (seconds), and whether requests were
+    /// held with none in service: the concurrency and backlog metrics.
+    period_held_per_copy: f64,
+    period_held_orphan: bool,
+    /// Requests that left since the last event: a closed loop's users send
+    /// their next ones.
+    left: u32,
     period_mark: (u128, u64, u128),
     period_latency: Option<Histogram<u64>>,
     period_ttft: Option<Histogram<u64>>,
@@ -129,6 +136,9 @@ pub fn simulate(
         alive_area: 0,
         period: PeriodCounts::default(),
         period_busy_area: 0,
+        period_held_per_copy: 0.0,
+        period_held_orphan: false,
+        left: 0,
         period_mark: (0, 0, 0),
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
         period_ttft: timeline.as_ref().map(|_| latency_histogram()),
@@ -150,6 +160,10 @@ pub fn simulate(
         sim.acct.in_system_area_ns += sim.outstanding as u128 * dt;
         sim.busy_area += sim.busy as u128 * dt;
         sim.period_busy_area += sim.busy as u128 * dt;
+        match sim.control.fleet.in_service() {
+            0 => sim.period_held_orphan |= sim.outstanding > 0,
+            n => sim.period_held_per_copy += sim.outstanding as f64 / n as f64 * dt as f64 / 1e9,
+        }
         if now <= end {
             sim.alive_area += sim.alive as u128 * dt;
         }
@@ -181,7 +195,8 @@ pub fn simulate(
                 let capacity =
                     sim.control.fleet.in_service() as u128 * sim.llm.replicas as u128 * period.as_nanos() as u128;
                 let busy_share = if capacity > 0 { sim.period_busy_area as f64 / capacity as f64 } else { 0.0 };
-                let metric = sim.control.period_end(now, sim.period.per_instance, sim.period.orphans, busy_share);
+                let held = held_per_copy(sim.period_held_per_copy, sim.period_held_orphan, period);
+                let metric = sim.control.period_end(now, sim.period.per_instance, sim.period.orphans, busy_share, held);
                 if let Some((rows, extra)) = timeline.as_mut() {
                     let (row, more) = sim.timeline_row(now, period, metric);
                     rows.push(row);
@@ -189,6 +204,8 @@ pub fn simulate(
                 }
                 sim.period = PeriodCounts::default();
                 sim.period_busy_area = 0;
+                sim.period_held_per_copy = 0.0;
+                sim.period_held_orphan = false;
                 if now + period <= end {
                     sim.queue.schedule(now + period, Event::PeriodEnd);
                 }
@@ -214,6 +231,9 @@ pub fn simulate(
                     }
                 }
             }
+        }
+        for _ in 0..std::mem::take(&mut sim.left) {
+            feed.finished(&mut sim.queue, Event::Arrival, now);
         }
         sim.wake_control();
     }
@@ -382,6 +402,7 @@ impl Sim<'_> {
             self.outcome.timed_out += 1.0;
         }
         self.outstanding -= 1;
+        self.left += 1;
         let instance = self.replicas[s.replica as usize].instance as usize;
         self.control.fleet.release(instance, now);
         if !self.control.fleet.instances[instance].alive() {
@@ -431,6 +452,7 @@ impl Sim<'_> {
                 self.outcome.timed_out += 1.0;
             }
             self.outstanding -= 1;
+            self.left += 1;
             self.seqs.remove(seq);
         }
     }
