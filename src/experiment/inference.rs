@@ -126,14 +126,6 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     if let Some((a, policy)) = s.section("autoscaling")?.zip(autoscaling.as_ref()) {
         check_zero(&a, policy, mode, fidelity)?;
     }
-    // The LLM engine does not fail or queue requests at zero yet.
-    let zero = asynchronous || autoscaling.as_ref().is_some_and(|a| a.wake.is_some());
-    if llm_engine && zero {
-        let entry = s.entry("engine").expect("read");
-        return Err(s
-            .error(entry, "scale to zero and asynchronous inference run on the request engine only, for now")
-            .with_hint(Some("use engine = \"request\", or keep min >= 1 with mode = \"endpoint\"".into())));
-    }
     let initial_default = autoscaling.as_ref().map_or(1, |a| a.min.max(1));
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;

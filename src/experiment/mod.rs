@@ -301,6 +301,20 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
             }
         }
     }
+    // Other differences (a sweep over `inference.engine`) cannot share columns.
+    if let Some(p) = points.iter().find(|p| p.design.metrics() != points[0].design.metrics()) {
+        let axis = axes.iter().find(|a| a.path.ends_with(".engine")).unwrap_or(&axes[0]);
+        return Err(InputError::new(
+            &axis.origin,
+            Some(&axis.path),
+            format!(
+                "point {} reports other metrics than point 0 (the LLM engine adds its token metrics): \
+                 the points of one sweep must share their columns",
+                p.index
+            ),
+        )
+        .with_hint(Some("sweep each engine in an experiment of its own".into())));
+    }
     // Metric names are the scenario's, so these come after the points.
     let metrics = points[0].design.metrics();
     let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;

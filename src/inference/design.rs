@@ -142,6 +142,10 @@ pub const ZERO_EXTRA: [&str; 4] = ["scale_from_zero", "no_capacity_failures", "q
 /// `METRICS`, then `ZERO_EXTRA`.
 pub static ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [METRICS, &ZERO_EXTRA].concat());
 
+/// `LLM_METRICS`, then `ZERO_EXTRA`: an LLM design that scales to zero or is
+/// asynchronous.
+pub static LLM_ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [LLM_METRICS, &ZERO_EXTRA].concat());
+
 /// What the capacity side of a replication adds to the request metrics:
 /// instances for an endpoint, containers for serverless.
 #[derive(Clone, Debug, Default)]
@@ -300,7 +304,12 @@ impl Endpoint {
 
     /// The metric names of this design.
     pub fn metric_names(&self) -> &'static [&'static str] {
-        if self.zero_metrics() { ZERO_METRICS.as_slice() } else { METRICS }
+        match (self.llm.is_some(), self.zero_metrics()) {
+            (false, false) => METRICS,
+            (false, true) => ZERO_METRICS.as_slice(),
+            (true, false) => LLM_METRICS,
+            (true, true) => LLM_ZERO_METRICS.as_slice(),
+        }
     }
 
     /// An arrival with no free worker, `waiting` queued and `in_service`

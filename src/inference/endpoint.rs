@@ -101,7 +101,7 @@ impl Design for Endpoint {
 
 impl Model for Endpoint {
     fn metrics(&self) -> &'static [&'static str] {
-        if self.llm.is_some() { LLM_METRICS } else { self.metric_names() }
+        self.metric_names()
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
@@ -111,23 +111,27 @@ impl Model for Endpoint {
             let window = (self.traffic.duration - self.warmup).as_secs_f64();
             let (head, tail) = out.split_at_mut(METRICS.len());
             request_values(&o, &c, head);
-            tail.copy_from_slice(&lo.values(window, c.cost_usd));
+            let (llm_tail, zero_tail) = tail.split_at_mut(LLM_METRICS.len() - METRICS.len());
+            llm_tail.copy_from_slice(&lo.values(window, c.cost_usd));
+            zero_values(&o, &c, zero_tail);
             return;
         }
         let (outcome, c) = self.simulate(&streams, None);
         let (head, tail) = out.split_at_mut(METRICS.len());
         request_values(&outcome, &c, head);
-        // Scale to zero and asynchronous designs (`ZERO_METRICS`).
-        if !tail.is_empty() {
-            let o = &outcome;
-            let wait_p99_s = if o.queue_wait_us.is_empty() {
-                f64::NAN
-            } else {
-                o.queue_wait_us.value_at_quantile(0.99) as f64 / 1e6
-            };
-            tail.copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
-        }
+        zero_values(&outcome, &c, tail);
     }
+}
+
+/// The metrics of `ZERO_EXTRA` into `out`, for a design that scales to zero
+/// or is asynchronous (`out` is empty for any other).
+fn zero_values(o: &Outcome, c: &CapacitySummary, out: &mut [f64]) {
+    if out.is_empty() {
+        return;
+    }
+    let wait_p99_s =
+        if o.queue_wait_us.is_empty() { f64::NAN } else { o.queue_wait_us.value_at_quantile(0.99) as f64 / 1e6 };
+    out.copy_from_slice(&[c.scale_from_zero, o.no_capacity, wait_p99_s, o.backlog_max]);
 }
 
 /// The metrics of `METRICS`, in order.

@@ -333,3 +333,64 @@ fn token_percentile_thresholds_need_an_llm_design() {
     let e = spotsim::commands::loadtest::check(&plain).expect_err("not an LLM design");
     assert_eq!(e.key.as_deref(), Some("loadtest.latency"), "{e}");
 }
+
+/// An LLM replica whose requests (100 prompt, 10 output tokens) take 10 ms a
+/// step: a lone one is 10 ms of prefill and 9 decode steps, 100 ms.
+const LLM_FIXED: &str = "[inference]\nengine = \"llm\"\nprice_per_hour = 1.0\n\
+    startup = { dist = \"constant\", value = \"5m30s\" }\n\
+    [inference.llm]\nkv_tokens = 100000\nmax_seqs = 4\n\
+    step_time = { prefill = [10.0, 0.0, 0.0], decode = [10.0, 0.0, 0.0], overhead = [0.0, 0.0] }\n";
+
+#[test]
+fn the_llm_engine_scales_to_zero_and_wakes_as_the_request_engine_does() {
+    let ep = endpoint(
+        &format!(
+            "{LLM_FIXED}[inference.autoscaling]\nmetric = \"invocations-per-instance\"\ntarget = 600\nmin = 0\nmax = 4\n\
+             wake = {{}}\n[traffic]\ntrace = \"gap.csv\"\nduration = \"100m\"\ntokens = {{ input = 100, output = 10 }}\n"
+        ),
+        &[("gap.csv", GAP)],
+    );
+    assert!(ep.scales_to_zero());
+    assert!(ep.metrics().ends_with(&["scale_from_zero", "no_capacity_failures", "queue_wait_p99_s", "backlog_max"]));
+    let m = run(&ep, 4);
+    assert_eq!(m("scale_from_zero"), vec![1.0; 4]);
+    // The same wake as the request engine's (the control plane is shared):
+    // requests from 5400 s until the instance serves at 5850 s fail.
+    for f in m("no_capacity_failures") {
+        assert!((f - 2250.0).abs() < 5.0 * 2250f64.sqrt(), "{f}");
+    }
+    let (requests, served, rejected, timed_out, failed) =
+        (m("requests"), m("served"), m("rejected"), m("timed_out"), m("no_capacity_failures"));
+    for r in 0..4 {
+        assert_eq!(requests[r], served[r] + rejected[r] + timed_out[r] + failed[r], "replication {r}");
+        assert_eq!(rejected[r] + timed_out[r], 0.0, "replication {r}");
+    }
+}
+
+#[test]
+fn an_asynchronous_llm_endpoint_holds_requests_at_zero_and_serves_them_all() {
+    // Quiet for 30 minutes (the fleet goes to zero), then 50 requests/s for a
+    // minute: held with no replica, the endpoint woken by its backlog, every
+    // request served. The first waits for the wake (2 datapoints of a minute,
+    // acted on at 1800 + 120 + 60 s) and the startup (330 s).
+    let trace = "time_s,rate\n0,0\n1800,50\n1860,0\n10800,0\n";
+    let ep = endpoint(
+        &format!(
+            "{}[inference.autoscaling]\nmetric = \"backlog-per-instance\"\ntarget = 20\nmin = 0\nmax = 10\n\
+             [traffic]\ntrace = \"t.csv\"\nduration = \"3h\"\ntokens = {{ input = 100, output = 10 }}\n",
+            LLM_FIXED.replace("[inference]\n", "[inference]\nmode = \"async\"\n")
+        ),
+        &[("t.csv", trace)],
+    );
+    let m = run(&ep, 3);
+    assert_eq!(m("requests"), m("served"));
+    assert_eq!(m("scale_from_zero"), vec![1.0; 3]);
+    assert!(m("timed_out").iter().chain(&m("no_capacity_failures")).chain(&m("rejected")).all(|&x| x == 0.0));
+    for (backlog, n) in m("backlog_max").iter().zip(m("requests")) {
+        // Nothing is served before the wake: the whole burst is held.
+        assert_eq!(*backlog, n, "every request of the burst is held at once");
+    }
+    for wait in m("queue_wait_p99_s") {
+        assert!(wait > 1980.0 + 330.0 - 1860.0, "the last held requests wait for the wake and the startup: {wait}");
+    }
+}

@@ -17,8 +17,19 @@ use super::tokens::Tokens;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::inference::control::{Changes, Control, held_per_copy};
-use crate::inference::design::{ArrivalFeed, Endpoint, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros};
+use crate::inference::design::{
+    Admission, ArrivalFeed, Endpoint, Mode, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
+};
 use crate::time::SimTime;
+
+/// An asynchronous request waiting for a replica.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    arrival: SimTime,
+    input: u32,
+    output: u32,
+    counted: bool,
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
@@ -64,6 +75,11 @@ struct Sim<'a> {
     leaving: Vec<Leave>,
     /// Requests in arrival order (slot, serial), for their timeouts.
     deadlines: VecDeque<(u32, u64)>,
+    /// Asynchronous requests that came with no replica taking requests:
+    /// they wait, in order, for the first one (SPEC 2.9).
+    held: VecDeque<Held>,
+    /// Scale-to-zero and asynchronous metrics are kept (queue waits, backlog).
+    zero_metrics: bool,
     serial: u64,
     totals: Totals,
     outstanding: u64,
@@ -126,6 +142,8 @@ pub fn simulate(
         active: Vec::new(),
         leaving: Vec::new(),
         deadlines: VecDeque::new(),
+        held: VecDeque::new(),
+        zero_metrics: ep.zero_metrics(),
         serial: 0,
         totals: Totals::default(),
         outstanding: 0,
@@ -144,7 +162,7 @@ pub fn simulate(
         period_ttft: timeline.as_ref().map(|_| latency_histogram()),
     };
     for id in 0..sim.control.fleet.instances.len() {
-        sim.add_replicas(id);
+        sim.add_replicas(id, SimTime::ZERO);
     }
     let mut token_rng = streams.rng(Purpose::TokenCounts);
     let mut feed = ArrivalFeed::start(ep, streams, &mut sim.queue, Event::Arrival);
@@ -222,7 +240,7 @@ pub fn simulate(
                     sim.lose_instance(id, now);
                 }
                 for id in std::mem::take(&mut sim.changes.ready) {
-                    sim.add_replicas(id);
+                    sim.add_replicas(id, now);
                 }
                 // Scaling in ends idle instances at once.
                 for id in 0..sim.first_replica.len() {
@@ -236,6 +254,14 @@ pub fn simulate(
             feed.finished(&mut sim.queue, Event::Arrival, now);
         }
         sim.wake_control();
+    }
+    // Held requests no replica ever came for: they end with the run.
+    let last = sim.last_event;
+    for h in std::mem::take(&mut sim.held) {
+        sim.acct.sojourn_sum_ns += (last - h.arrival).as_nanos() as u128;
+        if h.counted {
+            sim.outcome.timed_out += 1.0;
+        }
     }
     sim.lo.preemptions = sim.totals.preemptions as f64;
     (sim.outcome, sim.lo, sim.control, sim.acct)
@@ -251,7 +277,7 @@ impl Sim<'_> {
     }
 
     /// An instance came into service: its replicas take requests.
-    fn add_replicas(&mut self, id: usize) {
+    fn add_replicas(&mut self, id: usize, now: SimTime) {
         if !self.control.fleet.accepts(id) {
             return;
         }
@@ -265,6 +291,10 @@ impl Sim<'_> {
             self.active.push(first + k);
         }
         self.alive += self.llm.replicas as u64;
+        // Requests held for want of a replica go to the new ones.
+        while let Some(h) = self.held.pop_front() {
+            self.place(now, h);
+        }
     }
 
     /// Runs `op` on replica `r`, then records who left, the busy count
@@ -304,34 +334,66 @@ impl Sim<'_> {
         }
         let in_service = self.control.fleet.in_service();
         self.period.arrival(in_service);
+        if in_service == 0 {
+            self.control.no_capacity(now);
+        }
+        let h = Held { arrival: now, input, output, counted };
         // Least outstanding requests over the replicas taking requests.
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
-        let mut best: Option<u32> = None;
-        let mut waiting = 0u64;
-        for &r in &self.active {
-            let replica = &self.replicas[r as usize];
-            waiting += replica.waiting.len() as u64;
-            if best.is_none_or(|b| replica.outstanding < self.replicas[b as usize].outstanding) {
-                best = Some(r);
+        let waiting: u64 = self.active.iter().map(|&r| self.replicas[r as usize].waiting.len() as u64).sum();
+        let queued = waiting as usize + self.held.len();
+        let best = self.active.iter().min_by_key(|&&r| self.replicas[r as usize].outstanding);
+        let admission = if !self.llm.can_run(input, output) {
+            Admission::Reject
+        } else if best.is_some_and(|&r| !self.replicas[r as usize].busy()) {
+            Admission::Wait
+        } else {
+            match self.ep.admit(queued, in_service) {
+                // Only an asynchronous endpoint holds requests for a replica to come.
+                Admission::Wait if best.is_none() && self.ep.mode != Mode::Async => Admission::Reject,
+                admission => admission,
             }
-        }
-        let limit = u64::from(self.ep.queue_limit) * u64::from(in_service);
-        let target = match best {
-            Some(r) if self.llm.can_run(input, output) && (!self.replicas[r as usize].busy() || waiting < limit) => r,
-            _ => {
+        };
+        match admission {
+            Admission::Wait if self.active.is_empty() => {
+                self.outstanding += 1;
+                self.held.push_back(h);
+            }
+            Admission::Wait => {
+                self.outstanding += 1;
+                self.place(now, h);
+            }
+            Admission::Reject => {
                 self.period.rejected += 1.0;
                 if counted {
                     self.outcome.rejected += 1.0;
                 }
-                return;
             }
-        };
+            Admission::NoCapacity => {
+                if counted {
+                    self.outcome.no_capacity += 1.0;
+                }
+            }
+        }
+        if self.zero_metrics {
+            self.outcome.backlog_max = self.outcome.backlog_max.max(self.outstanding as f64);
+        }
+    }
+
+    /// An admitted request joins the replica with the fewest outstanding
+    /// requests (SageMaker's least-outstanding-requests routing).
+    fn place(&mut self, now: SimTime, h: Held) {
+        let replicas = &self.replicas;
+        let target = *self
+            .active
+            .iter()
+            .min_by_key(|&&r| replicas[r as usize].outstanding)
+            .expect("a replica takes requests");
         self.serial += 1;
-        let id = self.seqs.insert(Seq::new(self.serial, now, input, output, counted, target));
+        let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
         self.deadlines.push_back((id, self.serial));
-        self.outstanding += 1;
         self.control.fleet.occupy(self.replicas[target as usize].instance as usize);
         let at = time_to_ps(now);
         self.on_replica(target, |r, l, seqs, totals, out| r.arrive(id, at, l, seqs, totals, out));
@@ -381,6 +443,9 @@ impl Sim<'_> {
                 None => latency <= self.ep.slo,
             };
             let served = self.outcome.finish_with(latency, s.started > s.arrival, self.ep, slo_met);
+            if served && self.zero_metrics {
+                self.outcome.queue_wait_us.saturating_record(micros(s.started - s.arrival));
+            }
             if served {
                 self.lo.ttft_us.saturating_record(micros(ttft));
                 self.lo.ttft_sum_s += ttft.as_secs_f64();
