@@ -11,8 +11,8 @@ pub use folder::{OUTPUT_FILES, OutputDir, Refused};
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Timeline;
-pub use table::{Column, Table};
 use crate::stats::Summary;
+pub use table::{Column, Table};
 
 /// The metrics of every replication of one point, row-major.
 pub type PointRows = Vec<f64>;
