@@ -204,7 +204,7 @@ pub fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: 
 /// the replication index of its first row).
 fn replication_table(layout: &Layout, parts: &[(usize, &[f64], u64)]) -> Table {
     let width = layout.metrics.len();
-    let count = |rows: &[f64]| if width == 0 { 0 } else { rows.len() / width };
+    let count = |rows: &[f64]| rows.len().checked_div(width).unwrap_or(0);
     let (mut points, mut replications) = (Vec::new(), Vec::new());
     for &(p, rows, first) in parts {
         let n = count(rows);
