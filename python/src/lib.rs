@@ -70,13 +70,15 @@ fn load(
 }
 
 /// Runs `work` on its own thread while this one, the interpreter's, waits
-/// without the GIL, reports `done` to `progress` and polls for signals. On
+/// without the GIL, reports (`done`, `total`, `name`) to `progress` and
+/// polls for signals. On
 /// KeyboardInterrupt (or an exception from `progress`) it sets `cancel`,
 /// which stops the runner between blocks, and waits for the worker to end.
 fn wait_for<T: Send>(
     py: Python<'_>,
     cancel: &AtomicBool,
     done: &AtomicU64,
+    (total, name): (Option<u64>, &str),
     progress: Option<&Bound<'_, PyAny>>,
     work: impl FnOnce() -> T + Send,
 ) -> PyResult<T> {
@@ -90,7 +92,7 @@ fn wait_for<T: Send>(
                 }
             });
             let finished = worker.is_finished();
-            let reported = progress.map_or(Ok(()), |p| p.call1((done.load(Ordering::Relaxed),)).map(drop));
+            let reported = progress.map_or(Ok(()), |p| p.call1((done.load(Ordering::Relaxed), total, name)).map(drop));
             if let Err(e) = reported.and_then(|()| py.check_signals()) {
                 cancel.store(true, Ordering::Relaxed);
                 let _ = py.detach(|| worker.join());
@@ -214,7 +216,8 @@ fn run(
     let started = SystemTime::now();
     let clock = Instant::now();
     let done = AtomicU64::new(0);
-    let (results, tables) = wait_for(py, &cancel, &done, progress.as_ref(), || {
+    let total = Some(e.replications * e.points.len() as u64);
+    let (results, tables) = wait_for(py, &cancel, &done, (total, &e.name), progress.as_ref(), || {
         let results = commands::run::simulate(&e, &runner, &|n| {
             done.fetch_add(n, Ordering::Relaxed);
         });
@@ -272,7 +275,7 @@ fn recommend<'py>(
     let clock = Instant::now();
     let done = AtomicU64::new(0);
     let settings = commands::recommend::Settings { budget, ..Default::default() };
-    let search = wait_for(py, &cancel, &done, progress.as_ref(), || {
+    let search = wait_for(py, &cancel, &done, (budget, &e.name), progress.as_ref(), || {
         commands::recommend::report::search(
             &e,
             &runner,
@@ -313,7 +316,8 @@ fn loadtest<'py>(
     let clock = Instant::now();
     let done = AtomicU64::new(0);
     let settings = commands::loadtest::Settings::default();
-    let results = wait_for(py, &cancel, &done, progress.as_ref(), || {
+    let points = Some(e.points.len() as u64);
+    let results = wait_for(py, &cancel, &done, (points, &e.name), progress.as_ref(), || {
         commands::loadtest::loadtest(&e, &runner, &settings, &|_| {
             done.fetch_add(1, Ordering::Relaxed);
         })
