@@ -13,19 +13,19 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use spotsim::commands;
 use spotsim::engine::Runner;
-use spotsim::experiment::{self, Experiment, Fit, InputError};
+use spotsim::experiment::{self, Experiment, Fit};
 use spotsim::output::{self, Column, OutputDir, PointRows, RunInfo, Table};
 
 pyo3::create_exception!(
-    _native,
-    PyInputError,
+    spotsim,
+    InputError,
     PyValueError,
     "Bad input: the experiment (file, line, key, hint) or an output folder spotsim will not touch."
 );
 
 /// An input error as `spotsim.InputError`, its parts as attributes.
-fn input_error(py: Python<'_>, e: &InputError) -> PyErr {
-    let err = PyInputError::new_err(e.to_string());
+fn input_error(py: Python<'_>, e: &experiment::InputError) -> PyErr {
+    let err = InputError::new_err(e.to_string());
     let value = err.value(py);
     // Setting attributes on a fresh exception does not fail.
     let _ = value.setattr("file", &e.origin.file);
@@ -37,15 +37,18 @@ fn input_error(py: Python<'_>, e: &InputError) -> PyErr {
 }
 
 /// Errors of the library: input errors and refused folders are the user's
-/// (`InputError`), anything else a `RuntimeError`.
+/// (`spotsim.InputError`), anything else a `RuntimeError`.
 fn other_error(py: Python<'_>, e: anyhow::Error) -> PyErr {
-    if let Some(input) = e.downcast_ref::<InputError>() {
+    if let Some(input) = e.downcast_ref::<experiment::InputError>() {
         return input_error(py, input);
     }
     if let Some(refused) = e.downcast_ref::<output::Refused>() {
-        let input =
-            InputError::new(&experiment::Origin { file: refused.path.clone(), line: None }, None, &refused.message)
-                .with_hint(Some(refused.hint.clone()));
+        let input = experiment::InputError::new(
+            &experiment::Origin { file: refused.path.clone(), line: None },
+            None,
+            &refused.message,
+        )
+        .with_hint(Some(refused.hint.clone()));
         return input_error(py, &input);
     }
     PyRuntimeError::new_err(format!("{e:#}"))
@@ -404,7 +407,7 @@ fn profiles(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("InputError", m.py().get_type::<PyInputError>())?;
+    m.add("InputError", m.py().get_type::<InputError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<RunResult>()?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
