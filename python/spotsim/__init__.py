@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
@@ -159,9 +160,12 @@ class _Progress:
     def __call__(self, done: int, total: int | None, name: str) -> None:
         if self.bar is None and not self.line:
             try:
-                from tqdm.auto import tqdm
+                with warnings.catch_warnings():
+                    # Without ipywidgets tqdm.auto warns, then draws text: fine.
+                    warnings.simplefilter("ignore")
+                    from tqdm.auto import tqdm
 
-                self.bar = tqdm(total=total, desc=name, unit=self.unit, unit_scale=True)
+                    self.bar = tqdm(total=total, desc=name, unit=self.unit, unit_scale=True)
             except ImportError:
                 self.line = True
         if self.bar is not None:
