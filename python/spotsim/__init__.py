@@ -96,8 +96,13 @@ def _sets(overrides: Mapping[str, Any] | None) -> list[str]:
     return [f"{k}={v if isinstance(v, str) else _value(v)}" for k, v in (overrides or {}).items()]
 
 
-def _threads(threads: int | None) -> int:
-    return 0 if threads is None else int(threads)
+def _native_call(fn, unit, path, toml, base_dir, set, seed, threads, output, progress, *rest):
+    """Calls a simulating native function with the experiment's source, the
+    run's flags and a progress bar counting `unit`."""
+    source = (*_source(path, toml), os.fspath(base_dir), _sets(set))
+    flags = (seed, 0 if threads is None else int(threads), None if output is None else os.fspath(output))
+    with _Progress(progress, unit) as bar:
+        return fn(source, flags, bar, *rest)
 
 
 # --- tables: column bytes from the library, dtypes as pandas.read_csv --------
@@ -246,20 +251,9 @@ def run(
     result folder too (claimed before the run, as `run -o` does). Ctrl-C
     (KeyboardInterrupt) stops the run and leaves nothing behind.
     """
-    path, toml = _source(path, toml)
-    with _Progress(progress, "replications") as bar:
-        native = _native.run(
-            path,
-            toml,
-            os.fspath(base_dir),
-            _sets(set),
-            replications,
-            seed,
-            _threads(threads),
-            None if output is None else os.fspath(output),
-            allow_long,
-            bar,
-        )
+    native = _native_call(
+        _native.run, "replications", path, toml, base_dir, set, seed, threads, output, progress, replications, allow_long
+    )
     return Result(native)
 
 
@@ -272,8 +266,7 @@ def check(
 ) -> list[dict]:
     """The resolved designs, one dict per point, every default filled in (what
     `spotsim check` prints): `point`, `swept` (key -> value) and the tables."""
-    path, toml = _source(path, toml)
-    e = json.loads(_native.check(path, toml, os.fspath(base_dir), _sets(set)))
+    e = json.loads(_native.check((*_source(path, toml), os.fspath(base_dir), _sets(set))))
     return [
         {"point": p["index"], "swept": dict(zip(e["swept"], p["values"])), **p["design"]} for p in e["points"]
     ]
@@ -310,19 +303,9 @@ def recommend(
 ) -> Recommendation:
     """The cheapest design of the sweep that meets the [objective], as
     `spotsim recommend --budget` finds it."""
-    path, toml = _source(path, toml)
-    with _Progress(progress, "replications") as bar:
-        files = _native.recommend(
-            path,
-            toml,
-            os.fspath(base_dir),
-            _sets(set),
-            budget,
-            seed,
-            _threads(threads),
-            None if output is None else os.fspath(output),
-            bar,
-        )
+    files = _native_call(
+        _native.recommend, "replications", path, toml, base_dir, set, seed, threads, output, progress, budget
+    )
     return Recommendation(files)
 
 
@@ -338,18 +321,7 @@ def loadtest(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Per point, the highest rate one instance sustains (loadtest.csv)."""
-    path, toml = _source(path, toml)
-    with _Progress(progress, "points") as bar:
-        files = _native.loadtest(
-            path,
-            toml,
-            os.fspath(base_dir),
-            _sets(set),
-            seed,
-            _threads(threads),
-            None if output is None else os.fspath(output),
-            bar,
-        )
+    files = _native_call(_native.loadtest, "points", path, toml, base_dir, set, seed, threads, output, progress)
     return _csv(files["loadtest.csv"])
 
 

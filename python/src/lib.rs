@@ -54,22 +54,30 @@ fn other_error(py: Python<'_>, e: anyhow::Error) -> PyErr {
     PyRuntimeError::new_err(format!("{e:#}"))
 }
 
-/// Where an experiment comes from: a file, or text with a folder for the
-/// paths inside it.
-fn load(
-    py: Python<'_>,
-    path: Option<PathBuf>,
-    toml: Option<String>,
-    base_dir: PathBuf,
-    sets: &[String],
-    fit: Fit,
-) -> PyResult<Experiment> {
+/// Where an experiment comes from, as Python passes it: a file or text
+/// (with the folder for the paths inside it), and the `--set` overrides.
+#[derive(FromPyObject)]
+struct Source(Option<PathBuf>, Option<String>, PathBuf, Vec<String>);
+
+/// How a simulating call runs: seed (None: the file's), threads (0: one
+/// per core) and the output folder, if any.
+#[derive(FromPyObject)]
+struct Flags(Option<u64>, usize, Option<PathBuf>);
+
+fn load(py: Python<'_>, Source(path, toml, base_dir, sets): Source, fit: Fit) -> PyResult<Experiment> {
     let loaded = match (path, toml) {
-        (Some(path), None) => experiment::load_with(&path, sets, fit),
-        (None, Some(text)) => experiment::load_text(&text, Path::new("<toml>"), &base_dir, sets, fit),
+        (Some(path), None) => experiment::load_with(&path, &sets, fit),
+        (None, Some(text)) => experiment::load_text(&text, Path::new("<toml>"), &base_dir, &sets, fit),
         _ => return Err(PyValueError::new_err("give an experiment file or its text (toml=), not both")),
     };
     loaded.map_err(|e| input_error(py, &e))
+}
+
+/// `load` with the seed of `flags`.
+fn load_seeded(py: Python<'_>, source: Source, flags: &Flags, fit: Fit) -> PyResult<Experiment> {
+    let mut e = load(py, source, fit)?;
+    e.seed = flags.0.unwrap_or(e.seed);
+    Ok(e)
 }
 
 /// Runs `work` on its own thread while this one, the interpreter's, waits
@@ -113,11 +121,6 @@ fn wait_for<T: Send>(
             }
         }
     })
-}
-
-/// A runner that stops when `cancel` is set.
-fn runner(py: Python<'_>, threads: usize, cancel: &Arc<AtomicBool>) -> PyResult<Runner> {
-    Ok(Runner::new(threads).map_err(|e| other_error(py, e))?.with_cancel(cancel.clone()))
 }
 
 /// A table as (names, columns); a column is (kind, data[, labels]) with
@@ -183,55 +186,76 @@ impl RunResult {
     }
 }
 
-/// Claims `output`, if given, before any work (as `run -o` does).
-fn claim(py: Python<'_>, output: Option<PathBuf>) -> PyResult<Option<OutputDir>> {
-    output.map(|dir| OutputDir::claim_embedded(&dir)).transpose().map_err(|e| other_error(py, e))
+/// What every simulating call sets up before it works: the output folder,
+/// claimed before any work as `run -o` claims it; a runner that stops when
+/// `cancel` is set; the clock; the count of work done, for progress.
+struct Job {
+    dir: Option<OutputDir>,
+    cancel: Arc<AtomicBool>,
+    runner: Runner,
+    started: SystemTime,
+    clock: Instant,
+    done: AtomicU64,
+}
+
+impl Job {
+    fn start(py: Python<'_>, Flags(_, threads, output): Flags) -> PyResult<Job> {
+        let dir = output.map(|dir| OutputDir::claim_embedded(&dir)).transpose().map_err(|e| other_error(py, e))?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let runner = Runner::new(threads).map_err(|e| other_error(py, e))?.with_cancel(cancel.clone());
+        Ok(Job { dir, cancel, runner, started: SystemTime::now(), clock: Instant::now(), done: AtomicU64::new(0) })
+    }
+
+    fn count(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `work` run by [`wait_for`], reporting `total` and `name` as progress.
+    fn wait<T: Send>(
+        &self,
+        py: Python<'_>,
+        total: Option<u64>,
+        name: &str,
+        progress: Option<&Bound<'_, PyAny>>,
+        work: impl FnOnce() -> T + Send,
+    ) -> PyResult<T> {
+        wait_for(py, &self.cancel, &self.done, (total, name), progress, work)
+    }
+
+    fn info(&self) -> RunInfo {
+        RunInfo::now(self.runner.threads(), self.started, self.clock.elapsed().as_secs_f64())
+    }
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, toml, base_dir, sets, replications, seed, threads, output, allow_long, progress))]
-#[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,
-    path: Option<PathBuf>,
-    toml: Option<String>,
-    base_dir: PathBuf,
-    sets: Vec<String>,
-    replications: Option<u64>,
-    seed: Option<u64>,
-    threads: usize,
-    output: Option<PathBuf>,
-    allow_long: bool,
+    source: Source,
+    flags: Flags,
     progress: Option<Bound<'_, PyAny>>,
+    replications: Option<u64>,
+    allow_long: bool,
 ) -> PyResult<RunResult> {
-    let mut e = load(py, path, toml, base_dir, &sets, Fit::Refuse)?;
+    let mut e = load_seeded(py, source, &flags, Fit::Refuse)?;
     if replications == Some(0) {
         return Err(PyValueError::new_err("replications must be at least 1"));
     }
     e.replications = replications.unwrap_or(e.replications);
-    e.seed = seed.unwrap_or(e.seed);
     if !allow_long {
         commands::run::check_work(&e).map_err(|err| input_error(py, &err))?;
     }
-    let dir = claim(py, output)?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let runner = runner(py, threads, &cancel)?;
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    let done = AtomicU64::new(0);
+    let threads = flags.1;
+    let job = Job::start(py, flags)?;
     let total = Some(e.replications * e.points.len() as u64);
-    let (results, tables) = wait_for(py, &cancel, &done, (total, &e.name), progress.as_ref(), || {
-        let results = commands::run::simulate(&e, &runner, &|n| {
-            done.fetch_add(n, Ordering::Relaxed);
-        });
-        let tables = if runner.cancelled() { Vec::new() } else { commands::run::result_tables(&e, &runner, &results) };
+    let (results, tables) = job.wait(py, total, &e.name, progress.as_ref(), || {
+        let results = commands::run::simulate(&e, &job.runner, &|n| job.count(n));
+        let cancelled = job.runner.cancelled();
+        let tables = if cancelled { Vec::new() } else { commands::run::result_tables(&e, &job.runner, &results) };
         (results, tables)
     })?;
-    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-    let result = RunResult { experiment: e, results, info, tables, threads };
-    if let Some(dir) = dir {
-        let runner = Runner::new(threads).map_err(|err| other_error(py, err))?;
-        let files = commands::run::result_files(&result.experiment, &runner, &result.results, &result.info);
+    let result = RunResult { experiment: e, results, info: job.info(), tables, threads };
+    if let Some(dir) = &job.dir {
+        let files = commands::run::result_files(&result.experiment, &job.runner, &result.results, &result.info);
         py.detach(|| dir.write(&files)).map_err(|err| other_error(py, err))?;
     }
     Ok(result)
@@ -240,103 +264,56 @@ fn run(
 /// The resolved experiment as JSON: name, seed, replications, swept keys
 /// and every point's design.
 #[pyfunction]
-#[pyo3(signature = (path, toml, base_dir, sets))]
-fn check(
-    py: Python<'_>,
-    path: Option<PathBuf>,
-    toml: Option<String>,
-    base_dir: PathBuf,
-    sets: Vec<String>,
-) -> PyResult<String> {
-    let e = load(py, path, toml, base_dir, &sets, Fit::Refuse)?;
+fn check(py: Python<'_>, source: Source) -> PyResult<String> {
+    let e = load(py, source, Fit::Refuse)?;
     serde_json::to_string(&e).map_err(|err| PyRuntimeError::new_err(err.to_string()))
 }
 
 /// What `spotsim recommend -o` writes, by file name (CSV and JSON bytes).
 #[pyfunction]
-#[pyo3(signature = (path, toml, base_dir, sets, budget, seed, threads, output, progress))]
-#[allow(clippy::too_many_arguments)]
 fn recommend<'py>(
     py: Python<'py>,
-    path: Option<PathBuf>,
-    toml: Option<String>,
-    base_dir: PathBuf,
-    sets: Vec<String>,
-    budget: Option<u64>,
-    seed: Option<u64>,
-    threads: usize,
-    output: Option<PathBuf>,
+    source: Source,
+    flags: Flags,
     progress: Option<Bound<'py, PyAny>>,
+    budget: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut e = load(py, path, toml, base_dir, &sets, Fit::Mark)?;
-    e.seed = seed.unwrap_or(e.seed);
+    let e = load_seeded(py, source, &flags, Fit::Mark)?;
     commands::recommend::report::check(&e).map_err(|err| input_error(py, &err))?;
-    let dir = claim(py, output)?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let runner = runner(py, threads, &cancel)?;
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    let done = AtomicU64::new(0);
+    let job = Job::start(py, flags)?;
     let settings = commands::recommend::Settings { budget, ..Default::default() };
-    let search = wait_for(py, &cancel, &done, (budget, &e.name), progress.as_ref(), || {
-        commands::recommend::report::search(
-            &e,
-            &runner,
-            &settings,
-            &|n| {
-                done.fetch_add(n, Ordering::Relaxed);
-            },
-            &|_| {},
-        )
-    })?
-    .map_err(|err| input_error(py, &err))?;
-    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-    files_out(py, dir, search.files(&e, &runner, &info))
+    let search = job
+        .wait(py, budget, &e.name, progress.as_ref(), || {
+            commands::recommend::report::search(&e, &job.runner, &settings, &|n| job.count(n), &|_| {})
+        })?
+        .map_err(|err| input_error(py, &err))?;
+    files_out(py, &job, search.files(&e, &job.runner, &job.info()))
 }
 
 /// What `spotsim loadtest -o` writes, by file name.
 #[pyfunction]
-#[pyo3(signature = (path, toml, base_dir, sets, seed, threads, output, progress))]
-#[allow(clippy::too_many_arguments)]
 fn loadtest<'py>(
     py: Python<'py>,
-    path: Option<PathBuf>,
-    toml: Option<String>,
-    base_dir: PathBuf,
-    sets: Vec<String>,
-    seed: Option<u64>,
-    threads: usize,
-    output: Option<PathBuf>,
+    source: Source,
+    flags: Flags,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mut e = load(py, path, toml, base_dir, &sets, Fit::Refuse)?;
-    e.seed = seed.unwrap_or(e.seed);
+    let e = load_seeded(py, source, &flags, Fit::Refuse)?;
     commands::loadtest::check(&e).map_err(|err| input_error(py, &err))?;
-    let dir = claim(py, output)?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let runner = runner(py, threads, &cancel)?;
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    let done = AtomicU64::new(0);
+    let job = Job::start(py, flags)?;
     let settings = commands::loadtest::Settings::default();
     let points = Some(e.points.len() as u64);
-    let results = wait_for(py, &cancel, &done, (points, &e.name), progress.as_ref(), || {
-        commands::loadtest::loadtest(&e, &runner, &settings, &|_| {
-            done.fetch_add(1, Ordering::Relaxed);
-        })
-    })?
-    .map_err(|err| other_error(py, err.into()))?;
-    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-    files_out(py, dir, commands::loadtest::files(&e, &results, &settings, &info))
+    let results = job
+        .wait(py, points, &e.name, progress.as_ref(), || {
+            commands::loadtest::loadtest(&e, &job.runner, &settings, &|_| job.count(1))
+        })?
+        .map_err(|err| input_error(py, &err))?;
+    files_out(py, &job, commands::loadtest::files(&e, &results, &settings, &job.info()))
 }
 
-/// Writes `files` into `dir` if there is one; returns them by name.
-fn files_out<'py>(
-    py: Python<'py>,
-    dir: Option<OutputDir>,
-    files: Vec<(&'static str, Vec<u8>)>,
-) -> PyResult<Bound<'py, PyDict>> {
-    if let Some(dir) = dir {
+/// Writes `files` into the job's folder if it has one; returns them by name.
+fn files_out<'py>(py: Python<'py>, job: &Job, files: Vec<(&'static str, Vec<u8>)>) -> PyResult<Bound<'py, PyDict>> {
+    if let Some(dir) = &job.dir {
         py.detach(|| dir.write(&files)).map_err(|err| other_error(py, err))?;
     }
     let out = PyDict::new(py);
