@@ -82,7 +82,7 @@ fn load_seeded(py: Python<'_>, source: Source, flags: &Flags, fit: Fit) -> PyRes
 
 /// Runs `work` on its own thread while this one, the interpreter's, waits
 /// without the GIL, reports (`done`, `total`, `name`) to `progress` and
-/// polls for signals. On
+/// polls for signals (only the main thread runs Python's handlers). On
 /// KeyboardInterrupt (or an exception from `progress`) it sets `cancel`,
 /// which stops the runner between blocks, and waits for the worker to end.
 fn wait_for<T: Send>(
@@ -227,6 +227,8 @@ impl Job {
     }
 }
 
+/// `spotsim run`: every point simulated, the tables of its CSVs kept;
+/// with a folder in `flags`, the files written into it too.
 #[pyfunction]
 fn run(
     py: Python<'_>,
