@@ -22,9 +22,15 @@ if [[ ! -x "$BIN" ]]; then
   cargo build --release
 fi
 
+# checkpoint-interval.ipynb runs its sweep itself with the Python package.
+if ! python3 -c "import spotsim" 2>/dev/null; then
+  echo "the spotsim Python package is missing: pip install ./python" >&2
+  exit 1
+fi
+export SPOTSIM_QUICK="$QUICK"
+
 # experiment name and its quick-mode replication count
 EXPERIMENTS=(
-  "checkpoint-sweep 200"
   "endpoint-autoscaling 3"
   "serverless-vs-endpoint 3"
   "zones-availability 10"

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::engine::{Runner, Streams};
 use crate::experiment::{Experiment, InputError, Origin};
-use crate::output::{self, PointRows, RunInfo};
+use crate::output::{self, PointRows, RunInfo, Table};
 use crate::scenario::Timeline;
 use crate::shard::Shard;
 
@@ -60,6 +60,24 @@ pub fn result_files(
         files.push(("timeline.csv", output::timeline_csv(&subject.layout, &timelines)));
     }
     files
+}
+
+/// The tables of a run's CSV files, by file name, as [`result_files`]
+/// writes them: for a host that takes the columns (the Python package).
+pub fn result_tables(experiment: &Experiment, runner: &Runner, results: &[PointRows]) -> Vec<(&'static str, Table)> {
+    let width = experiment.metrics().len();
+    let summaries: Vec<_> = results.iter().map(|rows| runner.summarise(rows, width)).collect();
+    let layout = experiment.layout();
+    let mut tables = runner.install(|| {
+        vec![
+            ("summary.csv", output::summary_columns(&layout, summaries.iter().enumerate())),
+            ("replications.csv", output::replications_columns(&layout, results)),
+        ]
+    });
+    if let Some(timelines) = timelines(experiment, runner) {
+        tables.push(("timeline.csv", output::timeline_table(&layout, &timelines)));
+    }
+    tables
 }
 
 /// The files of a shard folder (see `output::shard`): `results` is the

@@ -1,5 +1,8 @@
 //! Runs replications in parallel and collects them by replication index.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use super::Streams;
@@ -20,13 +23,27 @@ const MAX_CHUNK: usize = 512;
 
 pub struct Runner {
     pool: rayon::ThreadPool,
+    /// Set from outside (an embedding's interrupt) to stop a run between
+    /// blocks; the rows of a stopped run are incomplete and to be dropped.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Runner {
     /// A runner with `threads` workers (0: one per core).
     pub fn new(threads: usize) -> anyhow::Result<Self> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
-        Ok(Runner { pool })
+        Ok(Runner { pool, cancel: None })
+    }
+
+    /// This runner, stopping its runs early once `flag` is set.
+    pub fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Whether the cancel flag is set: results computed since are incomplete.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     pub fn threads(&self) -> usize {
@@ -60,6 +77,9 @@ impl Runner {
         let chunk_len = (replications as usize / (8 * self.threads())).clamp(1, MAX_CHUNK);
         self.pool.install(|| {
             rows.par_chunks_mut(width * chunk_len).enumerate().for_each(|(chunk, block)| {
+                if self.cancelled() {
+                    return;
+                }
                 let first = range.start + (chunk * chunk_len) as u64;
                 for (i, row) in block.chunks_exact_mut(width).enumerate() {
                     model.replicate(Streams::new(seed, first + i as u64), row);
@@ -123,6 +143,16 @@ mod tests {
         let whole = Runner::new(2).unwrap().run(&Draws, 7, 300, &|_| {});
         let slice = Runner::new(1).unwrap().run_range(&Draws, 7, 120..250, &|_| {});
         assert_eq!(slice, whole[2 * 120..2 * 250]);
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_early() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let done = std::sync::atomic::AtomicU64::new(0);
+        Runner::new(2).unwrap().with_cancel(flag).run(&Draws, 1, 5000, &|n| {
+            done.fetch_add(n, Ordering::Relaxed);
+        });
+        assert_eq!(done.into_inner(), 0);
     }
 
     #[test]

@@ -196,8 +196,22 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
         };
         InputError::new(&Origin { file: display.clone(), line: e.line }, None, message)
     })?;
-    let mut doc = parse_document(&text, &display)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_text(&text, path, &base_dir, sets, fit)
+}
+
+/// `load_with` for an experiment given as text (an embedding's string):
+/// `path` names it in messages and gives the default `name`; data files are
+/// found relative to `base_dir`.
+pub fn load_text(
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+    sets: &[String],
+    fit: Fit,
+) -> Result<Experiment, InputError> {
+    let display = path.display().to_string();
+    let mut doc = parse_document(text, &display)?;
 
     let mut axes = take_sweep(&mut doc)?;
     for set in sets {
@@ -231,7 +245,7 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
     }
 
     let origin = Origin::file(&display, 1);
-    let root = Section::root(&doc, origin.clone(), &base_dir);
+    let root = Section::root(&doc, origin.clone(), base_dir);
     let name = match root.string("name")? {
         Some(name) => {
             check_name(&name).map_err(|m| root.error(root.entry("name").expect("read"), m))?;
@@ -279,7 +293,7 @@ pub fn load_with(path: &Path, sets: &[String], fit: Fit) -> Result<Experiment, I
             values.push(node.display());
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
-        let design = resolve(&tree, &origin, &base_dir)?;
+        let design = resolve(&tree, &origin, base_dir)?;
         let fits = design.profile().is_none_or(|p| p.fits);
         if !fits && fit == Fit::Refuse {
             let label: Vec<String> = axes.iter().zip(&values).map(|(a, v)| format!("{} = {v}", a.path)).collect();

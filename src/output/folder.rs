@@ -129,6 +129,18 @@ pub struct OutputDir {
 impl OutputDir {
     /// Claims `dir` for this process, or refuses it (a [`Refused`] error).
     pub fn claim(dir: &Path) -> anyhow::Result<OutputDir> {
+        Self::claim_with(dir, true)
+    }
+
+    /// `claim` for a host process that owns its signals (the Python
+    /// package): no handler that exits the process on SIGINT. The host
+    /// drops the claim on an interrupt; debris of a kill goes with the next
+    /// run into the folder, as always.
+    pub fn claim_embedded(dir: &Path) -> anyhow::Result<OutputDir> {
+        Self::claim_with(dir, false)
+    }
+
+    fn claim_with(dir: &Path, handle_signals: bool) -> anyhow::Result<OutputDir> {
         let Some(leaf) = dir.file_name() else {
             return Err(refuse(dir, "is not a folder name", "give a path such as `results/run1` as -o"));
         };
@@ -152,7 +164,9 @@ impl OutputDir {
         std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
         // One lock per folder however it is spelt (`out`, `./out`).
         let parent = parent.canonicalize().with_context(|| format!("cannot find {}", parent.display()))?;
-        install_signal_handler();
+        if handle_signals {
+            install_signal_handler();
+        }
         let lock_path = parent.join(format!(".{leaf}.lock"));
         if cleanup().contains(&lock_path) {
             return Err(refuse(

@@ -5,13 +5,14 @@
 pub mod shard;
 
 pub mod folder;
+pub mod table;
 
 pub use folder::{OUTPUT_FILES, OutputDir, Refused};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::Timeline;
 use crate::stats::Summary;
+pub use table::{Column, Table};
 
 /// The metrics of every replication of one point, row-major.
 pub type PointRows = Vec<f64>;
@@ -98,15 +99,6 @@ impl Subject<'_> {
     }
 }
 
-fn header(out: &mut String, layout: &Layout, middle: &[&str], tail: &[&str]) {
-    let cols: Vec<String> = std::iter::once("point".to_string())
-        .chain(layout.swept.iter().cloned())
-        .chain(middle.iter().map(|s| s.to_string()))
-        .chain(tail.iter().map(|s| s.to_string()))
-        .collect();
-    out.push_str(&csv_row(&cols));
-}
-
 /// One CSV line; cells with commas or quotes are quoted.
 fn csv_row(cells: &[String]) -> String {
     let quoted: Vec<String> = cells
@@ -116,8 +108,16 @@ fn csv_row(cells: &[String]) -> String {
     quoted.join(",") + "\n"
 }
 
-fn point_prefix(layout: &Layout, point: usize) -> Vec<String> {
-    std::iter::once(layout.numbers[point].to_string()).chain(layout.points[point].iter().cloned()).collect()
+/// The `point` and swept-key columns of rows that belong to `points` (positions
+/// in the layout), one per row; `point` is each point's own index.
+fn point_columns(layout: &Layout, points: Vec<u32>) -> Table {
+    let mut t = Table::default();
+    t.push("point", Column::Index(points.iter().map(|&p| layout.numbers[p as usize] as u64).collect()));
+    for (k, key) in layout.swept.iter().enumerate() {
+        let labels = layout.points.iter().map(|values| values[k].clone()).collect();
+        t.push(key.clone(), Column::Text { labels, rows: points.clone() });
+    }
+    t
 }
 
 /// `summary.csv`: one row per (point, metric), from the summaries of each
@@ -128,38 +128,54 @@ pub fn summary_csv(layout: &Layout, summaries: &[Vec<Summary>]) -> Vec<u8> {
 
 /// `summary.csv` of some points only: (point index, its summaries).
 pub fn summary_table<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Vec<u8> {
-    let mut out = String::new();
-    header(&mut out, layout, &["metric"], &Summary::COLUMNS);
+    summary_columns(layout, summaries).csv()
+}
+
+/// The table of [`summary_table`].
+pub fn summary_columns<'a>(layout: &Layout, summaries: impl IntoIterator<Item = (usize, &'a Vec<Summary>)>) -> Table {
+    let (mut points, mut metrics, mut values) = (Vec::new(), Vec::new(), Vec::new());
     for (p, point) in summaries {
-        for (metric, summary) in layout.metrics.iter().zip(point) {
-            let mut cells = point_prefix(layout, p);
-            cells.push(metric.clone());
-            cells.extend(summary.values().iter().map(|&x| cell(x)));
-            out.push_str(&csv_row(&cells));
+        for (m, summary) in point.iter().enumerate().take(layout.metrics.len()) {
+            points.push(p as u32);
+            metrics.push(m as u32);
+            values.push(summary.values());
         }
     }
-    out.into_bytes()
+    let mut t = point_columns(layout, points);
+    t.push("metric", Column::Text { labels: layout.metrics.clone(), rows: metrics });
+    for (j, name) in Summary::COLUMNS.iter().enumerate() {
+        t.push(*name, Column::Number(values.iter().map(|v| v[j]).collect()));
+    }
+    t
 }
 
 /// A table of one row per listed point: `point`, the swept keys, then
 /// `columns`; `rows` holds each row's point index and cells, in output order.
 pub fn point_table_csv(layout: &Layout, columns: &[String], rows: &[(usize, Vec<String>)]) -> Vec<u8> {
-    let mut out = String::new();
-    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    header(&mut out, layout, &columns, &[]);
-    for (p, cells) in rows {
-        let mut row = point_prefix(layout, *p);
-        row.extend(cells.iter().cloned());
-        out.push_str(&csv_row(&row));
+    point_table(layout, columns, rows).csv()
+}
+
+/// The table of [`point_table_csv`].
+pub fn point_table(layout: &Layout, columns: &[String], rows: &[(usize, Vec<String>)]) -> Table {
+    let mut t = point_columns(layout, rows.iter().map(|(p, _)| *p as u32).collect());
+    for (j, name) in columns.iter().enumerate() {
+        t.push(name.clone(), Column::text(rows.iter().map(|(_, cells)| cells[j].clone()).collect()));
     }
-    out.into_bytes()
+    t
 }
 
 /// A CSV of plain columns (no point prefix), one row per record.
 pub fn plain_csv(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
-    let mut out = csv_row(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>());
-    rows.iter().for_each(|r| out.push_str(&csv_row(r)));
-    out.into_bytes()
+    plain_table(columns, rows).csv()
+}
+
+/// The table of [`plain_csv`].
+pub fn plain_table(columns: &[&str], rows: &[Vec<String>]) -> Table {
+    let mut t = Table::default();
+    for (j, name) in columns.iter().enumerate() {
+        t.push(*name, Column::text(rows.iter().map(|r| r[j].clone()).collect()));
+    }
+    t
 }
 
 /// `replications.csv`: one row per (point, replication).
@@ -171,62 +187,59 @@ pub fn replications_csv(layout: &Layout, results: &[PointRows]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The table of [`replications_csv`].
+pub fn replications_columns(layout: &Layout, results: &[PointRows]) -> Table {
+    let parts: Vec<_> = results.iter().enumerate().map(|(p, rows)| (p, rows.as_slice(), 0)).collect();
+    replication_table(layout, &parts)
+}
+
 pub fn replications_header(layout: &Layout) -> String {
-    let metrics: Vec<&str> = layout.metrics.iter().map(String::as_str).collect();
-    let mut out = String::new();
-    header(&mut out, layout, &["replication"], &metrics);
-    out
+    replication_table(layout, &[]).header()
 }
 
 /// Appends the rows of point `p` (row-major), whose first row is replication `first`.
 pub fn push_replication_rows(out: &mut String, layout: &Layout, p: usize, rows: &[f64], first: u64) {
-    // Blocks of rows are formatted in parallel and joined in order.
-    const BLOCK: usize = 4096;
+    replication_table(layout, &[(p, rows, first)]).push_rows(out);
+}
+
+/// Rows of `replications.csv` from parts of (point, its rows row-major,
+/// the replication index of its first row).
+fn replication_table(layout: &Layout, parts: &[(usize, &[f64], u64)]) -> Table {
     let width = layout.metrics.len();
-    if width == 0 {
-        return;
+    let count = |rows: &[f64]| rows.len().checked_div(width).unwrap_or(0);
+    let (mut points, mut replications) = (Vec::new(), Vec::new());
+    for &(p, rows, first) in parts {
+        let n = count(rows);
+        points.extend(std::iter::repeat_n(p as u32, n));
+        replications.extend(first..first + n as u64);
     }
-    let prefix = csv_row(&point_prefix(layout, p));
-    let prefix = prefix.trim_end();
-    let blocks: Vec<String> = rows
-        .par_chunks(width * BLOCK)
-        .enumerate()
-        .map(|(b, block)| {
-            let mut text = String::with_capacity(block.len() * 20);
-            for (i, row) in block.chunks_exact(width).enumerate() {
-                text.push_str(prefix);
-                text.push(',');
-                text.push_str(itoa::Buffer::new().format(first + (b * BLOCK + i) as u64));
-                for &x in row {
-                    text.push(',');
-                    push_number(&mut text, x);
-                }
-                text.push('\n');
-            }
-            text
-        })
-        .collect();
-    blocks.iter().for_each(|b| out.push_str(b));
+    let mut t = point_columns(layout, points);
+    t.push("replication", Column::Index(replications));
+    for (m, name) in layout.metrics.iter().enumerate() {
+        let values = parts.iter().flat_map(|(_, rows, _)| rows.chunks_exact(width).map(move |r| r[m]));
+        t.push(name.clone(), Column::Number(values.collect()));
+    }
+    t
 }
 
 /// `timeline.csv`: replication 0 of each point, one row per period, with the
 /// scenario's own columns.
 pub fn timeline_csv(layout: &Layout, timelines: &[Timeline]) -> Vec<u8> {
-    let mut out = String::new();
-    header(&mut out, layout, timelines.first().map_or(&[], |t| t.columns), &[]);
-    for (p, timeline) in timelines.iter().enumerate() {
-        let prefix = csv_row(&point_prefix(layout, p));
-        let prefix = prefix.trim_end();
-        for row in timeline.rows.chunks_exact(timeline.columns.len().max(1)) {
-            out.push_str(prefix);
-            for &x in row {
-                out.push(',');
-                push_number(&mut out, x);
-            }
-            out.push('\n');
-        }
+    timeline_table(layout, timelines).csv()
+}
+
+/// The table of [`timeline_csv`].
+pub fn timeline_table(layout: &Layout, timelines: &[Timeline]) -> Table {
+    let columns = timelines.first().map_or(&[][..], |t| t.columns);
+    let width = columns.len().max(1);
+    let points =
+        timelines.iter().enumerate().flat_map(|(p, t)| std::iter::repeat_n(p as u32, t.rows.len() / width)).collect();
+    let mut t = point_columns(layout, points);
+    for (c, name) in columns.iter().enumerate() {
+        let values = timelines.iter().flat_map(|tl| tl.rows.chunks_exact(width).map(move |r| r[c]));
+        t.push(*name, Column::Number(values.collect()));
     }
-    out.into_bytes()
+    t
 }
 
 /// `manifest.json`: the resolved experiment and how it was run.
