@@ -386,11 +386,8 @@ impl Sim<'_> {
     /// requests (SageMaker's least-outstanding-requests routing).
     fn place(&mut self, now: SimTime, h: Held) {
         let replicas = &self.replicas;
-        let target = *self
-            .active
-            .iter()
-            .min_by_key(|&&r| replicas[r as usize].outstanding)
-            .expect("a replica takes requests");
+        let target =
+            *self.active.iter().min_by_key(|&&r| replicas[r as usize].outstanding).expect("a replica takes requests");
         self.serial += 1;
         let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
         self.deadlines.push_back((id, self.serial));
