@@ -19,7 +19,10 @@ from pandas.testing import assert_frame_equal
 import spotsim
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("*.toml"))
+ALL = sorted((ROOT / "experiments").glob("*.toml"))
+# A closed-loop load test's users make its traffic: `loadtest` runs it, not `run`.
+CLOSED_LOOP = [p for p in ALL if tomllib.loads(p.read_text()).get("loadtest", {}).get("users")]
+EXPERIMENTS = [p for p in ALL if p not in CLOSED_LOOP]
 CLI = Path(os.environ.get("SPOTSIM_BIN", ROOT / "target" / "release" / "spotsim"))
 REPS = 3
 
@@ -58,7 +61,14 @@ def cli_run(tmp_path_factory):
 
 
 def test_every_bundled_experiment_is_tested():
-    assert len(EXPERIMENTS) >= 10
+    assert len(EXPERIMENTS) >= 10 and len(CLOSED_LOOP) >= 1
+
+
+@pytest.mark.parametrize("experiment", CLOSED_LOOP, ids=lambda p: p.stem)
+def test_closed_loop_load_tests_equal_the_command_line(experiment, tmp_path):
+    load = spotsim.loadtest(experiment, progress=False)
+    cli("loadtest", experiment.relative_to(ROOT), "--quiet", "-o", tmp_path / "load")
+    same(load, tmp_path / "load/loadtest.csv")
 
 
 @pytest.mark.parametrize("threads", [1, 2])

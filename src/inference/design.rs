@@ -326,6 +326,17 @@ impl Endpoint {
 }
 
 impl Outcome {
+    /// An arrival that was not admitted (`Reject` or `NoCapacity`): counted
+    /// if `counted`. Returns whether it was a rejection, which the caller's
+    /// period also counts.
+    pub fn refuse(&mut self, admission: Admission, counted: bool) -> bool {
+        let rejected = admission == Admission::Reject;
+        if counted {
+            *(if rejected { &mut self.rejected } else { &mut self.no_capacity }) += 1.0;
+        }
+        rejected
+    }
+
     /// A counted request finished after `latency`; `waited` says whether it
     /// waited for a worker or a container first.
     pub fn finish(&mut self, latency: SimTime, waited: bool, ep: &Endpoint) {

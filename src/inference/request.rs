@@ -256,15 +256,9 @@ impl Sim<'_> {
         } else {
             match self.ep.admit(self.waiting.len(), in_service) {
                 Admission::Wait => self.waiting.push_back(request),
-                Admission::Reject => {
-                    self.period_rejected += 1.0;
-                    if counted {
-                        self.outcome.rejected += 1.0;
-                    }
-                }
-                Admission::NoCapacity => {
-                    if counted {
-                        self.outcome.no_capacity += 1.0;
+                refused => {
+                    if self.outcome.refuse(refused, counted) {
+                        self.period_rejected += 1.0;
                     }
                 }
             }

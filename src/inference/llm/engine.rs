@@ -365,15 +365,9 @@ impl Sim<'_> {
                 self.outstanding += 1;
                 self.place(now, h);
             }
-            Admission::Reject => {
-                self.period.rejected += 1.0;
-                if counted {
-                    self.outcome.rejected += 1.0;
-                }
-            }
-            Admission::NoCapacity => {
-                if counted {
-                    self.outcome.no_capacity += 1.0;
+            refused => {
+                if self.outcome.refuse(refused, counted) {
+                    self.period.rejected += 1.0;
                 }
             }
         }
