@@ -176,12 +176,43 @@ fn read_table(
         }
     };
     l.finish()?;
-    if traffic.tokens.is_none() {
+    let Some(tokens) = &traffic.tokens else {
         return Err(traffic_section.missing(
             "tokens",
             "token counts for engine = \"llm\": `tokens = { input = ..., output = ... }`, or a request trace's \
              `input_tokens_column` and `output_tokens_column`",
         ));
+    };
+    // A request that can never run is rejected on arrival and counted; a
+    // design in which none can run is a mistake, not a result.
+    let (prompt, whole) = tokens.smallest();
+    let blame = |key: &'static str, message: String| match l.entry(key) {
+        Some(e) => l.error(e, message),
+        None => at_instance(message),
+    };
+    if whole > kv_tokens {
+        return Err(blame(
+            "kv_tokens",
+            format!(
+                "no request can run: the smallest holds {whole} tokens of KV cache (prompt + output), \
+                 more than the replica's {kv_tokens}"
+            ),
+        )
+        .with_hint(Some(
+            "raise kv_tokens (or memory_util), or give each replica more GPUs; a request larger than the cache \
+             is rejected on arrival and counted in `rejected` (docs/llm-serving.md)"
+                .into(),
+        )));
+    }
+    if scheduler == Scheduler::Vllm && prompt > max_batched_tokens as u64 {
+        return Err(blame(
+            "max_batched_tokens",
+            format!(
+                "no request can run: the smallest prompt has {prompt} tokens, more than max_batched_tokens = \
+                 {max_batched_tokens} (the scheduler \"vllm\" prefills whole prompts)"
+            ),
+        )
+        .with_hint(Some("raise max_batched_tokens, or use scheduler = \"chunked\"".into())));
     }
     Ok(Llm {
         replicas,

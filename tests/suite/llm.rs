@@ -294,6 +294,21 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
             )],
             "e.toml:2: `inference.instance`: the model does not fit: profile \"big\" needs 130.39 GiB",
         ),
+        (
+            // 100 + 50 tokens against a cache of 120: no request can ever run.
+            design(
+                "engine = \"llm\"",
+                &format!("kv_tokens = 120\n{FIT}"),
+                &ok_traffic.replace("{ dist = \"lognormal\", median = 50, sigma = 0.5 }", "50"),
+            ),
+            vec![],
+            "e.toml:5: `inference.llm.kv_tokens`: no request can run: the smallest holds 150 tokens",
+        ),
+        (
+            design("engine = \"llm\"", &format!("kv_tokens = 9000\nmax_batched_tokens = 64\n{FIT}"), ok_traffic),
+            vec![],
+            "e.toml:6: `inference.llm.max_batched_tokens`: no request can run: the smallest prompt has 100 tokens",
+        ),
     ];
     for (text, files, want) in cases {
         let got = load_text(&text, &files).map(|_| ()).unwrap_err();
@@ -318,4 +333,22 @@ fn kv_capacity_and_roofline_follow_from_a_profile() {
     let l = e.points[0].design.downcast::<Endpoint>().unwrap().llm.clone().unwrap();
     assert!(l.roofline.is_some_and(|r| r.comm_ms_per_iteration > 0.0 && r.comm_ms_per_token > 0.0));
     let _ = Path::new(".");
+}
+
+#[test]
+fn requests_larger_than_the_cache_are_rejected_and_counted_while_the_rest_run() {
+    // Prompts of 100 and outputs of 1 to 100 tokens against a cache of 150:
+    // the requests with outputs above 50 (about half) can never run.
+    let traffic =
+        "synthetic = { mean_rps = 1 }\ntokens = { input = 100, output = { dist = \"uniform\", min = 1, max = 100 } }";
+    let e = load_text(&design("engine = \"llm\"", &format!("kv_tokens = 150\n{FIT}"), traffic), &[]).unwrap();
+    let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+    let rows = Runner::new(2).unwrap().run(ep as &dyn Model, 3, 4, &|_| {});
+    let m = |name: &str| ep.metrics().iter().position(|&x| x == name).unwrap();
+    for row in rows.chunks_exact(ep.metrics().len()) {
+        let (requests, served, rejected) = (row[m("requests")], row[m("served")], row[m("rejected")]);
+        assert_eq!(requests, served + rejected + row[m("timed_out")]);
+        let share = rejected / requests;
+        assert!((share - 0.5).abs() < 5.0 * (0.25 / requests).sqrt(), "rejected share {share}");
+    }
 }

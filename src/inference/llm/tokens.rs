@@ -57,6 +57,16 @@ impl CountDist {
         }
     }
 
+    /// The smallest count it can draw.
+    pub fn min(&self) -> u32 {
+        match self {
+            CountDist::Constant(n) => *n,
+            CountDist::LogNormal { .. } => 1,
+            CountDist::Uniform { min, .. } => *min,
+            CountDist::Empirical { samples, .. } => samples.iter().copied().min().unwrap_or(1),
+        }
+    }
+
     /// The largest count it can draw (`None`: unbounded).
     pub fn max(&self) -> Option<u32> {
         match self {
@@ -106,6 +116,17 @@ pub enum Tokens {
 }
 
 impl Tokens {
+    /// The smallest prompt, and the smallest prompt + output, of any request.
+    pub fn smallest(&self) -> (u64, u64) {
+        match self {
+            Tokens::Drawn { input, output } => (input.min() as u64, input.min() as u64 + output.min() as u64),
+            Tokens::Columns { counts, .. } => (
+                counts.iter().map(|c| c[0] as u64).min().unwrap_or(0),
+                counts.iter().map(|c| c[0] as u64 + c[1] as u64).min().unwrap_or(0),
+            ),
+        }
+    }
+
     /// Mean prompt and output tokens per request.
     pub fn means(&self) -> (f64, f64) {
         match self {
