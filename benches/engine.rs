@@ -4,9 +4,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
+use spotsim::base::stats::Summary;
 use spotsim::commands::verify::{poisson_job, reference_job};
 use spotsim::engine::{Model, Runner};
-use spotsim::stats::Summary;
 
 /// Runs `replications` of `model` and summarises every metric, as `spotsim run` does.
 fn run_and_summarise(runner: &Runner, model: &dyn Model, replications: u64) -> f64 {
@@ -51,9 +51,9 @@ fn training_cost_per_interruption(c: &mut Criterion) {
 }
 
 /// Synthetic diurnal traffic (amplitude 0.6, 10% noise per minute).
-fn diurnal(mean_rps: f64, hours: u64) -> spotsim::inference::traffic::Traffic {
-    use spotsim::inference::traffic::{Traffic, TrafficSource};
-    use spotsim::time::SimTime;
+fn diurnal(mean_rps: f64, hours: u64) -> spotsim::scenarios::inference::traffic::Traffic {
+    use spotsim::base::time::SimTime;
+    use spotsim::scenarios::inference::traffic::{Traffic, TrafficSource};
     Traffic {
         source: TrafficSource::Synthetic {
             mean_rps,
@@ -86,10 +86,10 @@ fn traffic_arrivals(c: &mut Criterion) {
 
 /// The request-engine reference: one hour at 1,000 requests/s, 10 instances
 /// of 4 workers (E[S] = 30 ms, 75% busy), target tracking on.
-fn request_reference() -> spotsim::inference::design::Endpoint {
-    use spotsim::dist::Dist;
-    use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-    use spotsim::time::SimTime;
+fn request_reference() -> spotsim::scenarios::inference::design::Endpoint {
+    use spotsim::base::dist::Dist;
+    use spotsim::base::time::SimTime;
+    use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
     let mut e = spotsim::commands::verify::mmc_endpoint(10, 4, 1000.0, 0.03, SimTime::from_hours(1));
     e.service_time = Dist::LogNormal { median: 0.0285, sigma: 0.3 };
     e.queue_limit = 200;
@@ -116,8 +116,8 @@ fn request_engine(c: &mut Criterion) {
         1000.0,
         endpoint.service_time.clone(),
         200,
-        spotsim::time::SimTime::from_secs(2),
-        spotsim::time::SimTime::from_mins(10),
+        spotsim::base::time::SimTime::from_secs(2),
+        spotsim::base::time::SimTime::from_mins(10),
         1,
     );
     for threads in [1, 2] {
@@ -131,7 +131,7 @@ fn request_engine(c: &mut Criterion) {
 
 fn fluid_engine(c: &mut Criterion) {
     // Seven days of diurnal traffic at 1-second steps: 604,800 steps.
-    use spotsim::inference::design::Fidelity;
+    use spotsim::scenarios::inference::design::Fidelity;
     let mut endpoint = request_reference();
     endpoint.fidelity = Fidelity::Fluid;
     endpoint.traffic = diurnal(1000.0, 24 * 7);
@@ -147,9 +147,9 @@ fn spot_trace(c: &mut Criterion) {
     // its per-row prices; 4,096 random queries per iteration, each at a
     // random offset and a random time within 500 h (so about half wrap).
     use rand::RngExt;
+    use spotsim::base::time::SimTime;
     use spotsim::engine::{Purpose, Streams};
     use spotsim::spot::trace::{Convention, SpotTrace};
-    use spotsim::time::SimTime;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/traces/aws-v100");
     let text = std::fs::read_to_string(dir.join("us-east-1a.csv")).unwrap();
     let prices: std::collections::BTreeMap<String, Vec<f64>> =
@@ -241,10 +241,10 @@ fn training_policy_on_trace(c: &mut Criterion) {
 /// (lognormal prompts, median 500 tokens; outputs 20 to 300), vllm
 /// scheduling with SPEC 2.8's example step times, target tracking from 1
 /// to 10 instances.
-fn llm_reference() -> spotsim::inference::design::Endpoint {
-    use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-    use spotsim::inference::llm::Scheduler;
-    use spotsim::inference::llm::tokens::{CountDist, Tokens};
+fn llm_reference() -> spotsim::scenarios::inference::design::Endpoint {
+    use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+    use spotsim::scenarios::inference::llm::Scheduler;
+    use spotsim::scenarios::inference::traffic::tokens::{CountDist, Tokens};
     let mut traffic = diurnal(2.0, 24);
     traffic.tokens = Some(Tokens::Drawn {
         input: CountDist::LogNormal { median: 500.0, sigma: 0.8 },

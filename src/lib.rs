@@ -6,15 +6,16 @@
 //! Layers, each importing only from those below it (docs/engine.md, "The
 //! layers"; a test holds the source to it):
 //!
-//! - basics: [`time`], [`stats`], [`dist`], [`trace_file`], [`catalog`];
+//! - [`base`]: time, statistics, distributions, trace rows;
 //! - [`input`]: TOML documents that remember their lines, the one input
 //!   error with its hints, and the typed getters of a table; [`engine`]:
-//!   event queues, random streams, the parallel [`engine::Runner`];
-//!   [`shard`]: the slices of a run;
-//! - domains: [`spot`] (interruption processes, traces and prices, market
-//!   terms, fallback), [`zones`] and [`profile`];
-//! - models, side by side on [`scenario::Design`]: [`training`] and
-//!   [`inference`], neither importing the other;
+//!   event queues, random streams, the parallel [`engine::Runner`], and the
+//!   slices of a run;
+//! - domains: [`catalog`] (instance types, prices, model profiles),
+//!   [`spot`] (interruption processes, traces and prices, market terms,
+//!   fallback) and [`zones`];
+//! - [`scenarios`], side by side on [`scenarios::Design`]: training and
+//!   inference, neither importing the other;
 //! - [`output`]: result files from plain data ([`output::Subject`]);
 //! - [`experiment`]: the reading layer: experiment files, sweeps and `--set`,
 //!   and the reader of every table;
@@ -30,7 +31,7 @@
 //! ```
 //! use spotsim::engine::Runner;
 //! use spotsim::experiment;
-//! use spotsim::stats::Summary;
+//! use spotsim::base::stats::Summary;
 //!
 //! let file = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/spot-vs-on-demand.toml");
 //! // The file's keys can be overridden as on the command line's `--set`.
@@ -62,20 +63,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The layers, bottom up (docs/engine.md): basics; input and the engine;
+// the catalog, the spot market and zones; the scenarios; outputs; the
+// reading layer; commands.
+pub mod base;
 pub mod catalog;
 pub mod commands;
-pub mod dist;
 pub mod engine;
 pub mod experiment;
-pub mod inference;
 pub mod input;
 pub mod output;
-pub mod profile;
-pub mod scenario;
-pub mod shard;
+pub mod scenarios;
 pub mod spot;
-pub mod stats;
-pub mod time;
-pub mod trace_file;
-pub mod training;
 pub mod zones;

@@ -10,14 +10,14 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use spotsim::catalog::catalog;
+use spotsim::catalog::profile;
 use spotsim::commands::slurm::SlurmJob;
 use spotsim::commands::{loadtest, merge, recommend, run, verify};
 use spotsim::engine::Runner;
 use spotsim::engine::progress::Tracker;
+use spotsim::engine::shard::Shard;
 use spotsim::experiment::{self, Experiment, InputError};
 use spotsim::output::{self, RunInfo};
-use spotsim::profile;
-use spotsim::shard::Shard;
 
 #[derive(Parser)]
 #[command(

@@ -349,7 +349,7 @@ fn catalog(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
 #[pyfunction]
 fn profiles(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     let out = PyList::empty(py);
-    for p in spotsim::profile::built_in() {
+    for p in spotsim::catalog::profile::built_in() {
         let row = |kind: &str, instance: &str| -> PyResult<Bound<'_, PyDict>> {
             let row = PyDict::new(py);
             row.set_item("profile", &p.name)?;

@@ -27,16 +27,16 @@ use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::base::time::SimTime;
 use crate::engine::{Runner, Streams};
 use crate::experiment::Experiment;
 use crate::experiment::loadtest::LoadtestSpec;
-use crate::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
-use crate::inference::llm::engine::LlmOutcome;
-use crate::inference::traffic::{Traffic, TrafficSource};
 use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
+use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
+use crate::scenarios::inference::llm_engine::LlmOutcome;
+use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 use crate::spot::Market;
-use crate::time::SimTime;
 
 /// How each search runs.
 #[derive(Clone, Debug, PartialEq, Serialize)]

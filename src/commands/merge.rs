@@ -20,12 +20,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::base::stats::Summary;
 use crate::engine::Runner;
+use crate::engine::shard::{Shard, shell_quote};
 use crate::input::{InputError, Origin};
 use crate::output::shard::{COLUMNS, MANIFEST, ShardInfo, TIMELINE};
 use crate::output::{OutputDir, RunInfo, manifest_of, push_replication_rows, replications_header, summary_table};
-use crate::shard::{Shard, shell_quote};
-use crate::stats::Summary;
 
 /// What a merge put together.
 #[derive(Debug)]

@@ -5,11 +5,11 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use crate::engine::shard::Shard;
 use crate::engine::{Runner, Streams};
 use crate::experiment::{Experiment, InputError, Origin};
 use crate::output::{self, PointRows, RunInfo, Table};
-use crate::scenario::Timeline;
-use crate::shard::Shard;
+use crate::scenarios::Timeline;
 
 /// Simulates every point in order; replication r of every point uses the same
 /// streams (common random numbers).
@@ -152,7 +152,7 @@ pub fn check_work_of(experiment: &Experiment, replications: u64) -> Result<(), I
 }
 
 /// What a run is expected to cost: its work, in the unit of its largest
-/// point, and the wall time at the rates of `scenario::RATES`.
+/// point, and the wall time at the rates of `scenarios::RATES`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
     pub events: f64,

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::shard::shell_quote;
+use crate::engine::shard::shell_quote;
 
 /// What the script needs; paths absolute, as the jobs run elsewhere.
 #[derive(Clone, Debug)]

@@ -3,22 +3,22 @@
 
 use std::fmt::Write as _;
 
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::stats::Summary;
+use crate::base::time::SimTime;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
-use crate::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
-use crate::inference::design::{Serverless, ServerlessPrices};
-use crate::inference::llm::engine::simulate as simulate_llm;
-use crate::inference::llm::tokens::{CountDist, Tokens};
-use crate::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
-use crate::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
-use crate::inference::traffic::Replay;
-use crate::inference::traffic::{Traffic, TrafficSource};
+use crate::scenarios::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
+use crate::scenarios::inference::design::{Serverless, ServerlessPrices};
+use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
+use crate::scenarios::inference::llm_engine::simulate as simulate_llm;
+use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
+use crate::scenarios::inference::traffic::Replay;
+use crate::scenarios::inference::traffic::tokens::{CountDist, Tokens};
+use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
+use crate::scenarios::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
 use crate::spot::Interruptions;
 use crate::spot::{Market, SpotTerms};
-use crate::stats::Summary;
-use crate::time::SimTime;
-use crate::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
 use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
 
 /// Checks pass while |z| stays under this.

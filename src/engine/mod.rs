@@ -5,6 +5,7 @@ pub mod progress;
 mod queue;
 mod rng;
 mod runner;
+pub mod shard;
 
 pub use queue::EventQueue;
 pub use rng::{Purpose, SimRng, Streams};

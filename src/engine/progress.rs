@@ -1,6 +1,6 @@
 //! Live progress inside long replications. Engines whose replications can
 //! run for minutes (every request an event) count their units of work
-//! (requests, fluid steps: those of `scenario::Work`) here every `EVERY`
+//! (requests, fluid steps: those of `scenarios::Work`) here every `EVERY`
 //! units, so a progress display moves within a replication. It is display
 //! only: no result depends on it.
 

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 struct Entry<E> {
     at: SimTime,

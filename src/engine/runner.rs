@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use super::Streams;
-use crate::stats::Summary;
+use crate::base::stats::Summary;
 
 /// A model turns the random streams of one replication into one row of metrics.
 pub trait Model: Sync {

@@ -3,14 +3,14 @@
 //! The defaults are AWS's for SageMaker endpoint variants; `docs/autoscaling.md`
 //! gives each with its source.
 
-use crate::inference::autoscaler::{
+use crate::input::error::did_you_mean;
+use crate::input::section::{Result, Section};
+use crate::scenarios::inference::autoscaler::{
     ASYNC_WAKE_DATAPOINTS, AutoscalingPolicy, DEFAULT_COOLDOWN, DEFAULT_METRIC_DELAY, DEFAULT_PERIOD,
     DEFAULT_SCALE_IN_DATAPOINTS, DEFAULT_SCALE_IN_RATIO, DEFAULT_SCALE_OUT_DATAPOINTS, HIGH_RES_METRIC_DELAY,
     HIGH_RES_PERIOD, HIGH_RES_SCALE_IN_DATAPOINTS, ScalingMetric, ScheduledAction, WAKE_DATAPOINTS, WAKE_PERIOD,
     WakeRule,
 };
-use crate::input::error::did_you_mean;
-use crate::input::section::{Result, Section};
 
 /// Instances an endpoint may ask for; far above any account quota.
 const MAX_INSTANCES: i64 = 100_000;
@@ -175,9 +175,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::base::time::SimTime;
     use crate::input::error::{InputError, Origin};
     use crate::input::tree::parse_document;
-    use crate::time::SimTime;
 
     fn read(body: &str) -> std::result::Result<AutoscalingPolicy, InputError> {
         let text = format!("[inference.autoscaling]\n{body}");

@@ -4,17 +4,17 @@ use super::Scenario;
 use super::autoscaling::read_autoscaling;
 use super::llm;
 use super::traffic::read_traffic;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::catalog::catalog;
-use crate::dist::Dist;
+use crate::catalog::profile;
 use crate::experiment::spot::{MarketTerms, read_market};
-use crate::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-use crate::inference::design::{Endpoint, Fidelity, Mode};
-use crate::inference::design::{Serverless, ServerlessPrices};
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section, parse_gb};
-use crate::profile;
+use crate::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
+use crate::scenarios::inference::design::{Serverless, ServerlessPrices};
 use crate::spot::Market;
-use crate::time::SimTime;
 
 /// SageMaker's real-time invocation timeout.
 pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);

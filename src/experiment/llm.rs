@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use crate::catalog::catalog;
-use crate::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
-use crate::inference::llm::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
-use crate::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
-use crate::inference::traffic::{Traffic, TrafficSource};
+use crate::catalog::profile::{Profile, read_fit};
 use crate::input::InputError;
 use crate::input::section::{Result, Section, read_text};
 use crate::input::tree::{Entry, Value};
-use crate::profile::{Profile, read_fit};
+use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
+use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
+use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
+use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
 /// Defaults of `[inference.llm]` (docs/llm-serving.md).
 pub const DEFAULT_CHUNK: u32 = 512;
@@ -328,7 +328,7 @@ fn read_count(s: &Section, key: &'static str) -> Result<CountDist> {
 fn read_counts(d: &Section, file: &str) -> std::result::Result<Arc<[u32]>, String> {
     let text = read_text(&d.base_dir().join(file)).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    for (k, record) in crate::trace_file::csv_records(&text).enumerate() {
+    for (k, record) in crate::base::trace_file::csv_records(&text).enumerate() {
         let (line, record) = record.map_err(|e| e.to_string())?;
         let cell = record.get(0).unwrap_or("");
         match cell.parse::<u64>() {

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
+use crate::base::time::SimTime;
 use crate::input::InputError;
 use crate::input::section::Section;
 use crate::input::tree::Value;
-use crate::time::SimTime;
 
 /// Percentiles a threshold may hold: end to end, then the LLM engine's.
 const LATENCIES: [&str; 12] = [

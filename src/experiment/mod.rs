@@ -23,7 +23,7 @@ pub use training::optimal_interval_s;
 use crate::catalog::catalog;
 use crate::experiment::loadtest::{LoadtestSpec, read_loadtest};
 use crate::output::{Layout, Subject};
-pub use crate::scenario::Design;
+pub use crate::scenarios::Design;
 use objective::{Objective, read_objective};
 
 /// A scenario as experiment files know it: its table, the other top-level
@@ -310,7 +310,7 @@ pub fn load_text(
     // reports the wider list, so that all rows have the same columns.
     if points.iter().any(|p| p.design.metrics() != points[0].design.metrics()) {
         for p in &mut points {
-            if let Some(ep) = p.design.downcast_mut::<crate::inference::design::Endpoint>() {
+            if let Some(ep) = p.design.downcast_mut::<crate::scenarios::inference::design::Endpoint>() {
                 ep.wide_metrics = true;
             }
         }

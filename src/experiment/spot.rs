@@ -2,13 +2,13 @@
 //! required exactly when the scenario's `market` is spot, and `[zones]` is
 //! then checked against it (a real trace needs one file per zone).
 
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::experiment::zones::read_zones;
 use crate::input::InputError;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Value;
 use crate::spot::{ADVISOR_BANDS, AdvisorDraw, Interruptions, Market, SpotTerms};
-use crate::time::SimTime;
 use crate::zones::Zones;
 
 /// What a scenario's market comes to: spot terms when it is spot, and zones.

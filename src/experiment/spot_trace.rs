@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use crate::base::time::SimTime;
 use crate::input::error::{InputError, did_you_mean};
 use crate::input::section::{Result, Section};
 use crate::input::tree::{Node, Value};
 use crate::spot::trace::{Convention, SpotTrace, TraceError, json_error};
-use crate::time::SimTime;
 
 /// A string the user wrote, with where to blame problems with it: its node
 /// and its dotted key path (`spot.interruptions.files[1]`).
@@ -237,9 +237,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::base::time::SimTime;
     use crate::input::error::Origin;
     use crate::input::tree::parse_document;
-    use crate::time::SimTime;
 
     fn read_in(dir: &Path, text: &str) -> std::result::Result<Vec<Arc<SpotTrace>>, InputError> {
         let doc = parse_document(text, "experiment.toml")?;

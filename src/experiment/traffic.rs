@@ -1,12 +1,12 @@
 //! Reads `[traffic]` into a `Traffic`. Keys, defaults and formulas are in
 //! `docs/traffic.md`.
 
-use crate::inference::traffic::{
+use crate::input::section::{Result, Section};
+use crate::input::tree::Entry;
+use crate::scenarios::inference::traffic::{
     DEFAULT_BIN, DEFAULT_PERIOD, DEFAULT_STEP, MAX_PIECES, Replay, Spike, TraceError, Traffic, TrafficSource,
     parse_rate_trace, parse_request_trace,
 };
-use crate::input::section::{Result, Section};
-use crate::input::tree::Entry;
 
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
@@ -174,10 +174,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::base::time::SimTime;
     use crate::engine::Streams;
     use crate::input::error::{InputError, Origin};
     use crate::input::tree::parse_document;
-    use crate::time::SimTime;
 
     fn read_in(dir: &Path, text: &str) -> std::result::Result<Traffic, InputError> {
         let doc = parse_document(text, "experiment.toml")?;

@@ -1,18 +1,18 @@
 //! Reads `[training]` (with `[spot]` and `[zones]`) into a `TrainingJob`.
 
 use super::Scenario;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::catalog::catalog;
-use crate::dist::Dist;
+use crate::catalog::profile::{self, Profile};
 use crate::experiment::spot::{MarketTerms, read_market};
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Value;
-use crate::profile::{self, Profile};
+use crate::scenarios::training::policy::{POLICY_NAMES, Policy};
+use crate::scenarios::training::{Checkpointing, IntervalRule, TrainingJob};
 use crate::spot::Market;
 use crate::spot::{Interruptions, SpotTerms};
-use crate::time::SimTime;
-use crate::training::policy::{POLICY_NAMES, Policy};
-use crate::training::{Checkpointing, IntervalRule, TrainingJob};
 
 pub(super) const SCENARIO: Scenario =
     Scenario { table: "training", uses: &["spot", "zones"], read: |root| Ok(Box::new(read_training(root)?)) };

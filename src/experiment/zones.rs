@@ -1,8 +1,8 @@
 //! Reads `[zones]`.
 
+use crate::base::time::SimTime;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Value;
-use crate::time::SimTime;
 use crate::zones::{DEFAULT_DETECTION, MAX_ZONES, Outage, SpotReclaim, Zones};
 
 /// Reads the `[zones]` table `s`.
@@ -47,10 +47,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::dist::Dist;
+    use crate::base::dist::Dist;
+    use crate::base::time::SimTime;
     use crate::input::error::{InputError, Origin};
     use crate::input::tree::parse_document;
-    use crate::time::SimTime;
 
     fn read(body: &str) -> std::result::Result<Zones, InputError> {
         let text = format!("[zones]\n{body}");

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::error::{InputError, Origin, did_you_mean, number};
 use super::tree::{Entry, Table, Value};
-use crate::dist::Dist;
-use crate::time::{SimTime, parse_duration};
-use crate::trace_file::TraceError;
+use crate::base::dist::Dist;
+use crate::base::time::{SimTime, parse_duration};
+use crate::base::trace_file::TraceError;
 
 pub type Result<T> = std::result::Result<T, InputError>;
 
@@ -389,7 +389,7 @@ pub fn read_text(path: &Path) -> std::result::Result<String, TraceError> {
 fn read_samples(path: &Path) -> std::result::Result<Arc<[f64]>, String> {
     let text = read_text(path).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    for (k, record) in crate::trace_file::csv_records(&text).enumerate() {
+    for (k, record) in crate::base::trace_file::csv_records(&text).enumerate() {
         let (line, record) = record.map_err(|e| e.to_string())?;
         let cell = record.get(0).unwrap_or("");
         if cell.is_empty() {

@@ -10,8 +10,8 @@ pub mod table;
 pub use folder::{OUTPUT_FILES, OutputDir, Refused};
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Timeline;
-use crate::stats::Summary;
+use crate::base::stats::Summary;
+use crate::scenarios::Timeline;
 pub use table::{Column, Table};
 
 /// The metrics of every replication of one point, row-major.

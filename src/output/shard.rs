@@ -18,8 +18,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{Layout, PointRows, RunInfo, Subject};
-use crate::scenario::Timeline;
-use crate::shard::Shard;
+use crate::engine::shard::Shard;
+use crate::scenarios::Timeline;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const COLUMNS: &str = "columns.f64";

@@ -13,9 +13,9 @@
 use rand::RngExt;
 use serde::Serialize;
 
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::engine::{Purpose, Streams};
-use crate::time::SimTime;
 use std::sync::Arc;
 
 pub mod trace;

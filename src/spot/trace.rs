@@ -17,9 +17,9 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::time::{NANOS_PER_SEC, SimTime};
-pub use crate::trace_file::TraceError;
-use crate::trace_file::{CsvTable, parse_timestamp};
+use crate::base::time::{NANOS_PER_SEC, SimTime};
+pub use crate::base::trace_file::TraceError;
+use crate::base::trace_file::{CsvTable, parse_timestamp};
 
 const NANOS_PER_HOUR: f64 = 3600.0 * NANOS_PER_SEC as f64;
 

@@ -9,9 +9,9 @@
 
 use serde::Serialize;
 
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::engine::{Purpose, SimRng, Streams};
-use crate::time::SimTime;
 
 /// Until health checks replace instances lost in a zone, when not given.
 pub const DEFAULT_DETECTION: SimTime = SimTime::from_mins(5);

@@ -51,7 +51,7 @@ fn run_writes_the_three_outputs() {
         header,
         "point,training.checkpoint.interval,metric,n,mean,std,sem,ci95_low,ci95_high,min,p05,p25,p50,p75,p95,p99,max"
     );
-    assert_eq!(summary.lines().count(), 1 + 2 * spotsim::training::METRICS.len());
+    assert_eq!(summary.lines().count(), 1 + 2 * spotsim::scenarios::training::METRICS.len());
     let reps = std::fs::read_to_string(results.join("replications.csv")).unwrap();
     assert!(reps.starts_with("point,training.checkpoint.interval,replication,wall_time_h,billed_time_h,cost_usd,"));
     assert_eq!(reps.lines().count(), 1 + 2 * 50);
@@ -324,7 +324,7 @@ fn an_endpoint_run_writes_a_timeline() {
     );
     assert_eq!(timeline.lines().count(), 1 + 30);
     let summary = std::fs::read_to_string(dir.path().join("results/ep/summary.csv")).unwrap();
-    for metric in spotsim::inference::design::METRICS {
+    for metric in spotsim::scenarios::inference::design::METRICS {
         assert!(summary.contains(&format!(",{metric},")), "{metric}");
     }
 }

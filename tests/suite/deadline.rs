@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use spotsim::base::time::SimTime;
 use spotsim::commands::verify::poisson_job;
 use spotsim::engine::{Model, Runner};
 use spotsim::experiment;
+use spotsim::scenarios::training::TrainingJob;
+use spotsim::scenarios::training::policy::Policy;
 use spotsim::spot::Interruptions;
 use spotsim::spot::trace::{Convention, SpotTrace};
-use spotsim::time::SimTime;
-use spotsim::training::TrainingJob;
-use spotsim::training::policy::Policy;
 
 use crate::simulate;
 
@@ -228,12 +228,12 @@ fn bad_deadlines_and_policies_name_file_line_key_and_hint() {
 fn fallback_stays_the_default() {
     let job = poisson_job(24.0, 30.0, 10.0, 2.0, 5.0, 15.0, 5.0, 1);
     assert_eq!(job.policy(), Policy::Fallback);
-    assert_eq!(job.metrics(), spotsim::training::METRICS);
+    assert_eq!(job.metrics(), spotsim::scenarios::training::METRICS);
     // An explicit fallback without a deadline runs the same job.
     let mut explicit = job.clone();
     explicit.policy = Some(Policy::Fallback);
     let (a, b) = (simulate(&job, 500, 5), simulate(&explicit, 500, 5));
-    for m in spotsim::training::METRICS {
+    for m in spotsim::scenarios::training::METRICS {
         assert_eq!(a.column(m), b.column(m), "{m}");
     }
 }

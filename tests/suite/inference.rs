@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
+use spotsim::base::stats::Summary;
+use spotsim::base::time::SimTime;
 use spotsim::commands::verify::{constant_traffic, erlang_c_checks, mmc_endpoint};
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment;
-use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-use spotsim::inference::design::{Endpoint, Fidelity, METRICS};
-use spotsim::inference::queueing::{erlang_c, mm_n_mean_sojourn};
-use spotsim::inference::request::simulate_with_accounting;
-use spotsim::inference::traffic::{Traffic, TrafficSource};
-use spotsim::stats::Summary;
-use spotsim::time::SimTime;
+use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+use spotsim::scenarios::inference::design::{Endpoint, Fidelity, METRICS};
+use spotsim::scenarios::inference::queueing::{erlang_c, mm_n_mean_sojourn};
+use spotsim::scenarios::inference::request::simulate_with_accounting;
+use spotsim::scenarios::inference::traffic::{Traffic, TrafficSource};
 
 fn run(endpoint: &Endpoint, replications: u64, seed: u64) -> Vec<Vec<f64>> {
     let rows = Runner::new(2).unwrap().run(endpoint as &dyn Model, seed, replications, &|_| {});
@@ -96,7 +96,7 @@ fn autoscaled(traffic: Traffic, initial: u32, min: u32, max: u32) -> Endpoint {
     let mut e = mmc_endpoint(initial, 2, 1.0, 0.08, traffic.duration);
     e.traffic = traffic;
     e.warmup = SimTime::ZERO;
-    e.startup = spotsim::dist::Dist::Constant(SimTime::from_mins(5));
+    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(5));
     e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 1000.0, min, max));
     e
 }
@@ -144,7 +144,7 @@ fn a_sustained_drop_scales_in_only_after_fifteen_low_datapoints() {
 fn scale_outs_respect_the_cooldown() {
     // Overload that lasts: every scale-out is at least the cooldown apart.
     let mut e = autoscaled(step_traffic(400.0, 400.0, SimTime::from_mins(60)), 1, 1, 1000);
-    e.startup = spotsim::dist::Dist::Constant(SimTime::from_mins(20));
+    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(20));
     let rows = run(&e, 1, 3);
     let outs = metric(&rows, "scale_outs")[0];
     // First possible at minute 4 (3 datapoints + delay), then at most one per 5 minutes.

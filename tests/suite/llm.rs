@@ -4,16 +4,16 @@
 
 use std::path::Path;
 
+use spotsim::base::time::SimTime;
 use spotsim::commands::verify::{evenly_spaced, llm_endpoint, lone_request, spec_fit};
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment;
-use spotsim::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
-use spotsim::inference::design::Endpoint;
-use spotsim::inference::llm::engine::simulate;
-use spotsim::inference::llm::tokens::{CountDist, Tokens};
-use spotsim::inference::llm::{FitMs, Scheduler};
-use spotsim::inference::traffic::{Replay, Traffic, TrafficSource};
-use spotsim::time::SimTime;
+use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+use spotsim::scenarios::inference::design::Endpoint;
+use spotsim::scenarios::inference::llm::{FitMs, Scheduler};
+use spotsim::scenarios::inference::llm_engine::simulate;
+use spotsim::scenarios::inference::traffic::tokens::{CountDist, Tokens};
+use spotsim::scenarios::inference::traffic::{Replay, Traffic, TrafficSource};
 
 /// Milliseconds that keep the hand-worked cases in whole numbers: a
 /// prefill takes 10 + Σl ms, a decode 5 + B ms, no overhead.
@@ -140,7 +140,7 @@ fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
     e.queue_limit = 5 + 10 * (k % 2) as u32;
     if k.is_multiple_of(2) {
         e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 60.0, 1, 4));
-        e.startup = spotsim::dist::Dist::Constant(SimTime::from_mins(2));
+        e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(2));
     }
     e
 }
@@ -167,7 +167,7 @@ fn bulk_advance_gives_the_same_results_as_single_steps() {
         if k < 3 {
             assert!(lo.preemptions > 0.0, "design {k} exercises preemption");
         }
-        use spotsim::scenario::Design;
+        use spotsim::scenarios::Design;
         assert_eq!(bulk.timeline(streams), single.timeline(streams), "design {k}");
     }
 }
@@ -181,7 +181,7 @@ fn littles_law_and_the_request_identity_hold_with_losses() {
             count: 2,
             outage: Some(spotsim::zones::Outage {
                 mtbf: SimTime::from_mins(20),
-                duration: spotsim::dist::Dist::Constant(SimTime::from_mins(3)),
+                duration: spotsim::base::dist::Dist::Constant(SimTime::from_mins(3)),
             }),
             detection: SimTime::from_mins(1),
             spot_reclaim: spotsim::zones::SpotReclaim::Instance,

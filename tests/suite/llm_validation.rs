@@ -100,7 +100,7 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
 
 #[test]
 fn the_constants_are_the_ones_their_training_data_give() {
-    use spotsim::inference::llm::roofline::{
+    use spotsim::scenarios::inference::llm::roofline::{
         ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, ITERATION_OVERHEAD_MS, PREFILL_MFU,
     };
     let mut reader = csv::Reader::from_path(data().join("training.csv")).unwrap();

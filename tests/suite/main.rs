@@ -20,7 +20,7 @@ mod verify;
 mod zones;
 
 use spotsim::engine::{Model, Runner};
-use spotsim::training::TrainingJob;
+use spotsim::scenarios::training::TrainingJob;
 
 /// Rows of metrics, one per replication.
 pub struct Rows {

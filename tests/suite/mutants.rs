@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use spotsim::engine::{Runner, Streams};
 use spotsim::experiment::{self, Design, InputError};
-use spotsim::inference::design::{Endpoint, Fidelity};
 use spotsim::output;
+use spotsim::scenarios::inference::design::{Endpoint, Fidelity};
+use spotsim::scenarios::training::TrainingJob;
 use spotsim::spot::Interruptions;
-use spotsim::training::TrainingJob;
 
 /// Mutants per experiment; the trace-replay experiments parse large traces
 /// on every load, so they get fewer.
@@ -214,7 +214,7 @@ fn split_value(line: &str) -> Option<(&str, &str)> {
 /// nanosecond MTBF), and refusing those up front is not this test's subject.
 fn affordable(design: &dyn Design) -> bool {
     if let Some(job) = design.downcast::<TrainingJob>() {
-        let limit = |mtbf: spotsim::time::SimTime| mtbf.as_secs_f64() >= 1.0;
+        let limit = |mtbf: spotsim::base::time::SimTime| mtbf.as_secs_f64() >= 1.0;
         let spot = job.spot.as_ref().is_none_or(|s| match &s.interruptions {
             Interruptions::Poisson { mtbf } => limit(*mtbf),
             Interruptions::Weibull { scale, .. } => limit(*scale),
@@ -228,7 +228,7 @@ fn affordable(design: &dyn Design) -> bool {
 
 fn endpoint_affordable(e: &Endpoint) -> bool {
     let horizon = e.traffic.duration.as_secs_f64();
-    let events = |mtbf: spotsim::time::SimTime| horizon / mtbf.as_secs_f64().max(1e-9);
+    let events = |mtbf: spotsim::base::time::SimTime| horizon / mtbf.as_secs_f64().max(1e-9);
     let requests = e.traffic.profile(&Streams::new(1, 0)).expected_requests();
     let work = match e.fidelity {
         Fidelity::Request => requests,

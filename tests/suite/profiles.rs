@@ -6,11 +6,11 @@ use std::path::Path;
 use std::process::Command;
 
 use spotsim::catalog::catalog;
+use spotsim::catalog::profile::{self, S3_MAX_GBPS};
 use spotsim::engine::Runner;
 use spotsim::experiment::{self, Experiment, Fit};
-use spotsim::inference::design::{Endpoint, METRICS as INFERENCE_METRICS};
-use spotsim::profile::{self, S3_MAX_GBPS};
-use spotsim::training::TrainingJob;
+use spotsim::scenarios::inference::design::{Endpoint, METRICS as INFERENCE_METRICS};
+use spotsim::scenarios::training::TrainingJob;
 
 use super::{close, simulate};
 
@@ -271,7 +271,7 @@ fn the_recommendation_example_says_why_it_gives_types_whole() {
     for t in types {
         assert!(text.contains(&format!("instance = \"{t}\", workers")), "{t} is swept whole");
     }
-    for p in spotsim::profile::built_in() {
+    for p in spotsim::catalog::profile::built_in() {
         let listed = p.inference.iter().filter(|f| types.contains(&f.instance.as_str())).count();
         assert!(listed < types.len(), "profile {} lists all of {types:?}: use it in the example", p.name);
     }
@@ -279,7 +279,7 @@ fn the_recommendation_example_says_why_it_gives_types_whole() {
 
 #[test]
 fn a_measured_step_table_holds_only_at_its_gpus_per_replica() {
-    use spotsim::inference::llm::StepSource;
+    use spotsim::scenarios::inference::llm::StepSource;
     let text = |replicas: u32| {
         format!(
             "[inference]\nengine = \"llm\"\nprofile = \"llama-3-8b\"\ninstance = \"ml.p4de.24xlarge\"\n\

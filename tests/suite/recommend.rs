@@ -10,7 +10,7 @@ use spotsim::commands::recommend::report::search;
 use spotsim::commands::recommend::{Outcome, Settings, Status};
 use spotsim::engine::Runner;
 use spotsim::experiment;
-use spotsim::inference::queueing::erlang_c;
+use spotsim::scenarios::inference::queueing::erlang_c;
 
 fn spotsim(args: &[&str], dir: &Path) -> Output {
     super::child::output(Command::new(env!("CARGO_BIN_EXE_spotsim")).args(args).current_dir(dir)).expect("spotsim runs")

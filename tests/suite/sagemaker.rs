@@ -2,14 +2,14 @@
 //! to zero, asynchronous inference and closed-loop load tests, each against
 //! a hand-worked case; and the bad input around them.
 
+use spotsim::base::dist::Dist;
+use spotsim::base::time::SimTime;
 use spotsim::commands::loadtest::{Settings, closed_loop};
 use spotsim::commands::verify::mmc_endpoint;
-use spotsim::dist::Dist;
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment::{self, Experiment};
-use spotsim::inference::design::{Endpoint, METRICS, ZERO_METRICS};
 use spotsim::input::InputError;
-use spotsim::time::SimTime;
+use spotsim::scenarios::inference::design::{Endpoint, METRICS, ZERO_METRICS};
 
 /// Loads an experiment from text, with extra files beside it.
 fn load(text: &str, files: &[(&str, &str)]) -> Result<Experiment, InputError> {

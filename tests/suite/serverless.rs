@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
+use spotsim::base::dist::Dist;
+use spotsim::base::time::SimTime;
 use spotsim::commands::verify::{serverless_checks, serverless_endpoint};
-use spotsim::dist::Dist;
 use spotsim::engine::{Model, Runner};
 use spotsim::experiment;
-use spotsim::inference::design::METRICS;
-use spotsim::time::SimTime;
+use spotsim::scenarios::inference::design::METRICS;
 
-fn run(e: &spotsim::inference::design::Endpoint, replications: u64) -> Vec<Vec<f64>> {
+fn run(e: &spotsim::scenarios::inference::design::Endpoint, replications: u64) -> Vec<Vec<f64>> {
     let rows = Runner::new(2).unwrap().run(e as &dyn Model, 3, replications, &|_| {});
     rows.chunks_exact(METRICS.len()).map(|r| r.to_vec()).collect()
 }

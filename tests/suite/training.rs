@@ -1,10 +1,10 @@
 //! The rules of the training model (SPEC 2.1), one test or more per rule.
 
+use spotsim::base::dist::Dist;
+use spotsim::base::time::SimTime;
 use spotsim::commands::verify::{expected, poisson_job};
-use spotsim::dist::Dist;
 use spotsim::spot::Market;
 use spotsim::spot::{AdvisorDraw, Interruptions};
-use spotsim::time::SimTime;
 
 use crate::{close, simulate};
 
@@ -266,5 +266,5 @@ fn a_job_that_cannot_progress_stops_instead_of_hanging() {
     let job = poisson_job(10.0, 30.0, 1.0, 1.0, 1.0, 0.0, 600.0, 1);
     let rows = simulate(&job, 4, 1);
     assert_eq!(rows.only("completed"), 0.0);
-    assert_eq!(rows.only("interruptions"), spotsim::training::MAX_INTERRUPTIONS as f64);
+    assert_eq!(rows.only("interruptions"), spotsim::scenarios::training::MAX_INTERRUPTIONS as f64);
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 use spotsim::commands::verify::zone_checks;
 use spotsim::engine::{Runner, Streams};
 use spotsim::experiment;
-use spotsim::inference::design::Endpoint;
-use spotsim::inference::design::METRICS as ENDPOINT_METRICS;
-use spotsim::training::METRICS as TRAINING_METRICS;
+use spotsim::scenarios::inference::design::Endpoint;
+use spotsim::scenarios::inference::design::METRICS as ENDPOINT_METRICS;
+use spotsim::scenarios::training::METRICS as TRAINING_METRICS;
 
 #[test]
 fn zones_match_their_closed_forms() {

@@ -861,7 +861,7 @@ fn estimates(objective: &Objective, slot: &[usize], point: &PointState, a: f64) 
                     let (l, u) = bounds::quantile_ranks(sorted.len() as u64, q, a);
                     let low = l.map_or(f64::NEG_INFINITY, |l| sorted[l as usize - 1]);
                     let high = u.map_or(f64::INFINITY, |u| sorted[u as usize - 1]);
-                    Estimate { value: crate::stats::quantiles(&mut sorted, &[q])[0], low, high }
+                    Estimate { value: crate::base::stats::quantiles(&mut sorted, &[q])[0], low, high }
                 }
             }
         })

@@ -13,10 +13,10 @@ use super::{
     ModelSampler, Objective, Outcome, RecommendError, Recommendation, Round, Sampler, Settings, Statistic, Status,
     Verdict, recommend,
 };
+use crate::base::stats::quantiles;
 use crate::engine::{Model, Runner};
 use crate::experiment::{Experiment, InputError};
 use crate::output::{self, PointRows, RunInfo, cell};
-use crate::stats::quantiles;
 
 /// Refuses what `recommend` cannot search: no `[objective]`, no `[sweep]`.
 pub fn check(experiment: &Experiment) -> Result<&Objective, InputError> {

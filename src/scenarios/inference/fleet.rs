@@ -1,7 +1,7 @@
 //! Instances of an endpoint: launch, startup, service, draining, billing.
 //! Shared by the request-level and fluid engines.
 
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {

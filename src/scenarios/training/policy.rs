@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::TrainingJob;
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

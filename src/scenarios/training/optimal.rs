@@ -14,8 +14,8 @@
 //! a lower bound on every policy that meets the deadline on the same trace
 //! and offset (see `docs/deadline-policies.md`).
 
+use crate::base::time::SimTime;
 use crate::spot::trace::{Cursor, SpotTrace};
-use crate::time::SimTime;
 
 /// Progress steps; progress is rounded up to them, so the bound is optimistic
 /// by at most one step (work/4000) per launch.

@@ -11,16 +11,16 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram;
 
-use super::Llm;
-use super::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
-use super::tokens::Tokens;
+use super::llm::Llm;
+use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
+use super::traffic::tokens::Tokens;
+use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
-use crate::inference::control::{Changes, Control, held_per_copy};
-use crate::inference::design::{
+use crate::scenarios::inference::control::{Changes, Control, held_per_copy};
+use crate::scenarios::inference::design::{
     Admission, ArrivalFeed, Endpoint, Mode, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
 };
-use crate::time::SimTime;
 
 /// An asynchronous request waiting for a replica.
 #[derive(Clone, Copy, Debug)]

@@ -5,10 +5,10 @@ use super::design::{
     TimelineRow, timeline_values,
 };
 use super::traffic::TrafficSource;
-use super::{fluid, llm, request, serverless};
+use super::{fluid, llm_engine, request, serverless};
+use crate::base::time::SimTime;
 use crate::engine::{Model, Streams};
-use crate::scenario::{Design, Timeline, Work};
-use crate::time::SimTime;
+use crate::scenarios::{Design, Timeline, Work};
 
 impl Endpoint {
     fn simulate(&self, streams: &Streams, timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, CapacitySummary) {
@@ -16,7 +16,7 @@ impl Endpoint {
         let mut extra = Vec::new();
         let (outcome, mut control) = match (self.mode, self.fidelity) {
             _ if self.llm.is_some() => {
-                let (o, _, c, _) = llm::engine::simulate(self, streams, timeline.map(|t| (t, &mut extra)));
+                let (o, _, c, _) = llm_engine::simulate(self, streams, timeline.map(|t| (t, &mut extra)));
                 (o, c)
             }
             (Mode::Serverless, _) => return serverless::simulate(self, streams, timeline),
@@ -34,9 +34,9 @@ impl Endpoint {
     }
 
     /// `outcome`, with the LLM engine's token counters for an LLM design.
-    pub fn outcomes(&self, streams: &Streams) -> (Outcome, Option<llm::engine::LlmOutcome>) {
+    pub fn outcomes(&self, streams: &Streams) -> (Outcome, Option<llm_engine::LlmOutcome>) {
         if self.llm.is_some() {
-            let (o, lo, _, _) = llm::engine::simulate(self, streams, None);
+            let (o, lo, _, _) = llm_engine::simulate(self, streams, None);
             return (o, Some(lo));
         }
         (self.simulate(streams, None).0, None)
@@ -83,7 +83,7 @@ impl Design for Endpoint {
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
         if self.llm.is_some() {
             let (mut rows, mut extra) = (Vec::new(), Vec::new());
-            llm::engine::simulate(self, &streams, Some((&mut rows, &mut extra)));
+            llm_engine::simulate(self, &streams, Some((&mut rows, &mut extra)));
             let values = timeline_values(&rows)
                 .chunks_exact(TIMELINE_COLUMNS.len())
                 .zip(&extra)
@@ -94,7 +94,7 @@ impl Design for Endpoint {
         Some(Timeline { columns: TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
     }
 
-    fn profile(&self) -> Option<&crate::profile::ProfileUse> {
+    fn profile(&self) -> Option<&crate::catalog::profile::ProfileUse> {
         self.from_profile.as_ref()
     }
 }
@@ -106,7 +106,7 @@ impl Model for Endpoint {
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
         if self.llm.is_some() {
-            let (o, lo, mut control, _) = llm::engine::simulate(self, &streams, None);
+            let (o, lo, mut control, _) = llm_engine::simulate(self, &streams, None);
             let c = control.summary(self.traffic.duration);
             let window = (self.traffic.duration - self.warmup).as_secs_f64();
             let (head, tail) = out.split_at_mut(METRICS.len());

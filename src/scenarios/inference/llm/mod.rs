@@ -5,15 +5,13 @@
 //! control plane's, driven as the request engine drives them.
 //! `docs/llm-serving.md` gives the semantics.
 
-pub mod engine;
 pub mod replica;
 pub mod roofline;
 pub mod step;
-pub mod tokens;
 
 use serde::Serialize;
 
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 pub use roofline::{ModelArch, RooflineTerms};
 pub use step::{FitMs, StepTime};
 

@@ -6,7 +6,7 @@
 //! as advancing them one by one (the property the engine's bulk advance
 //! rests on, and a test holds it to).
 
-pub use crate::profile::FitMs;
+pub use crate::catalog::profile::FitMs;
 
 /// Picoseconds per millisecond.
 pub const PS_PER_MS: f64 = 1e9;

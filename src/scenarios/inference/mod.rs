@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod fleet;
 pub mod fluid;
 pub mod llm;
+pub mod llm_engine;
 pub mod queueing;
 pub mod request;
 pub mod serverless;

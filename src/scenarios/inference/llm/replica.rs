@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use super::Scheduler;
 use super::step::{Batch, Run, StepTime};
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 /// Picoseconds to the nanosecond at or after them (event times).
 pub fn ps_to_time(ps: u128) -> SimTime {

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 /// AWS's default cooldowns for SageMaker endpoint variants (both directions).
 pub const DEFAULT_COOLDOWN: SimTime = SimTime::from_secs(300);

@@ -26,9 +26,9 @@ use hdrhistogram::Histogram;
 use super::control::{Changes, Control, held_per_copy};
 use super::design::{Endpoint, Outcome, TimelineRow, latency_histogram};
 use super::queueing::erlang_c;
+use crate::base::time::SimTime;
 use crate::engine::Streams;
 use crate::engine::progress::Ticker;
-use crate::time::SimTime;
 
 /// Points of the latency quadrature.
 const POINTS: usize = 128;

@@ -4,13 +4,16 @@
 //! timeline. Reading one is registered in `experiment` (see
 //! `docs/engine.md`, "Adding a scenario").
 
+pub mod inference;
+pub mod training;
+
 use std::any::Any;
 use std::fmt::Debug;
 
 use serde::Serialize;
 
+use crate::catalog::profile::ProfileUse;
 use crate::engine::{Model, Streams};
-use crate::profile::ProfileUse;
 
 /// One resolved design: everything its model needs, every default filled in.
 pub trait Design: Model + Any + Debug + Send + Sync {

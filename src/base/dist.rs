@@ -7,7 +7,7 @@ use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 
-use crate::time::SimTime;
+use crate::base::time::SimTime;
 
 /// A distribution of durations. Parameters are in seconds.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,7 +90,7 @@ impl Dist {
             Dist::Weibull { shape, scale } => scale * (-(-u).ln_1p()).powf(1.0 / shape),
             Dist::Empirical { samples, .. } => {
                 let mut sorted = samples.to_vec();
-                crate::stats::quantiles(&mut sorted, &[u])[0]
+                crate::base::stats::quantiles(&mut sorted, &[u])[0]
             }
         }
     }

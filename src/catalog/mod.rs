@@ -1,11 +1,14 @@
 //! The built-in instance catalog, `models/catalog.toml`, compiled into the
 //! binary so that it works from any folder.
+//! `profile` holds the model profiles, built in or read from a file.
 
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-const CATALOG_TOML: &str = include_str!("../models/catalog.toml");
+pub mod profile;
+
+const CATALOG_TOML: &str = include_str!("../../models/catalog.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,21 +11,21 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::catalog::{Instance, catalog};
-use crate::dist::Dist;
 use crate::input::error::{InputError, Origin, did_you_mean};
 use crate::input::section::{Result, Section};
 use crate::input::tree::{Entry, Value, parse_document};
-use crate::time::SimTime;
 
 /// The built-in profiles, by name: `models/profiles/<name>.toml`.
 const BUILT_IN: &[(&str, &str)] = &[
-    ("bert-base", include_str!("../models/profiles/bert-base.toml")),
-    ("bert-base-compiled", include_str!("../models/profiles/bert-base-compiled.toml")),
-    ("llama-2-7b", include_str!("../models/profiles/llama-2-7b.toml")),
-    ("bert-large-pretraining", include_str!("../models/profiles/bert-large-pretraining.toml")),
-    ("llama-3-8b", include_str!("../models/profiles/llama-3-8b.toml")),
-    ("llama-3-70b", include_str!("../models/profiles/llama-3-70b.toml")),
+    ("bert-base", include_str!("../../models/profiles/bert-base.toml")),
+    ("bert-base-compiled", include_str!("../../models/profiles/bert-base-compiled.toml")),
+    ("llama-2-7b", include_str!("../../models/profiles/llama-2-7b.toml")),
+    ("bert-large-pretraining", include_str!("../../models/profiles/bert-large-pretraining.toml")),
+    ("llama-3-8b", include_str!("../../models/profiles/llama-3-8b.toml")),
+    ("llama-3-70b", include_str!("../../models/profiles/llama-3-70b.toml")),
 ];
 
 /// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).

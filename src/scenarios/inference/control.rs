@@ -10,12 +10,12 @@ use std::sync::Arc;
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
 use super::design::{CapacitySummary, Endpoint, Mode};
 use super::fleet::{Fleet, Placement, State};
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::spot::Interruptions;
 use crate::spot::trace::SpotTrace;
 use crate::spot::{Market, SpotTerms};
-use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages};
 
 #[derive(Clone, Copy, Debug)]

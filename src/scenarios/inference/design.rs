@@ -10,11 +10,11 @@ use serde::Serialize;
 use super::autoscaler::AutoscalingPolicy;
 use super::llm::Llm;
 use super::traffic::{Arrivals, Traffic};
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
+use crate::catalog::profile::ProfileUse;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
-use crate::profile::ProfileUse;
 use crate::spot::{Market, SpotTerms};
-use crate::time::SimTime;
 use crate::zones::Zones;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

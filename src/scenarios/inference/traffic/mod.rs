@@ -13,11 +13,13 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use super::llm::tokens::Tokens;
+pub mod tokens;
+
+use crate::base::time::SimTime;
+pub use crate::base::trace_file::{CsvTable, TraceError, parse_timestamp};
 use crate::engine::{Purpose, SimRng, Streams};
 use crate::input::error::number;
-use crate::time::SimTime;
-pub use crate::trace_file::{CsvTable, TraceError, parse_timestamp};
+use tokens::Tokens;
 
 /// The most pieces one replication's rate profile may have (16 bytes each).
 pub const MAX_PIECES: u64 = 4_000_000;

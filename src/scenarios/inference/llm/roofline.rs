@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::step::StepTime;
 use crate::catalog::Instance;
-pub use crate::profile::ModelArch;
+pub use crate::catalog::profile::ModelArch;
 
 // The four constants are fitted on a TRAINING set of measurements and held to
 // others they were not fitted to; tests/data/llm/ keeps both as CSVs with their
@@ -146,7 +146,7 @@ impl RooflineTerms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inference::llm::step::{Batch, PS_PER_MS};
+    use crate::scenarios::inference::llm::step::{Batch, PS_PER_MS};
 
     fn llama3_8b() -> ModelArch {
         ModelArch { parameters: 8.03e9, layers: 32, hidden: 4096, kv_heads: 8, head_dim: 128, bytes_per_parameter: 2.0 }

@@ -8,7 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use crate::trace_file::{CsvTable, TraceError};
+use crate::base::trace_file::{CsvTable, TraceError};
 
 /// The largest token count a request may have (prompt or output).
 pub const MAX_TOKENS: u32 = 10_000_000;

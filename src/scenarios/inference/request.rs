@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 
 use super::control::{Changes, Control, held_per_copy};
 use super::design::{Admission, ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Streams};
-use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug)]
 enum Event {

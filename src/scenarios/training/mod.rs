@@ -9,13 +9,13 @@
 
 use serde::Serialize;
 
-use crate::dist::Dist;
+use crate::base::dist::Dist;
+use crate::base::time::SimTime;
+use crate::catalog::profile::ProfileUse;
 use crate::engine::{Model, Purpose, SimRng, Streams};
-use crate::profile::ProfileUse;
-use crate::scenario::{Design, Work};
+use crate::scenarios::{Design, Work};
 use crate::spot::trace::{Cursor, SpotTrace};
 use crate::spot::{Interruptions, Market, SpotTerms};
-use crate::time::SimTime;
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
 

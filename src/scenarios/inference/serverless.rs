@@ -4,9 +4,9 @@
 //! timeline with the endpoint engines; `docs/serverless.md` gives the rules.
 
 use super::design::{ArrivalFeed, CapacitySummary, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
-use crate::time::SimTime;
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
