@@ -2,7 +2,7 @@
 //! side (`spotsim/__init__.py`) turns what these functions return into
 //! DataFrames; the tables come as raw column bytes, never as CSV text.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,8 +12,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use spotsim::commands;
+use spotsim::commands::prepared::{self, Command, Prepared, Request};
 use spotsim::engine::Runner;
-use spotsim::experiment::{self, Experiment, Fit};
+use spotsim::experiment::{self, Experiment};
 use spotsim::output::{self, Column, OutputDir, PointRows, RunInfo, Table};
 
 pyo3::create_exception!(
@@ -64,20 +65,27 @@ struct Source(Option<PathBuf>, Option<String>, PathBuf, Vec<String>);
 #[derive(FromPyObject)]
 struct Flags(Option<u64>, usize, Option<PathBuf>);
 
-fn load(py: Python<'_>, Source(path, toml, base_dir, sets): Source, fit: Fit) -> PyResult<Experiment> {
-    let loaded = match (path, toml) {
-        (Some(path), None) => experiment::load_with(&path, &sets, fit),
-        (None, Some(text)) => experiment::load_text(&text, Path::new("<toml>"), &base_dir, &sets, fit),
+/// The request these arguments make, prepared for `command` as every door
+/// prepares it (`commands::prepared`).
+fn prepare(
+    py: Python<'_>,
+    Source(path, toml, base_dir, set): Source,
+    flags: &Flags,
+    replications: Option<u64>,
+    allow_long: bool,
+    command: Command,
+) -> PyResult<Prepared> {
+    let source = match (path, toml) {
+        (Some(path), None) => prepared::Source::File(path),
+        (None, Some(text)) => prepared::Source::Text { text, base_dir },
         _ => return Err(PyValueError::new_err("give an experiment file or its text (toml=), not both")),
     };
-    loaded.map_err(|e| input_error(py, &e))
-}
-
-/// `load` with the seed of `flags`.
-fn load_seeded(py: Python<'_>, source: Source, flags: &Flags, fit: Fit) -> PyResult<Experiment> {
-    let mut e = load(py, source, fit)?;
-    e.seed = flags.0.unwrap_or(e.seed);
-    Ok(e)
+    if replications == Some(0) {
+        return Err(PyValueError::new_err("replications must be at least 1"));
+    }
+    let request =
+        Request { source, set, points: Vec::new(), seed: flags.0, threads: flags.1, replications, allow_long };
+    request.prepare(command).map_err(|e| input_error(py, &e))
 }
 
 /// Runs `work` on its own thread while this one, the interpreter's, waits
@@ -238,24 +246,18 @@ fn run(
     replications: Option<u64>,
     allow_long: bool,
 ) -> PyResult<RunResult> {
-    let mut e = load_seeded(py, source, &flags, Fit::Refuse)?;
-    if replications == Some(0) {
-        return Err(PyValueError::new_err("replications must be at least 1"));
-    }
-    e.replications = replications.unwrap_or(e.replications);
-    if !allow_long {
-        commands::run::check_work(&e).map_err(|err| input_error(py, &err))?;
-    }
+    let prepared = prepare(py, source, &flags, replications, allow_long, Command::Run(None))?;
     let threads = flags.1;
     let job = Job::start(py, flags)?;
+    let e = &prepared.experiment;
     let total = Some(e.replications * e.points.len() as u64);
     let (results, tables) = job.wait(py, total, &e.name, progress.as_ref(), || {
-        let results = commands::run::simulate(&e, &job.runner, &|n| job.count(n));
+        let results = prepared.simulate(&job.runner, &|n| job.count(n));
         let cancelled = job.runner.cancelled();
-        let tables = if cancelled { Vec::new() } else { commands::run::result_tables(&e, &job.runner, &results) };
+        let tables = if cancelled { Vec::new() } else { commands::run::result_tables(e, &job.runner, &results) };
         (results, tables)
     })?;
-    let result = RunResult { experiment: e, results, info: job.info(), tables, threads };
+    let result = RunResult { experiment: prepared.experiment, results, info: job.info(), tables, threads };
     if let Some(dir) = &job.dir {
         let files = commands::run::result_files(&result.experiment, &job.runner, &result.results, &result.info);
         py.detach(|| dir.write(&files)).map_err(|err| other_error(py, err))?;
@@ -267,7 +269,7 @@ fn run(
 /// and every point's design.
 #[pyfunction]
 fn check(py: Python<'_>, source: Source) -> PyResult<String> {
-    let e = load(py, source, Fit::Refuse)?;
+    let e = prepare(py, source, &Flags(None, 0, None), None, false, Command::Check)?.experiment;
     serde_json::to_string(&e).map_err(|err| PyRuntimeError::new_err(err.to_string()))
 }
 
@@ -280,8 +282,7 @@ fn recommend<'py>(
     progress: Option<Bound<'py, PyAny>>,
     budget: Option<u64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let e = load_seeded(py, source, &flags, Fit::Mark)?;
-    commands::recommend::report::check(&e).map_err(|err| input_error(py, &err))?;
+    let e = prepare(py, source, &flags, None, false, Command::Recommend)?.experiment;
     let job = Job::start(py, flags)?;
     let settings = commands::recommend::Settings { budget, ..Default::default() };
     let search = job
@@ -300,8 +301,7 @@ fn loadtest<'py>(
     flags: Flags,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let e = load_seeded(py, source, &flags, Fit::Refuse)?;
-    commands::loadtest::check(&e).map_err(|err| input_error(py, &err))?;
+    let e = prepare(py, source, &flags, None, false, Command::Loadtest)?.experiment;
     let job = Job::start(py, flags)?;
     let settings = commands::loadtest::Settings::default();
     let points = Some(e.points.len() as u64);

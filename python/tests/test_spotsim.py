@@ -124,6 +124,20 @@ def test_a_bad_experiment_raises_input_error_with_its_line(tmp_path):
     assert caught.value.file == "--set" and "capacity_wait" in caught.value.hint
 
 
+def test_every_door_refuses_a_closed_loop_file_to_run_with_one_message():
+    # Issue 25: `run`, `slurm` and `spotsim.run` share one preparation, so a
+    # closed-loop load test gets the same refusal from each.
+    path = ROOT / "experiments/llm-closed-loop.toml"
+    with pytest.raises(spotsim.InputError) as caught:
+        spotsim.run(path, progress=False)
+    e = caught.value
+    assert e.key == "loadtest.users" and "spotsim loadtest" in e.hint
+    for args in (["run", path, "-q", "-o", "never-written"], ["slurm", path, "--tasks", "2"]):
+        done = subprocess.run([str(CLI), *map(str, args)], cwd=ROOT, capture_output=True, text=True)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"error: {e}\n"), args
+    assert not (ROOT / "never-written").exists()
+
+
 def test_set_toml_text_and_a_dict_mean_what_the_command_line_means(tmp_path):
     path = ROOT / "experiments/real-spot-v100.toml"  # reads trace files relative to itself
     overrides = {"seed": 7, "sweep.training.checkpoint.interval": ["20m", "1h"]}

@@ -475,3 +475,20 @@ fn a_long_run_says_so_up_front() {
     let line = line.expect("a first line within a minute").expect("a line");
     assert_eq!(line, "instance-loadtest: estimate: 3.6e9 requests, about 5 min on 1 thread");
 }
+
+/// Issue 25: `run` and `slurm` prepare a run the same way, so a closed-loop
+/// load test is refused by both with one message (and by Python's
+/// `spotsim.run`: python/tests), and `slurm` prints no job array for it.
+#[test]
+fn run_and_slurm_refuse_a_closed_loop_file_alike() {
+    let exp = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/llm-closed-loop.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let run = spotsim(&["run", exp, "-q"], dir.path());
+    let slurm = spotsim(&["slurm", exp, "--tasks", "2"], dir.path());
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert_eq!(slurm.status.code(), Some(2), "{}", stderr(&slurm));
+    assert!(slurm.stdout.is_empty(), "a script was printed");
+    assert_eq!(stderr(&run), stderr(&slurm));
+    assert!(stderr(&run).contains("`loadtest.users`") && stderr(&run).contains("spotsim loadtest"), "{}", stderr(&run));
+    assert!(!dir.path().join("results").exists());
+}

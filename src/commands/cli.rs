@@ -1,0 +1,591 @@
+//! The `spotsim` command line: its flags, each defined once, and what each
+//! command does with them. `main.rs` parses, calls [`execute`] and maps a
+//! [`Failure`] to an exit code. A simulating command builds a
+//! [`Request`](super::prepared::Request) and prepares it, as the Slurm
+//! script's shards and the Python package do.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::catalog::{catalog, profile};
+use crate::engine::Runner;
+use crate::engine::progress::Tracker;
+use crate::engine::shard::Shard;
+use crate::experiment::{self, InputError};
+use crate::output::{self, RunInfo};
+
+use super::prepared::{self, Prepared, Request};
+use super::slurm::SlurmJob;
+use super::{loadtest, merge, recommend, run, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "spotsim",
+    version,
+    about = "Monte Carlo simulation of ML cloud deployments: spot training, checkpoints, costs"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run experiments and write summary.csv, replications.csv and manifest.json
+    Run {
+        /// Experiment files (TOML)
+        #[arg(required = true)]
+        experiments: Vec<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
+        #[command(flatten)]
+        replications: Replications,
+        #[command(flatten)]
+        allow_long: AllowLong,
+        /// Compute only slice K of N (1-based) into a shard folder for `spotsim merge`;
+        /// `auto` or `auto/N` takes K from a Slurm array or Kubernetes Indexed Job
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Run only point K of the sweep (repeatable; points are numbered from 0, as
+        /// `check` and the result files number them); its rows are those of a full run
+        #[arg(long = "point", value_name = "K")]
+        points: Vec<u64>,
+    },
+    /// Merge the shard folders of a run into the outputs of one run
+    Merge {
+        /// Shard folders written by `spotsim run EXPERIMENT --shard K/N`
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        threads: Threads,
+        #[command(flatten)]
+        quiet: Quiet,
+    },
+    /// Print a script that runs an experiment as a Slurm array job of shards plus a merge job
+    Slurm {
+        experiment: PathBuf,
+        /// Array tasks, one shard each
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        tasks: u64,
+        /// Slurm partition (sbatch --partition)
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Time limit of each job (sbatch --time), e.g. 01:00:00
+        #[arg(long, value_name = "T")]
+        time: Option<String>,
+        /// CPUs per task (sbatch --cpus-per-task); each shard uses that many threads [default: 1]
+        #[arg(long, value_name = "C", value_parser = clap::value_parser!(u32).range(1..))]
+        cpus_per_task: Option<u32>,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        overrides: Overrides,
+        #[command(flatten)]
+        replications: Replications,
+        #[command(flatten)]
+        allow_long: AllowLong,
+    },
+    /// Parse and resolve experiments and print the resolved designs and the
+    /// expected work and time of a run; run nothing
+    Check {
+        #[arg(required = true)]
+        experiments: Vec<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+        #[command(flatten)]
+        threads: Threads,
+    },
+    /// Hold the simulator to closed-form results and print the comparison
+    Verify {
+        #[command(flatten)]
+        replications: Replications,
+        #[command(flatten)]
+        seed: Seed,
+        #[command(flatten)]
+        threads: Threads,
+    },
+    /// List the instance types of the built-in catalog
+    Catalog,
+    /// List the built-in model profiles: what each instance type gives
+    Profiles,
+    /// Find the cheapest design of the [sweep] that meets the [objective],
+    /// with stated confidence; writes recommendations.csv, rounds.csv,
+    /// summary.csv (the survivors) and manifest.json
+    Recommend {
+        experiment: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+        /// Most replications to spend over all points [default: no limit but
+        /// 100,000 per point]
+        #[arg(long, value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
+        budget: Option<u64>,
+    },
+    /// Per point, the highest steady request rate one instance sustains under
+    /// the [loadtest] latency threshold; writes loadtest.csv and manifest.json
+    Loadtest {
+        experiment: PathBuf,
+        #[command(flatten)]
+        flags: RunFlags,
+    },
+}
+
+// Each flag is defined once, below, and flattened into the commands that
+// take it.
+
+/// `-o DIR`.
+#[derive(Args)]
+pub struct Output {
+    /// Output folder [default: results/<experiment name>/]; with several
+    /// experiments, each goes to DIR/<experiment name>/
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: Option<PathBuf>,
+}
+
+/// `--threads N`.
+#[derive(Args)]
+pub struct Threads {
+    /// Worker threads [default: one per core]; results do not depend on it
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+}
+
+/// `--seed S`.
+#[derive(Args)]
+pub struct Seed {
+    /// Master seed (overrides the file's `seed`)
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+}
+
+/// `--set PATH=VALUE` and `--seed`: what changes the experiment as read.
+#[derive(Args)]
+pub struct Overrides {
+    /// Override any key, with the file's syntax: --set training.checkpoint.interval=45m
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    #[command(flatten)]
+    seed: Seed,
+}
+
+/// `-n REPS`.
+#[derive(Args)]
+pub struct Replications {
+    /// Replications per sweep point (overrides the file's `replications`)
+    #[arg(short = 'n', long = "replications", value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
+    replications: Option<u64>,
+}
+
+/// `--allow-long`.
+#[derive(Args)]
+pub struct AllowLong {
+    /// Run even when the expected work is far beyond what a machine does in hours
+    #[arg(long)]
+    allow_long: bool,
+}
+
+/// `-q`.
+#[derive(Args)]
+pub struct Quiet {
+    /// No progress bar, table or closing line on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The flags of every command that simulates an experiment and writes a
+/// result folder (`run`, `recommend`, `loadtest`).
+#[derive(Args)]
+pub struct RunFlags {
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(flatten)]
+    threads: Threads,
+    #[command(flatten)]
+    quiet: Quiet,
+}
+
+impl Overrides {
+    /// The request for the file at `path` with these overrides.
+    fn request(&self, path: &Path) -> Request {
+        Request { set: self.set.clone(), seed: self.seed.seed, ..Request::file(path) }
+    }
+}
+
+impl RunFlags {
+    fn request(&self, path: &Path) -> Request {
+        Request { threads: self.threads.threads, ..self.overrides.request(path) }
+    }
+}
+
+/// Why a command failed: the user's input (exit 2) or anything else.
+pub enum Failure {
+    Input(InputError),
+    Other(anyhow::Error),
+}
+
+impl Failure {
+    /// 2 for bad input and refused folders, 0 for a closed pipe, else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Input(_) => 2,
+            Failure::Other(e) if e.is::<output::Refused>() => 2,
+            Failure::Other(e)
+                if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+            {
+                0
+            }
+            Failure::Other(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Failure::Input(e) => write!(f, "{e}"),
+            Failure::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<InputError> for Failure {
+    fn from(e: InputError) -> Self {
+        Failure::Input(e)
+    }
+}
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        // Input errors the library reports inside an `anyhow::Error` exit with 2.
+        match e.downcast::<InputError>() {
+            Ok(input) => Failure::Input(input),
+            Err(other) => Failure::Other(other),
+        }
+    }
+}
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// Runs one command.
+pub fn execute(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Run { experiments, flags, replications, allow_long, shard, points } => {
+            let shard = shard.map(|s| Shard::parse(&s, |name| std::env::var(name).ok())).transpose()?;
+            if shard.is_some() && experiments.len() > 1 {
+                return Err(usage("--shard", "runs one experiment; give one experiment file"));
+            }
+            // Every file is checked before anything runs or is written.
+            let mut prepared = Vec::new();
+            for path in &experiments {
+                let request = Request {
+                    points: points.clone(),
+                    replications: replications.replications,
+                    allow_long: allow_long.allow_long,
+                    ..flags.request(path)
+                };
+                prepared.push(request.prepare(prepared::Command::Run(shard))?);
+            }
+            let runner = Runner::new(flags.threads.threads)?;
+            // Every output folder is checked and locked before anything runs.
+            let mut dirs = Vec::new();
+            for p in &prepared {
+                let dir = match (&flags.output.output, prepared.len()) {
+                    (Some(dir), 1) => dir.clone(),
+                    (Some(dir), _) => dir.join(&p.experiment.name),
+                    (None, _) => p.default_dir(),
+                };
+                dirs.push(output::OutputDir::claim(&dir)?);
+            }
+            for (p, dir) in prepared.iter().zip(&dirs) {
+                run_one(p, &runner, dir, flags.quiet.quiet)?;
+            }
+            Ok(())
+        }
+        Command::Merge { shards, output, threads, quiet } => {
+            let Some(output) = output.output else {
+                return Err(usage("-o", "merge writes one result folder: give it with -o DIR"));
+            };
+            let clock = Instant::now();
+            let dir = output::OutputDir::claim(&output)?;
+            let merged = merge::merge(&dir, &shards, &Runner::new(threads.threads)?)?;
+            if !quiet.quiet {
+                eprintln!(
+                    "merged {} shards: {} point(s) x {} replications in {:.2} s -> {}",
+                    merged.shards,
+                    merged.points,
+                    merged.replications,
+                    clock.elapsed().as_secs_f64(),
+                    output.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Slurm {
+            experiment,
+            tasks,
+            partition,
+            time,
+            cpus_per_task,
+            output,
+            overrides,
+            replications,
+            allow_long,
+        } => {
+            let request = Request {
+                replications: replications.replications,
+                allow_long: allow_long.allow_long,
+                ..overrides.request(&experiment)
+            };
+            let p = request.prepare(prepared::Command::Slurm { tasks })?;
+            let sbatch_args = [
+                ("--partition", partition),
+                ("--time", time),
+                ("--cpus-per-task", cpus_per_task.map(|c| c.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(flag, value)| value.map(|v| format!("{flag}={v}")))
+            .collect();
+            let absolute = |p: &Path| std::path::absolute(p).map_err(Failure::from);
+            let e = &p.experiment;
+            let job = SlurmJob {
+                spotsim: std::env::current_exe()?,
+                experiment: absolute(&experiment)?,
+                output: absolute(&output.output.unwrap_or_else(|| p.default_dir()))?,
+                tasks,
+                run_args: request.run_args(),
+                sbatch_args,
+                printed_by: std::env::args().collect(),
+                summary: format!("{}: {} point(s) x {} replications", e.name, e.points.len(), e.replications),
+            };
+            write!(std::io::stdout().lock(), "{}", job.script())?;
+            Ok(())
+        }
+        Command::Check { experiments, overrides, threads } => {
+            let prepared: Vec<Prepared> = experiments
+                .iter()
+                .map(|path| overrides.request(path).prepare(prepared::Command::Check))
+                .collect::<Result<_, _>>()?;
+            let threads = Runner::new(threads.threads)?.threads();
+            let mut out = std::io::stdout().lock();
+            for p in &prepared {
+                let e = &p.experiment;
+                let estimate = run::estimate(e, e.replications, threads);
+                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")]))?;
+            }
+            Ok(())
+        }
+        Command::Verify { replications, seed, threads } => {
+            let n = replications.replications.unwrap_or(20_000);
+            if n < 2 {
+                return Err(usage("-n", "verify compares spreads: give at least 2 replications per check"));
+            }
+            let (report, failed) = verify::report(&Runner::new(threads.threads)?, n, seed.seed.unwrap_or(1));
+            write!(std::io::stdout().lock(), "{report}")?;
+            if failed > 0 {
+                return Err(Failure::Other(anyhow::anyhow!("{failed} verification checks failed")));
+            }
+            Ok(())
+        }
+        Command::Catalog => {
+            write!(std::io::stdout().lock(), "{}", catalog().render())?;
+            Ok(())
+        }
+        Command::Profiles => {
+            write!(std::io::stdout().lock(), "{}", profile::render())?;
+            Ok(())
+        }
+        Command::Recommend { experiment, flags, budget } => {
+            let request = flags.request(&experiment);
+            let p = request.prepare(prepared::Command::Recommend)?;
+            let e = &p.experiment;
+            let dir = claim(&flags, &p)?;
+            let runner = p.runner()?;
+            let quiet = flags.quiet.quiet;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = recommend::Settings { budget, ..Default::default() };
+            let bar = progress_bar(quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
+            let points = e.points.len();
+            let search = recommend::report::search(e, &runner, &settings, &|n| bar.inc(n), &|r| {
+                bar.set_message(recommend::report::round_line(r, points))
+            })?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            dir.write(&search.files(e, &runner, &info))?;
+            if !quiet {
+                eprint!("{}", search.render(e));
+                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
+                if let Some(line) = run_alone(&request, &search.recommendation) {
+                    eprintln!("{line}");
+                }
+            }
+            Ok(())
+        }
+        Command::Loadtest { experiment, flags } => {
+            let p = flags.request(&experiment).prepare(prepared::Command::Loadtest)?;
+            let e = &p.experiment;
+            let dir = claim(&flags, &p)?;
+            let runner = p.runner()?;
+            let quiet = flags.quiet.quiet;
+            let started = SystemTime::now();
+            let clock = Instant::now();
+            let settings = loadtest::Settings::default();
+            let bar = progress_bar(
+                quiet,
+                Some(e.points.len() as u64),
+                "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
+                &e.name,
+            );
+            let results = loadtest::loadtest(e, &runner, &settings, &|_| bar.inc(1))?;
+            bar.finish_and_clear();
+            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+            dir.write(&loadtest::files(e, &results, &settings, &info))?;
+            if !quiet {
+                eprint!("{}", loadtest::render(e, &results));
+                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The output folder of a `recommend` or `loadtest`, claimed.
+fn claim(flags: &RunFlags, p: &Prepared) -> Result<output::OutputDir, Failure> {
+    Ok(output::OutputDir::claim(&flags.output.output.clone().unwrap_or_else(|| p.default_dir()))?)
+}
+
+/// The command that runs the chosen (or leading) point alone, with ten times
+/// the replications the search gave it and the same seed and overrides.
+fn run_alone(request: &Request, rec: &recommend::Recommendation) -> Option<String> {
+    use recommend::Outcome;
+    let point = match rec.outcome {
+        Outcome::Selected { best, .. } => best,
+        Outcome::BudgetSpent { leader: Some(p) } | Outcome::CapReached { leader: Some(p) } => p,
+        _ => return None,
+    };
+    let alone = Request {
+        points: vec![point as u64],
+        replications: Some((10 * rec.points[point].replications).max(1000)),
+        ..request.clone()
+    };
+    let prepared::Source::File(path) = &alone.source else { return None };
+    let words: Vec<String> = [path.display().to_string()].into_iter().chain(alone.run_args()).collect();
+    let line = words.iter().map(|w| crate::engine::shard::shell_quote(w)).collect::<Vec<_>>().join(" ");
+    Some(format!("Run it alone, with more replications and its timeline: spotsim run {line}"))
+}
+
+fn usage(flag: &str, message: &str) -> Failure {
+    let origin = experiment::Origin { file: flag.to_string(), line: None };
+    Failure::Input(InputError::new(&origin, None, message))
+}
+
+/// A progress bar on stderr when it is a terminal and not `quiet`; a spinner
+/// when `total` is unknown.
+fn progress_bar(quiet: bool, total: Option<u64>, template: &str, prefix: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("a valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            })
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Runs `simulate` with the bar measuring work, not replications: long
+/// replications move it (and its ETA) as their engines report events.
+fn with_work_bar<R: Send>(
+    bar: &ProgressBar,
+    tracker: &Tracker,
+    replications: u64,
+    unit: &str,
+    simulate: impl FnOnce() -> R + Send,
+) -> R {
+    let show = || {
+        bar.set_position(tracker.done() as u64);
+        bar.set_message(format!(
+            "{}/{} replications  {:.2e} of about {:.2e} {unit}",
+            tracker.replications_done(),
+            replications,
+            tracker.done(),
+            tracker.total()
+        ));
+    };
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        if !bar.is_hidden() {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wait.recv_timeout(std::time::Duration::from_millis(200))
+                {
+                    show();
+                }
+            });
+        }
+        let result = simulate();
+        drop(done);
+        result
+    })
+}
+
+fn run_one(p: &Prepared, runner: &Runner, dir: &output::OutputDir, quiet: bool) -> Result<(), Failure> {
+    let e = &p.experiment;
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let range = p.range();
+    let reps = range.end - range.start;
+    let estimate = run::estimate(e, reps, runner.threads());
+    if !quiet && estimate.seconds > 60.0 {
+        eprintln!("{}: estimate: {estimate}", e.name);
+    }
+    let tracker = Tracker::new(e.points.iter().map(|p| p.design.work().events).collect(), reps);
+    let bar = progress_bar(
+        quiet,
+        Some(tracker.total().ceil().max(1.0) as u64),
+        "{prefix} [{bar:30}] {msg}  ETA {eta}",
+        &e.name,
+    );
+    let total = reps * e.points.len() as u64;
+    let results = with_work_bar(&bar, &tracker, total, estimate.unit, || p.simulate(runner, &|n| tracker.finished(n)));
+    bar.finish_and_clear();
+    let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
+    let files = match p.shard() {
+        None => run::result_files(e, runner, &results, &info),
+        Some(s) => run::shard_files(e, runner, s, &results, &info),
+    };
+    dir.write(&files)?;
+    if !quiet {
+        // The cheapest of some points is no answer, and a slice's table would
+        // read as the answer (the merge has the whole): only whole runs print it.
+        let whole = p.request.points.is_empty() && p.shard().is_none();
+        if whole && let Some(table) = recommend::report::sweep_table(e, &results) {
+            eprint!("{table}");
+        }
+        let slice = p.shard().map_or(String::new(), |s| format!(" (shard {s}: {range:?})"));
+        eprintln!(
+            "{}: {} point(s) x {} replications{slice} in {:.2} s -> {}",
+            e.name,
+            e.points.len(),
+            e.replications,
+            clock.elapsed().as_secs_f64(),
+            dir.path().display()
+        );
+    }
+    Ok(())
+}
