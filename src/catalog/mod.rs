@@ -16,7 +16,7 @@ pub struct Catalog {
     pub source: Source,
     #[serde(rename = "instance")]
     pub instances: Vec<Instance>,
-    pub serverless: ServerlessPrices,
+    pub serverless: ServerlessCatalog,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,16 +61,27 @@ pub struct Instance {
     pub note: String,
 }
 
+/// `[serverless]`: the prices, and the memory sizes one may configure.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerlessPrices {
-    pub compute_per_gb_second: f64,
-    pub request_price: f64,
-    pub provisioned_per_gb_second: f64,
-    pub provisioned_compute_per_gb_second: f64,
+pub struct ServerlessCatalog {
+    #[serde(flatten)]
+    pub prices: ServerlessPrices,
     pub memory_sizes_gb: Vec<u32>,
     pub source: String,
     pub retrieved: String,
+}
+
+/// Prices of serverless inference: what a serverless design is billed at.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize)]
+pub struct ServerlessPrices {
+    /// USD per GB-second of compute on on-demand containers.
+    pub compute_per_gb_second: f64,
+    /// USD per request.
+    pub request_price: f64,
+    /// USD per GB-second that provisioned concurrency is configured.
+    pub provisioned_per_gb_second: f64,
+    /// USD per GB-second of compute on provisioned containers.
+    pub provisioned_compute_per_gb_second: f64,
 }
 
 /// The catalog, parsed once. The file is part of the build and checked by a

@@ -136,7 +136,7 @@ pub struct ClosedResult {
     pub latency_p90_s: f64,
     pub latency_p99_s: f64,
     pub price_per_hour: f64,
-    /// An LLM design's `LLM_CLOSED_COLUMNS`.
+    /// An LLM design's `LLM_ONLY_CLOSED_COLUMNS`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm: Option<[f64; 7]>,
 }
@@ -216,7 +216,7 @@ pub fn closed_loop(design: &Endpoint, spec: &LoadtestSpec, users: u32, settings:
 }
 
 /// `loadtest.csv`'s closed-loop columns for an LLM engine, after `CLOSED_COLUMNS`.
-pub const LLM_CLOSED_COLUMNS: [&str; 7] =
+pub const LLM_ONLY_CLOSED_COLUMNS: [&str; 7] =
     ["output_tokens_per_s", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms"];
 
 /// `loadtest.csv`'s columns after the swept keys, for a closed loop.
@@ -230,8 +230,8 @@ pub const CLOSED_COLUMNS: [&str; 7] = [
     "cost_per_million_requests_usd",
 ];
 
-/// `CLOSED_COLUMNS` then `LLM_CLOSED_COLUMNS`.
-const CLOSED_LLM_COLUMNS: [&str; 14] = [
+/// `CLOSED_COLUMNS` then `LLM_ONLY_CLOSED_COLUMNS`.
+const CLOSED_COLUMNS_WITH_LLM: [&str; 14] = [
     CLOSED_COLUMNS[0],
     CLOSED_COLUMNS[1],
     CLOSED_COLUMNS[2],
@@ -239,13 +239,13 @@ const CLOSED_LLM_COLUMNS: [&str; 14] = [
     CLOSED_COLUMNS[4],
     CLOSED_COLUMNS[5],
     CLOSED_COLUMNS[6],
-    LLM_CLOSED_COLUMNS[0],
-    LLM_CLOSED_COLUMNS[1],
-    LLM_CLOSED_COLUMNS[2],
-    LLM_CLOSED_COLUMNS[3],
-    LLM_CLOSED_COLUMNS[4],
-    LLM_CLOSED_COLUMNS[5],
-    LLM_CLOSED_COLUMNS[6],
+    LLM_ONLY_CLOSED_COLUMNS[0],
+    LLM_ONLY_CLOSED_COLUMNS[1],
+    LLM_ONLY_CLOSED_COLUMNS[2],
+    LLM_ONLY_CLOSED_COLUMNS[3],
+    LLM_ONLY_CLOSED_COLUMNS[4],
+    LLM_ONLY_CLOSED_COLUMNS[5],
+    LLM_ONLY_CLOSED_COLUMNS[6],
 ];
 
 impl ClosedResult {
@@ -502,7 +502,7 @@ pub fn files(
                 }
                 cells(&row)
             };
-            let columns: &[&str] = if llm { &CLOSED_LLM_COLUMNS } else { &CLOSED_COLUMNS };
+            let columns: &[&str] = if llm { &CLOSED_COLUMNS_WITH_LLM } else { &CLOSED_COLUMNS };
             (columns, closed.iter().enumerate().flat_map(|(p, rs)| rs.iter().map(move |r| (p, row(r)))).collect())
         }
     };

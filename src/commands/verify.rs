@@ -8,8 +8,8 @@ use crate::base::stats::Summary;
 use crate::base::time::SimTime;
 use crate::engine::{Model, Runner};
 use crate::experiment::optimal_interval_s;
+use crate::scenarios::inference::design::Serverless;
 use crate::scenarios::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
-use crate::scenarios::inference::design::{Serverless, ServerlessPrices};
 use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
 use crate::scenarios::inference::llm_engine::simulate as simulate_llm;
 use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
@@ -594,12 +594,7 @@ pub fn serverless_endpoint(
         cold_start: Dist::Constant(cold_start),
         idle_timeout,
         service_memory_gb: None,
-        prices: ServerlessPrices {
-            compute_per_gb_second: p.compute_per_gb_second,
-            request_price: p.request_price,
-            provisioned_per_gb_second: p.provisioned_per_gb_second,
-            provisioned_compute_per_gb_second: p.provisioned_compute_per_gb_second,
-        },
+        prices: p.prices,
     });
     e
 }
@@ -650,7 +645,7 @@ pub fn serverless_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<C
     let e = serverless_endpoint(2.0, Dist::Exponential { mean }, 50, SimTime::ZERO, SimTime::from_mins(10), 6);
     let rows = runner.run(&e as &dyn Model, seed, replications, &|_| {});
     let (cost, sem) = endpoint_column(&rows, "cost_usd");
-    let p = &crate::catalog::catalog().serverless;
+    let p = &crate::catalog::catalog().serverless.prices;
     // Billing rounds each run up to 1 ms: E[ceil(S/δ)]δ = δ / (1 − e^(−δ/mean)) for exponential S.
     let billed_s = 0.001 / (1.0 - (-0.001 / mean).exp());
     let requests = 2.0 * 6.0 * 3600.0;

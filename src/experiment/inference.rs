@@ -12,8 +12,8 @@ use crate::experiment::spot::{MarketTerms, read_market};
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section, parse_gb};
 use crate::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+use crate::scenarios::inference::design::Serverless;
 use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
-use crate::scenarios::inference::design::{Serverless, ServerlessPrices};
 use crate::spot::Market;
 
 /// SageMaker's real-time invocation timeout.
@@ -278,11 +278,6 @@ fn read_serverless(s: &Section) -> Result<Serverless> {
         cold_start,
         idle_timeout,
         service_memory_gb,
-        prices: ServerlessPrices {
-            compute_per_gb_second: p.compute_per_gb_second,
-            request_price: p.request_price,
-            provisioned_per_gb_second: p.provisioned_per_gb_second,
-            provisioned_compute_per_gb_second: p.provisioned_compute_per_gb_second,
-        },
+        prices: p.prices,
     })
 }

@@ -1,5 +1,5 @@
 //! The endpoint design and what its engines produce: the types that the
-//! request, fluid and serverless engines share, with the one place that
+//! request, LLM, fluid and serverless engines share, with the one place that
 //! records a finished request, admits an arrival and builds a timeline row.
 
 use std::sync::LazyLock;
@@ -12,6 +12,7 @@ use super::llm::Llm;
 use super::traffic::{Arrivals, Traffic};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
+use crate::catalog::ServerlessPrices;
 use crate::catalog::profile::ProfileUse;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::spot::{Market, SpotTerms};
@@ -128,11 +129,11 @@ pub const LLM_METRICS: &[&str] = &[
     "cost_per_million_output_tokens_usd",
 ];
 
-/// The metrics of every other endpoint.
 fn is_never(t: &SimTime) -> bool {
     *t == SimTime::MAX
 }
 
+/// The metrics of every other endpoint.
 pub const METRICS: &[&str] = LLM_METRICS.split_at(LLM_METRICS.len() - 11).0;
 
 /// What a design that scales to zero or is asynchronous reports after
@@ -474,19 +475,6 @@ impl<'a> ArrivalFeed<'a> {
         self.schedule_next(queue, event);
         row
     }
-}
-
-/// Prices of serverless inference, from the catalog.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct ServerlessPrices {
-    /// USD per GB-second of compute on on-demand containers.
-    pub compute_per_gb_second: f64,
-    /// USD per request.
-    pub request_price: f64,
-    /// USD per GB-second that provisioned concurrency is configured.
-    pub provisioned_per_gb_second: f64,
-    /// USD per GB-second of compute on provisioned containers.
-    pub provisioned_compute_per_gb_second: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]

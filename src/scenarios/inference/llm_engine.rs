@@ -47,7 +47,7 @@ enum Event {
 /// Little's law on the engine's own counters, in integer nanoseconds:
 /// ∫ N(t) dt over the run equals the sum of the sojourn times.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Accounting {
+pub struct LittleNanos {
     pub in_system_area_ns: u128,
     pub sojourn_sum_ns: u128,
 }
@@ -65,7 +65,7 @@ struct Sim<'a> {
     control_wakeup: SimTime,
     outcome: Outcome,
     lo: LlmOutcome,
-    acct: Accounting,
+    acct: LittleNanos,
     seqs: Seqs,
     replicas: Vec<Replica>,
     /// The first replica of each instance in service (`u32::MAX`: none yet).
@@ -111,7 +111,7 @@ pub fn simulate(
     ep: &Endpoint,
     streams: &Streams,
     mut timeline: Option<(&mut Vec<TimelineRow>, &mut Vec<ExtraRow>)>,
-) -> (Outcome, LlmOutcome, Control, Accounting) {
+) -> (Outcome, LlmOutcome, Control, LittleNanos) {
     let llm = ep.llm.as_ref().expect("an LLM design");
     let end = ep.traffic.duration;
     let control = Control::new(ep, streams);
@@ -135,7 +135,7 @@ pub fn simulate(
         control_wakeup: SimTime::MAX,
         outcome: Outcome::new(),
         lo: LlmOutcome::new(),
-        acct: Accounting::default(),
+        acct: LittleNanos::default(),
         seqs: Seqs::default(),
         replicas: Vec::new(),
         first_replica: Vec::new(),

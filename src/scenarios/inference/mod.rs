@@ -1,7 +1,8 @@
-//! Inference: traffic, the request-level, fluid and serverless engines, the
-//! autoscaler and the control plane. `design` holds the types the engines
-//! share; `endpoint` picks the engine for a design and turns its outcome
-//! into metrics, so no engine imports another.
+//! Inference: traffic (arrivals and token counts), the request-level,
+//! token-level LLM (`llm_engine`, on the replica model of `llm`), fluid and
+//! serverless engines, the autoscaler and the control plane. `design` holds
+//! the types the engines share; `endpoint` picks the engine for a design and
+//! turns its outcome into metrics, so no engine imports another.
 
 pub mod autoscaler;
 pub mod control;

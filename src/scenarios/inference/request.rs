@@ -47,7 +47,7 @@ const IDLE: SimTime = SimTime::MAX;
 /// Internal accounting that Little's law ties together: ∫ N(t) dt over the
 /// run must equal the sum of the sojourn times of all requests.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Accounting {
+pub struct LittleSeconds {
     pub in_system_area_s: f64,
     pub sojourn_sum_s: f64,
 }
@@ -57,7 +57,7 @@ struct Sim<'a> {
     queue: EventQueue<Event>,
     control: Control,
     outcome: Outcome,
-    acct: Accounting,
+    acct: LittleSeconds,
     waiting: VecDeque<Waiting>,
     slots: Vec<Slot>,
     /// The first slot of each instance (its `workers` slots are contiguous),
@@ -94,7 +94,7 @@ pub fn simulate_with_accounting(
     ep: &Endpoint,
     streams: &Streams,
     mut timeline: Option<&mut Vec<TimelineRow>>,
-) -> (Outcome, Control, Accounting) {
+) -> (Outcome, Control, LittleSeconds) {
     let end = ep.traffic.duration;
     let control = Control::new(ep, streams);
     let period = control.period();
@@ -103,7 +103,7 @@ pub fn simulate_with_accounting(
         queue: EventQueue::new(),
         control,
         outcome: Outcome::new(),
-        acct: Accounting::default(),
+        acct: LittleSeconds::default(),
         waiting: VecDeque::new(),
         slots: Vec::new(),
         first_slot: Vec::new(),
