@@ -1,8 +1,12 @@
 //! The `spotsim` command line: its flags, each defined once, and what each
 //! command does with them. `main.rs` parses, calls [`execute`] and maps a
 //! [`Failure`] to an exit code. A simulating command builds a
-//! [`Request`](super::prepared::Request) and prepares it, as the Slurm
+//! [`Request`] and prepares it, as the Slurm
 //! script's shards and the Python package do.
+
+// The flags' doc comments are clap's help text, written for a terminal
+// (`results/<experiment name>/`, `[sweep]`), not for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -176,7 +180,7 @@ pub struct Overrides {
 /// `-n REPS`.
 #[derive(Args)]
 pub struct Replications {
-    /// Replications per sweep point (overrides the file's `replications`)
+    /// Replications per sweep point, overriding the file's `replications` (`verify`: per check, 20000 by default)
     #[arg(short = 'n', long = "replications", value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
     replications: Option<u64>,
 }

@@ -35,7 +35,7 @@ use crate::input::error::InputError;
 use crate::output::{self, RunInfo};
 use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode, latency_histogram};
 use crate::scenarios::inference::llm_engine::LlmOutcome;
-use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
+use crate::scenarios::inference::traffic::Traffic;
 use crate::spot::Market;
 
 /// How each search runs.
@@ -370,19 +370,7 @@ pub fn single_instance(design: &Endpoint, rate: f64, settings: &Settings) -> End
         spot: None,
         zones: None,
         service_per_unit: None,
-        traffic: Traffic {
-            source: TrafficSource::Synthetic {
-                mean_rps: rate,
-                diurnal_amplitude: 0.0,
-                period: duration,
-                noise: 0.0,
-                step: duration,
-                spikes: Vec::new(),
-            },
-            scale: 1.0,
-            duration,
-            tokens: design.traffic.tokens.clone(),
-        },
+        traffic: Traffic { tokens: design.traffic.tokens.clone(), ..Traffic::constant(rate, duration) },
         ..design.clone()
     }
 }

@@ -432,28 +432,11 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         on_demand_base: 0,
         spot: None,
         zones: None,
-        traffic: constant_traffic(rate, duration),
+        traffic: Traffic::constant(rate, duration),
         from_profile: None,
         users: None,
         wide_metrics: false,
         llm: None,
-    }
-}
-
-/// Poisson arrivals at a constant `rate` per second for `duration`.
-pub fn constant_traffic(rate: f64, duration: SimTime) -> Traffic {
-    Traffic {
-        source: TrafficSource::Synthetic {
-            mean_rps: rate,
-            diurnal_amplitude: 0.0,
-            period: SimTime::from_hours(24),
-            noise: 0.0,
-            step: duration,
-            spikes: Vec::new(),
-        },
-        scale: 1.0,
-        duration,
-        tokens: None,
     }
 }
 
@@ -750,7 +733,7 @@ pub fn llm_checks(seed: u64) -> Vec<Check> {
         }
     }
     for (scheduler, name) in [(Scheduler::Vllm, "vllm"), (Scheduler::Chunked, "chunked")] {
-        let mut traffic = constant_traffic(3.0, SimTime::from_mins(30));
+        let mut traffic = Traffic::constant(3.0, SimTime::from_mins(30));
         traffic.tokens = Some(Tokens::Drawn {
             input: CountDist::LogNormal { median: 600.0, sigma: 0.8 },
             output: CountDist::Uniform { min: 1, max: 400 },

@@ -22,16 +22,8 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
                 .error(e, "the users of `[loadtest] users` make the requests: [traffic] holds only `duration`")
                 .with_hint(Some("remove it, or drop `users` for an open-loop load test".into())));
         }
-        let source = TrafficSource::Synthetic {
-            mean_rps: 0.0,
-            diurnal_amplitude: 0.0,
-            period: duration,
-            noise: 0.0,
-            step: duration,
-            spikes: Vec::new(),
-        };
         // An LLM engine's users still draw their requests' token counts.
-        let mut traffic = Traffic { source, scale: 1.0, duration, tokens: None };
+        let mut traffic = Traffic::constant(0.0, duration);
         super::llm::read_tokens(t, &mut traffic)?;
         t.finish()?;
         return Ok(traffic);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use spotsim::base::stats::Summary;
 use spotsim::base::time::SimTime;
-use spotsim::commands::verify::{constant_traffic, erlang_c_checks, mmc_endpoint};
+use spotsim::commands::verify::{erlang_c_checks, mmc_endpoint};
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment;
 use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
@@ -202,7 +202,7 @@ fn a_trace_shorter_than_the_window_repeats() {
     let s = Summary::of(&mut column);
     let z = (s.mean - 36_000.0) / s.sem;
     assert!(z.abs() < 4.0, "mean {} z {z}", s.mean);
-    let _ = constant_traffic(1.0, SimTime::from_secs(1));
+    let _ = Traffic::constant(1.0, SimTime::from_secs(1));
 }
 
 /// Mean of a metric over replications, per point, for one fidelity.

@@ -126,7 +126,8 @@ fn a_lone_request_follows_the_closed_form_exactly() {
 /// A loaded, autoscaled LLM endpoint with tight KV, timeouts and a queue
 /// limit, varied by `k`.
 fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
-    let mut traffic = spotsim::commands::verify::constant_traffic(2.0 + (k % 4) as f64, SimTime::from_mins(40));
+    let mut traffic =
+        spotsim::scenarios::inference::traffic::Traffic::constant(2.0 + (k % 4) as f64, SimTime::from_mins(40));
     traffic.tokens = Some(Tokens::Drawn {
         input: CountDist::LogNormal { median: 300.0 + 100.0 * (k % 5) as f64, sigma: 0.9 },
         output: CountDist::Uniform { min: 1, max: 200 + 50 * (k % 3) as u32 },

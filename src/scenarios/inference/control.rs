@@ -349,6 +349,16 @@ impl Control {
         self.events.peek_time().unwrap_or(SimTime::MAX)
     }
 
+    /// Keeps one `event` in an engine's `queue` at the next due time:
+    /// `scheduled` is when the engine's pending one is (`MAX`: none).
+    pub fn keep_scheduled<E>(&self, queue: &mut EventQueue<E>, scheduled: &mut SimTime, event: E) {
+        let due = self.next_due();
+        if due < *scheduled {
+            *scheduled = due;
+            queue.schedule(due.max(queue.now()), event);
+        }
+    }
+
     /// Does everything due at or before `now`.
     pub fn poll(&mut self, now: SimTime, changes: &mut Changes) {
         while self.events.peek_time().is_some_and(|t| t <= now) {

@@ -269,11 +269,7 @@ pub fn simulate(
 
 impl Sim<'_> {
     fn wake_control(&mut self) {
-        let due = self.control.next_due();
-        if due < self.control_wakeup {
-            self.control_wakeup = due;
-            self.queue.schedule(due.max(self.queue.now()), Event::Control);
-        }
+        self.control.keep_scheduled(&mut self.queue, &mut self.control_wakeup, Event::Control);
     }
 
     /// An instance came into service: its replicas take requests.

@@ -228,11 +228,7 @@ impl Sim<'_> {
 
     /// Keeps one control event scheduled at the control plane's next due time.
     fn wake_control(&mut self) {
-        let due = self.control.next_due();
-        if due < self.control_wakeup {
-            self.control_wakeup = due;
-            self.queue.schedule(due.max(self.queue.now()), Event::Control);
-        }
+        self.control.keep_scheduled(&mut self.queue, &mut self.control_wakeup, Event::Control);
     }
 
     fn arrive(&mut self, now: SimTime, service: SimTime) {

@@ -232,6 +232,20 @@ impl ProfileBuilder {
 }
 
 impl Traffic {
+    /// Poisson arrivals at a constant `rate` per second for `duration`, no
+    /// token counts: the traffic of load tests and of closed-form checks.
+    pub fn constant(rate: f64, duration: SimTime) -> Traffic {
+        let source = TrafficSource::Synthetic {
+            mean_rps: rate,
+            diurnal_amplitude: 0.0,
+            period: duration,
+            noise: 0.0,
+            step: duration,
+            spikes: Vec::new(),
+        };
+        Traffic { source, scale: 1.0, duration, tokens: None }
+    }
+
     /// One replication's rate profile on `[0, duration)`, `scale` applied.
     /// Traces repeat cyclically; synthetic noise comes from
     /// `Purpose::TrafficNoise`. For an as-is replay this is the expected rate
