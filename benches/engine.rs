@@ -250,7 +250,7 @@ fn llm_reference() -> spotsim::scenarios::inference::design::Endpoint {
         input: CountDist::LogNormal { median: 500.0, sigma: 0.8 },
         output: CountDist::Uniform { min: 20, max: 300 },
     });
-    let fit = spotsim::commands::verify::spec_fit();
+    let fit = spotsim::scenarios::inference::llm::step::FitMs::SPEC_EXAMPLE;
     let mut e = spotsim::commands::verify::llm_endpoint(2, fit, Scheduler::Vllm, 20_000, traffic);
     e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 100.0, 1, 10));
     e

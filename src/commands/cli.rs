@@ -409,62 +409,74 @@ pub fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Recommend { experiment, flags, budget } => {
             let request = flags.request(&experiment);
-            let p = request.prepare(prepared::Command::Recommend)?;
-            let e = &p.experiment;
-            let dir = claim(&flags, &p)?;
-            let runner = p.runner()?;
-            let quiet = flags.quiet.quiet;
-            let started = SystemTime::now();
-            let clock = Instant::now();
+            let a = Answer::open(&flags, &request, prepared::Command::Recommend)?;
+            let e = &a.p.experiment;
             let settings = recommend::Settings { budget, ..Default::default() };
-            let bar = progress_bar(quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
+            let bar =
+                progress_bar(a.quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
             let points = e.points.len();
-            let search = recommend::report::search(e, &runner, &settings, &|n| bar.inc(n), &|r| {
+            let search = recommend::report::search(e, &a.runner, &settings, &|n| bar.inc(n), &|r| {
                 bar.set_message(recommend::report::round_line(r, points))
             })?;
             bar.finish_and_clear();
-            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-            dir.write(&search.files(e, &runner, &info))?;
-            if !quiet {
-                eprint!("{}", search.render(e));
-                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
-                if let Some(line) = run_alone(&request, &search.recommendation) {
-                    eprintln!("{line}");
-                }
+            a.write(&search.files(e, &a.runner, &a.info()), &search.render(e))?;
+            if !a.quiet
+                && let Some(line) = run_alone(&request, &search.recommendation)
+            {
+                eprintln!("{line}");
             }
             Ok(())
         }
         Command::Loadtest { experiment, flags } => {
-            let p = flags.request(&experiment).prepare(prepared::Command::Loadtest)?;
-            let e = &p.experiment;
-            let dir = claim(&flags, &p)?;
-            let runner = p.runner()?;
-            let quiet = flags.quiet.quiet;
-            let started = SystemTime::now();
-            let clock = Instant::now();
+            let a = Answer::open(&flags, &flags.request(&experiment), prepared::Command::Loadtest)?;
+            let e = &a.p.experiment;
             let settings = loadtest::Settings::default();
             let bar = progress_bar(
-                quiet,
+                a.quiet,
                 Some(e.points.len() as u64),
                 "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
                 &e.name,
             );
-            let results = loadtest::loadtest(e, &runner, &settings, &|_| bar.inc(1))?;
+            let results = loadtest::loadtest(e, &a.runner, &settings, &|_| bar.inc(1))?;
             bar.finish_and_clear();
-            let info = RunInfo::now(runner.threads(), started, clock.elapsed().as_secs_f64());
-            dir.write(&loadtest::files(e, &results, &settings, &info))?;
-            if !quiet {
-                eprint!("{}", loadtest::render(e, &results));
-                eprintln!("-> {} ({:.2} s)", dir.path().display(), clock.elapsed().as_secs_f64());
-            }
+            a.write(&loadtest::files(e, &results, &settings, &a.info()), &loadtest::render(e, &results))?;
             Ok(())
         }
     }
 }
 
-/// The output folder of a `recommend` or `loadtest`, claimed.
-fn claim(flags: &RunFlags, p: &Prepared) -> Result<output::OutputDir, Failure> {
-    Ok(output::OutputDir::claim(&flags.output.output.clone().unwrap_or_else(|| p.default_dir()))?)
+/// A `recommend` or `loadtest` under way: its prepared run, its claimed
+/// output folder, its runner and its clocks.
+struct Answer {
+    p: Prepared,
+    dir: output::OutputDir,
+    runner: Runner,
+    quiet: bool,
+    started: SystemTime,
+    clock: Instant,
+}
+
+impl Answer {
+    fn open(flags: &RunFlags, request: &Request, command: prepared::Command) -> Result<Answer, Failure> {
+        let p = request.prepare(command)?;
+        let dir = output::OutputDir::claim(&flags.output.output.clone().unwrap_or_else(|| p.default_dir()))?;
+        let runner = p.runner()?;
+        Ok(Answer { p, dir, runner, quiet: flags.quiet.quiet, started: SystemTime::now(), clock: Instant::now() })
+    }
+
+    fn info(&self) -> RunInfo {
+        RunInfo::now(self.runner.threads(), self.started, self.clock.elapsed().as_secs_f64())
+    }
+
+    /// Writes the answer's files, then (unless quiet) prints it and where it went.
+    fn write(&self, files: &[(&str, Vec<u8>)], rendered: &str) -> Result<(), Failure> {
+        self.dir.write(files)?;
+        if !self.quiet {
+            eprint!("{rendered}");
+            eprintln!("-> {} ({:.2} s)", self.dir.path().display(), self.clock.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
 }
 
 /// The command that runs the chosen (or leading) point alone, with ten times

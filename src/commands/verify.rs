@@ -7,7 +7,6 @@ use crate::base::dist::Dist;
 use crate::base::stats::Summary;
 use crate::base::time::SimTime;
 use crate::engine::{Model, Runner};
-use crate::experiment::optimal_interval_s;
 use crate::scenarios::inference::design::Serverless;
 use crate::scenarios::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
 use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
@@ -16,7 +15,7 @@ use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojour
 use crate::scenarios::inference::traffic::Replay;
 use crate::scenarios::inference::traffic::tokens::{CountDist, Tokens};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
-use crate::scenarios::training::{Checkpointing, IntervalRule, METRICS, TrainingJob};
+use crate::scenarios::training::{Checkpointing, IntervalRule, METRICS, TrainingJob, optimal_interval_s};
 use crate::spot::Interruptions;
 use crate::spot::{Market, SpotTerms};
 use crate::zones::{Outage, SpotReclaim, Zones, k_of_n_availability, zone_unavailability};
@@ -641,11 +640,6 @@ pub fn serverless_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<C
     checks
 }
 
-/// SPEC 2.8's example fit (milliseconds).
-pub fn spec_fit() -> FitMs {
-    FitMs { prefill: [22.05, 0.1405, 8.08e-6], decode: [23.48, 5.93e-4, 0.0607], overhead: [2.0, 1e-4] }
-}
-
 /// An LLM endpoint of `instances` fixed instances (one replica each) with
 /// step times `fit`, under `traffic` whose requests all have `input` and
 /// `output` tokens; no warm-up, a day's timeout.
@@ -707,7 +701,7 @@ pub fn lone_request(fit: &FitMs, input: u32, output: u32) -> (f64, f64) {
 /// preemptions and timeouts: exact, so their sem is zero.
 pub fn llm_checks(seed: u64) -> Vec<Check> {
     let mut checks = Vec::new();
-    let fit = spec_fit();
+    let fit = FitMs::SPEC_EXAMPLE;
     for (scheduler, name) in [(Scheduler::Vllm, "vllm"), (Scheduler::Chunked, "chunked")] {
         for (input, output) in [(512u32, 128u32), (100, 2), (3000, 400)] {
             let traffic = evenly_spaced(60.0, input, output, SimTime::from_hours(1));

@@ -3,11 +3,11 @@
 use super::Scenario;
 use super::autoscaling::read_autoscaling;
 use super::llm;
+use super::profile;
 use super::traffic::read_traffic;
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::catalog::catalog;
-use crate::catalog::profile;
 use crate::experiment::spot::{MarketTerms, read_market};
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section, parse_gb};

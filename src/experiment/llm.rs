@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::base::trace_file::CsvTable;
 use crate::catalog::catalog;
 use crate::catalog::profile::{Profile, read_fit};
 use crate::input::InputError;
@@ -44,25 +45,13 @@ pub(super) fn read_llm(
     traffic: &Traffic,
     traffic_section: &Section,
 ) -> Result<Llm> {
-    let empty = crate::input::tree::Table::default();
-    match s.section("llm")? {
-        Some(l) => read_table(s, &l, instance, profile, slo, traffic, traffic_section),
-        None => {
-            let l = Section::root(&empty, s.origin().clone(), s.base_dir());
-            read_table(s, &l, instance, profile, slo, traffic, traffic_section)
-        }
-    }
-}
-
-fn read_table(
-    s: &Section,
-    l: &Section,
-    instance: Option<&str>,
-    profile: Option<&Profile>,
-    slo: Option<TokenSlo>,
-    traffic: &Traffic,
-    traffic_section: &Section,
-) -> Result<Llm> {
+    // Without the table, every key takes its default.
+    static EMPTY: crate::input::tree::Table = crate::input::tree::Table { entries: Vec::new() };
+    let l = match s.section("llm")? {
+        Some(l) => l,
+        None => Section::root(&EMPTY, s.origin().clone(), s.base_dir()),
+    };
+    let l = &l;
     // Without the table its keys' messages name `inference.llm`.
     let missing = |key: &str, expected: &str| {
         if s.has("llm") { l.missing(key, expected) } else { s.missing("llm", &format!("`{key}`: {expected}")) }
@@ -232,8 +221,9 @@ fn read_table(
 }
 
 /// The token counts of `[traffic]`: `tokens = { input, output }`, or a
-/// request trace's `input_tokens_column` and `output_tokens_column`.
-pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic) -> Result<()> {
+/// request trace's `input_tokens_column` and `output_tokens_column`, from
+/// `table`, the trace as read for its times.
+pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&CsvTable>) -> Result<()> {
     let columns = (t.string("input_tokens_column")?, t.string("output_tokens_column")?);
     let drawn = t.section("tokens")?;
     let tokens = match (columns, drawn) {
@@ -251,16 +241,15 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic) -> Result<()> {
             ));
         }
         ((Some(input_column), Some(output_column)), None) => {
-            let TrafficSource::Requests { file, times, .. } = &traffic.source else {
+            let (TrafficSource::Requests { file, times, .. }, Some(table)) = (&traffic.source, table) else {
                 return Err(t
                     .error(t.entry("input_tokens_column").expect("read"), "applies to request traces only")
                     .with_hint(Some("add `format = \"requests\"` for a trace with one row per request".into())));
             };
             let entry = t.entry("input_tokens_column").expect("read");
             let at = |message: String| t.error(entry, message);
-            let text = read_text(&t.base_dir().join(file)).map_err(|e| at(format!("{file}: {e}")))?;
             let counts =
-                parse_token_columns(&text, &input_column, &output_column).map_err(|e| at(format!("{file} {e}")))?;
+                parse_token_columns(table, &input_column, &output_column).map_err(|e| at(format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
             Tokens::Columns { input_column, output_column, counts: counts.into() }
         }

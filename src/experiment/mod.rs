@@ -5,6 +5,7 @@ mod inference;
 mod llm;
 pub mod loadtest;
 pub mod objective;
+mod profile;
 pub mod spot;
 mod spot_trace;
 mod traffic;
@@ -18,7 +19,6 @@ use serde::Serialize;
 use crate::input::section::Section;
 use crate::input::tree::{Node, Table, Value, parse_document, parse_override};
 pub use crate::input::{InputError, Origin};
-pub use training::optimal_interval_s;
 
 use crate::catalog::catalog;
 use crate::experiment::loadtest::{LoadtestSpec, read_loadtest};

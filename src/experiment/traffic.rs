@@ -1,6 +1,7 @@
 //! Reads `[traffic]` into a `Traffic`. Keys, defaults and formulas are in
 //! `docs/traffic.md`.
 
+use crate::base::trace_file::CsvTable;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Entry;
 use crate::scenarios::inference::traffic::{
@@ -24,7 +25,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
         }
         // An LLM engine's users still draw their requests' token counts.
         let mut traffic = Traffic::constant(0.0, duration);
-        super::llm::read_tokens(t, &mut traffic)?;
+        super::llm::read_tokens(t, &mut traffic, None)?;
         t.finish()?;
         return Ok(traffic);
     }
@@ -34,6 +35,8 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
     }
     let trace = t.string("trace")?;
     let synthetic = t.section("synthetic")?;
+    // A request trace's table, read once for its times and its token columns.
+    let mut table = None;
     let source = match (trace, synthetic) {
         (Some(_), Some(_)) => {
             return Err(t.error(entry(t, "synthetic"), "give either `trace` or `synthetic`, not both"));
@@ -44,7 +47,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
                 "a trace file, such as \"traces/requests.csv\", or `synthetic = { mean_rps = 50, ... }`",
             ));
         }
-        (Some(file), None) => read_trace(t, file, scale)?,
+        (Some(file), None) => read_trace(t, file, scale, &mut table)?,
         (None, Some(s)) => {
             for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
@@ -55,7 +58,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
         }
     };
     let mut traffic = Traffic { source, scale, duration, tokens: None };
-    super::llm::read_tokens(t, &mut traffic)?;
+    super::llm::read_tokens(t, &mut traffic, table.as_ref())?;
     t.finish()?;
     let pieces = traffic.piece_bound();
     if pieces > MAX_PIECES {
@@ -79,7 +82,9 @@ fn entry<'a>(t: &Section<'a>, key: &'static str) -> &'a Entry {
     t.entry(key).expect("read just before")
 }
 
-fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
+/// A trace's arrivals; a request trace also leaves its parsed table in
+/// `table` for the token columns.
+fn read_trace(t: &Section, file: String, scale: f64, table: &mut Option<CsvTable>) -> Result<TrafficSource> {
     let format = t.choice("format", &["rates", "requests"])?.unwrap_or("rates");
     let trace_entry = entry(t, "trace");
     let at_trace = |message: String| t.error(trace_entry, format!("{file}{message}"));
@@ -125,7 +130,8 @@ fn read_trace(t: &Section, file: String, scale: f64) -> Result<TrafficSource> {
         }
     };
     let size_column = t.string("size_column")?;
-    let trace = parse_request_trace(&text, size_column.as_deref()).map_err(from_trace)?;
+    let csv = table.insert(CsvTable::parse(&text).map_err(from_trace)?);
+    let trace = parse_request_trace(csv, size_column.as_deref()).map_err(from_trace)?;
     Ok(TrafficSource::Requests {
         file,
         times: trace.times.into(),

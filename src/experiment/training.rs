@@ -5,12 +5,13 @@ use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::catalog::catalog;
 use crate::catalog::profile::{self, Profile};
+use crate::experiment::profile::{read_profile, training_figures, training_use};
 use crate::experiment::spot::{MarketTerms, read_market};
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Value;
 use crate::scenarios::training::policy::{POLICY_NAMES, Policy};
-use crate::scenarios::training::{Checkpointing, IntervalRule, TrainingJob};
+use crate::scenarios::training::{Checkpointing, IntervalRule, TrainingJob, optimal_interval_s};
 use crate::spot::Market;
 use crate::spot::{Interruptions, SpotTerms};
 
@@ -25,9 +26,9 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
     let work = t
         .positive_duration("work")?
         .ok_or_else(|| t.missing("work", "the compute time the job needs, such as \"100h\""))?;
-    let profile = profile::read_profile(&t)?;
+    let profile = read_profile(&t)?;
     let figures = match &profile {
-        Some(p) => Some(profile::training_figures(&t, p, instance.as_deref())?),
+        Some(p) => Some(training_figures(&t, p, instance.as_deref())?),
         None => None,
     };
     // `work` is in hours on the profile's reference type; the compute time
@@ -105,7 +106,7 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
     };
     t.finish()?;
     let from_profile = match (&profile, figures) {
-        (Some(p), Some(f)) => Some(profile::training_use(&t, p, f, instances, reference_work, gives)),
+        (Some(p), Some(f)) => Some(training_use(&t, p, f, instances, reference_work, gives)),
         _ => None,
     };
     let job = TrainingJob {
@@ -233,20 +234,6 @@ fn checkpoint_time(
         None => Err(c
             .error(entry, "\"auto\" derives the time from a model profile: set `training.profile`")
             .with_hint(Some("or give a duration such as \"5m\"".into()))),
-    }
-}
-
-/// Young's (1974) and Daly's (2006) optimum checkpoint intervals, in seconds,
-/// for a write time `c` and a mean time between interruptions `m`.
-pub fn optimal_interval_s(rule: IntervalRule, c: f64, m: f64) -> f64 {
-    let young = (2.0 * c * m).sqrt();
-    match rule {
-        IntervalRule::Young | IntervalRule::Fixed => young,
-        IntervalRule::Daly if c < 2.0 * m => {
-            let r = c / (2.0 * m);
-            young * (1.0 + r.sqrt() / 3.0 + r / 9.0) - c
-        }
-        IntervalRule::Daly => m,
     }
 }
 

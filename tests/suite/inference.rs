@@ -202,7 +202,6 @@ fn a_trace_shorter_than_the_window_repeats() {
     let s = Summary::of(&mut column);
     let z = (s.mean - 36_000.0) / s.sem;
     assert!(z.abs() < 4.0, "mean {} z {z}", s.mean);
-    let _ = Traffic::constant(1.0, SimTime::from_secs(1));
 }
 
 /// Mean of a metric over replications, per point, for one fidelity.

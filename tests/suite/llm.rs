@@ -2,10 +2,8 @@
 //! the closed forms, Little's law, bulk advance against single steps,
 //! determinism, and bad input.
 
-use std::path::Path;
-
 use spotsim::base::time::SimTime;
-use spotsim::commands::verify::{evenly_spaced, llm_endpoint, lone_request, spec_fit};
+use spotsim::commands::verify::{evenly_spaced, llm_endpoint, lone_request};
 use spotsim::engine::{Model, Runner, Streams};
 use spotsim::experiment;
 use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
@@ -100,7 +98,7 @@ fn a_hand_worked_chunked_timeline_with_a_preemption() {
 
 #[test]
 fn a_lone_request_follows_the_closed_form_exactly() {
-    let fit = spec_fit();
+    let fit = FitMs::SPEC_EXAMPLE;
     for scheduler in [Scheduler::Vllm, Scheduler::Chunked] {
         for (input, output) in [(1u32, 1u32), (512, 128), (2000, 7)] {
             let traffic = evenly_spaced(30.0, input, output, SimTime::from_mins(30));
@@ -132,7 +130,7 @@ fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
         input: CountDist::LogNormal { median: 300.0 + 100.0 * (k % 5) as f64, sigma: 0.9 },
         output: CountDist::Uniform { min: 1, max: 200 + 50 * (k % 3) as u32 },
     });
-    let mut e = llm_endpoint(1 + (k % 2) as u32, spec_fit(), scheduler, 6000 + 1000 * (k % 7), traffic);
+    let mut e = llm_endpoint(1 + (k % 2) as u32, FitMs::SPEC_EXAMPLE, scheduler, 6000 + 1000 * (k % 7), traffic);
     let l = e.llm.as_mut().unwrap();
     l.chunk = 64 + 128 * (k % 4) as u32;
     l.max_seqs = 4 + 8 * (k % 3) as u32;
@@ -333,7 +331,6 @@ fn kv_capacity_and_roofline_follow_from_a_profile() {
     let e = load_text(&text, &[("l3.toml", profile)]).unwrap();
     let l = e.points[0].design.downcast::<Endpoint>().unwrap().llm.clone().unwrap();
     assert!(l.roofline.is_some_and(|r| r.comm_ms_per_iteration > 0.0 && r.comm_ms_per_token > 0.0));
-    let _ = Path::new(".");
 }
 
 #[test]

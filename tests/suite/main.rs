@@ -1,18 +1,22 @@
 //! The integration tests, built into one binary (one link on a small CI machine).
 
+mod async_inference;
+mod autoscaling;
 mod child;
 mod cli;
 mod deadline;
+mod designs;
 mod determinism;
 mod inference;
 mod layout;
 mod llm;
 mod llm_validation;
+mod loadtest;
 mod mutants;
 mod profiles;
 mod recommend;
 mod robust;
-mod sagemaker;
+mod scale_to_zero;
 mod serverless;
 mod shard;
 mod training;

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
-use super::design::{CapacitySummary, Endpoint, Mode};
+use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
 use super::fleet::{Fleet, Placement, State};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
@@ -255,6 +255,17 @@ impl Control {
         }
     }
 
+    /// A request arrived at `now`: `period` counts it, and with no instance
+    /// in service it asks for capacity. Returns the instances in service.
+    pub fn arrival(&mut self, now: SimTime, period: &mut PeriodCounts) -> u32 {
+        let in_service = self.fleet.in_service();
+        period.arrival(in_service);
+        if in_service == 0 {
+            self.no_capacity(now);
+        }
+        in_service
+    }
+
     /// A request found no instance in service at `now` (it failed, or, on an
     /// asynchronous endpoint, was queued): the wake alarm's metric.
     pub fn no_capacity(&mut self, now: SimTime) {
@@ -302,6 +313,13 @@ impl Control {
         if again {
             self.schedule_wake_check(k + 1);
         }
+    }
+
+    /// The period `counts` of length `period` ended at `now`, with
+    /// `busy_share` of the in-service capacity busy: its datapoint.
+    pub fn close_period(&mut self, now: SimTime, counts: &PeriodCounts, busy_share: f64, period: SimTime) -> f64 {
+        let held = held_per_copy(counts.held_per_copy, counts.held_orphan, period);
+        self.period_end(now, counts.per_instance, counts.orphans, busy_share, held)
     }
 
     /// A period ended at `now`. `per_instance` is the period's requests, each

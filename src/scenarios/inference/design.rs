@@ -224,7 +224,33 @@ pub fn micros(t: SimTime) -> u64 {
     (t.as_nanos() / 1000).max(1)
 }
 
-/// The arrival counts of one metric period, as the autoscaler reads them.
+/// Where each instance's slots (or replicas) begin in an engine's flat
+/// list: set when the instance comes into service.
+#[derive(Clone, Debug, Default)]
+pub struct FirstIndex(Vec<u32>);
+
+impl FirstIndex {
+    pub fn set(&mut self, instance: usize, first: u32) {
+        if self.0.len() <= instance {
+            self.0.resize(instance + 1, u32::MAX);
+        }
+        self.0[instance] = first;
+    }
+
+    /// The first index of `instance`, once it has come into service.
+    pub fn get(&self, instance: usize) -> Option<u32> {
+        self.0.get(instance).copied().filter(|&f| f != u32::MAX)
+    }
+
+    /// One more than the highest instance id ever set.
+    pub fn instances(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What one metric period saw, as the autoscaler reads it: its arrivals
+/// and the requests it held. Both engines keep one and close it with
+/// `Control::close_period`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PeriodCounts {
     pub invocations: f64,
@@ -233,6 +259,10 @@ pub struct PeriodCounts {
     /// Arrivals with no instance in service.
     pub orphans: f64,
     pub rejected: f64,
+    /// ∫ held / in service dt, in seconds, while an instance is in service.
+    pub held_per_copy: f64,
+    /// Requests were held with no instance in service.
+    pub held_orphan: bool,
 }
 
 impl PeriodCounts {
@@ -241,6 +271,15 @@ impl PeriodCounts {
         match in_service {
             0 => self.orphans += 1.0,
             n => self.per_instance += 1.0 / n as f64,
+        }
+    }
+
+    /// `held` requests (waiting and in service) for `dt`, a time in units
+    /// of `1 / per_second` s, with `in_service` instances in service.
+    pub fn hold(&mut self, in_service: u32, held: f64, dt: f64, per_second: f64) {
+        match in_service {
+            0 => self.held_orphan |= held > 0.0,
+            n => self.held_per_copy += held / n as f64 * dt / per_second,
         }
     }
 }
@@ -327,6 +366,16 @@ impl Endpoint {
 }
 
 impl Outcome {
+    /// A request arrived at `now`: counted from the end of the `warmup` on.
+    /// Returns whether it is counted.
+    pub fn arrival(&mut self, now: SimTime, warmup: SimTime) -> bool {
+        let counted = now >= warmup;
+        if counted {
+            self.requests += 1.0;
+        }
+        counted
+    }
+
     /// An arrival that was not admitted (`Reject` or `NoCapacity`): counted
     /// if `counted`. Returns whether it was a rejection, which the caller's
     /// period also counts.

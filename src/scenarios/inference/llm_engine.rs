@@ -17,9 +17,9 @@ use super::traffic::tokens::Tokens;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
-use crate::scenarios::inference::control::{Changes, Control, held_per_copy};
+use crate::scenarios::inference::control::{Changes, Control};
 use crate::scenarios::inference::design::{
-    Admission, ArrivalFeed, Endpoint, Mode, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
+    Admission, ArrivalFeed, Endpoint, FirstIndex, Mode, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
 };
 
 /// An asynchronous request waiting for a replica.
@@ -69,7 +69,7 @@ struct Sim<'a> {
     seqs: Seqs,
     replicas: Vec<Replica>,
     /// The first replica of each instance in service (`u32::MAX`: none yet).
-    first_replica: Vec<u32>,
+    first_replica: FirstIndex,
     /// Replicas of instances taking requests, in the order they came.
     active: Vec<u32>,
     leaving: Vec<Leave>,
@@ -92,10 +92,6 @@ struct Sim<'a> {
     // The current period.
     period: PeriodCounts,
     period_busy_area: u128,
-    /// ∫ outstanding / in service dt (seconds), and whether requests were
-    /// held with none in service: the concurrency and backlog metrics.
-    period_held_per_copy: f64,
-    period_held_orphan: bool,
     /// Requests that left since the last event: a closed loop's users send
     /// their next ones.
     left: u32,
@@ -138,7 +134,7 @@ pub fn simulate(
         acct: LittleNanos::default(),
         seqs: Seqs::default(),
         replicas: Vec::new(),
-        first_replica: Vec::new(),
+        first_replica: FirstIndex::default(),
         active: Vec::new(),
         leaving: Vec::new(),
         deadlines: VecDeque::new(),
@@ -154,8 +150,6 @@ pub fn simulate(
         alive_area: 0,
         period: PeriodCounts::default(),
         period_busy_area: 0,
-        period_held_per_copy: 0.0,
-        period_held_orphan: false,
         left: 0,
         period_mark: (0, 0, 0),
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
@@ -178,10 +172,7 @@ pub fn simulate(
         sim.acct.in_system_area_ns += sim.outstanding as u128 * dt;
         sim.busy_area += sim.busy as u128 * dt;
         sim.period_busy_area += sim.busy as u128 * dt;
-        match sim.control.fleet.in_service() {
-            0 => sim.period_held_orphan |= sim.outstanding > 0,
-            n => sim.period_held_per_copy += sim.outstanding as f64 / n as f64 * dt as f64 / 1e9,
-        }
+        sim.period.hold(sim.control.fleet.in_service(), sim.outstanding as f64, dt as f64, 1e9);
         if now <= end {
             sim.alive_area += sim.alive as u128 * dt;
         }
@@ -213,8 +204,7 @@ pub fn simulate(
                 let capacity =
                     sim.control.fleet.in_service() as u128 * sim.llm.replicas as u128 * period.as_nanos() as u128;
                 let busy_share = if capacity > 0 { sim.period_busy_area as f64 / capacity as f64 } else { 0.0 };
-                let held = held_per_copy(sim.period_held_per_copy, sim.period_held_orphan, period);
-                let metric = sim.control.period_end(now, sim.period.per_instance, sim.period.orphans, busy_share, held);
+                let metric = sim.control.close_period(now, &sim.period, busy_share, period);
                 if let Some((rows, extra)) = timeline.as_mut() {
                     let (row, more) = sim.timeline_row(now, period, metric);
                     rows.push(row);
@@ -222,8 +212,6 @@ pub fn simulate(
                 }
                 sim.period = PeriodCounts::default();
                 sim.period_busy_area = 0;
-                sim.period_held_per_copy = 0.0;
-                sim.period_held_orphan = false;
                 if now + period <= end {
                     sim.queue.schedule(now + period, Event::PeriodEnd);
                 }
@@ -243,8 +231,8 @@ pub fn simulate(
                     sim.add_replicas(id, now);
                 }
                 // Scaling in ends idle instances at once.
-                for id in 0..sim.first_replica.len() {
-                    if sim.first_replica[id] != u32::MAX && !sim.control.fleet.instances[id].alive() {
+                for id in 0..sim.first_replica.instances() {
+                    if sim.first_replica.get(id).is_some() && !sim.control.fleet.instances[id].alive() {
                         sim.retire(id);
                     }
                 }
@@ -277,11 +265,8 @@ impl Sim<'_> {
         if !self.control.fleet.accepts(id) {
             return;
         }
-        if self.first_replica.len() <= id {
-            self.first_replica.resize(id + 1, u32::MAX);
-        }
         let first = self.replicas.len() as u32;
-        self.first_replica[id] = first;
+        self.first_replica.set(id, first);
         for k in 0..self.llm.replicas {
             self.replicas.push(Replica::new(id as u32));
             self.active.push(first + k);
@@ -324,15 +309,8 @@ impl Sim<'_> {
     }
 
     fn arrive(&mut self, now: SimTime, input: u32, output: u32) {
-        let counted = now >= self.ep.warmup;
-        if counted {
-            self.outcome.requests += 1.0;
-        }
-        let in_service = self.control.fleet.in_service();
-        self.period.arrival(in_service);
-        if in_service == 0 {
-            self.control.no_capacity(now);
-        }
+        let counted = self.outcome.arrival(now, self.ep.warmup);
+        let in_service = self.control.arrival(now, &mut self.period);
         let h = Held { arrival: now, input, output, counted };
         // Least outstanding requests over the replicas taking requests.
         let fleet = &self.control.fleet;
@@ -465,7 +443,7 @@ impl Sim<'_> {
 
     /// A drained instance ended: its (idle) replicas go.
     fn retire(&mut self, instance: usize) {
-        let first = self.first_replica[instance];
+        let first = self.first_replica.get(instance).expect("a drained instance had come into service");
         for r in first..first + self.llm.replicas {
             let replica = &mut self.replicas[r as usize];
             if replica.alive {
@@ -479,7 +457,7 @@ impl Sim<'_> {
     /// request on its replicas fails, counted as timed out, as the request
     /// engine counts the requests it was running.
     fn lose_instance(&mut self, id: usize, now: SimTime) {
-        let Some(&first) = self.first_replica.get(id).filter(|&&f| f != u32::MAX) else { return };
+        let Some(first) = self.first_replica.get(id) else { return };
         let mut lost = Vec::new();
         for r in first..first + self.llm.replicas {
             let replica = &mut self.replicas[r as usize];

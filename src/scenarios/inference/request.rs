@@ -6,8 +6,10 @@
 
 use std::collections::VecDeque;
 
-use super::control::{Changes, Control, held_per_copy};
-use super::design::{Admission, ArrivalFeed, Endpoint, Outcome, TimelineRow, latency_histogram, micros};
+use super::control::{Changes, Control};
+use super::design::{
+    Admission, ArrivalFeed, Endpoint, FirstIndex, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
+};
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Streams};
@@ -62,7 +64,7 @@ struct Sim<'a> {
     slots: Vec<Slot>,
     /// The first slot of each instance (its `workers` slots are contiguous),
     /// once it has come into service.
-    first_slot: Vec<u32>,
+    first_slot: FirstIndex,
     /// Free slots; entries of instances that stopped taking requests are
     /// dropped when met.
     free: Vec<u32>,
@@ -71,15 +73,8 @@ struct Sim<'a> {
     control_wakeup: SimTime,
     changes: Changes,
     // The current period.
-    period_invocations: f64,
-    period_per_instance: f64,
-    period_orphans: f64,
+    period: PeriodCounts,
     period_busy_area: f64,
-    /// ∫ held / in service dt, while an instance is in service.
-    period_held_per_copy: f64,
-    /// Requests were held with no instance in service.
-    period_held_orphan: bool,
-    period_rejected: f64,
     period_latency: Option<hdrhistogram::Histogram<u64>>,
     /// Scale-to-zero and asynchronous metrics are kept (queue waits, backlog).
     zero_metrics: bool,
@@ -106,19 +101,14 @@ pub fn simulate_with_accounting(
         acct: LittleSeconds::default(),
         waiting: VecDeque::new(),
         slots: Vec::new(),
-        first_slot: Vec::new(),
+        first_slot: FirstIndex::default(),
         free: Vec::new(),
         busy: 0,
         last_event: SimTime::ZERO,
         control_wakeup: SimTime::MAX,
         changes: Changes::default(),
-        period_invocations: 0.0,
-        period_per_instance: 0.0,
-        period_orphans: 0.0,
+        period: PeriodCounts::default(),
         period_busy_area: 0.0,
-        period_held_per_copy: 0.0,
-        period_held_orphan: false,
-        period_rejected: 0.0,
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
         zero_metrics: ep.zero_metrics(),
     };
@@ -137,10 +127,7 @@ pub fn simulate_with_accounting(
         let in_system = (sim.waiting.len() as u32 + sim.busy) as f64;
         sim.acct.in_system_area_s += in_system * dt;
         sim.period_busy_area += sim.busy as f64 * dt;
-        match sim.control.fleet.in_service() {
-            0 => sim.period_held_orphan |= in_system > 0.0,
-            n => sim.period_held_per_copy += in_system / n as f64 * dt,
-        }
+        sim.period.hold(sim.control.fleet.in_service(), in_system, dt, 1.0);
         sim.last_event = now;
         match event {
             Event::Arrival => {
@@ -158,18 +145,12 @@ pub fn simulate_with_accounting(
                 sim.purge(now);
                 let capacity = sim.control.fleet.in_service() as f64 * ep.workers as f64 * period.as_secs_f64();
                 let busy_share = if capacity > 0.0 { sim.period_busy_area / capacity } else { 0.0 };
-                let held = held_per_copy(sim.period_held_per_copy, sim.period_held_orphan, period);
-                let metric = sim.control.period_end(now, sim.period_per_instance, sim.period_orphans, busy_share, held);
+                let metric = sim.control.close_period(now, &sim.period, busy_share, period);
                 if let Some(rows) = timeline.as_deref_mut() {
                     rows.push(sim.timeline_row(now, period, metric));
                 }
-                sim.period_invocations = 0.0;
-                sim.period_per_instance = 0.0;
-                sim.period_orphans = 0.0;
+                sim.period = PeriodCounts::default();
                 sim.period_busy_area = 0.0;
-                sim.period_held_per_copy = 0.0;
-                sim.period_held_orphan = false;
-                sim.period_rejected = 0.0;
                 if now + period <= end {
                     sim.queue.schedule(now + period, Event::PeriodEnd);
                 }
@@ -207,11 +188,8 @@ impl Sim<'_> {
         if !self.control.fleet.accepts(id) {
             return;
         }
-        if self.first_slot.len() <= id {
-            self.first_slot.resize(id + 1, u32::MAX);
-        }
         let first = self.slots.len() as u32;
-        self.first_slot[id] = first;
+        self.first_slot.set(id, first);
         let idle = Slot { instance: id as u32, arrival: IDLE, started: IDLE, counted: false };
         self.slots.extend(std::iter::repeat_n(idle, self.ep.workers as usize));
         self.free.extend((first..first + self.ep.workers).rev());
@@ -233,19 +211,8 @@ impl Sim<'_> {
 
     fn arrive(&mut self, now: SimTime, service: SimTime) {
         self.purge(now);
-        let counted = now >= self.ep.warmup;
-        if counted {
-            self.outcome.requests += 1.0;
-        }
-        self.period_invocations += 1.0;
-        let in_service = self.control.fleet.in_service();
-        match in_service {
-            0 => {
-                self.period_orphans += 1.0;
-                self.control.no_capacity(now);
-            }
-            n => self.period_per_instance += 1.0 / n as f64,
-        }
+        let counted = self.outcome.arrival(now, self.ep.warmup);
+        let in_service = self.control.arrival(now, &mut self.period);
         let request = Waiting { arrival: now, service, counted };
         if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
@@ -254,7 +221,7 @@ impl Sim<'_> {
                 Admission::Wait => self.waiting.push_back(request),
                 refused => {
                     if self.outcome.refuse(refused, counted) {
-                        self.period_rejected += 1.0;
+                        self.period.rejected += 1.0;
                     }
                 }
             }
@@ -329,7 +296,7 @@ impl Sim<'_> {
     /// An instance was lost at once (zone outage, spot reclaim): the requests
     /// it was running fail, as timed out.
     fn fail_running(&mut self, id: usize, now: SimTime) {
-        if let Some(&first) = self.first_slot.get(id).filter(|&&f| f != u32::MAX) {
+        if let Some(first) = self.first_slot.get(id) {
             for slot in first..first + self.ep.workers {
                 let s = self.slots[slot as usize];
                 if s.arrival == IDLE {
@@ -354,9 +321,9 @@ impl Sim<'_> {
             instances_in_service: self.control.fleet.in_service(),
             instances_pending: self.control.fleet.pending(),
             queue: self.waiting.len() as f64,
-            rejected: self.period_rejected,
+            rejected: self.period.rejected,
             metric,
-            ..TimelineRow::new(end, period, self.period_invocations, latency)
+            ..TimelineRow::new(end, period, self.period.invocations, latency)
         }
     }
 }

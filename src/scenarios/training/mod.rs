@@ -33,6 +33,20 @@ pub enum IntervalRule {
     Daly,
 }
 
+/// Young's (1974) and Daly's (2006) optimum checkpoint intervals, in seconds,
+/// for a write time `c` and a mean time between interruptions `m`.
+pub fn optimal_interval_s(rule: IntervalRule, c: f64, m: f64) -> f64 {
+    let young = (2.0 * c * m).sqrt();
+    match rule {
+        IntervalRule::Young | IntervalRule::Fixed => young,
+        IntervalRule::Daly if c < 2.0 * m => {
+            let r = c / (2.0 * m);
+            young * (1.0 + r.sqrt() / 3.0 + r / 9.0) - c
+        }
+        IntervalRule::Daly => m,
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Checkpointing {
     /// Compute time between checkpoints.

@@ -183,11 +183,7 @@ mod tests {
     use super::*;
 
     fn spec_fit() -> StepTime {
-        StepTime::from_fit(&FitMs {
-            prefill: [22.05, 0.1405, 8.08e-6],
-            decode: [23.48, 5.93e-4, 0.0607],
-            overhead: [2.0, 1e-4],
-        })
+        StepTime::from_fit(&FitMs::SPEC_EXAMPLE)
     }
 
     #[test]

@@ -620,13 +620,13 @@ pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
     Ok(RateTrace { starts, rates, length })
 }
 
-/// Parses a request trace: a header with a time column, `TIMESTAMP`
-/// (`YYYY-MM-DD hh:mm:ss[.fraction]`, also with `T`) or `time_s` (seconds),
-/// and, when `size_column` is given, that column (numbers >= 0). Rows must
-/// not go back in time. Times become seconds from the first request; the
-/// length is last − first plus the mean gap.
-pub fn parse_request_trace(text: &str, size_column: Option<&str>) -> Result<RequestTrace, TraceError> {
-    let csv = CsvTable::parse(text)?;
+/// Reads a request trace's times from its table (parsed once, so that the
+/// token columns come from the same read): a header with a time column,
+/// `TIMESTAMP` (`YYYY-MM-DD hh:mm:ss[.fraction]`, also with `T`) or `time_s`
+/// (seconds), and, when `size_column` is given, that column (numbers >= 0).
+/// Rows must not go back in time. Times become seconds from the first
+/// request; the length is last − first plus the mean gap.
+pub fn parse_request_trace(csv: &CsvTable, size_column: Option<&str>) -> Result<RequestTrace, TraceError> {
     let (ti, stamped) = match (csv.column(&["TIMESTAMP"]), csv.column(&["time_s"])) {
         (Some(i), _) => (i, true),
         (None, Some(i)) => (i, false),
@@ -1068,13 +1068,14 @@ mod tests {
                     2023-11-16 23:59:59.5000000,374,44\n\
                     2023-11-17 00:00:00.2500000,396,109\n\
                     2023-11-17 00:00:01.5,879,55\n";
-        let t = parse_request_trace(text, Some("generatedtokens")).unwrap();
+        let parse = |text: &str, size: Option<&str>| parse_request_trace(&CsvTable::parse(text)?, size);
+        let t = parse(text, Some("generatedtokens")).unwrap();
         assert_eq!(t.times, [0.0, 0.75, 2.0]);
         assert_eq!(t.sizes, Some(vec![44.0, 109.0, 55.0]));
         assert_eq!(t.length, 3.0);
-        assert_eq!(parse_request_trace("time_s\n5\n6\n6\n9\n", None).unwrap().times, [0.0, 1.0, 1.0, 4.0]);
+        assert_eq!(parse("time_s\n5\n6\n6\n9\n", None).unwrap().times, [0.0, 1.0, 1.0, 4.0]);
 
-        let err = |text: &str, size: Option<&str>| parse_request_trace(text, size).unwrap_err();
+        let err = |text: &str, size: Option<&str>| parse(text, size).unwrap_err();
         assert_eq!(err("when,x\n1,2\n", None).line, Some(1));
         let e = err(text, Some("Tokens"));
         assert!(e.line == Some(1) && e.message.contains("no column `Tokens`"), "{e}");

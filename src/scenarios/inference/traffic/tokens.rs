@@ -158,10 +158,10 @@ impl Serialize for Tokens {
 }
 
 /// A request trace's two token columns, one pair per data row, in row
-/// order. Counts must be whole numbers >= 0; a count of 0 is taken as 1
-/// (every request has a prompt token and makes an output token).
-pub fn parse_token_columns(text: &str, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
-    let csv = CsvTable::parse(text)?;
+/// order, from the table its times were read from. Counts must be whole
+/// numbers >= 0; a count of 0 is taken as 1 (every request has a prompt
+/// token and makes an output token).
+pub fn parse_token_columns(csv: &CsvTable, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
     let column = |name: &str, key: &str| {
         csv.column(&[name]).ok_or_else(|| {
             TraceError::at(
@@ -211,11 +211,12 @@ mod tests {
     #[test]
     fn token_columns_name_a_missing_column_and_a_bad_row() {
         let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,0,x\n";
-        let e = parse_token_columns(text, "ContextTokens", "Generated").unwrap_err();
+        let parse = |text: &str, a: &str, b: &str| parse_token_columns(&CsvTable::parse(text)?, a, b);
+        let e = parse(text, "ContextTokens", "Generated").unwrap_err();
         assert!(e.message.contains("no column `Generated` for `output_tokens_column`"), "{e}");
-        let e = parse_token_columns(text, "ContextTokens", "GeneratedTokens").unwrap_err();
+        let e = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
         assert_eq!(e.line, Some(3));
         let ok = "t,a,b\n0,374,44\n1,0,2\n";
-        assert_eq!(parse_token_columns(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
+        assert_eq!(parse(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
     }
 }
