@@ -304,10 +304,11 @@ fn loadtest<'py>(
     let e = prepare(py, source, &flags, None, false, Command::Loadtest)?.experiment;
     let job = Job::start(py, flags)?;
     let settings = commands::loadtest::Settings::default();
-    let points = Some(e.points.len() as u64);
+    let spec = commands::loadtest::check(&e).map_err(|err| input_error(py, &err))?;
+    let units = Some(commands::loadtest::work_units(&e, spec));
     let results = job
-        .wait(py, points, &e.name, progress.as_ref(), || {
-            commands::loadtest::loadtest(&e, &job.runner, &settings, &|_| job.count(1))
+        .wait(py, units, &e.name, progress.as_ref(), || {
+            commands::loadtest::loadtest(&e, &job.runner, &settings, &|n| job.count(n))
         })?
         .map_err(|err| input_error(py, &err))?;
     files_out(py, &job, commands::loadtest::files(&e, &results, &settings, &job.info()))

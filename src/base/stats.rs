@@ -60,7 +60,10 @@ impl Summary {
         let rough = values.iter().sum::<f64>() / n as f64;
         // One correction pass removes the rounding of the first sum, so a
         // constant column has exactly its value as mean and zero spread.
-        let mean = rough + values.iter().map(|x| x - rough).sum::<f64>() / n as f64;
+        // An infinite value (a percentile over arrivals that were not all
+        // served) makes the mean infinite, not NaN.
+        let mean =
+            if rough.is_infinite() { rough } else { rough + values.iter().map(|x| x - rough).sum::<f64>() / n as f64 };
         let (std, sem, half) = if n > 1 {
             let var = values.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
             let std = var.sqrt();
@@ -212,5 +215,12 @@ mod tests {
         let s = Summary::of(&mut [3.0]);
         assert_eq!((s.mean, s.min, s.p99, s.max), (3.0, 3.0, 3.0, 3.0));
         assert!(s.std.is_nan() && s.ci95_low.is_nan());
+    }
+
+    #[test]
+    fn an_infinite_value_makes_the_mean_infinite_and_the_spread_undefined() {
+        let s = Summary::of(&mut [1.0, f64::INFINITY, 2.0]);
+        assert_eq!((s.mean, s.min, s.max), (f64::INFINITY, 1.0, f64::INFINITY));
+        assert!(s.std.is_nan() && s.ci95_high.is_nan());
     }
 }

@@ -412,10 +412,16 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             let a = Answer::open(&flags, &request, prepared::Command::Recommend)?;
             let e = &a.p.experiment;
             let settings = recommend::Settings { budget, ..Default::default() };
-            let bar =
-                progress_bar(a.quiet, None, "{prefix} {spinner} {msg}  {human_pos} replications  {rate}", &e.name);
+            if !a.quiet {
+                eprintln!("{}: {}", e.name, recommend_estimate(e, &settings, a.runner.threads()));
+            }
+            // The bar's length is the work to the end of the current round,
+            // grown as rounds end, so its ETA is the round's.
             let points = e.points.len();
+            let first = settings.first_stage * points as u64;
+            let bar = progress_bar(a.quiet, Some(first), "{prefix} [{bar:30}] {msg}  ETA {eta}", &e.name);
             let search = recommend::report::search(e, &a.runner, &settings, &|n| bar.inc(n), &|r| {
+                bar.set_length(recommend::report::next_round_total(r, &settings).max(r.spent));
                 bar.set_message(recommend::report::round_line(r, points))
             })?;
             bar.finish_and_clear();
@@ -431,18 +437,39 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             let a = Answer::open(&flags, &flags.request(&experiment), prepared::Command::Loadtest)?;
             let e = &a.p.experiment;
             let settings = loadtest::Settings::default();
+            let spec = loadtest::check(e)?;
+            // The bar counts rates simulated (or user counts run), so its
+            // ETA follows the search's work, not only its points.
             let bar = progress_bar(
                 a.quiet,
-                Some(e.points.len() as u64),
-                "{prefix} [{bar:30}] {pos}/{len} points  ETA {eta}",
+                Some(loadtest::work_units(e, spec)),
+                "{prefix} [{bar:30}] {percent}%  ETA {eta}",
                 &e.name,
             );
-            let results = loadtest::loadtest(e, &a.runner, &settings, &|_| bar.inc(1))?;
+            let results = loadtest::loadtest(e, &a.runner, &settings, &|n| bar.inc(n))?;
             bar.finish_and_clear();
             a.write(&loadtest::files(e, &results, &settings, &a.info()), &loadtest::render(e, &results))?;
             Ok(())
         }
     }
+}
+
+/// What `recommend` says up front: the work of its first round, and of the
+/// most it may spend (the budget, or every point to the cap).
+fn recommend_estimate(experiment: &experiment::Experiment, settings: &recommend::Settings, threads: usize) -> String {
+    let points = experiment.points.len().max(1) as u64;
+    let first = run::estimate(experiment, settings.first_stage, threads);
+    let (most, why) = match settings.budget {
+        Some(b) => (b.div_ceil(points), "the budget"),
+        None => (settings.max_per_point, "every point to the cap, without --budget"),
+    };
+    let all = run::estimate(experiment, most, threads);
+    format!(
+        "estimate: the first round {} replications ({first}); at most {} replications ({}, {why})",
+        settings.first_stage * points,
+        most * points,
+        all.to_string().split_once(", ").map_or(String::new(), |(_, t)| t.to_string())
+    )
 }
 
 /// A `recommend` or `loadtest` under way: its prepared run, its claimed

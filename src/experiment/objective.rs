@@ -114,6 +114,21 @@ pub struct Constraint {
     /// Absolute tolerance ε around the threshold: a design whose statistic is
     /// within ε of the threshold may be judged either way.
     pub tolerance: f64,
+    /// Not written in the file: the default `served_frac` constraint.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub implied: bool,
+}
+
+/// The share of counted arrivals a design must serve unless the objective
+/// constrains `served_frac` itself (SPEC 3).
+pub const DEFAULT_SERVED_FRAC: f64 = 0.99;
+
+impl Constraint {
+    /// Whether the metric was written as a served-only percentile and is
+    /// judged on its twin over all counted arrivals.
+    pub fn over_arrivals(&self) -> bool {
+        self.metric.name.ends_with("_all_ms") && !self.text.contains("_all_ms")
+    }
 }
 
 impl Constraint {
@@ -180,6 +195,8 @@ pub(crate) fn read_objective(s: &Section, metrics: &[&str]) -> Result<Objective,
             constraints.push(parse_constraint(text, metrics, tolerance, node, &key)?);
         }
     }
+    let at = s.entry("constraints").or_else(|| s.entry("minimize")).expect("read");
+    honest(&mut constraints, metrics, tolerance, &at.node, &s.key_path("constraints"));
     s.finish()?;
     Ok(Objective { minimize, constraints, confidence, indifference, tolerance })
 }
@@ -299,7 +316,27 @@ fn parse_constraint(
         bound,
         threshold,
         tolerance,
+        implied: false,
     })
+}
+
+/// SPEC 3's rule for constraints: a latency percentile is judged over all
+/// counted arrivals (its `_all_ms` twin, a request not served counting as
+/// missing the bound), and designs that report `served_frac` must serve
+/// `DEFAULT_SERVED_FRAC` of their arrivals unless a constraint says otherwise.
+fn honest(constraints: &mut Vec<Constraint>, metrics: &[&str], relative_tolerance: f64, node: &Node, key: &str) {
+    for c in constraints.iter_mut() {
+        let twin = c.metric.name.strip_suffix("_ms").map(|base| format!("{base}_all_ms"));
+        if let Some(column) = twin.as_deref().and_then(|t| metrics.iter().position(|m| *m == t)) {
+            c.metric = Metric { name: metrics[column].to_string(), column };
+        }
+    }
+    if metrics.contains(&"served_frac") && !constraints.iter().any(|c| c.metric.name == "served_frac") {
+        let text = format!("served_frac.mean >= {DEFAULT_SERVED_FRAC}");
+        let mut c = parse_constraint(&text, metrics, relative_tolerance, node, key).expect("a valid constraint");
+        c.implied = true;
+        constraints.push(c);
+    }
 }
 
 /// A finite number; on failure, a hint when it looks like a number with a unit.

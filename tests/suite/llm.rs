@@ -230,7 +230,7 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
     let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
     let l = ep.llm.as_ref().unwrap();
     assert_eq!((l.replicas, l.gpus_per_replica, l.kv_tokens), (2, 2, 9000));
-    assert_eq!(e.points[0].design.metrics().len(), 33);
+    assert_eq!(e.points[0].design.metrics(), spotsim::scenarios::inference::design::LLM_METRICS);
 
     type Case = (String, Vec<(&'static str, &'static str)>, &'static str);
     let cases: Vec<Case> = vec![

@@ -110,7 +110,8 @@ fn loadtest_finds_the_mm1_rate_within_its_precision() {
         assert_eq!(
             lines.next().unwrap(),
             "point,max_invocations_per_min,model_latency_ms,cost_per_hour_usd,cost_per_inference_usd,\
-             cost_per_million_requests_usd,max_invocations_per_min_low,max_invocations_per_min_high"
+             cost_per_million_requests_usd,max_invocations_per_min_low,max_invocations_per_min_high,\
+             latency_alone_ms,saturation_invocations_per_min"
         );
         let row: Vec<f64> = lines.next().unwrap().split(',').map(|x| x.parse().unwrap()).collect();
         let t: f64 = threshold.trim_end_matches("ms").parse::<f64>().unwrap() / 1000.0;
@@ -131,6 +132,10 @@ fn loadtest_finds_the_mm1_rate_within_its_precision() {
             assert!(error.abs() < 0.01 && row[7] / row[6] < 1.03, "{row:?}");
         }
         assert!((row[4] - 0.5 / (row[1] * 60.0)).abs() < 1e-12 && (row[5] / row[4] - 1e6).abs() < 1e-3);
+        // Alone, the sojourn is the Exp(μ = 100/s) service: p99 = ln(100)/μ.
+        assert!((row[8] / (100f64.ln() * 10.0) - 1.0).abs() < 0.1, "alone {}", row[8]);
+        // It keeps up until λ nears μ = 6000/min.
+        assert!((row[9] / 6000.0 - 1.0).abs() < 0.05 && row[9] >= row[7], "saturation {}", row[9]);
     }
 }
 

@@ -639,6 +639,15 @@ impl Search<'_> {
                     continue;
                 }
                 let verdict = match point.tests[c] {
+                    // An infinite replication (a percentile over arrivals
+                    // that were not all served) decides the mean at once.
+                    Test::Mean { sum, .. } if sum.is_infinite() => {
+                        if sum > 0.0 {
+                            Verdict::No
+                        } else {
+                            Verdict::Yes
+                        }
+                    }
                     Test::Mean { sum, variance } => {
                         let hw = bounds::half_width(self.h2_check, variance, constraint.tolerance, r);
                         if sum <= -hw {
@@ -761,8 +770,8 @@ impl Search<'_> {
 struct Column {
     index: usize,
     name: String,
-    /// Must be finite in every replication (the objective and mean
-    /// constraints); quantile constraints only refuse NaN.
+    /// Must be finite in every replication (the objective); constraints
+    /// only refuse NaN: an infinite value is on one side of any bound.
     finite: bool,
 }
 
@@ -775,12 +784,10 @@ fn columns_read(objective: &Objective) -> (Vec<Column>, Vec<usize>) {
         .constraints
         .iter()
         .map(|c| {
-            let i = columns.iter().position(|k| k.index == c.metric.column).unwrap_or_else(|| {
+            columns.iter().position(|k| k.index == c.metric.column).unwrap_or_else(|| {
                 columns.push(Column { index: c.metric.column, name: c.metric.name.clone(), finite: false });
                 columns.len() - 1
-            });
-            columns[i].finite |= c.statistic == Statistic::Mean;
-            i
+            })
         })
         .collect();
     (columns, slot)

@@ -188,6 +188,7 @@ impl Search {
             self.exhaustive(),
             self.exhaustive() / rec.points.len().max(1) as u64,
         );
+        out += &judged_line(objective);
         let order = rec.ranking();
         let shown = match rec.outcome {
             Outcome::NothingFeasible { .. } => 5,
@@ -313,6 +314,25 @@ fn swept_cells(experiment: &Experiment, p: usize) -> Vec<String> {
     experiment.points[p].values.iter().map(|v| compact(v)).collect()
 }
 
+/// How the constraints are judged, where SPEC 3's rule changes what the
+/// file says: latency percentiles over all counted arrivals, and the
+/// default `served_frac` constraint. Empty when neither applies.
+pub fn judged_line(objective: &Objective) -> String {
+    let mut parts: Vec<String> = objective
+        .constraints
+        .iter()
+        .filter(|c| c.over_arrivals())
+        .map(|c| format!("\"{}\" over all counted arrivals ({})", c.text, c.metric.name))
+        .collect();
+    if let Some(c) = objective.constraints.iter().find(|c| c.implied) {
+        parts.push(format!("\"{}\" by default (the objective does not constrain served_frac)", c.text));
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!("Judged: {}; a request not served counts as missing a latency bound.\n\n", parts.join("; "))
+}
+
 /// The last part of each swept key, for headers.
 fn swept_headers(experiment: &Experiment) -> Vec<String> {
     experiment.swept.iter().map(|k| k.rsplit('.').next().unwrap_or(k).to_string()).collect()
@@ -407,6 +427,16 @@ pub fn rounds_csv(rounds: &[Round]) -> Vec<u8> {
 }
 
 /// A line for the progress display after a round.
+/// The replications the search will have spent when the round after `r`
+/// ends, if every survivor is sampled to the schedule's next size: the
+/// progress bar's length, grown round by round.
+pub fn next_round_total(r: &Round, settings: &Settings) -> u64 {
+    let schedule = settings.schedule();
+    let next = schedule.get(r.round).copied().unwrap_or(r.replications);
+    let total = r.spent + r.survivors as u64 * next.saturating_sub(r.replications);
+    settings.budget.map_or(total, |b| total.min(b))
+}
+
 pub fn round_line(r: &Round, points: usize) -> String {
     format!("round {}: {} of {} points left, {} replications so far", r.round, r.survivors, points, r.spent)
 }

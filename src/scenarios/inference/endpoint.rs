@@ -1,8 +1,8 @@
 //! An endpoint design as a model: which engine runs it, and its metrics.
 
 use super::design::{
-    CapacitySummary, Endpoint, Fidelity, LLM_METRICS, LLM_TIMELINE_COLUMNS, METRICS, Mode, Outcome, TIMELINE_COLUMNS,
-    TimelineRow, timeline_values,
+    CapacitySummary, Endpoint, Fidelity, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode, Outcome, TIMELINE_COLUMNS,
+    TimelineRow, quantile_over_arrivals, timeline_values,
 };
 use super::traffic::TrafficSource;
 use super::{fluid, llm_engine, request, serverless};
@@ -105,14 +105,15 @@ impl Model for Endpoint {
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
-        if self.llm.is_some() {
+        if let Some(llm) = &self.llm {
             let (o, lo, mut control, _) = llm_engine::simulate(self, &streams, None);
             let c = control.summary(self.traffic.duration);
             let window = (self.traffic.duration - self.warmup).as_secs_f64();
             let (head, tail) = out.split_at_mut(METRICS.len());
             request_values(&o, &c, head);
-            let (llm_tail, zero_tail) = tail.split_at_mut(LLM_METRICS.len() - METRICS.len());
-            llm_tail.copy_from_slice(&lo.values(window, c.cost_usd));
+            let (llm_tail, zero_tail) = tail.split_at_mut(LLM_TAIL);
+            let gpu_hours = c.instance_hours * f64::from(llm.replicas * llm.gpus_per_replica);
+            llm_tail.copy_from_slice(&lo.values(&o, window, c.cost_usd, gpu_hours));
             zero_values(&o, &c, zero_tail);
             return;
         }
@@ -139,6 +140,7 @@ fn request_values(o: &Outcome, c: &CapacitySummary, out: &mut [f64]) {
     let quantile_ms = |q: f64| {
         if o.latency_us.is_empty() { f64::NAN } else { o.latency_us.value_at_quantile(q) as f64 / 1000.0 }
     };
+    let over_arrivals = |q: f64| quantile_over_arrivals(&o.latency_us, o.served, o.requests, q, 1000.0);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let values = [
         o.requests,
@@ -163,6 +165,10 @@ fn request_values(o: &Outcome, c: &CapacitySummary, out: &mut [f64]) {
         o.cold_starts,
         ratio(o.cold_starts, o.requests - o.throttled),
         o.throttled,
+        ratio(o.served, o.requests),
+        over_arrivals(0.50),
+        over_arrivals(0.95),
+        over_arrivals(0.99),
     ];
     out.copy_from_slice(&values);
 }

@@ -19,7 +19,8 @@ use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
 use crate::scenarios::inference::control::{Changes, Control};
 use crate::scenarios::inference::design::{
-    Admission, ArrivalFeed, Endpoint, FirstIndex, Mode, Outcome, PeriodCounts, TimelineRow, latency_histogram, micros,
+    Admission, ArrivalFeed, Endpoint, FirstIndex, LLM_TAIL, Mode, Outcome, PeriodCounts, TimelineRow,
+    latency_histogram, micros, quantile_over_arrivals,
 };
 
 /// An asynchronous request waiting for a replica.
@@ -310,6 +311,9 @@ impl Sim<'_> {
 
     fn arrive(&mut self, now: SimTime, input: u32, output: u32) {
         let counted = self.outcome.arrival(now, self.ep.warmup);
+        if counted && output >= 2 {
+            self.lo.tpot_arrivals += 1.0;
+        }
         let in_service = self.control.arrival(now, &mut self.period);
         let h = Held { arrival: now, input, output, counted };
         // Least outstanding requests over the replicas taking requests.
@@ -407,7 +411,7 @@ impl Sim<'_> {
                 Some(slo) => ttft <= slo.ttft && tpot.is_none_or(|t| t <= slo.tpot),
                 None => latency <= self.ep.slo,
             };
-            let served = self.outcome.finish_with(latency, s.started > s.arrival, self.ep, slo_met);
+            let served = self.outcome.finish_with(s.arrival, latency, s.started > s.arrival, self.ep, slo_met);
             if served && self.zero_metrics {
                 self.outcome.queue_wait_us.saturating_record(micros(s.started - s.arrival));
             }
@@ -419,6 +423,7 @@ impl Sim<'_> {
                     self.lo.tpot_sum_s += t.as_secs_f64();
                 }
                 self.lo.output_tokens += s.output as f64;
+                self.lo.input_tokens += s.input as f64;
             }
         }
         self.gone(id, now, false);
@@ -536,8 +541,12 @@ pub struct LlmOutcome {
     /// Sums, for exact means in tests.
     pub ttft_sum_s: f64,
     pub tpot_sum_s: f64,
-    /// Output tokens of served requests.
+    /// Prompt and output tokens of served requests.
+    pub input_tokens: f64,
     pub output_tokens: f64,
+    /// Counted arrivals with at least two output tokens: those a TPOT
+    /// percentile over all arrivals ranks.
+    pub tpot_arrivals: f64,
     pub preemptions: f64,
     /// Time-average KV use over the capacity of the live replicas, [0, end].
     pub kv_utilization: f64,
@@ -550,32 +559,75 @@ impl LlmOutcome {
             tpot_ns: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds"),
             ttft_sum_s: 0.0,
             tpot_sum_s: 0.0,
+            input_tokens: 0.0,
             output_tokens: 0.0,
+            tpot_arrivals: 0.0,
             preemptions: 0.0,
             kv_utilization: f64::NAN,
         }
     }
 
-    /// The metrics of SPEC 2.8 in the order of `design::LLM_METRICS`' tail;
-    /// `window_s` is the measured window, `cost_usd` the fleet's cost.
-    pub fn values(&self, window_s: f64, cost_usd: f64) -> [f64; 11] {
+    /// Adds another run's counters (a load test pools its runs).
+    pub fn add(&mut self, other: &LlmOutcome) {
+        self.ttft_us.add(&other.ttft_us).expect("same bounds");
+        self.tpot_ns.add(&other.tpot_ns).expect("same bounds");
+        self.ttft_sum_s += other.ttft_sum_s;
+        self.tpot_sum_s += other.tpot_sum_s;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.tpot_arrivals += other.tpot_arrivals;
+        self.preemptions += other.preemptions;
+    }
+
+    /// The TTFT (`token` false) or TPOT q-quantile over the counted
+    /// arrivals of `o`, ms (SPEC 3's rule for latency constraints).
+    pub fn over_arrivals(&self, o: &Outcome, tpot: bool, q: f64) -> f64 {
+        if tpot {
+            quantile_over_arrivals(&self.tpot_ns, self.tpot_ns.len() as f64, self.tpot_arrivals, q, 1e6)
+        } else {
+            quantile_over_arrivals(&self.ttft_us, self.ttft_us.len() as f64, o.requests, q, 1e3)
+        }
+    }
+
+    /// The metrics of `design::LLM_METRICS`' last `LLM_TAIL`; `o` is the
+    /// same run's outcome, `window_s` the measured window, `cost_usd` and
+    /// `gpu_hours` the fleet's.
+    pub fn values(&self, o: &Outcome, window_s: f64, cost_usd: f64, gpu_hours: f64) -> [f64; LLM_TAIL] {
         let q = |h: &Histogram<u64>, q: f64, per_ms: f64| {
             if h.is_empty() { f64::NAN } else { h.value_at_quantile(q) as f64 / per_ms }
         };
-        let per_s = if window_s > 0.0 { self.output_tokens / window_s } else { f64::NAN };
-        let per_million = if self.output_tokens > 0.0 { cost_usd / self.output_tokens * 1e6 } else { f64::NAN };
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        let per_s = |x: f64| ratio(x, window_s);
+        let ttft = |p: f64| q(&self.ttft_us, p, 1e3);
+        let tpot = |p: f64| q(&self.tpot_ns, p, 1e6);
+        let all = |tpot: bool, p: f64| self.over_arrivals(o, tpot, p);
         [
-            q(&self.ttft_us, 0.50, 1e3),
-            q(&self.ttft_us, 0.90, 1e3),
-            q(&self.ttft_us, 0.99, 1e3),
-            q(&self.tpot_ns, 0.50, 1e6),
-            q(&self.tpot_ns, 0.90, 1e6),
-            q(&self.tpot_ns, 0.99, 1e6),
+            ratio(self.ttft_sum_s * 1e3, self.ttft_us.len() as f64),
+            ttft(0.50),
+            ttft(0.90),
+            ttft(0.95),
+            ttft(0.99),
+            ratio(self.tpot_sum_s * 1e3, self.tpot_ns.len() as f64),
+            tpot(0.50),
+            tpot(0.90),
+            tpot(0.95),
+            tpot(0.99),
             self.output_tokens,
-            per_s,
+            per_s(self.output_tokens),
             self.preemptions,
             self.kv_utilization,
-            per_million,
+            ratio(cost_usd * 1e6, self.output_tokens),
+            ratio(cost_usd * 1e6, self.input_tokens + self.output_tokens),
+            gpu_hours,
+            per_s(o.slo_met),
+            all(false, 0.50),
+            all(false, 0.90),
+            all(false, 0.95),
+            all(false, 0.99),
+            all(true, 0.50),
+            all(true, 0.90),
+            all(true, 0.95),
+            all(true, 0.99),
         ]
     }
 }

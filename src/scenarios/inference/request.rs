@@ -288,7 +288,7 @@ impl Sim<'_> {
             h.saturating_record(micros(latency));
         }
         if s.counted {
-            self.outcome.finish(latency, s.started > s.arrival, self.ep);
+            self.outcome.finish(s.arrival, latency, s.started > s.arrival, self.ep);
         }
         true
     }

@@ -130,7 +130,7 @@ pub fn simulate(
                     h.saturating_record(micros(latency));
                 }
                 if counted {
-                    out.finish(latency, cold > SimTime::ZERO, ep);
+                    out.finish(now, latency, cold > SimTime::ZERO, ep);
                 }
             }
             Event::Done { container } => {

@@ -59,6 +59,8 @@ pub struct Seq {
     /// Tokens to prefill: the prompt, or after a preemption the prompt and
     /// the tokens generated so far (recompute).
     pub prompt: u32,
+    /// The request's own prompt tokens.
+    pub input: u32,
     /// Prompt tokens prefilled so far (chunked).
     pub done: u32,
     /// Output tokens still to produce, and all of them.
@@ -82,6 +84,7 @@ impl Seq {
             started: SimTime::MAX,
             first_token: SimTime::MAX,
             prompt: input,
+            input,
             done: 0,
             left: output,
             output,
