@@ -162,6 +162,7 @@ pub fn poisson_job(
         }),
         zones: None,
         from_profile: None,
+        llm: None,
     }
 }
 
