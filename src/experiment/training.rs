@@ -166,6 +166,11 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
     {
         let write = checkpoint.write.as_constant().filter(|&w| w != snapshot).unwrap_or(l.write);
         l.write = write;
+        // Daly's interval for the snapshot alone would stall on the write:
+        // no more often than one write takes.
+        if checkpoint.rule != IntervalRule::Fixed {
+            checkpoint.interval = checkpoint.interval.max(write);
+        }
         let stall =
             llm::async_stall_secs(snapshot.as_secs_f64(), write.as_secs_f64(), checkpoint.interval.as_secs_f64());
         checkpoint.write = Dist::Constant(llm::millis(stall));

@@ -7,6 +7,7 @@ mod determinism;
 mod inference;
 mod layout;
 mod llm;
+mod llm_training;
 mod llm_validation;
 mod mutants;
 mod profiles;
