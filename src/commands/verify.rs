@@ -115,7 +115,8 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
             let failures = llm.failure_rate_per_s();
             let background = job.background_write().map_or(0.0, |b| b.as_secs_f64());
             let volatile_on_spot = llm.storage.volatile() && rate > 0.0;
-            if llm.pool() > 0 || (background > 0.0 && failures + rate > 0.0) || volatile_on_spot {
+            let tiered = llm.memory_tier.is_some();
+            if llm.pool() > 0 || (background > 0.0 && failures + rate > 0.0) || volatile_on_spot || tiered {
                 return None;
             }
             let per = match llm.recovery {

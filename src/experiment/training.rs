@@ -94,19 +94,20 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
             if let Some(l) = &llm {
                 // What [training.llm] derived, unless given here.
                 if !c.has("write") {
-                    write = Dist::Constant(l.snapshot.unwrap_or(l.write));
+                    write = Dist::Constant(l.stall());
                 }
                 if !c.has("restore") {
-                    restore = Dist::Constant(l.restore);
+                    restore = Dist::Constant(l.node_restore());
                 }
                 if !c.has("interval") {
                     rule = IntervalRule::Daly;
                 }
-                if l.async_checkpoint && on_notice {
+                if (l.async_checkpoint || l.memory_tier.is_some()) && on_notice {
                     let entry = c.entry("on_notice").expect("read");
-                    return Err(
-                        c.error(entry, "an emergency checkpoint on notice is not modelled with `async_checkpoint`")
-                    );
+                    return Err(c.error(
+                        entry,
+                        "an emergency checkpoint on notice is not modelled with `async_checkpoint` or `memory_tier`",
+                    ));
                 }
             }
             let mtbf_s = group_mtbf_s(spot.as_ref(), llm.as_ref(), instances);
@@ -133,7 +134,7 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
         }
         None if llm.is_some() => {
             let l = llm.as_ref().expect("matched");
-            let write = l.snapshot.unwrap_or(l.write);
+            let write = l.stall();
             let interval = match group_mtbf_s(spot.as_ref(), Some(l), instances) {
                 Some(m) if write > SimTime::ZERO => {
                     SimTime::from_secs_f64(optimal_interval_s(IntervalRule::Daly, write.as_secs_f64(), m))
@@ -146,7 +147,7 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
                 interval,
                 rule,
                 write: Dist::Constant(write),
-                restore: Dist::Constant(l.restore),
+                restore: Dist::Constant(l.node_restore()),
                 on_notice: false,
             }
         }
@@ -175,6 +176,19 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
             llm::async_stall_secs(snapshot.as_secs_f64(), write.as_secs_f64(), checkpoint.interval.as_secs_f64());
         checkpoint.write = Dist::Constant(llm::millis(stall));
         l.background = Some(write);
+    }
+    // Tiered: persistent checkpoints at Daly's interval for their write and
+    // the rate of whole-job losses (reclaims; failures on on-demand).
+    if let Some(l) = llm.as_mut()
+        && let Some(tier) = l.memory_tier.as_mut()
+        && tier.persistent_every == 0
+    {
+        let lost_mtbf = match &spot {
+            Some(s) => s.interruptions.group_mtbf_s(instances),
+            None => l.job_mtbf_h * 3600.0,
+        };
+        let tau = optimal_interval_s(IntervalRule::Daly, l.write.as_secs_f64().max(1e-3), lost_mtbf);
+        tier.persistent_every = (tau / checkpoint.interval.as_secs_f64()).round().clamp(1.0, 1e6) as u32;
     }
     t.finish()?;
     let from_profile = match (&profile, figures) {
@@ -535,6 +549,26 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     }
     // Used by auto-resume only, so that a sweep over `recovery` can share it.
     let spares = l.integer("spares", 0, 100_000)?.unwrap_or(0) as u32;
+    // Read with or without the tier, so that a sweep over `memory_tier` can share it.
+    let every = l.integer("persistent_every", 1, 1_000_000)?.unwrap_or(0) as u32;
+    let memory_tier = match l.boolean("memory_tier")? {
+        Some(true) => {
+            let entry = l.entry("memory_tier").expect("read");
+            if storage.volatile() {
+                return Err(l
+                    .error(entry, "a memory tier sits in front of persistent storage, and `storage` is not persistent")
+                    .with_hint(Some("use `storage = \"s3\"` or `\"fsx-lustre\"`".into())));
+            }
+            if async_checkpoint {
+                return Err(l.error(entry, "tiered checkpoints are modelled synchronous: drop `async_checkpoint`"));
+            }
+            let peer = llm::storage_gb_per_s(Storage::PeerMemory, nodes, kind.network_gbps, 0.0, 0.0, false)
+                .expect("peer memory has a bandwidth");
+            let write = llm::millis(size_gb / peer);
+            Some(llm::MemoryTier { persistent_every: every, write, restore: write + reinit })
+        }
+        _ => None,
+    };
     l.finish()?;
     let llm = LlmTraining {
         profile: profile.name.clone(),
@@ -564,6 +598,7 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
         job_mtbf_h: gpu_mtbf.as_hours_f64() / f64::from(gpus),
         recovery,
         spares,
+        memory_tier,
         background: None,
     };
     Ok(LlmRead { llm, instances: nodes, work })

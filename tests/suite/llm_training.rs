@@ -221,3 +221,68 @@ fn impossible_clusters_are_refused_with_the_key_and_the_memory() {
     );
     assert!(e.contains("training.llm.mfu") && e.contains("no published figure for NVIDIA L4"), "{e}");
 }
+
+/// Llama-3-8B on 64 H100s (8 nodes) with a memory tier.
+fn tiered(market: &str, extra: &str) -> TrainingJob {
+    job(&format!(
+        "[training]\ninstance = \"ml.p5.48xlarge\"\nmarket = \"{market}\"\n[training.llm]\nprofile = \"llama-3-8b\"\n\
+         tokens = 1e11\ngpus = 64\nmemory_tier = true\n{extra}\n[training.checkpoint]\ninterval = \"30m\"\n"
+    ))
+}
+
+#[test]
+fn tiered_checkpoints_write_every_kth_to_storage() {
+    // No failures: every checkpoint to the peers' memory (112.42 GB over
+    // 8 × 3,200 Gbit/s: 35 ms), every 3rd and the last to storage at 1 GB/s too.
+    let j = tiered("on-demand", "persistent_every = 3\nstorage_gb_per_s = 1.0\ngpu_mtbf = \"100000000000h\"");
+    let tier = llm(&j).memory_tier.unwrap();
+    assert_eq!((tier.persistent_every, tier.write), (3, spotsim::base::time::SimTime::from_millis(35)));
+    let segments = j.segments();
+    let persistent = (segments - 1) / 3 + 1;
+    let exact = j.work.as_secs_f64() + segments as f64 * 0.035 + persistent as f64 * 112.42;
+    let rows = simulate(&j, 10, 1);
+    assert!(close(rows.only("wall_time_h"), exact / 3600.0), "{} vs {}", rows.only("wall_time_h"), exact / 3600.0);
+    assert!(close(j.on_demand_time().as_secs_f64(), exact) || (j.on_demand_time().as_secs_f64() - exact).abs() < 1e-6);
+}
+
+#[test]
+fn a_reclaim_goes_back_to_storage_and_a_failure_to_memory() {
+    // Writes and restores of milliseconds; the work lost is where the job
+    // was since the checkpoint it restarts from, X mod the span for a
+    // failure X after a restart: E = 1/λ − s·e^{−λs}/(1 − e^{−λs}).
+    let lost = |mtbf_m: f64, span_m: f64| {
+        let q = (-span_m / mtbf_m).exp();
+        mtbf_m - span_m * q / (1.0 - q)
+    };
+    let fast = "storage_gb_per_s = 1e6\nreinit = \"0s\"\npersistent_every = 4\n";
+    // Spot reclaims only (group MTBF 2 h): back to the last of every 4th, a 2 h span.
+    let spot = tiered(
+        "spot",
+        &format!(
+            "{fast}gpu_mtbf = \"100000000000h\"\n[spot]\ninterruptions = {{ model = \"poisson\", mtbf = \"16h\" }}\n"
+        ),
+    );
+    let rows = simulate(&spot, 1000, 11);
+    let per = rows.mean("lost_work_h") / rows.mean("interruptions") * 60.0;
+    assert!((per / lost(120.0, 120.0) - 1.0).abs() < 0.02, "reclaims: {per} vs {}", lost(120.0, 120.0));
+    // Failures only (job MTBF 2 h): back to the last memory checkpoint, a 30 m span.
+    let node = tiered("on-demand", &format!("{fast}gpu_mtbf = \"128h\"\n"));
+    let rows = simulate(&node, 1000, 11);
+    let per = rows.mean("lost_work_h") / rows.mean("failures") * 60.0;
+    assert!((per / lost(120.0, 30.0) - 1.0).abs() < 0.02, "failures: {per} vs {}", lost(120.0, 30.0));
+    // Peer memory alone on spot: a reclaim loses everything saved.
+    let on = |storage: &str| {
+        job(&format!(
+            "[training]\ninstance = \"ml.p5.48xlarge\"\n[training.llm]\nprofile = \"llama-3-8b\"\ntokens = 1e10\n\
+             gpus = 64\nstorage = \"{storage}\"\ngpu_mtbf = \"100000000000h\"\n[training.checkpoint]\ninterval = \"30m\"\n\
+             [spot]\ninterruptions = {{ model = \"poisson\", mtbf = \"40h\" }}\n"
+        ))
+    };
+    // Every reclaim restarts from zero: the mean progress at a reclaim of a
+    // 6.2 h job with a 5 h MTBF, hours; on S3 less than one 30 m segment.
+    let rows = simulate(&on("peer-memory"), 400, 2);
+    let volatile = rows.mean("lost_work_h") / rows.mean("interruptions");
+    let rows = simulate(&on("s3"), 400, 2);
+    let persistent = rows.mean("lost_work_h") / rows.mean("interruptions");
+    assert!(volatile > 1.5 && persistent < 0.5, "{volatile} {persistent}");
+}

@@ -107,15 +107,46 @@ pub struct LlmTraining {
     pub job_mtbf_h: f64,
     pub recovery: Recovery,
     pub spares: u32,
+    /// Tiered: every checkpoint to the peers' memory, every
+    /// `persistent_every`-th (and the last) to `storage` as well.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_tier: Option<MemoryTier>,
     /// With async checkpoints: the write that overlaps the next segment.
     #[serde(skip)]
     pub background: Option<SimTime>,
+}
+
+/// The memory tier of tiered checkpoints (HyperPod's and Gemini's in-memory
+/// checkpoints): a copy in peer nodes' host memory survives a failed node,
+/// not the loss of the whole job.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct MemoryTier {
+    pub persistent_every: u32,
+    /// To the peers' memory, over the network.
+    pub write: SimTime,
+    /// From the peers' memory, re-initialisation included.
+    pub restore: SimTime,
 }
 
 impl LlmTraining {
     /// Hardware failures of the whole job, per second: every GPU's rate.
     pub fn failure_rate_per_s(&self) -> f64 {
         f64::from(self.gpus) / self.gpu_mtbf.as_secs_f64()
+    }
+
+    /// The checkpoint write the job stalls for: the memory tier's, the
+    /// snapshot (async), or the write to storage.
+    pub fn stall(&self) -> SimTime {
+        match (self.memory_tier, self.snapshot) {
+            (Some(t), _) => t.write,
+            (None, Some(s)) => s,
+            (None, None) => self.write,
+        }
+    }
+
+    /// The restore after a failed node: from the memory tier when there is one.
+    pub fn node_restore(&self) -> SimTime {
+        self.memory_tier.map_or(self.restore, |t| t.restore)
     }
 
     /// Spare nodes held: `spares` with auto-resume, none otherwise.

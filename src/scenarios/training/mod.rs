@@ -186,9 +186,21 @@ impl TrainingJob {
         SimTime::from_secs_f64(secs)
     }
 
-    /// With asynchronous checkpoints the final save waits for its write too.
+    /// With asynchronous checkpoints the final save waits for its write too;
+    /// with a memory tier the persistent checkpoints add their writes.
     fn final_write_extra_secs(&self) -> f64 {
-        self.background_write().map_or(0.0, |b| b.as_secs_f64())
+        let persistent = match self.tier() {
+            Some((every, write)) => ((self.segments() - 1) / every + 1) as f64 * write.as_secs_f64(),
+            None => 0.0,
+        };
+        self.background_write().map_or(0.0, |b| b.as_secs_f64()) + persistent
+    }
+
+    /// With a memory tier: every how many checkpoints one is persistent, and
+    /// what its write to storage adds.
+    pub fn tier(&self) -> Option<(u64, SimTime)> {
+        let llm = self.llm.as_ref()?;
+        llm.memory_tier.map(|t| (u64::from(t.persistent_every), llm.write))
     }
 
     /// The write to storage that overlaps compute, with asynchronous checkpoints.
@@ -333,6 +345,11 @@ struct Run<'a> {
     /// An asynchronous write in flight: when it completes, and the work it saves.
     inflight: Option<(SimTime, SimTime)>,
     background: Option<SimTime>,
+    /// Tiered: work saved by the last persistent checkpoint, whether the write
+    /// under way is one, and whether the next restore is from storage.
+    saved_durable: SimTime,
+    persistent_write: bool,
+    restore_durable: bool,
 }
 
 impl<'a> Run<'a> {
@@ -361,7 +378,8 @@ impl<'a> Run<'a> {
             startup_rng: streams.rng(Purpose::Startup),
             restore_rng: streams.rng(Purpose::Restore),
             write_rng: streams.rng(Purpose::CheckpointWrite),
-            constant_write: job.checkpoint.write.as_constant(),
+            // Tiered writes differ by checkpoint: one by one.
+            constant_write: job.checkpoint.write.as_constant().filter(|_| job.tier().is_none()),
             outages: job.zones.as_ref().map(|z| ZoneOutages::new(z, streams)),
             zone_count: job.zones.as_ref().map_or(1, |z| z.count),
             zone: 0,
@@ -398,6 +416,9 @@ impl<'a> Run<'a> {
             spare_ready: vec![SimTime::ZERO; job.llm.as_ref().map_or(0, |l| l.pool()) as usize],
             inflight: None,
             background: job.background_write(),
+            saved_durable: SimTime::ZERO,
+            persistent_write: false,
+            restore_durable: false,
         }
     }
 
@@ -700,6 +721,11 @@ impl<'a> Run<'a> {
                     self.lost += self.saved;
                     self.saved = SimTime::ZERO;
                 }
+                if self.job.tier().is_some() {
+                    self.lost += self.saved - self.saved_durable;
+                    self.saved = self.saved_durable;
+                    self.restore_durable = true;
+                }
             }
             self.lose_inflight();
             HoldEnd::Interrupted
@@ -720,6 +746,7 @@ impl<'a> Run<'a> {
     /// A node failed: how the job comes back (`recovery`).
     fn after_failure(&mut self) {
         self.failures += 1;
+        self.restore_durable = false;
         let llm = self.job.llm.as_ref().expect("failures come from [training.llm]");
         match llm.recovery {
             Recovery::SpotRestart => {}
@@ -784,17 +811,28 @@ impl<'a> Run<'a> {
             self.now += self.phase_left;
             match self.phase {
                 Phase::Startup if self.relaunch => {
-                    let restore = self.job.checkpoint.restore.sample(&mut self.restore_rng);
+                    let restore = match self.job.llm.as_ref().filter(|_| self.restore_durable) {
+                        Some(llm) => llm.restore,
+                        None => self.job.checkpoint.restore.sample(&mut self.restore_rng),
+                    };
                     self.enter(Phase::Restore, restore);
                 }
                 Phase::Startup | Phase::Restore => self.start_segment(),
                 Phase::Compute => {
                     self.pending = self.phase_len;
                     let mut write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    let position = self.saved + self.pending;
                     if let Some(b) = self.background
-                        && self.saved + self.pending >= self.job.work
+                        && position >= self.job.work
                     {
                         write += b;
+                    }
+                    if let Some((every, persistent)) = self.job.tier() {
+                        let index = position.div_floor(self.job.checkpoint.interval);
+                        self.persistent_write = position >= self.job.work || index.is_multiple_of(every);
+                        if self.persistent_write {
+                            write += persistent;
+                        }
                     }
                     self.enter(Phase::Write, write);
                 }
@@ -803,6 +841,9 @@ impl<'a> Run<'a> {
                     self.saved += self.pending;
                     if let Some(b) = self.background {
                         self.inflight = Some((self.now + b, self.pending));
+                    }
+                    if std::mem::take(&mut self.persistent_write) {
+                        self.saved_durable = self.saved;
                     }
                     self.pending = SimTime::ZERO;
                     if self.saved >= self.job.work {
