@@ -286,3 +286,36 @@ fn a_reclaim_goes_back_to_storage_and_a_failure_to_memory() {
     let persistent = rows.mean("lost_work_h") / rows.mean("interruptions");
     assert!(volatile > 1.5 && persistent < 0.5, "{volatile} {persistent}");
 }
+
+#[test]
+fn auto_resume_skips_the_startup_while_spares_last_and_bills_them() {
+    // Failures every 2 h; a replacement node takes a 30 m startup, a warm
+    // spare none. With 50 spares one is always ready: every relaunch needs
+    // only the restore R', and the closed form holds with R = R' (not S + R').
+    let design = |recovery: &str, spares: u32| {
+        job(&format!(
+            "[training]\ninstance = \"ml.p5.48xlarge\"\nstartup = \"30m\"\n[training.llm]\nprofile = \"llama-3-8b\"\n\
+             tokens = 1e11\ngpus = 64\ngpu_mtbf = \"128h\"\nstorage_gb_per_s = 1.0\nrecovery = \"{recovery}\"\n\
+             spares = {spares}\n[training.checkpoint]\ninterval = \"30m\"\n"
+        ))
+    };
+    let warm = design("auto-resume", 50);
+    assert_eq!(warm.market, spotsim::spot::Market::OnDemand);
+    let (lambda, s, r) = (1.0 / 7200.0, 1800.0, warm.checkpoint.restore.mean_secs());
+    let (tau, c) = (1800.0, warm.checkpoint.write.mean_secs());
+    let full = warm.work.div_floor(warm.checkpoint.interval) as f64;
+    let rest = warm.work.as_secs_f64() - full * tau;
+    let grow = |x: f64| (lambda * x).exp_m1();
+    let n = (lambda * r).exp() * (-(-lambda * s).exp_m1() + full * grow(tau + c) + grow(rest + c));
+    let rows = simulate(&warm, 2000, 4);
+    let (wall, sem) = (rows.mean("wall_time_h") * 3600.0, rows.sem("wall_time_h") * 3600.0);
+    assert!(((wall - n / lambda) / sem).abs() < 4.0, "{wall} vs {} (sem {sem})", n / lambda);
+    // 8 nodes and 50 spares billed for the time held.
+    let cost = rows.column("cost_usd");
+    let billed = rows.column("billed_time_h");
+    assert!(close(cost[0], 58.0 * 63.296 * billed[0]), "{} vs {}", cost[0], 58.0 * 63.296 * billed[0]);
+    // Replacing nodes from scratch takes longer; spares are not billed then.
+    let cold = simulate(&design("on-demand-restart", 50), 2000, 4);
+    assert!(cold.mean("wall_time_h") > rows.mean("wall_time_h") + 5.0 * sem / 3600.0);
+    assert!(close(cold.column("cost_usd")[0], 8.0 * 63.296 * cold.column("billed_time_h")[0]));
+}
