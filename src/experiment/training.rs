@@ -495,6 +495,18 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     };
     let flops = llm::flops_per_token(model.parameters, model.layers, model.hidden, sequence) * tokens;
     let compute = llm::compute_secs(flops, gpus, peak, mfu);
+    if compute > llm::MAX_COMPUTE_SECS {
+        let entry = l.entry("tokens").expect("read");
+        return Err(l
+            .error(
+                entry,
+                format!(
+                    "{tokens:e} tokens take {:.0} years of compute on {gpus} GPUs at MFU {mfu}: beyond what spotsim simulates (30 years)",
+                    compute / (365.25 * 86400.0)
+                ),
+            )
+            .with_hint(Some("fewer tokens, or more GPUs".into())));
+    }
     let work = llm::millis(compute).max(SimTime::from_millis(1));
 
     let bytes = l.number("bytes_per_parameter_state", 0.1, 64.0)?.unwrap_or(llm::ADAM_STATE_BYTES);
@@ -530,6 +542,14 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     };
     let async_checkpoint = l.boolean("async_checkpoint")?.unwrap_or(false);
     let reinit = l.duration("reinit")?.unwrap_or(SimTime::from_mins(DEFAULT_REINIT_MINS));
+    if size_gb / write_bw.min(read_bw) > llm::MAX_COMPUTE_SECS {
+        let key = if l.has("storage_gb_per_s") { "storage_gb_per_s" } else { "bytes_per_parameter_state" };
+        let message = format!("a {size_gb:.3e} GB checkpoint at {write_bw} GB/s takes more than 30 years to write");
+        return Err(match l.entry(key) {
+            Some(entry) => l.error(entry, message),
+            None => l.missing("storage_gb_per_s", &message),
+        });
+    }
     let write = llm::millis(size_gb / write_bw);
     let restore = llm::millis(size_gb / read_bw) + reinit;
     let snapshot = async_checkpoint.then(|| llm::millis(size_gb / f64::from(gpus) / llm::SNAPSHOT_GB_PER_S));

@@ -325,9 +325,13 @@ pub fn async_stall_secs(snapshot_s: f64, write_s: f64, interval_s: f64) -> f64 {
 }
 
 /// Seconds, rounded to the millisecond as the other derived times are.
+/// Saturates rather than wraps for times beyond any horizon.
 pub fn millis(secs: f64) -> SimTime {
-    SimTime::from_millis((secs * 1e3).round().max(0.0) as u64)
+    SimTime::from_secs_f64((secs * 1e3).round().max(0.0) / 1e3)
 }
+
+/// The longest compute time `[training.llm]` accepts, seconds: 30 years.
+pub const MAX_COMPUTE_SECS: f64 = 30.0 * 365.25 * 86400.0;
 
 #[cfg(test)]
 mod tests {
