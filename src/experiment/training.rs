@@ -553,9 +553,13 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     let write = llm::millis(size_gb / write_bw);
     let restore = llm::millis(size_gb / read_bw) + reinit;
     let snapshot = async_checkpoint.then(|| llm::millis(size_gb / f64::from(gpus) / llm::SNAPSHOT_GB_PER_S));
-    let gpu_mtbf = l
-        .positive_duration("gpu_mtbf")?
-        .unwrap_or(SimTime::from_secs((llm::llama3_gpu_mtbf_h() * 3600.0).round() as u64));
+    let causes = read_causes(l)?;
+    if let (Some(_), Some(entry)) = (&causes, l.entry("gpu_mtbf")) {
+        return Err(l.error(entry, "give `gpu_mtbf` or `failure_causes`, not both"));
+    }
+    let cause_mtbf_h = causes.map_or_else(llm::llama3_gpu_mtbf_h, llm::llama3_cause_mtbf_h);
+    let gpu_mtbf =
+        l.positive_duration("gpu_mtbf")?.unwrap_or(SimTime::from_secs((cause_mtbf_h * 3600.0).round() as u64));
     let recovery = match l.choice("recovery", &llm::RECOVERY_NAMES)? {
         Some(name) => Recovery::from_name(name).expect("a listed name"),
         None if market == Market::Spot => Recovery::SpotRestart,
@@ -622,6 +626,40 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
         background: None,
     };
     Ok(LlmRead { llm, instances: nodes, work })
+}
+
+/// `failure_causes = ["faulty-gpu", "gpu-hbm3"]`: Llama 3's causes to count;
+/// the failures they caused, each cause once.
+fn read_causes(l: &Section) -> Result<Option<u32>> {
+    let Some(entry) = l.entry("failure_causes") else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = llm::LLAMA3_CAUSES.iter().map(|c| c.0).collect();
+    let expected = "an array of Llama 3's failure causes (Table 5), such as [\"faulty-gpu\", \"gpu-hbm3\"]";
+    let Value::Array(items) = &entry.node.value else {
+        return Err(l.error(entry, format!("expected {expected}, found {}", entry.node.display())));
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        let name = match &item.value {
+            Value::Str(s) => s.as_str(),
+            _ => return Err(l.error(entry, format!("expected {expected}, found {}", item.display()))),
+        };
+        if !names.contains(&name) {
+            return Err(l
+                .error(entry, format!("no failure cause \"{name}\"; Llama 3's are {}", names.join(", ")))
+                .with_hint(did_you_mean(name, names.iter().copied())));
+        }
+        if seen.contains(&name) {
+            return Err(l.error(entry, format!("\"{name}\" is listed twice")));
+        }
+        seen.push(name);
+    }
+    let count: u32 = llm::LLAMA3_CAUSES.iter().filter(|c| seen.contains(&c.0)).map(|c| c.1).sum();
+    if count == 0 {
+        return Err(l.error(entry, format!("expected {expected}, found an empty array")));
+    }
+    Ok(Some(count))
 }
 
 /// Process launch, NCCL initialisation and the data loader's state on every

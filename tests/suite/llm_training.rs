@@ -206,6 +206,11 @@ fn impossible_clusters_are_refused_with_the_key_and_the_memory() {
     assert!(e.contains("training.llm.storage") && e.contains("s3"), "{e}");
     let e = error(&format!("{base}gpus = 8\nrecovery = \"spot-restart\"\n"));
     assert!(e.contains("spot capacity"), "{e}");
+    // Failures of some of Llama 3's causes only: GPU and HBM3, 220 of 419.
+    let gpu_only = job(&format!("{base}gpus = 8\nfailure_causes = [\"faulty-gpu\", \"gpu-hbm3\"]\n"));
+    assert!((llm(&gpu_only).gpu_mtbf.as_hours_f64() - 16384.0 * 54.0 * 24.0 / 220.0).abs() < 1e-3);
+    let e = error(&format!("{base}gpus = 8\nfailure_causes = [\"gpu-hmb3\"]\n"));
+    assert!(e.contains("training.llm.failure_causes") && e.contains("did you mean `gpu-hbm3`"), "{e}");
     let e = error(&format!("{base}gpus = 8\nstorage = \"nvme\"\n"));
     assert!(e.contains("storage_gb_per_s"), "{e}");
     let e = error(&format!(

@@ -255,6 +255,34 @@ pub const LLAMA3_INTERRUPTIONS: f64 = 419.0;
 pub const LLAMA3_DAYS: f64 = 54.0;
 pub const LLAMA3_GPUS: u32 = 16384;
 
+/// Llama 3's 419 unexpected interruptions by root cause (Dubey et al. 2024,
+/// Table 5), in its order; `failure_causes` picks some of them.
+pub const LLAMA3_CAUSES: [(&str, u32); 18] = [
+    ("faulty-gpu", 148),
+    ("gpu-hbm3", 72),
+    ("software-bug", 54),
+    ("network", 35),
+    ("host-maintenance", 32),
+    ("gpu-sram", 19),
+    ("gpu-system-processor", 17),
+    ("nic", 7),
+    ("nccl-watchdog", 7),
+    ("silent-data-corruption", 6),
+    ("gpu-thermal", 6),
+    ("ssd", 3),
+    ("power-supply", 3),
+    ("server-chassis", 2),
+    ("io-expansion-board", 2),
+    ("dependency", 2),
+    ("cpu", 2),
+    ("system-memory", 2),
+];
+
+/// Per-GPU mean time between failures of the given Llama 3 causes, hours.
+pub fn llama3_cause_mtbf_h(count: u32) -> f64 {
+    f64::from(LLAMA3_GPUS) * LLAMA3_DAYS * 24.0 / f64::from(count)
+}
+
 /// Per-GPU mean time between job-stopping failures, hours: Llama 3's
 /// 16,384 GPUs × 54 days ÷ 419 = 50,677 h. Its causes (Table 5): faulty GPU
 /// 148, GPU HBM3 72, software bug 54, network switch or cable 35, host
@@ -366,6 +394,9 @@ mod tests {
         assert_eq!(fsx_capacity_tib(100.0, 2.0), 1.2);
         assert_eq!(fsx_capacity_tib(2000.0, 2.0), 4.8);
         assert!((llama3_gpu_mtbf_h() - 50677.0).abs() < 0.01);
+        let total: u32 = LLAMA3_CAUSES.iter().map(|c| c.1).sum();
+        assert_eq!(f64::from(total), LLAMA3_INTERRUPTIONS);
+        assert_eq!(llama3_cause_mtbf_h(total), llama3_gpu_mtbf_h());
         assert_eq!(async_stall_secs(2.0, 100.0, 60.0), 42.0);
         assert_eq!(async_stall_secs(2.0, 10.0, 60.0), 2.0);
     }
