@@ -115,17 +115,22 @@ fn read_training(root: &Section) -> Result<TrainingJob> {
                 IntervalRule::Fixed => fixed.unwrap_or(work),
                 _ => {
                     let write_s = write.mean_secs();
-                    if write_s <= 0.0 {
+                    let derived = llm.is_some() && c.entry("interval").is_none();
+                    if write_s <= 0.0 && derived {
+                        // A checkpoint that takes no time: the final save alone.
+                        work
+                    } else if write_s <= 0.0 {
                         let entry = c.entry("interval").expect("read");
                         return Err(
                             c.error(entry, "\"young\" and \"daly\" need a checkpoint `write` time greater than zero")
                         );
-                    }
-                    match mtbf_s {
-                        Some(m) => {
-                            SimTime::from_secs_f64(optimal_interval_s(rule, write_s, m)).max(SimTime::from_secs(1))
+                    } else {
+                        match mtbf_s {
+                            Some(m) => {
+                                SimTime::from_secs_f64(optimal_interval_s(rule, write_s, m)).max(SimTime::from_secs(1))
+                            }
+                            None => work,
                         }
-                        None => work,
                     }
                 }
             };

@@ -70,6 +70,11 @@ fn with_no_failures_the_time_is_the_compute_plus_the_stalls() {
     let exact = 600.0 + asynchronous.work.as_secs_f64() + segments * 0.056 + 112.42;
     let rows = simulate(&asynchronous, 20, 1);
     assert!(close(rows.only("wall_time_h"), exact / 3600.0), "{} vs {}", rows.only("wall_time_h"), exact / 3600.0);
+    // A checkpoint too small to take a millisecond: no Daly interval, one segment.
+    let tiny = job(&base
+        .replace("storage_gb_per_s = 1.0", "storage_gb_per_s = 1e6\nbytes_per_parameter_state = 0.1")
+        .replace("[training.llm]", "[training.checkpoint]\non_notice = false\n[training.llm]"));
+    assert_eq!(tiny.checkpoint.interval, tiny.work);
     // A write longer than the interval stalls the next snapshot for the rest.
     let slow = job(&format!("{base}async_checkpoint = true\n[training.checkpoint]\ninterval = \"100s\"\n"));
     assert!(close(slow.checkpoint.write.as_constant().unwrap().as_secs_f64(), 0.056 + 12.42));
