@@ -416,7 +416,7 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     let given_gpus = l.integer("gpus", 1, 10_000_000)?.map(|g| g as u32);
     let layout = match l.section("layout")? {
         Some(s) => {
-            let degree = |key: &'static str| -> Result<u32> { Ok(s.integer(key, 1, 10_000_000)?.unwrap_or(1) as u32) };
+            let degree = |key: &'static str| -> Result<u32> { Ok(s.integer(key, 1, 1_000_000)?.unwrap_or(1) as u32) };
             let layout = Layout { data: degree("data")?, tensor: degree("tensor")?, pipeline: degree("pipeline")? };
             s.finish()?;
             if let Some(g) = given_gpus
@@ -442,7 +442,11 @@ fn read_llm(t: &Section, l: &Section, instance: Option<&str>, market: Market) ->
     };
     let gpus = match (given_gpus, layout) {
         (Some(g), _) => g,
-        (None, Some(layout)) => u32::try_from(layout.gpus()).unwrap_or(u32::MAX),
+        (None, Some(layout)) if layout.gpus() <= 10_000_000 => layout.gpus() as u32,
+        (None, Some(layout)) => {
+            let entry = l.entry("layout").expect("read");
+            return Err(l.error(entry, format!("{} GPUs: expected at most 10,000,000", layout.gpus())));
+        }
         (None, None) => return Err(l.missing("gpus", "the number of GPUs, such as 64 (or a `layout`)")),
     };
     let key_of_gpus = if layout.is_some() { "layout" } else { "gpus" };
