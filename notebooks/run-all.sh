@@ -40,6 +40,8 @@ EXPERIMENTS=(
   "deadline-policies-v100 40"
   "llm-load-by-gpu 3"
   "deployment-options 3"
+  "llm-training-llama3-8b 20"
+  "llm-training-llama3-70b 10"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

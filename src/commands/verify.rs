@@ -15,6 +15,7 @@ use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojour
 use crate::scenarios::inference::traffic::Replay;
 use crate::scenarios::inference::traffic::tokens::{CountDist, Tokens};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
+use crate::scenarios::training::llm::Recovery;
 use crate::scenarios::training::{Checkpointing, IntervalRule, METRICS, TrainingJob, optimal_interval_s};
 use crate::spot::Interruptions;
 use crate::spot::{Market, SpotTerms};
@@ -104,8 +105,29 @@ pub fn expected(job: &TrainingJob) -> Option<Expected> {
     };
     // On-demand jobs wait only for a zone, never for capacity, at the first launch.
     let first_wait = if job.market == Market::Spot { wait } else { 0.0 };
+    // `[training.llm]`: hardware failures add their rate; a node replaced
+    // without a capacity wait makes the mean wait per interruption the
+    // reclaims' share of D. Spares and async writes have no closed form here.
+    let (rate, wait, final_write) = match &job.llm {
+        None => (rate, wait, 0.0),
+        Some(llm) => {
+            let failures = llm.failure_rate_per_s();
+            let background = job.background_write().map_or(0.0, |b| b.as_secs_f64());
+            let volatile_on_spot = llm.storage.volatile() && rate > 0.0;
+            let tiered = llm.memory_tier.is_some();
+            if llm.pool() > 0 || (background > 0.0 && failures + rate > 0.0) || volatile_on_spot || tiered {
+                return None;
+            }
+            let per = match llm.recovery {
+                Recovery::SpotRestart => wait,
+                _ if rate + failures > 0.0 => wait * rate / (rate + failures),
+                _ => 0.0,
+            };
+            (rate + failures, per, background)
+        }
+    };
     if rate == 0.0 {
-        let t = first_wait + startup + work + job.segments() as f64 * write;
+        let t = first_wait + startup + work + job.segments() as f64 * write + final_write;
         return Some(Expected { wall_time_s: t, interruptions: 0.0, billed_time_s: t - first_wait });
     }
     let grow = |x: f64| (rate * x).exp_m1();
@@ -161,6 +183,7 @@ pub fn poisson_job(
         }),
         zones: None,
         from_profile: None,
+        llm: None,
     }
 }
 
@@ -248,6 +271,55 @@ pub fn training_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Che
     checks
 }
 
+/// LLM training designs (SPEC 2.13) read from text, whose failures come from
+/// the GPU count: (name, experiment text). Daly's interval from the derived
+/// write time and the combined rate; 64 H100s with a per-GPU MTBF of 640 h
+/// make the job's 10 h.
+pub fn llm_training_cases() -> Vec<(&'static str, String)> {
+    let design = |market: &str, recovery: &str, spot: &str| {
+        format!(
+            "[training]\ninstance = \"ml.p5.48xlarge\"\nmarket = \"{market}\"\nstartup = \"10m\"\n\
+             [training.llm]\nprofile = \"llama-3-8b\"\ntokens = 1e11\ngpus = 64\ngpu_mtbf = \"640h\"\n\
+             recovery = \"{recovery}\"\nreinit = \"10m\"\nstorage_gb_per_s = 0.5\n{spot}"
+        )
+    };
+    let spot = "[spot]\ninterruptions = { model = \"poisson\", mtbf = \"80h\" }\n\
+                capacity_wait = { dist = \"exponential\", mean = \"30m\" }\n";
+    vec![
+        ("on-demand, on-demand-restart", design("on-demand", "on-demand-restart", "")),
+        ("spot, spot-restart", design("spot", "spot-restart", spot)),
+        ("spot, on-demand-restart", design("spot", "on-demand-restart", spot)),
+    ]
+}
+
+/// The job of an LLM training case.
+pub fn llm_training_job(text: &str) -> TrainingJob {
+    let path = std::path::Path::new("verify.toml");
+    let experiment =
+        crate::experiment::load_text(text, path, std::path::Path::new("."), &[], crate::experiment::Fit::Refuse)
+            .expect("verify's LLM designs are valid");
+    let design = &experiment.points[0].design;
+    let job: &dyn std::any::Any = design.as_ref();
+    job.downcast_ref::<TrainingJob>().expect("a training design").clone()
+}
+
+/// The LLM cases' mean wall time and interruptions against the closed form.
+pub fn llm_training_checks(runner: &Runner, replications: u64, seed: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (name, text) in llm_training_cases() {
+        let job = llm_training_job(&text);
+        let exact = expected(&job).expect("the LLM cases have closed forms");
+        let rows = runner.run(&job as &dyn Model, seed, replications, &|_| {});
+        let metrics = job.metrics();
+        for (metric, value) in [("wall_time_h", exact.wall_time_s / 3600.0), ("interruptions", exact.interruptions)] {
+            let m = index(metrics, metric);
+            let (mean, sem) = mean_sem_of(&rows, metrics, |r| r[m]);
+            checks.push(Check { name: format!("{metric:<13} llm {name}"), simulated: mean, sem, exact: value });
+        }
+    }
+    checks
+}
+
 /// The interval that minimises the closed-form wall time, found by
 /// golden-section search over a continuous number of segments W/τ.
 pub fn exact_optimal_interval_s(write_s: f64, mtbf_s: f64) -> f64 {
@@ -329,6 +401,7 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
     let mut checks = training_checks(runner, replications, seed);
     let (optimum, at_daly) = optimum_checks(runner, replications, seed);
     checks.extend(at_daly);
+    checks.extend(llm_training_checks(runner, replications, seed));
     let mut out = format!(
         "Training job, checkpoint/restart closed form ({replications} replications per check, |z| < {Z_LIMIT}):\n\n"
     );

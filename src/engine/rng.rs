@@ -37,6 +37,8 @@ pub enum Purpose {
     SpotReclaims = 15,
     /// Token counts (input, then output) drawn per request for an LLM endpoint.
     TokenCounts = 16,
+    /// Hardware failures of an LLM training job's GPUs (SPEC 2.13).
+    HardwareFailures = 17,
 }
 
 /// The streams of one replication.

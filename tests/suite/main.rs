@@ -11,6 +11,7 @@ mod determinism;
 mod inference;
 mod layout;
 mod llm;
+mod llm_training;
 mod llm_validation;
 mod loadtest;
 mod mutants;

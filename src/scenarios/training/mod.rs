@@ -19,9 +19,11 @@ use crate::spot::{Interruptions, Market, SpotTerms};
 use crate::zones::{SpotReclaim, ZoneOutages, Zones};
 use std::sync::Arc;
 
+pub mod llm;
 pub mod optimal;
 pub mod policy;
 
+use llm::{LlmTraining, Recovery};
 use policy::{Planner, Policy};
 
 /// How the checkpoint interval was chosen.
@@ -90,6 +92,9 @@ pub struct TrainingJob {
     /// What a model profile gave (then `work` is the derived compute time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_profile: Option<ProfileUse>,
+    /// `[training.llm]`: LLM training at scale (SPEC 2.13), with what it derived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmTraining>,
 }
 
 /// A replication stops, not completed, after this many interruptions: a job
@@ -129,6 +134,51 @@ pub const DEADLINE_METRICS: &[&str] = &[
 /// The metrics of every training job without a deadline or a policy.
 pub const METRICS: &[&str] = DEADLINE_METRICS.split_at(DEADLINE_METRICS.len() - 2).0;
 
+/// What `[training.llm]` adds at the end of a job's metrics.
+const LLM_EXTRA: [&str; 3] = ["failures", "checkpoint_size_gb", "effective_training_frac"];
+
+/// `METRICS` and `DEADLINE_METRICS` with `LLM_EXTRA` at the end.
+pub const LLM_METRICS: &[&str] = &[
+    "wall_time_h",
+    "billed_time_h",
+    "cost_usd",
+    "on_demand_cost_usd",
+    "savings_frac",
+    "interruptions",
+    "lost_work_h",
+    "checkpoint_time_h",
+    "waiting_time_h",
+    "on_demand_time_h",
+    "completed",
+    "checkpoint_interval_h",
+    "zone_outages",
+    "capacity_lost_instance_hours",
+    LLM_EXTRA[0],
+    LLM_EXTRA[1],
+    LLM_EXTRA[2],
+];
+pub const LLM_DEADLINE_METRICS: &[&str] = &[
+    "wall_time_h",
+    "billed_time_h",
+    "cost_usd",
+    "on_demand_cost_usd",
+    "savings_frac",
+    "interruptions",
+    "lost_work_h",
+    "checkpoint_time_h",
+    "waiting_time_h",
+    "on_demand_time_h",
+    "completed",
+    "checkpoint_interval_h",
+    "zone_outages",
+    "capacity_lost_instance_hours",
+    "deadline_met",
+    "spot_time_h",
+    LLM_EXTRA[0],
+    LLM_EXTRA[1],
+    LLM_EXTRA[2],
+];
+
 impl TrainingJob {
     /// Number of checkpoint segments: `work / interval`, rounded up.
     pub fn segments(&self) -> u64 {
@@ -145,8 +195,31 @@ impl TrainingJob {
     pub fn on_demand_time(&self) -> SimTime {
         let secs = self.checkpoint.write.mean_secs() * self.segments() as f64
             + self.startup.mean_secs()
-            + self.work.as_secs_f64();
+            + self.work.as_secs_f64()
+            + self.final_write_extra_secs();
         SimTime::from_secs_f64(secs)
+    }
+
+    /// With asynchronous checkpoints the final save waits for its write too;
+    /// with a memory tier the persistent checkpoints add their writes.
+    fn final_write_extra_secs(&self) -> f64 {
+        let persistent = match self.tier() {
+            Some((every, write)) => ((self.segments() - 1) / every + 1) as f64 * write.as_secs_f64(),
+            None => 0.0,
+        };
+        self.background_write().map_or(0.0, |b| b.as_secs_f64()) + persistent
+    }
+
+    /// With a memory tier: every how many checkpoints one is persistent, and
+    /// what its write to storage adds.
+    pub fn tier(&self) -> Option<(u64, SimTime)> {
+        let llm = self.llm.as_ref()?;
+        llm.memory_tier.map(|t| (u64::from(t.persistent_every), llm.write))
+    }
+
+    /// The write to storage that overlaps compute, with asynchronous checkpoints.
+    pub fn background_write(&self) -> Option<SimTime> {
+        self.llm.as_ref().and_then(|l| l.background)
     }
 
     /// The same work on on-demand instances with no interruptions, using the
@@ -154,7 +227,8 @@ impl TrainingJob {
     pub fn on_demand_cost(&self) -> f64 {
         let secs = self.checkpoint.write.mean_secs() * self.segments() as f64
             + self.startup.mean_secs()
-            + self.work.as_secs_f64();
+            + self.work.as_secs_f64()
+            + self.final_write_extra_secs();
         self.instances as f64 * self.on_demand_price * secs / 3600.0
     }
 }
@@ -182,7 +256,12 @@ impl Design for TrainingJob {
 
 impl Model for TrainingJob {
     fn metrics(&self) -> &'static [&'static str] {
-        if self.deadline.is_some() || self.policy.is_some() { DEADLINE_METRICS } else { METRICS }
+        match (self.deadline.is_some() || self.policy.is_some(), self.llm.is_some()) {
+            (true, false) => DEADLINE_METRICS,
+            (false, false) => METRICS,
+            (true, true) => LLM_DEADLINE_METRICS,
+            (false, true) => LLM_METRICS,
+        }
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
@@ -266,6 +345,25 @@ struct Run<'a> {
     checkpointing: SimTime,
     lost: SimTime,
     interruptions: u32,
+
+    /// Hardware failures of the whole group, per second (0 without `[training.llm]`).
+    failure_rate: f64,
+    failure_rng: SimRng,
+    failures: u32,
+    /// The next launch replaces a failed node, without a capacity wait.
+    replacing: bool,
+    /// The next launch takes a warm spare: no startup.
+    warm: bool,
+    /// When each spare of the pool is ready again.
+    spare_ready: Vec<SimTime>,
+    /// An asynchronous write in flight: when it completes, and the work it saves.
+    inflight: Option<(SimTime, SimTime)>,
+    background: Option<SimTime>,
+    /// Tiered: work saved by the last persistent checkpoint, whether the write
+    /// under way is one, and whether the next restore is from storage.
+    saved_durable: SimTime,
+    persistent_write: bool,
+    restore_durable: bool,
 }
 
 impl<'a> Run<'a> {
@@ -294,7 +392,8 @@ impl<'a> Run<'a> {
             startup_rng: streams.rng(Purpose::Startup),
             restore_rng: streams.rng(Purpose::Restore),
             write_rng: streams.rng(Purpose::CheckpointWrite),
-            constant_write: job.checkpoint.write.as_constant(),
+            // Tiered writes differ by checkpoint: one by one.
+            constant_write: job.checkpoint.write.as_constant().filter(|_| job.tier().is_none()),
             outages: job.zones.as_ref().map(|z| ZoneOutages::new(z, streams)),
             zone_count: job.zones.as_ref().map_or(1, |z| z.count),
             zone: 0,
@@ -323,6 +422,17 @@ impl<'a> Run<'a> {
             checkpointing: SimTime::ZERO,
             lost: SimTime::ZERO,
             interruptions: 0,
+            failure_rate: job.llm.as_ref().map_or(0.0, |l| l.failure_rate_per_s()),
+            failure_rng: streams.rng(Purpose::HardwareFailures),
+            failures: 0,
+            replacing: false,
+            warm: false,
+            spare_ready: vec![SimTime::ZERO; job.llm.as_ref().map_or(0, |l| l.pool()) as usize],
+            inflight: None,
+            background: job.background_write(),
+            saved_durable: SimTime::ZERO,
+            persistent_write: false,
+            restore_durable: false,
         }
     }
 
@@ -346,7 +456,7 @@ impl<'a> Run<'a> {
                 HoldEnd::Interrupted if self.interruptions >= MAX_INTERRUPTIONS => return,
                 HoldEnd::Interrupted => {
                     self.relaunch = true;
-                    self.after_loss(was_on_spot);
+                    self.after_loss(was_on_spot && !self.replacing);
                 }
                 HoldEnd::Switched => {
                     // Only the safety net leaves spot, and it is for good.
@@ -422,6 +532,9 @@ impl<'a> Run<'a> {
     /// Waits for a zone the job can run in and, on spot, for capacity there.
     /// Returns false when the job must stop (wall-time limit, or never).
     fn acquire(&mut self, wall_deadline: SimTime) -> bool {
+        if std::mem::take(&mut self.replacing) {
+            return true;
+        }
         let start = self.now;
         let mut capacity_wait = None;
         loop {
@@ -523,7 +636,8 @@ impl<'a> Run<'a> {
     /// out of time.
     fn hold(&mut self, wall_deadline: SimTime, leave_at: SimTime) -> HoldEnd {
         let launch = self.now;
-        let startup = self.job.startup.sample(&mut self.startup_rng);
+        let startup =
+            if std::mem::take(&mut self.warm) { SimTime::ZERO } else { self.job.startup.sample(&mut self.startup_rng) };
         self.enter(Phase::Startup, startup);
         self.emergency = false;
 
@@ -540,14 +654,21 @@ impl<'a> Run<'a> {
             Some(o) => o.next_down(self.zone, launch),
             None => SimTime::MAX,
         };
-        let interrupt_at = reclaim_at.min(zone_down);
+        let fail_at = if self.failure_rate > 0.0 {
+            launch + Dist::Exponential { mean: 1.0 / self.failure_rate }.sample(&mut self.failure_rng)
+        } else {
+            SimTime::MAX
+        };
+        let lost_at = reclaim_at.min(zone_down);
+        let interrupt_at = lost_at.min(fail_at);
         let runtime_deadline = match self.job.max_runtime {
             Some(limit) => launch + (limit - self.billed()),
             None => SimTime::MAX,
         };
         let deadline = wall_deadline.min(runtime_deadline);
 
-        if self.job.checkpoint.on_notice && interrupt_at != SimTime::MAX {
+        // A hardware failure gives no notice.
+        if self.job.checkpoint.on_notice && lost_at != SimTime::MAX && lost_at <= fail_at {
             let notice = self.job.spot.as_ref().map_or(SimTime::ZERO, |s| s.notice);
             let notice_at = (interrupt_at - notice).max(launch);
             if notice_at < deadline.min(leave_at) {
@@ -602,10 +723,57 @@ impl<'a> Run<'a> {
             HoldEnd::Deadline
         } else {
             self.interruptions += 1;
-            if zone_down <= reclaim_at {
-                self.lost_to_outage = Some(self.now);
+            if fail_at < lost_at {
+                self.after_failure();
+            } else {
+                if zone_down <= reclaim_at {
+                    self.lost_to_outage = Some(self.now);
+                }
+                // The whole group is gone: so are checkpoints on its drives or in its memory.
+                if self.job.llm.as_ref().is_some_and(|l| l.storage.volatile()) {
+                    self.lose_inflight();
+                    self.lost += self.saved;
+                    self.saved = SimTime::ZERO;
+                }
+                if self.job.tier().is_some() {
+                    self.lost += self.saved - self.saved_durable;
+                    self.saved = self.saved_durable;
+                    self.restore_durable = true;
+                }
             }
+            self.lose_inflight();
             HoldEnd::Interrupted
+        }
+    }
+
+    /// A write still in flight at a crash does not count: the job goes back
+    /// to the checkpoint before it.
+    fn lose_inflight(&mut self) {
+        if let Some((done_at, amount)) = self.inflight.take()
+            && done_at > self.now
+        {
+            self.saved -= amount;
+            self.lost += amount;
+        }
+    }
+
+    /// A node failed: how the job comes back (`recovery`).
+    fn after_failure(&mut self) {
+        self.failures += 1;
+        self.restore_durable = false;
+        let llm = self.job.llm.as_ref().expect("failures come from [training.llm]");
+        match llm.recovery {
+            Recovery::SpotRestart => {}
+            Recovery::OnDemandRestart => self.replacing = true,
+            Recovery::AutoResume => {
+                self.replacing = true;
+                let now = self.now;
+                if let Some(slot) = self.spare_ready.iter_mut().find(|t| **t <= now) {
+                    // The pool is refilled by a fresh launch of a node.
+                    *slot = now + SimTime::from_secs_f64(self.job.startup.mean_secs());
+                    self.warm = true;
+                }
+            }
         }
     }
 
@@ -657,18 +825,40 @@ impl<'a> Run<'a> {
             self.now += self.phase_left;
             match self.phase {
                 Phase::Startup if self.relaunch => {
-                    let restore = self.job.checkpoint.restore.sample(&mut self.restore_rng);
+                    let restore = match self.job.llm.as_ref().filter(|_| self.restore_durable) {
+                        Some(llm) => llm.restore,
+                        None => self.job.checkpoint.restore.sample(&mut self.restore_rng),
+                    };
                     self.enter(Phase::Restore, restore);
                 }
                 Phase::Startup | Phase::Restore => self.start_segment(),
                 Phase::Compute => {
                     self.pending = self.phase_len;
-                    let write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    let mut write = self.job.checkpoint.write.sample(&mut self.write_rng);
+                    let position = self.saved + self.pending;
+                    if let Some(b) = self.background
+                        && position >= self.job.work
+                    {
+                        write += b;
+                    }
+                    if let Some((every, persistent)) = self.job.tier() {
+                        let index = position.div_floor(self.job.checkpoint.interval);
+                        self.persistent_write = position >= self.job.work || index.is_multiple_of(every);
+                        if self.persistent_write {
+                            write += persistent;
+                        }
+                    }
                     self.enter(Phase::Write, write);
                 }
                 Phase::Write => {
                     self.checkpointing += self.phase_len;
                     self.saved += self.pending;
+                    if let Some(b) = self.background {
+                        self.inflight = Some((self.now + b, self.pending));
+                    }
+                    if std::mem::take(&mut self.persistent_write) {
+                        self.saved_durable = self.saved;
+                    }
                     self.pending = SimTime::ZERO;
                     if self.saved >= self.job.work {
                         self.phase = Phase::Done;
@@ -691,7 +881,12 @@ impl<'a> Run<'a> {
         };
         let interval = self.job.checkpoint.interval;
         let cycle = interval + write;
-        let full_segments = (self.job.work - self.saved).div_floor(interval);
+        let left = self.job.work - self.saved;
+        let mut full_segments = left.div_floor(interval);
+        // An asynchronous job's final save is longer: never skipped.
+        if self.background.is_some() && interval.times(full_segments) == left {
+            full_segments -= 1;
+        }
         let k = full_segments.min((until - self.now).div_floor(cycle));
         if k == 0 {
             return;
@@ -699,6 +894,9 @@ impl<'a> Run<'a> {
         self.now += cycle.times(k);
         self.saved += interval.times(k);
         self.checkpointing += write.times(k);
+        if let Some(b) = self.background {
+            self.inflight = Some((self.now + b, interval));
+        }
         if self.saved >= self.job.work {
             self.phase = Phase::Done;
         } else {
@@ -715,11 +913,16 @@ impl<'a> Run<'a> {
         }
         let now = self.now;
         let completed = self.phase == Phase::Done;
+        let mut cost = self.spot_cost + n * job.on_demand_price * self.billed_on_demand.as_hours_f64();
+        if let Some(llm) = &job.llm {
+            // Spares are held (and billed at on-demand) whenever the job is.
+            cost += f64::from(llm.pool()) * job.on_demand_price * self.billed().as_hours_f64();
+        }
         Outcome {
             wall: now,
             billed_spot: self.billed_spot,
             billed_on_demand: self.billed_on_demand,
-            cost: self.spot_cost + n * job.on_demand_price * self.billed_on_demand.as_hours_f64(),
+            cost,
             interruptions: self.interruptions,
             lost: self.lost,
             checkpointing: self.checkpointing,
@@ -727,6 +930,8 @@ impl<'a> Run<'a> {
             completed,
             zone_outages: self.outages.as_mut().map_or(0, |o| o.outages_before(now)),
             capacity_lost_h: n * capacity_lost.as_hours_f64(),
+            failures: self.failures,
+            saved: self.saved,
         }
         .write(job, out);
     }
@@ -745,6 +950,9 @@ struct Outcome {
     completed: bool,
     zone_outages: u64,
     capacity_lost_h: f64,
+    failures: u32,
+    /// Work saved by the last completed checkpoint: all of it when completed.
+    saved: SimTime,
 }
 
 impl Outcome {
@@ -771,7 +979,13 @@ impl Outcome {
             if met { 1.0 } else { 0.0 },
             self.billed_spot.as_hours_f64(),
         ];
-        out.copy_from_slice(&values[..out.len()]);
+        let base = if job.deadline.is_some() || job.policy.is_some() { values.len() } else { values.len() - 2 };
+        out[..base].copy_from_slice(&values[..base]);
+        if let Some(llm) = &job.llm {
+            let wall = self.wall.as_secs_f64();
+            let effective = if wall > 0.0 { self.saved.as_secs_f64() / wall } else { 0.0 };
+            out[base..].copy_from_slice(&[self.failures as f64, llm.checkpoint_size_gb, effective]);
+        }
     }
 }
 
@@ -811,6 +1025,8 @@ impl TrainingJob {
             completed: true,
             zone_outages: 0,
             capacity_lost_h: 0.0,
+            failures: 0,
+            saved: self.work,
         }
         .write(self, out);
     }
