@@ -119,6 +119,7 @@ fn catalog_lists_instances() {
     }
 }
 
+/// CI's run of `spotsim verify` (it has no step of its own).
 #[test]
 fn verify_passes() {
     let out = spotsim(&["verify", "-n", "20000"], Path::new("/"));

@@ -18,7 +18,7 @@ use spotsim::spot::Interruptions;
 
 /// Mutants per experiment; the trace-replay experiments parse large traces
 /// on every load, so they get fewer.
-const MUTANTS: usize = 300;
+const MUTANTS: usize = 200;
 const MUTANTS_WITH_TRACES: usize = 30;
 /// A mutant that takes longer than this (load and run) counts as a hang.
 const HANG: Duration = Duration::from_secs(20);
