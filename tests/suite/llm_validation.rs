@@ -101,7 +101,7 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
 #[test]
 fn the_constants_are_the_ones_their_training_data_give() {
     use spotsim::scenarios::inference::llm::roofline::{
-        ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, ITERATION_OVERHEAD_MS, PREFILL_MFU,
+        ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, DECODE_MFU, ITERATION_OVERHEAD_MS, PREFILL_MFU,
     };
     let mut reader = csv::Reader::from_path(data().join("training.csv")).unwrap();
     let mut seen = 0;
@@ -112,6 +112,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
         let constant = match name {
             "DECODE_BANDWIDTH_EFFICIENCY" => DECODE_BANDWIDTH_EFFICIENCY,
             "PREFILL_MFU" => PREFILL_MFU,
+            "DECODE_MFU" => DECODE_MFU,
             "ALLREDUCE_LATENCY_US" => ALLREDUCE_LATENCY_US,
             "ITERATION_OVERHEAD_MS" => ITERATION_OVERHEAD_MS,
             other => panic!("unknown constant {other}"),
@@ -127,7 +128,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
         assert!(near(median) || near(mean), "{name} = {value}, training figures {figures:?}");
         seen += 1;
     }
-    assert_eq!(seen, 4);
+    assert_eq!(seen, 5);
 }
 
 /// Open loop against the peer: the engine and Vidur on the same configuration

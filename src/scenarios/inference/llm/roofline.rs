@@ -5,9 +5,12 @@
 //! - prefill is compute-bound: 2·parameters FLOPs per prompt token plus
 //!   causal attention, 2·layers·hidden FLOPs per token², over the peak
 //!   FLOP/s times `PREFILL_MFU`; never faster than reading the weights;
-//! - decode is memory-bound: the weights and the KV cache of every
-//!   context token are read once per iteration, at the memory bandwidth
-//!   times `DECODE_BANDWIDTH_EFFICIENCY`;
+//! - decode reads the weights and the KV cache of every context token once
+//!   per iteration, at the memory bandwidth times
+//!   `DECODE_BANDWIDTH_EFFICIENCY`; its linear layers do 2·parameters FLOPs
+//!   per sequence, and at large batches (B ≈ 100–250 on A100 and H100) that
+//!   compute, at the peak times `DECODE_MFU`, takes longer than the weight
+//!   read: the linear part is the larger of the two;
 //! - tensor parallelism over t GPUs splits all of that t ways and adds two
 //!   all-reduces per layer: a latency floor each, and ring all-reduce bytes
 //!   (2·(t−1)/t of the activations) over the interconnect;
@@ -39,6 +42,13 @@ pub const DECODE_BANDWIDTH_EFFICIENCY: f64 = 0.78;
 /// iterations, the overhead below taken out; LLMServe/DistServe @82831f1).
 /// Vidur's GEMM-only figure at 2048 tokens is higher, 0.70–0.77.
 pub const PREFILL_MFU: f64 = 0.64;
+/// Share of peak dense FLOP/s that the linear layers reach in a decode
+/// batch: 0.62, the median over Vidur's profiles (A100 Llama-2-7B 0.632 and
+/// Llama-3-8B 0.611, A40 Llama-2-7B 0.626, H100 Llama-2-7B 0.552; mlp.csv at
+/// TP 1, 1–1024 tokens) of the efficiency that best fits their times with
+/// `max(weights / (bandwidth·DECODE_BANDWIDTH_EFFICIENCY), 2·params·B / (peak·e))`
+/// (least squares in log time).
+pub const DECODE_MFU: f64 = 0.62;
 /// Latency floor of one all-reduce across a replica's GPUs, microseconds:
 /// 35, the median over A100 and H100 DGX nodes at 2, 4 and 8 GPUs of
 /// Vidur's measured NCCL all-reduce times for messages up to 256 KiB
@@ -49,6 +59,10 @@ pub const ALLREDUCE_LATENCY_US: f64 = 35.0;
 /// one L4 (<https://ai.wmx.dev/benchmarks>) once its 0.99 GB weight read at
 /// the efficiency above is taken out.
 pub const ITERATION_OVERHEAD_MS: f64 = 0.9;
+
+/// Overhead per decoding sequence and iteration, milliseconds (sampling,
+/// detokenisation and output processing grow with the batch).
+pub const OVERHEAD_PER_SEQUENCE_MS: f64 = 0.0;
 
 /// One GPU's figures, from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -96,11 +110,14 @@ pub fn kv_capacity(model: &ModelArch, gpu: &Gpu, gpus: u32, memory_util: f64) ->
 pub struct RooflineTerms {
     pub weight_read_ms: f64,
     pub prefill_ms_per_token: f64,
+    /// The linear layers' compute per decoding sequence.
+    pub decode_ms_per_seq: f64,
     pub prefill_ms_per_token_sq: f64,
     pub kv_read_ms_per_token: f64,
     pub comm_ms_per_iteration: f64,
     pub comm_ms_per_token: f64,
     pub overhead_ms: f64,
+    pub overhead_ms_per_seq: f64,
 }
 
 impl RooflineTerms {
@@ -110,6 +127,7 @@ impl RooflineTerms {
         let t = gpus as f64;
         let read = bw * DECODE_BANDWIDTH_EFFICIENCY * t;
         let compute = flops * PREFILL_MFU * t;
+        let decode_compute = flops * DECODE_MFU * t;
         let ms = 1e3;
         let (comm_iter, comm_token) = if gpus > 1 {
             let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))? * 1e9;
@@ -122,11 +140,13 @@ impl RooflineTerms {
         Ok(RooflineTerms {
             weight_read_ms: model.weight_bytes() / read * ms,
             prefill_ms_per_token: 2.0 * model.parameters / compute * ms,
+            decode_ms_per_seq: 2.0 * model.parameters / decode_compute * ms,
             prefill_ms_per_token_sq: 2.0 * model.layers as f64 * model.hidden as f64 / compute * ms,
             kv_read_ms_per_token: model.kv_bytes_per_token() / read * ms,
             comm_ms_per_iteration: comm_iter,
             comm_ms_per_token: comm_token,
             overhead_ms: ITERATION_OVERHEAD_MS,
+            overhead_ms_per_seq: OVERHEAD_PER_SEQUENCE_MS,
         })
     }
 
@@ -135,10 +155,12 @@ impl RooflineTerms {
             self.weight_read_ms,
             self.prefill_ms_per_token,
             self.prefill_ms_per_token_sq,
+            self.decode_ms_per_seq,
             self.kv_read_ms_per_token,
             self.comm_ms_per_iteration,
             self.comm_ms_per_token,
             self.overhead_ms,
+            self.overhead_ms_per_seq,
         )
     }
 }
@@ -184,6 +206,40 @@ mod tests {
         let r2 = RooflineTerms::derive(&m, &a100(), 2).unwrap();
         assert!((r2.weight_read_ms - r.weight_read_ms / 2.0).abs() < 1e-9);
         assert!((r2.comm_ms_per_iteration - 64.0 * ALLREDUCE_LATENCY_US * 1e-3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn large_decode_batches_are_bound_by_compute_and_runs_stay_exact() {
+        let m = llama3_8b();
+        let r = RooflineTerms::derive(&m, &a100(), 1).unwrap();
+        let st = r.step_time();
+        let ms = |b: &Batch| st.iteration(b) as f64 / PS_PER_MS;
+        // The linear layers turn compute-bound where 2·params·B / (312 T·0.62)
+        // passes the weight read: B ≈ 164 on an A100 40GB.
+        let knee = r.weight_read_ms / r.decode_ms_per_seq;
+        assert!((knee - 16.06e9 / (1555e9 * 0.78) / (2.0 * 8.03e9 / (312e12 * DECODE_MFU))).abs() < 1e-9);
+        assert!((150.0..180.0).contains(&knee), "{knee}");
+        let at = |seqs: u64| ms(&Batch { seqs, ctx: seqs * 500, ..Batch::default() });
+        let kv = |seqs: u64| (seqs * 500) as f64 * r.kv_read_ms_per_token;
+        let overhead = |seqs: u64| ITERATION_OVERHEAD_MS + seqs as f64 * OVERHEAD_PER_SEQUENCE_MS;
+        assert!((at(64) - r.weight_read_ms - kv(64) - overhead(64)).abs() < 1e-5);
+        let big = 512.0 * r.decode_ms_per_seq;
+        assert!((at(512) - big - kv(512) - overhead(512)).abs() < 1e-5, "{} vs {big}", at(512));
+        // A chunked iteration runs its linear layers once over prompt and
+        // decode tokens together.
+        let mixed = ms(&Batch { prompt: 2048, prompt_sq: 2048 * 2048, seqs: 200, ctx: 100_000 });
+        let compute =
+            2048.0 * r.prefill_ms_per_token + 2048.0 * 2048.0 * r.prefill_ms_per_token_sq + 200.0 * r.decode_ms_per_seq;
+        assert!((mixed - compute - 100_000.0 * r.kv_read_ms_per_token - overhead(200)).abs() < 1e-2);
+        // Bulk advance over a compute-bound run is still the sum of its steps.
+        for seqs in [1u64, 100, 256, 1000] {
+            let run = st.run(seqs, 3000);
+            let mut t = 0u128;
+            for j in 0..200u64 {
+                assert_eq!(run.time(j), t);
+                t += st.iteration(&Batch { seqs, ctx: 3000 + j * seqs, ..Batch::default() });
+            }
+        }
     }
 
     #[test]
