@@ -99,8 +99,10 @@ fn read_table(
         None => s.missing("instance", &message),
     };
     // The weights must fit a replica, whatever the KV capacity.
+    // vLLM profiles its activation peak at the iteration's token budget.
+    let budget = if scheduler == Scheduler::Chunked { chunk } else { max_batched_tokens };
     let model_kv = match (&model, &gpu) {
-        (Some(m), Some(g)) => match kv_capacity(m, g, gpus_per_replica, memory_util) {
+        (Some(m), Some(g)) => match kv_capacity(m, g, gpus_per_replica, memory_util, budget) {
             Ok(cap) => Some(cap),
             Err(Refusal::TooBig { need_gib, have_gib }) => {
                 return Err(at_instance(format!(

@@ -26,7 +26,7 @@ use super::step::StepTime;
 use crate::catalog::Instance;
 pub use crate::catalog::profile::ModelArch;
 
-// The four constants are fitted on a TRAINING set of measurements and held to
+// The constants are fitted on a TRAINING set of measurements and held to
 // others they were not fitted to; tests/data/llm/ keeps both as CSVs with their
 // sources, `docs/llm-serving.md` ("Validation") the error table, and the test
 // `llm_validation` recomputes every held-out row through the engine.
@@ -76,7 +76,8 @@ pub struct Gpu {
 impl Gpu {
     pub fn of(instance: &Instance) -> Self {
         Gpu {
-            memory_bytes: instance.memory_per_accelerator_gib() * (1u64 << 30) as f64,
+            memory_bytes: instance.gpu_memory_cuda_gib.unwrap_or(instance.memory_per_accelerator_gib())
+                * (1u64 << 30) as f64,
             bandwidth_gb_per_s: instance.gpu_memory_bandwidth_gb_per_s,
             tflops: instance.gpu_fp16_tflops,
             interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
@@ -93,16 +94,46 @@ pub enum Refusal {
     Missing(&'static str),
 }
 
-/// KV-cache tokens a replica of `gpus` GPUs holds: its memory times
-/// `memory_util`, less the weights, over the KV bytes per token.
-pub fn kv_capacity(model: &ModelArch, gpu: &Gpu, gpus: u32, memory_util: f64) -> Result<u64, Refusal> {
-    let usable = gpu.memory_bytes * gpus as f64 * memory_util;
-    let weights = model.weight_bytes();
+/// Peak activation memory of vLLM's profiling forward pass, per batched
+/// token, in units of `hidden · bytes_per_parameter`: 20.2, from vLLM's own
+/// log for Meta-Llama-3-8B (bf16, hidden 4096) at its default 8192 batched
+/// tokens: "PyTorch activation peak memory 1.26GiB" (vllm-project/vllm PR
+/// #10511, youkaichao, 2024-12-14; the MLP's gate/up output, 2 × 14336
+/// values per token, dominates).
+pub const ACTIVATION_HIDDENS_PER_TOKEN: f64 = 20.2;
+/// Memory outside PyTorch's allocator per GPU (CUDA context growth, cuBLAS
+/// workspaces, NCCL buffers), GiB: 0.18, the mean of vLLM's logged
+/// "non_torch_memory" once its profiler counts only the increase (0.16 GiB,
+/// H100, TP 1, vllm-project/vllm PR #12126; 0.20 GiB at TP 4, PR #14447).
+pub const NON_TORCH_GIB: f64 = 0.18;
+/// vLLM's KV block, tokens (its default `block_size`).
+pub const KV_BLOCK_TOKENS: u64 = 16;
+
+/// KV-cache tokens a replica of `gpus` GPUs holds, as vLLM sizes it
+/// (`determine_available_memory` of its GPU worker): per GPU, the memory
+/// times `memory_util`, less the weights' share, the activation peak of a
+/// forward pass over `batched_tokens` and the non-torch memory; in whole
+/// blocks of `KV_BLOCK_TOKENS`. CUDA graphs are captured after the cache is
+/// sized and live in the `1 − memory_util` margin, so they take nothing here.
+pub fn kv_capacity(
+    model: &ModelArch,
+    gpu: &Gpu,
+    gpus: u32,
+    memory_util: f64,
+    batched_tokens: u32,
+) -> Result<u64, Refusal> {
     let gib = |b: f64| b / (1u64 << 30) as f64;
+    let t = gpus as f64;
+    let usable = gpu.memory_bytes * memory_util;
+    let weights = model.weight_bytes() / t;
     if weights >= usable {
-        return Err(Refusal::TooBig { need_gib: gib(weights), have_gib: gib(usable) });
+        return Err(Refusal::TooBig { need_gib: gib(model.weight_bytes()), have_gib: gib(usable * t) });
     }
-    Ok(((usable - weights) / model.kv_bytes_per_token()).floor() as u64)
+    let activation =
+        ACTIVATION_HIDDENS_PER_TOKEN * model.hidden as f64 * model.bytes_per_parameter * batched_tokens as f64;
+    let free = usable - weights - activation - NON_TORCH_GIB * (1u64 << 30) as f64;
+    let block = KV_BLOCK_TOKENS as f64 * model.kv_bytes_per_token() / t;
+    Ok((free / block).floor().max(0.0) as u64 * KV_BLOCK_TOKENS)
 }
 
 /// The roofline's terms for one replica, milliseconds.
@@ -245,13 +276,48 @@ mod tests {
     #[test]
     fn capacity_follows_memory_and_a_big_model_is_refused() {
         let m = llama3_8b();
-        let cap = kv_capacity(&m, &a100(), 1, 0.9).unwrap();
-        let usable = 40.0 * (1u64 << 30) as f64 * 0.9;
-        assert_eq!(cap, ((usable - 16.06e9) / 131_072.0).floor() as u64);
+        let gib = (1u64 << 30) as f64;
+        let cap = kv_capacity(&m, &a100(), 1, 0.9, 8192).unwrap();
+        let free = 40.0 * gib * 0.9 - 16.06e9 - 20.2 * 4096.0 * 2.0 * 8192.0 - 0.18 * gib;
+        assert_eq!(cap, (free / (16.0 * 131_072.0)).floor() as u64 * 16);
+        // A smaller token budget leaves more for the cache; tensor
+        // parallelism splits the weights and the KV heads alike.
+        assert!(kv_capacity(&m, &a100(), 1, 0.9, 2048).unwrap() > cap);
+        let two = kv_capacity(&m, &a100(), 2, 0.9, 8192).unwrap();
+        let free2 = 40.0 * gib * 0.9 - 16.06e9 / 2.0 - 20.2 * 4096.0 * 2.0 * 8192.0 - 0.18 * gib;
+        assert_eq!(two, (free2 / (16.0 * 65_536.0)).floor() as u64 * 16);
         let big = ModelArch { parameters: 70.6e9, layers: 80, hidden: 8192, ..m };
-        let Err(Refusal::TooBig { need_gib, .. }) = kv_capacity(&big, &a100(), 2, 0.9) else { panic!() };
-        assert!((need_gib - 141.2e9 / (1u64 << 30) as f64).abs() < 1e-9);
-        assert!(kv_capacity(&big, &a100(), 8, 0.9).is_ok());
+        let Err(Refusal::TooBig { need_gib, .. }) = kv_capacity(&big, &a100(), 2, 0.9, 8192) else { panic!() };
+        assert!((need_gib - 141.2e9 / gib).abs() < 1e-9);
+        assert!(kv_capacity(&big, &a100(), 8, 0.9, 8192).is_ok());
+    }
+
+    /// vLLM's published sizing of Llama-3.1-8B on a 24 GB GPU (an A10 of
+    /// Oracle's AI Quick Actions, vLLM 0.7, chunked prefill at 2048 tokens
+    /// as vLLM enables it for a 131072-token context): "total_gpu_memory
+    /// (22.07GiB) x gpu_memory_utilization (0.90)", "# CUDA blocks: 2356"
+    /// (oracle-samples/oci-data-science-ai-samples,
+    /// ai-quick-actions/troubleshooting-tips.md). Not a training figure.
+    #[test]
+    fn capacity_matches_vllms_published_block_count_on_a_24_gb_gpu() {
+        let gpu = Gpu { memory_bytes: 22.07 * (1u64 << 30) as f64, ..a100() };
+        let blocks = kv_capacity(&llama3_8b(), &gpu, 1, 0.9, 2048).unwrap() / KV_BLOCK_TOKENS;
+        let error = blocks as f64 / 2356.0 - 1.0;
+        assert!(error.abs() < 0.05, "{blocks} blocks against vLLM's 2356: {:+.1}%", 100.0 * error);
+        // "memory − weights" alone would give 2511 blocks, +7%.
+        // And vLLM's "# GPU blocks: 7351" for Llama-2-7B on one A100 80GB
+        // (vllm-project/vllm PR #2031, 2023-12-12; V0 at its default 4096
+        // batched tokens, the model's context), from the nominal 80 GiB.
+        let llama2 = ModelArch { parameters: 6.74e9, kv_heads: 32, ..llama3_8b() };
+        let a100_80 = Gpu { memory_bytes: 80.0 * (1u64 << 30) as f64, ..a100() };
+        let blocks = kv_capacity(&llama2, &a100_80, 1, 0.9, 4096).unwrap() / KV_BLOCK_TOKENS;
+        let error = blocks as f64 / 7351.0 - 1.0;
+        assert!(error.abs() < 0.05, "{blocks} blocks against vLLM's 7351: {:+.1}%", 100.0 * error);
+    }
+
+    #[test]
+    fn a_missing_link_is_refused() {
+        let m = llama3_8b();
         let no_link = Gpu { interconnect_gb_per_s: None, ..a100() };
         assert_eq!(RooflineTerms::derive(&m, &no_link, 2), Err(Refusal::Missing("gpu_interconnect_gb_per_s")));
     }
