@@ -102,7 +102,7 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
 fn the_constants_are_the_ones_their_training_data_give() {
     use spotsim::scenarios::inference::llm::roofline::{
         ACTIVATION_HIDDENS_PER_TOKEN, ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, DECODE_MFU,
-        ITERATION_OVERHEAD_MS, NON_TORCH_GIB, PREFILL_MFU,
+        ITERATION_OVERHEAD_MS, NON_TORCH_GIB, OVERHEAD_PER_SEQUENCE_MS, PREFILL_MFU,
     };
     let mut reader = csv::Reader::from_path(data().join("training.csv")).unwrap();
     let mut seen = 0;
@@ -116,6 +116,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
             "DECODE_MFU" => DECODE_MFU,
             "ACTIVATION_HIDDENS_PER_TOKEN" => ACTIVATION_HIDDENS_PER_TOKEN,
             "NON_TORCH_GIB" => NON_TORCH_GIB,
+            "OVERHEAD_PER_SEQUENCE_MS" => OVERHEAD_PER_SEQUENCE_MS,
             "ALLREDUCE_LATENCY_US" => ALLREDUCE_LATENCY_US,
             "ITERATION_OVERHEAD_MS" => ITERATION_OVERHEAD_MS,
             other => panic!("unknown constant {other}"),
@@ -131,7 +132,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
         assert!(near(median) || near(mean), "{name} = {value}, training figures {figures:?}");
         seen += 1;
     }
-    assert_eq!(seen, 7);
+    assert_eq!(seen, 8);
 }
 
 /// Open loop against the peer: the engine and Vidur on the same configuration

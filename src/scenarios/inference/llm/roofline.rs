@@ -15,7 +15,8 @@
 //!   all-reduces per layer: a latency floor each, and ring all-reduce bytes
 //!   (2·(t−1)/t of the activations) over the interconnect;
 //! - every iteration adds `ITERATION_OVERHEAD_MS` (scheduler, sampling,
-//!   kernel launches).
+//!   kernel launches), and `OVERHEAD_PER_SEQUENCE_MS` per decoding sequence
+//!   (in a measured table this is the decode's `c·B`).
 //!
 //! The constants are defaults; `docs/llm-serving.md` keeps their sources
 //! and the roofline's error against measurements.
@@ -61,8 +62,13 @@ pub const ALLREDUCE_LATENCY_US: f64 = 35.0;
 pub const ITERATION_OVERHEAD_MS: f64 = 0.9;
 
 /// Overhead per decoding sequence and iteration, milliseconds (sampling,
-/// detokenisation and output processing grow with the batch).
-pub const OVERHEAD_PER_SEQUENCE_MS: f64 = 0.0;
+/// detokenisation and output processing grow with the batch): 0.065, the
+/// slope of vLLM 0.22.1's TPOT p50 over 1, 4 and 16 closed-loop users
+/// (16.05, 16.43, 17.30 ms: 0.080 ms per user, least squares) for
+/// Qwen2.5-72B on 4 × H100, less the slope the engine gives there without it
+/// (0.015: prefill interference and the KV read) (InferenceBench,
+/// yobitelcomm/bench @eb9dc5c, validation-runs/2026-06-13-llm-h100).
+pub const OVERHEAD_PER_SEQUENCE_MS: f64 = 0.065;
 
 /// One GPU's figures, from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -223,7 +229,8 @@ mod tests {
         assert!((r.weight_read_ms - 16.06e9 / (1555e9 * DECODE_BANDWIDTH_EFFICIENCY) * 1e3).abs() < 1e-9);
         let st = r.step_time();
         let one = st.iteration(&Batch { seqs: 1, ctx: 1000, ..Batch::default() }) as f64 / PS_PER_MS;
-        let want = r.weight_read_ms + 1000.0 * r.kv_read_ms_per_token + ITERATION_OVERHEAD_MS;
+        let want =
+            r.weight_read_ms + 1000.0 * r.kv_read_ms_per_token + ITERATION_OVERHEAD_MS + OVERHEAD_PER_SEQUENCE_MS;
         assert!((one - want).abs() < 1e-5, "{one} vs {want}");
         // A short prompt is bound by the weight read; a long one by compute.
         let short = st.iteration(&Batch { prompt: 8, prompt_sq: 64, ..Batch::default() }) as f64 / PS_PER_MS;
