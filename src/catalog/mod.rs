@@ -61,6 +61,9 @@ pub struct Instance {
     /// GiB, below the nominal size; where sourced.
     #[serde(default)]
     pub gpu_memory_cuda_gib: Option<f64>,
+    /// Dense fp8 tensor TFLOP/s per GPU, on GPUs that have fp8 tensor cores.
+    #[serde(default)]
+    pub gpu_fp8_tflops: Option<f64>,
     #[serde(default)]
     pub note: String,
 }

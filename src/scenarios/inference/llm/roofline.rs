@@ -76,6 +76,8 @@ pub struct Gpu {
     pub memory_bytes: f64,
     pub bandwidth_gb_per_s: Option<f64>,
     pub tflops: Option<f64>,
+    /// The fp8 peak, where the GPU has fp8 tensor cores.
+    pub fp8_tflops: Option<f64>,
     pub interconnect_gb_per_s: Option<f64>,
 }
 
@@ -86,6 +88,7 @@ impl Gpu {
                 * (1u64 << 30) as f64,
             bandwidth_gb_per_s: instance.gpu_memory_bandwidth_gb_per_s,
             tflops: instance.gpu_fp16_tflops,
+            fp8_tflops: instance.gpu_fp8_tflops,
             interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
         }
     }
@@ -160,7 +163,12 @@ pub struct RooflineTerms {
 impl RooflineTerms {
     pub fn derive(model: &ModelArch, gpu: &Gpu, gpus: u32) -> Result<Self, Refusal> {
         let bw = gpu.bandwidth_gb_per_s.ok_or(Refusal::Missing("gpu_memory_bandwidth_gb_per_s"))? * 1e9;
-        let flops = gpu.tflops.ok_or(Refusal::Missing("gpu_fp16_tflops"))? * 1e12;
+        let fp16 = gpu.tflops.ok_or(Refusal::Missing("gpu_fp16_tflops"))?;
+        // A model of one byte per parameter (fp8) runs on fp8 tensor cores
+        // where the GPU has them (vLLM's W8A8 fp8 on Hopper and Ada); elsewhere
+        // its weights are widened to fp16 for the multiplication.
+        let fp8 = gpu.fp8_tflops.filter(|_| model.bytes_per_parameter <= 1.0);
+        let flops = fp8.unwrap_or(fp16) * 1e12;
         let t = gpus as f64;
         let read = bw * DECODE_BANDWIDTH_EFFICIENCY * t;
         let compute = flops * PREFILL_MFU * t;
@@ -216,6 +224,7 @@ mod tests {
             memory_bytes: 40.0 * (1u64 << 30) as f64,
             bandwidth_gb_per_s: Some(1555.0),
             tflops: Some(312.0),
+            fp8_tflops: None,
             interconnect_gb_per_s: Some(300.0),
         }
     }
@@ -320,6 +329,21 @@ mod tests {
         let blocks = kv_capacity(&llama2, &a100_80, 1, 0.9, 4096).unwrap() / KV_BLOCK_TOKENS;
         let error = blocks as f64 / 7351.0 - 1.0;
         assert!(error.abs() < 0.05, "{blocks} blocks against vLLM's 7351: {:+.1}%", 100.0 * error);
+    }
+
+    #[test]
+    fn fp8_models_use_the_fp8_peak_where_the_gpu_has_one() {
+        let fp8 = ModelArch { bytes_per_parameter: 1.0, ..llama3_8b() };
+        let h100 = Gpu { tflops: Some(989.0), fp8_tflops: Some(1979.0), ..a100() };
+        let r = RooflineTerms::derive(&fp8, &h100, 1).unwrap();
+        let want = 2.0 * 8.03e9 / (1979e12 * PREFILL_MFU) * 1e3;
+        assert!((r.prefill_ms_per_token - want).abs() < 1e-12);
+        // An fp16 model on the same GPU, and fp8 on an A100 (no fp8 cores),
+        // use the fp16 peak.
+        let r16 = RooflineTerms::derive(&llama3_8b(), &h100, 1).unwrap();
+        assert!((r16.prefill_ms_per_token - 2.0 * 8.03e9 / (989e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
+        let ra = RooflineTerms::derive(&fp8, &a100(), 1).unwrap();
+        assert!((ra.prefill_ms_per_token - 2.0 * 8.03e9 / (312e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
     }
 
     #[test]
