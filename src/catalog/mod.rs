@@ -57,6 +57,13 @@ pub struct Instance {
     pub gpu_fp16_tflops: Option<f64>,
     #[serde(default)]
     pub gpu_interconnect_gb_per_s: Option<f64>,
+    /// One GPU's total memory as CUDA reports it (vLLM's `total_gpu_memory`),
+    /// GiB, below the nominal size; where sourced.
+    #[serde(default)]
+    pub gpu_memory_cuda_gib: Option<f64>,
+    /// Dense fp8 tensor TFLOP/s per GPU, on GPUs that have fp8 tensor cores.
+    #[serde(default)]
+    pub gpu_fp8_tflops: Option<f64>,
     #[serde(default)]
     pub note: String,
 }

@@ -14,13 +14,22 @@ use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource
 use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
-/// Defaults of `[inference.llm]` (docs/llm-serving.md).
-pub const DEFAULT_CHUNK: u32 = 512;
+/// Defaults of `[inference.llm]` (docs/llm-serving.md). The scheduler is
+/// vLLM V1's, which always runs chunked prefill, with the token budget and
+/// sequence cap of `vllm serve` (`EngineArgs.get_batch_defaults`,
+/// vllm/engine/arg_utils.py, vLLM 0.10 and later): 8192 tokens and 1024
+/// sequences on a GPU of at least 70 GiB that is not an A100 (H100, H200),
+/// else 2048 and 256. Without a catalog GPU, the smaller pair.
+pub const DEFAULT_CHUNK: u32 = 2048;
 pub const DEFAULT_MAX_SEQS: u32 = 256;
+pub const DEFAULT_CHUNK_LARGE_GPU: u32 = 8192;
+pub const DEFAULT_MAX_SEQS_LARGE_GPU: u32 = 1024;
 /// vLLM's default without chunked prefill is the model's context length;
 /// 8192 is Llama 3's.
 pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
 pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// `slo` as a table `{ ttft, tpot }`, if it is one.
 pub(super) fn read_token_slo(s: &Section) -> Result<Option<TokenSlo>> {
@@ -73,11 +82,18 @@ pub(super) fn read_llm(
     }
     let gpus_per_replica = gpus / replicas;
     let scheduler = match l.choice("scheduler", &["vllm", "chunked"])? {
-        Some("chunked") => Scheduler::Chunked,
-        _ => Scheduler::Vllm,
+        Some("vllm") => Scheduler::Vllm,
+        _ => Scheduler::Chunked,
     };
-    let chunk = l.integer("chunk", 1, MAX_TOKENS as i64)?.map_or(DEFAULT_CHUNK, |c| c as u32);
-    let max_seqs = l.integer("max_seqs", 1, 1_000_000)?.map_or(DEFAULT_MAX_SEQS, |c| c as u32);
+    let large_gpu =
+        kind.is_some_and(|k| k.gpus > 0 && Gpu::of(k).memory_bytes >= 70.0 * GIB && !k.gpu.contains("A100"));
+    let (default_chunk, default_seqs) = if large_gpu {
+        (DEFAULT_CHUNK_LARGE_GPU, DEFAULT_MAX_SEQS_LARGE_GPU)
+    } else {
+        (DEFAULT_CHUNK, DEFAULT_MAX_SEQS)
+    };
+    let chunk = l.integer("chunk", 1, MAX_TOKENS as i64)?.map_or(default_chunk, |c| c as u32);
+    let max_seqs = l.integer("max_seqs", 1, 1_000_000)?.map_or(default_seqs, |c| c as u32);
     let max_batched_tokens =
         l.integer("max_batched_tokens", 1, MAX_TOKENS as i64)?.map_or(DEFAULT_MAX_BATCHED_TOKENS, |c| c as u32);
     let memory_util = l.number("memory_util", 0.01, 1.0)?.unwrap_or(DEFAULT_MEMORY_UTIL);
@@ -88,8 +104,10 @@ pub(super) fn read_llm(
         None => s.missing("instance", &message),
     };
     // The weights must fit a replica, whatever the KV capacity.
+    // vLLM profiles its activation peak at the iteration's token budget.
+    let budget = if scheduler == Scheduler::Chunked { chunk } else { max_batched_tokens };
     let model_kv = match (&model, &gpu) {
-        (Some(m), Some(g)) => match kv_capacity(m, g, gpus_per_replica, memory_util) {
+        (Some(m), Some(g)) => match kv_capacity(m, g, gpus_per_replica, memory_util, budget) {
             Ok(cap) => Some(cap),
             Err(Refusal::TooBig { need_gib, have_gib }) => {
                 return Err(at_instance(format!(

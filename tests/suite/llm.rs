@@ -304,9 +304,13 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
             "e.toml:5: `inference.llm.kv_tokens`: no request can run: the smallest holds 150 tokens",
         ),
         (
-            design("engine = \"llm\"", &format!("kv_tokens = 9000\nmax_batched_tokens = 64\n{FIT}"), ok_traffic),
+            design(
+                "engine = \"llm\"",
+                &format!("scheduler = \"vllm\"\nkv_tokens = 9000\nmax_batched_tokens = 64\n{FIT}"),
+                ok_traffic,
+            ),
             vec![],
-            "e.toml:6: `inference.llm.max_batched_tokens`: no request can run: the smallest prompt has 100 tokens",
+            "e.toml:7: `inference.llm.max_batched_tokens`: no request can run: the smallest prompt has 100 tokens",
         ),
     ];
     for (text, files, want) in cases {
@@ -321,8 +325,13 @@ fn kv_capacity_and_roofline_follow_from_a_profile() {
     let text = "[inference]\ninstance = \"ml.g5.12xlarge\"\nengine = \"llm\"\nprofile = \"l3.toml\"\n[inference.llm]\nreplicas = 4\n[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 100, output = 10 }\n";
     let e = load_text(text, &[("l3.toml", profile)]).unwrap();
     let l = e.points[0].design.downcast::<Endpoint>().unwrap().llm.clone().unwrap();
-    // 24 GiB × 0.9 − 16.06 GB, over 131072 bytes per token.
-    let want = ((24.0 * (1u64 << 30) as f64 * 0.9 - 16.06e9) / 131_072.0).floor() as u64;
+    // vLLM's sizing (docs/llm-serving.md): the A10G's 22.07 GiB as CUDA
+    // reports it × 0.9, less 16.06 GB of weights, the activation peak at the
+    // default chunked budget of 2048 tokens and 0.18 GiB outside PyTorch, in
+    // blocks of 16 tokens of 131072 bytes.
+    let gib = (1u64 << 30) as f64;
+    let free = 22.07 * gib * 0.9 - 16.06e9 - 20.2 * 4096.0 * 2.0 * 2048.0 - 0.18 * gib;
+    let want = (free / (16.0 * 131_072.0)).floor() as u64 * 16;
     assert_eq!(l.kv_tokens, want);
     assert!(l.roofline.is_some());
     let text = text.replace("replicas = 4", "replicas = 2");
@@ -349,4 +358,28 @@ fn requests_larger_than_the_cache_are_rejected_and_counted_while_the_rest_run() 
         let share = rejected / requests;
         assert!((share - 0.5).abs() < 5.0 * (0.25 / requests).sqrt(), "rejected share {share}");
     }
+}
+
+#[test]
+fn the_default_scheduler_is_vllm_v1s_chunked_prefill_with_its_budget_per_gpu() {
+    use spotsim::scenarios::inference::llm::Scheduler;
+    let profile = "name = \"l3\"\nsource = \"test\"\n[model]\nparameters = 8.03e9\nlayers = 32\nhidden = 4096\nkv_heads = 8\nhead_dim = 128\n";
+    let llm = |instance: &str, extra: &str| {
+        let text = format!(
+            "[inference]\ninstance = \"{instance}\"\nengine = \"llm\"\nprofile = \"l3.toml\"\n[inference.llm]\nreplicas = 8\n{extra}[traffic]\nduration = \"1h\"\nsynthetic = {{ mean_rps = 1 }}\ntokens = {{ input = 100, output = 10 }}\n"
+        );
+        let e = load_text(&text, &[("l3.toml", profile)]).unwrap();
+        e.points[0].design.downcast::<Endpoint>().unwrap().llm.clone().unwrap()
+    };
+    // vLLM's `vllm serve` defaults: 8192 tokens and 1024 sequences on a GPU
+    // of 70 GiB or more that is not an A100, else 2048 and 256.
+    let h100 = llm("ml.p5.48xlarge", "");
+    assert_eq!((h100.scheduler, h100.chunk, h100.max_seqs), (Scheduler::Chunked, 8192, 1024));
+    let a100 = llm("ml.p4de.24xlarge", "");
+    assert_eq!((a100.scheduler, a100.chunk, a100.max_seqs), (Scheduler::Chunked, 2048, 256));
+    // The whole-prompt scheduler stays as an option; its budget sizes the
+    // activation peak, so it leaves a smaller cache than chunks of 2048.
+    let old = llm("ml.p4de.24xlarge", "scheduler = \"vllm\"\n");
+    assert_eq!(old.scheduler, Scheduler::Vllm);
+    assert!(old.kv_tokens < a100.kv_tokens);
 }

@@ -78,6 +78,9 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
         let record = record.unwrap();
         let row: HashMap<String, String> =
             headers.iter().zip(record.iter()).map(|(h, v)| (h.into(), v.into())).collect();
+        if row["load"] != "fixed" {
+            continue;
+        }
         let num = |k: &str| row[k].parse::<f64>().unwrap_or_else(|_| panic!("{k} of {}", row["id"]));
         let got = simulate(&row);
         let (measured, documented, bound) = (num("measured_ms"), num("simulated_ms"), num("bound_pct"));
@@ -98,10 +101,138 @@ fn the_roofline_stays_within_its_documented_error_on_held_out_measurements() {
     );
 }
 
+/// `n` token counts whose sorted values are the lognormal's quantiles at
+/// (i + ½)/n, clamped to `lo..=hi`: a deterministic sample of the shape.
+fn lognormal_quantiles(median: f64, sigma: f64, n: usize) -> Vec<f64> {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let z = Normal::new(0.0, 1.0).unwrap();
+    (0..n).map(|i| (median.ln() + sigma * z.inverse_cdf((i as f64 + 0.5) / n as f64)).exp()).collect()
+}
+
+/// A saturation row: `requests_at_once` requests per replica arrive at
+/// time 0 with lognormal token counts (ShareGPT's filter of vLLM's
+/// benchmark: prompt ≤ 1024, prompt + output ≤ 2048); the output throughput
+/// per replica over the makespan, found as the smallest end-to-end `slo`
+/// that every request meets (to 0.1%); or the metric the row names, such
+/// as `tpot_p50_ms`, over the burst.
+fn simulate_burst(row: &HashMap<String, String>) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let field = |k: &str| row.get(k).unwrap_or_else(|| panic!("no column {k}")).as_str();
+    let num = |k: &str| field(k).parse::<f64>().unwrap_or_else(|_| panic!("{k} of {}", field("id")));
+    let replicas = num("replicas") as usize;
+    let n = num("requests_at_once") as usize;
+    let input = lognormal_quantiles(num("input_tokens"), num("input_sigma"), n);
+    let output = lognormal_quantiles(num("output_tokens"), num("output_sigma"), n);
+    let mut trace = String::from("time_s,input,output\n");
+    let mut total = 0.0;
+    for i in 0..n {
+        let prompt = input[i].round().clamp(4.0, 1024.0);
+        // 389 is prime to n = 1000: prompt and output lengths unpaired.
+        let out = output[(i * 389) % n].round().clamp(4.0, 2048.0 - prompt);
+        for _ in 0..replicas {
+            trace += &format!("0,{prompt},{out}\n");
+        }
+        total += out;
+    }
+    // One late request ends the trace, so it does not repeat within the run.
+    trace += "3000,4,2\n";
+    std::fs::write(dir.path().join("trace.csv"), trace).unwrap();
+    let profile = field("profile");
+    let profile =
+        if profile.ends_with(".toml") { data().join(profile).display().to_string() } else { profile.to_string() };
+    let attainment = |slo_s: f64| {
+        let text = format!(
+            r#"
+name = "{id}"
+replications = 1
+[inference]
+mode = "endpoint"
+instance = "{instance}"
+engine = "llm"
+profile = "{profile}"
+initial_instances = 1
+queue_limit = 1000000
+timeout = "1h"
+slo = "{slo_ms}ms"
+[inference.llm]
+replicas = {replicas}
+scheduler = "{scheduler}"
+step_time = "roofline"
+[traffic]
+trace = "trace.csv"
+format = "requests"
+replay = "as-is"
+input_tokens_column = "input"
+output_tokens_column = "output"
+duration = "2900s"
+"#,
+            id = field("id"),
+            instance = field("instance"),
+            scheduler = field("scheduler"),
+            slo_ms = (slo_s * 1e3).round() as u64,
+        );
+        std::fs::write(dir.path().join("exp.toml"), text).unwrap();
+        let e = experiment::load(&dir.path().join("exp.toml"), &[]).unwrap_or_else(|err| panic!("{err}"));
+        let values = Runner::new(1).unwrap().run(e.points[0].design.model(), 1, 1, &|_| {});
+        let rows = Rows { metrics: e.metrics(), values };
+        (rows.only("slo_attainment"), rows.only(field("metric")))
+    };
+    if field("metric") != "output_tokens_per_s" {
+        return attainment(1.0).1;
+    }
+    let (mut lo, mut hi) = (1.0f64, 2800.0f64);
+    while hi / lo > 1.001 {
+        let mid = (lo * hi).sqrt();
+        // The late request (in the counts) always meets it.
+        if attainment(mid).0 >= 1.0 { hi = mid } else { lo = mid }
+    }
+    total / hi
+}
+
+/// Held-out saturation rows (`load = "burst"` in heldout.csv): each within
+/// its documented value and bound; and the acceptance of issue 27 on them,
+/// median and max |error|.
+#[test]
+fn saturation_throughput_stays_within_its_documented_error() {
+    let mut reader = csv::Reader::from_path(data().join("heldout.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let (mut failures, mut errors) = (Vec::new(), Vec::new());
+    for record in reader.records() {
+        let record = record.unwrap();
+        let row: HashMap<String, String> =
+            headers.iter().zip(record.iter()).map(|(h, v)| (h.into(), v.into())).collect();
+        if row["load"] != "burst" {
+            continue;
+        }
+        let num = |k: &str| row[k].parse::<f64>().unwrap();
+        let got = simulate_burst(&row);
+        let (measured, documented, bound) = (num("measured_ms"), num("simulated_ms"), num("bound_pct"));
+        let error = 100.0 * (got / measured - 1.0);
+        if (got / documented - 1.0).abs() > 0.005 || error.abs() > bound {
+            failures.push(format!(
+                "{}: engine {got:.3} ms, docs {documented:.3} ms, measured {measured} ms: error {error:+.1}% (bound {bound}%)",
+                row["id"]
+            ));
+        }
+        errors.push(error.abs());
+    }
+    // Issue 27's acceptance: median |error| <= 15%, max <= 35%.
+    errors.sort_by(f64::total_cmp);
+    let mid = errors.len() / 2;
+    let median = if errors.len() % 2 == 1 { errors[mid] } else { (errors[mid - 1] + errors[mid]) / 2.0 };
+    assert!(median <= 15.0 && errors[errors.len() - 1] <= 35.0, "held-out saturation |errors| {errors:?}");
+    assert!(
+        failures.is_empty(),
+        "update docs/llm-serving.md and heldout.csv, or fix the drift:\n{}",
+        failures.join("\n")
+    );
+}
+
 #[test]
 fn the_constants_are_the_ones_their_training_data_give() {
     use spotsim::scenarios::inference::llm::roofline::{
-        ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, ITERATION_OVERHEAD_MS, PREFILL_MFU,
+        ACTIVATION_HIDDENS_PER_TOKEN, ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, DECODE_MFU,
+        ITERATION_OVERHEAD_MS, NON_TORCH_GIB, OVERHEAD_PER_SEQUENCE_MS, PREFILL_MFU,
     };
     let mut reader = csv::Reader::from_path(data().join("training.csv")).unwrap();
     let mut seen = 0;
@@ -112,6 +243,10 @@ fn the_constants_are_the_ones_their_training_data_give() {
         let constant = match name {
             "DECODE_BANDWIDTH_EFFICIENCY" => DECODE_BANDWIDTH_EFFICIENCY,
             "PREFILL_MFU" => PREFILL_MFU,
+            "DECODE_MFU" => DECODE_MFU,
+            "ACTIVATION_HIDDENS_PER_TOKEN" => ACTIVATION_HIDDENS_PER_TOKEN,
+            "NON_TORCH_GIB" => NON_TORCH_GIB,
+            "OVERHEAD_PER_SEQUENCE_MS" => OVERHEAD_PER_SEQUENCE_MS,
             "ALLREDUCE_LATENCY_US" => ALLREDUCE_LATENCY_US,
             "ITERATION_OVERHEAD_MS" => ITERATION_OVERHEAD_MS,
             other => panic!("unknown constant {other}"),
@@ -127,7 +262,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
         assert!(near(median) || near(mean), "{name} = {value}, training figures {figures:?}");
         seen += 1;
     }
-    assert_eq!(seen, 4);
+    assert_eq!(seen, 8);
 }
 
 /// Open loop against the peer: the engine and Vidur on the same configuration

@@ -5,14 +5,18 @@
 //! - prefill is compute-bound: 2·parameters FLOPs per prompt token plus
 //!   causal attention, 2·layers·hidden FLOPs per token², over the peak
 //!   FLOP/s times `PREFILL_MFU`; never faster than reading the weights;
-//! - decode is memory-bound: the weights and the KV cache of every
-//!   context token are read once per iteration, at the memory bandwidth
-//!   times `DECODE_BANDWIDTH_EFFICIENCY`;
+//! - decode reads the weights and the KV cache of every context token once
+//!   per iteration, at the memory bandwidth times
+//!   `DECODE_BANDWIDTH_EFFICIENCY`; its linear layers do 2·parameters FLOPs
+//!   per sequence, and at large batches (B ≈ 100–250 on A100 and H100) that
+//!   compute, at the peak times `DECODE_MFU`, takes longer than the weight
+//!   read: the linear part is the larger of the two;
 //! - tensor parallelism over t GPUs splits all of that t ways and adds two
 //!   all-reduces per layer: a latency floor each, and ring all-reduce bytes
 //!   (2·(t−1)/t of the activations) over the interconnect;
 //! - every iteration adds `ITERATION_OVERHEAD_MS` (scheduler, sampling,
-//!   kernel launches).
+//!   kernel launches), and `OVERHEAD_PER_SEQUENCE_MS` per decoding sequence
+//!   (in a measured table this is the decode's `c·B`).
 //!
 //! The constants are defaults; `docs/llm-serving.md` keeps their sources
 //! and the roofline's error against measurements.
@@ -23,7 +27,7 @@ use super::step::StepTime;
 use crate::catalog::Instance;
 pub use crate::catalog::profile::ModelArch;
 
-// The four constants are fitted on a TRAINING set of measurements and held to
+// The constants are fitted on a TRAINING set of measurements and held to
 // others they were not fitted to; tests/data/llm/ keeps both as CSVs with their
 // sources, `docs/llm-serving.md` ("Validation") the error table, and the test
 // `llm_validation` recomputes every held-out row through the engine.
@@ -39,6 +43,13 @@ pub const DECODE_BANDWIDTH_EFFICIENCY: f64 = 0.78;
 /// iterations, the overhead below taken out; LLMServe/DistServe @82831f1).
 /// Vidur's GEMM-only figure at 2048 tokens is higher, 0.70–0.77.
 pub const PREFILL_MFU: f64 = 0.64;
+/// Share of peak dense FLOP/s that the linear layers reach in a decode
+/// batch: 0.62, the median over Vidur's profiles (A100 Llama-2-7B 0.632 and
+/// Llama-3-8B 0.611, A40 Llama-2-7B 0.626, H100 Llama-2-7B 0.552; mlp.csv at
+/// TP 1, 1–1024 tokens) of the efficiency that best fits their times with
+/// `max(weights / (bandwidth·DECODE_BANDWIDTH_EFFICIENCY), 2·params·B / (peak·e))`
+/// (least squares in log time).
+pub const DECODE_MFU: f64 = 0.62;
 /// Latency floor of one all-reduce across a replica's GPUs, microseconds:
 /// 35, the median over A100 and H100 DGX nodes at 2, 4 and 8 GPUs of
 /// Vidur's measured NCCL all-reduce times for messages up to 256 KiB
@@ -50,21 +61,34 @@ pub const ALLREDUCE_LATENCY_US: f64 = 35.0;
 /// the efficiency above is taken out.
 pub const ITERATION_OVERHEAD_MS: f64 = 0.9;
 
+/// Overhead per decoding sequence and iteration, milliseconds (sampling,
+/// detokenisation and output processing grow with the batch): 0.065, the
+/// slope of vLLM 0.22.1's TPOT p50 over 1, 4 and 16 closed-loop users
+/// (16.05, 16.43, 17.30 ms: 0.080 ms per user, least squares) for
+/// Qwen2.5-72B on 4 × H100, less the slope the engine gives there without it
+/// (0.015: prefill interference and the KV read) (InferenceBench,
+/// yobitelcomm/bench @eb9dc5c, validation-runs/2026-06-13-llm-h100).
+pub const OVERHEAD_PER_SEQUENCE_MS: f64 = 0.065;
+
 /// One GPU's figures, from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Gpu {
     pub memory_bytes: f64,
     pub bandwidth_gb_per_s: Option<f64>,
     pub tflops: Option<f64>,
+    /// The fp8 peak, where the GPU has fp8 tensor cores.
+    pub fp8_tflops: Option<f64>,
     pub interconnect_gb_per_s: Option<f64>,
 }
 
 impl Gpu {
     pub fn of(instance: &Instance) -> Self {
         Gpu {
-            memory_bytes: instance.memory_per_accelerator_gib() * (1u64 << 30) as f64,
+            memory_bytes: instance.gpu_memory_cuda_gib.unwrap_or(instance.memory_per_accelerator_gib())
+                * (1u64 << 30) as f64,
             bandwidth_gb_per_s: instance.gpu_memory_bandwidth_gb_per_s,
             tflops: instance.gpu_fp16_tflops,
+            fp8_tflops: instance.gpu_fp8_tflops,
             interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
         }
     }
@@ -79,16 +103,46 @@ pub enum Refusal {
     Missing(&'static str),
 }
 
-/// KV-cache tokens a replica of `gpus` GPUs holds: its memory times
-/// `memory_util`, less the weights, over the KV bytes per token.
-pub fn kv_capacity(model: &ModelArch, gpu: &Gpu, gpus: u32, memory_util: f64) -> Result<u64, Refusal> {
-    let usable = gpu.memory_bytes * gpus as f64 * memory_util;
-    let weights = model.weight_bytes();
+/// Peak activation memory of vLLM's profiling forward pass, per batched
+/// token, in units of `hidden · bytes_per_parameter`: 20.2, from vLLM's own
+/// log for Meta-Llama-3-8B (bf16, hidden 4096) at its default 8192 batched
+/// tokens: "PyTorch activation peak memory 1.26GiB" (vllm-project/vllm PR
+/// #10511, youkaichao, 2024-12-14; the MLP's gate/up output, 2 × 14336
+/// values per token, dominates).
+pub const ACTIVATION_HIDDENS_PER_TOKEN: f64 = 20.2;
+/// Memory outside PyTorch's allocator per GPU (CUDA context growth, cuBLAS
+/// workspaces, NCCL buffers), GiB: 0.18, the mean of vLLM's logged
+/// "non_torch_memory" once its profiler counts only the increase (0.16 GiB,
+/// H100, TP 1, vllm-project/vllm PR #12126; 0.20 GiB at TP 4, PR #14447).
+pub const NON_TORCH_GIB: f64 = 0.18;
+/// vLLM's KV block, tokens (its default `block_size`).
+pub const KV_BLOCK_TOKENS: u64 = 16;
+
+/// KV-cache tokens a replica of `gpus` GPUs holds, as vLLM sizes it
+/// (`determine_available_memory` of its GPU worker): per GPU, the memory
+/// times `memory_util`, less the weights' share, the activation peak of a
+/// forward pass over `batched_tokens` and the non-torch memory; in whole
+/// blocks of `KV_BLOCK_TOKENS`. CUDA graphs are captured after the cache is
+/// sized and live in the `1 − memory_util` margin, so they take nothing here.
+pub fn kv_capacity(
+    model: &ModelArch,
+    gpu: &Gpu,
+    gpus: u32,
+    memory_util: f64,
+    batched_tokens: u32,
+) -> Result<u64, Refusal> {
     let gib = |b: f64| b / (1u64 << 30) as f64;
+    let t = gpus as f64;
+    let usable = gpu.memory_bytes * memory_util;
+    let weights = model.weight_bytes() / t;
     if weights >= usable {
-        return Err(Refusal::TooBig { need_gib: gib(weights), have_gib: gib(usable) });
+        return Err(Refusal::TooBig { need_gib: gib(model.weight_bytes()), have_gib: gib(usable * t) });
     }
-    Ok(((usable - weights) / model.kv_bytes_per_token()).floor() as u64)
+    let activation =
+        ACTIVATION_HIDDENS_PER_TOKEN * model.hidden as f64 * model.bytes_per_parameter * batched_tokens as f64;
+    let free = usable - weights - activation - NON_TORCH_GIB * (1u64 << 30) as f64;
+    let block = KV_BLOCK_TOKENS as f64 * model.kv_bytes_per_token() / t;
+    Ok((free / block).floor().max(0.0) as u64 * KV_BLOCK_TOKENS)
 }
 
 /// The roofline's terms for one replica, milliseconds.
@@ -96,20 +150,29 @@ pub fn kv_capacity(model: &ModelArch, gpu: &Gpu, gpus: u32, memory_util: f64) ->
 pub struct RooflineTerms {
     pub weight_read_ms: f64,
     pub prefill_ms_per_token: f64,
+    /// The linear layers' compute per decoding sequence.
+    pub decode_ms_per_seq: f64,
     pub prefill_ms_per_token_sq: f64,
     pub kv_read_ms_per_token: f64,
     pub comm_ms_per_iteration: f64,
     pub comm_ms_per_token: f64,
     pub overhead_ms: f64,
+    pub overhead_ms_per_seq: f64,
 }
 
 impl RooflineTerms {
     pub fn derive(model: &ModelArch, gpu: &Gpu, gpus: u32) -> Result<Self, Refusal> {
         let bw = gpu.bandwidth_gb_per_s.ok_or(Refusal::Missing("gpu_memory_bandwidth_gb_per_s"))? * 1e9;
-        let flops = gpu.tflops.ok_or(Refusal::Missing("gpu_fp16_tflops"))? * 1e12;
+        let fp16 = gpu.tflops.ok_or(Refusal::Missing("gpu_fp16_tflops"))?;
+        // A model of one byte per parameter (fp8) runs on fp8 tensor cores
+        // where the GPU has them (vLLM's W8A8 fp8 on Hopper and Ada); elsewhere
+        // its weights are widened to fp16 for the multiplication.
+        let fp8 = gpu.fp8_tflops.filter(|_| model.bytes_per_parameter <= 1.0);
+        let flops = fp8.unwrap_or(fp16) * 1e12;
         let t = gpus as f64;
         let read = bw * DECODE_BANDWIDTH_EFFICIENCY * t;
         let compute = flops * PREFILL_MFU * t;
+        let decode_compute = flops * DECODE_MFU * t;
         let ms = 1e3;
         let (comm_iter, comm_token) = if gpus > 1 {
             let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))? * 1e9;
@@ -122,11 +185,13 @@ impl RooflineTerms {
         Ok(RooflineTerms {
             weight_read_ms: model.weight_bytes() / read * ms,
             prefill_ms_per_token: 2.0 * model.parameters / compute * ms,
+            decode_ms_per_seq: 2.0 * model.parameters / decode_compute * ms,
             prefill_ms_per_token_sq: 2.0 * model.layers as f64 * model.hidden as f64 / compute * ms,
             kv_read_ms_per_token: model.kv_bytes_per_token() / read * ms,
             comm_ms_per_iteration: comm_iter,
             comm_ms_per_token: comm_token,
             overhead_ms: ITERATION_OVERHEAD_MS,
+            overhead_ms_per_seq: OVERHEAD_PER_SEQUENCE_MS,
         })
     }
 
@@ -135,10 +200,12 @@ impl RooflineTerms {
             self.weight_read_ms,
             self.prefill_ms_per_token,
             self.prefill_ms_per_token_sq,
+            self.decode_ms_per_seq,
             self.kv_read_ms_per_token,
             self.comm_ms_per_iteration,
             self.comm_ms_per_token,
             self.overhead_ms,
+            self.overhead_ms_per_seq,
         )
     }
 }
@@ -157,6 +224,7 @@ mod tests {
             memory_bytes: 40.0 * (1u64 << 30) as f64,
             bandwidth_gb_per_s: Some(1555.0),
             tflops: Some(312.0),
+            fp8_tflops: None,
             interconnect_gb_per_s: Some(300.0),
         }
     }
@@ -170,7 +238,8 @@ mod tests {
         assert!((r.weight_read_ms - 16.06e9 / (1555e9 * DECODE_BANDWIDTH_EFFICIENCY) * 1e3).abs() < 1e-9);
         let st = r.step_time();
         let one = st.iteration(&Batch { seqs: 1, ctx: 1000, ..Batch::default() }) as f64 / PS_PER_MS;
-        let want = r.weight_read_ms + 1000.0 * r.kv_read_ms_per_token + ITERATION_OVERHEAD_MS;
+        let want =
+            r.weight_read_ms + 1000.0 * r.kv_read_ms_per_token + ITERATION_OVERHEAD_MS + OVERHEAD_PER_SEQUENCE_MS;
         assert!((one - want).abs() < 1e-5, "{one} vs {want}");
         // A short prompt is bound by the weight read; a long one by compute.
         let short = st.iteration(&Batch { prompt: 8, prompt_sq: 64, ..Batch::default() }) as f64 / PS_PER_MS;
@@ -187,15 +256,99 @@ mod tests {
     }
 
     #[test]
+    fn large_decode_batches_are_bound_by_compute_and_runs_stay_exact() {
+        let m = llama3_8b();
+        let r = RooflineTerms::derive(&m, &a100(), 1).unwrap();
+        let st = r.step_time();
+        let ms = |b: &Batch| st.iteration(b) as f64 / PS_PER_MS;
+        // The linear layers turn compute-bound where 2·params·B / (312 T·0.62)
+        // passes the weight read: B ≈ 164 on an A100 40GB.
+        let knee = r.weight_read_ms / r.decode_ms_per_seq;
+        assert!((knee - 16.06e9 / (1555e9 * 0.78) / (2.0 * 8.03e9 / (312e12 * DECODE_MFU))).abs() < 1e-9);
+        assert!((150.0..180.0).contains(&knee), "{knee}");
+        let at = |seqs: u64| ms(&Batch { seqs, ctx: seqs * 500, ..Batch::default() });
+        let kv = |seqs: u64| (seqs * 500) as f64 * r.kv_read_ms_per_token;
+        let overhead = |seqs: u64| ITERATION_OVERHEAD_MS + seqs as f64 * OVERHEAD_PER_SEQUENCE_MS;
+        assert!((at(64) - r.weight_read_ms - kv(64) - overhead(64)).abs() < 1e-5);
+        let big = 512.0 * r.decode_ms_per_seq;
+        assert!((at(512) - big - kv(512) - overhead(512)).abs() < 1e-5, "{} vs {big}", at(512));
+        // A chunked iteration runs its linear layers once over prompt and
+        // decode tokens together.
+        let mixed = ms(&Batch { prompt: 2048, prompt_sq: 2048 * 2048, seqs: 200, ctx: 100_000 });
+        let compute =
+            2048.0 * r.prefill_ms_per_token + 2048.0 * 2048.0 * r.prefill_ms_per_token_sq + 200.0 * r.decode_ms_per_seq;
+        assert!((mixed - compute - 100_000.0 * r.kv_read_ms_per_token - overhead(200)).abs() < 1e-2);
+        // Bulk advance over a compute-bound run is still the sum of its steps.
+        for seqs in [1u64, 100, 256, 1000] {
+            let run = st.run(seqs, 3000);
+            let mut t = 0u128;
+            for j in 0..200u64 {
+                assert_eq!(run.time(j), t);
+                t += st.iteration(&Batch { seqs, ctx: 3000 + j * seqs, ..Batch::default() });
+            }
+        }
+    }
+
+    #[test]
     fn capacity_follows_memory_and_a_big_model_is_refused() {
         let m = llama3_8b();
-        let cap = kv_capacity(&m, &a100(), 1, 0.9).unwrap();
-        let usable = 40.0 * (1u64 << 30) as f64 * 0.9;
-        assert_eq!(cap, ((usable - 16.06e9) / 131_072.0).floor() as u64);
+        let gib = (1u64 << 30) as f64;
+        let cap = kv_capacity(&m, &a100(), 1, 0.9, 8192).unwrap();
+        let free = 40.0 * gib * 0.9 - 16.06e9 - 20.2 * 4096.0 * 2.0 * 8192.0 - 0.18 * gib;
+        assert_eq!(cap, (free / (16.0 * 131_072.0)).floor() as u64 * 16);
+        // A smaller token budget leaves more for the cache; tensor
+        // parallelism splits the weights and the KV heads alike.
+        assert!(kv_capacity(&m, &a100(), 1, 0.9, 2048).unwrap() > cap);
+        let two = kv_capacity(&m, &a100(), 2, 0.9, 8192).unwrap();
+        let free2 = 40.0 * gib * 0.9 - 16.06e9 / 2.0 - 20.2 * 4096.0 * 2.0 * 8192.0 - 0.18 * gib;
+        assert_eq!(two, (free2 / (16.0 * 65_536.0)).floor() as u64 * 16);
         let big = ModelArch { parameters: 70.6e9, layers: 80, hidden: 8192, ..m };
-        let Err(Refusal::TooBig { need_gib, .. }) = kv_capacity(&big, &a100(), 2, 0.9) else { panic!() };
-        assert!((need_gib - 141.2e9 / (1u64 << 30) as f64).abs() < 1e-9);
-        assert!(kv_capacity(&big, &a100(), 8, 0.9).is_ok());
+        let Err(Refusal::TooBig { need_gib, .. }) = kv_capacity(&big, &a100(), 2, 0.9, 8192) else { panic!() };
+        assert!((need_gib - 141.2e9 / gib).abs() < 1e-9);
+        assert!(kv_capacity(&big, &a100(), 8, 0.9, 8192).is_ok());
+    }
+
+    /// vLLM's published sizing of Llama-3.1-8B on a 24 GB GPU (an A10 of
+    /// Oracle's AI Quick Actions, vLLM 0.7, chunked prefill at 2048 tokens
+    /// as vLLM enables it for a 131072-token context): "total_gpu_memory
+    /// (22.07GiB) x gpu_memory_utilization (0.90)", "# CUDA blocks: 2356"
+    /// (oracle-samples/oci-data-science-ai-samples,
+    /// ai-quick-actions/troubleshooting-tips.md). Not a training figure.
+    #[test]
+    fn capacity_matches_vllms_published_block_count_on_a_24_gb_gpu() {
+        let gpu = Gpu { memory_bytes: 22.07 * (1u64 << 30) as f64, ..a100() };
+        let blocks = kv_capacity(&llama3_8b(), &gpu, 1, 0.9, 2048).unwrap() / KV_BLOCK_TOKENS;
+        let error = blocks as f64 / 2356.0 - 1.0;
+        assert!(error.abs() < 0.05, "{blocks} blocks against vLLM's 2356: {:+.1}%", 100.0 * error);
+        // "memory − weights" alone would give 2511 blocks, +7%.
+        // And vLLM's "# GPU blocks: 7351" for Llama-2-7B on one A100 80GB
+        // (vllm-project/vllm PR #2031, 2023-12-12; V0 at its default 4096
+        // batched tokens, the model's context), from the nominal 80 GiB.
+        let llama2 = ModelArch { parameters: 6.74e9, kv_heads: 32, ..llama3_8b() };
+        let a100_80 = Gpu { memory_bytes: 80.0 * (1u64 << 30) as f64, ..a100() };
+        let blocks = kv_capacity(&llama2, &a100_80, 1, 0.9, 4096).unwrap() / KV_BLOCK_TOKENS;
+        let error = blocks as f64 / 7351.0 - 1.0;
+        assert!(error.abs() < 0.05, "{blocks} blocks against vLLM's 7351: {:+.1}%", 100.0 * error);
+    }
+
+    #[test]
+    fn fp8_models_use_the_fp8_peak_where_the_gpu_has_one() {
+        let fp8 = ModelArch { bytes_per_parameter: 1.0, ..llama3_8b() };
+        let h100 = Gpu { tflops: Some(989.0), fp8_tflops: Some(1979.0), ..a100() };
+        let r = RooflineTerms::derive(&fp8, &h100, 1).unwrap();
+        let want = 2.0 * 8.03e9 / (1979e12 * PREFILL_MFU) * 1e3;
+        assert!((r.prefill_ms_per_token - want).abs() < 1e-12);
+        // An fp16 model on the same GPU, and fp8 on an A100 (no fp8 cores),
+        // use the fp16 peak.
+        let r16 = RooflineTerms::derive(&llama3_8b(), &h100, 1).unwrap();
+        assert!((r16.prefill_ms_per_token - 2.0 * 8.03e9 / (989e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
+        let ra = RooflineTerms::derive(&fp8, &a100(), 1).unwrap();
+        assert!((ra.prefill_ms_per_token - 2.0 * 8.03e9 / (312e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_missing_link_is_refused() {
+        let m = llama3_8b();
         let no_link = Gpu { interconnect_gb_per_s: None, ..a100() };
         assert_eq!(RooflineTerms::derive(&m, &no_link, 2), Err(Refusal::Missing("gpu_interconnect_gb_per_s")));
     }

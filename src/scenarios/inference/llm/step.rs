@@ -17,7 +17,9 @@ enum Prefill {
     /// `a + b·Σl + c·Σl²`.
     Fit { a: u64, b: u64, c: u64 },
     /// Compute-bound but never below reading the weights:
-    /// `max(weights, lin·Σl + quad·Σl²) + comm·Σl`.
+    /// `max(weights, lin·Σl + quad·Σl² + flop·B) + floor + comm·Σl`, the
+    /// linear layers run once over the prompt tokens and the `B` decoding
+    /// sequences of the iteration.
     Roofline { weights: u64, lin: u64, quad: u64, comm: u64 },
 }
 
@@ -25,10 +27,16 @@ enum Prefill {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepTime {
     prefill: Prefill,
-    /// Decode: `da + db·Σctx + dc·B`.
+    /// Decode: `max(da, flop·B) + floor + db·Σctx + dc·B`; a fit has
+    /// `flop = floor = 0`, so `da + db·Σctx + dc·B`.
     da: u64,
     db: u64,
     dc: u64,
+    /// The roofline's compute per decoding sequence (the linear layers turn
+    /// compute-bound past `B = da / flop`), and its tensor-parallel
+    /// communication floor, paid once per iteration.
+    flop: u64,
+    floor: u64,
     /// Every iteration: `o0 + o1·Σctx` (a prompt's ctx being its length).
     o0: u64,
     o1: u64,
@@ -56,72 +64,88 @@ impl StepTime {
             da: ps(f.decode[0]),
             db: ps(f.decode[1]),
             dc: ps(f.decode[2]),
+            flop: 0,
+            floor: 0,
             o0: ps(f.overhead[0]),
             o1: ps(f.overhead[1]),
         }
     }
 
     /// From roofline terms, all in milliseconds: the weight read, the
-    /// prefill's compute per token and per token², the KV read per context
-    /// token, tensor-parallel communication (per iteration and per token),
-    /// and the per-iteration overhead.
+    /// prefill's compute per token and per token², the decode's compute per
+    /// sequence, the KV read per context token, tensor-parallel
+    /// communication (per iteration and per token), and the overhead per
+    /// iteration and per decoding sequence.
     #[allow(clippy::too_many_arguments)]
     pub fn roofline(
         weights: f64,
         flop_per_token: f64,
         flop_per_token_sq: f64,
+        flop_per_seq: f64,
         kv_per_token: f64,
         comm_per_iteration: f64,
         comm_per_token: f64,
         overhead: f64,
+        overhead_per_seq: f64,
     ) -> Self {
-        // The communication floor is part of every iteration: in the
-        // intercepts, so a mixed iteration pays it once.
-        let floor = ps(comm_per_iteration);
         StepTime {
             prefill: Prefill::Roofline {
-                weights: ps(weights) + floor,
+                weights: ps(weights),
                 lin: ps(flop_per_token),
                 quad: ps(flop_per_token_sq),
                 comm: ps(comm_per_token),
             },
-            da: ps(weights) + floor,
+            da: ps(weights),
             db: ps(kv_per_token),
-            dc: ps(comm_per_token),
+            dc: ps(comm_per_token) + ps(overhead_per_seq),
+            flop: ps(flop_per_seq),
+            // The communication floor is part of every iteration, paid once
+            // in a mixed one.
+            floor: ps(comm_per_iteration),
             o0: ps(overhead),
             o1: 0,
         }
     }
 
-    /// The prefill's intercept and the rest of its time.
-    fn prefill_parts(&self, b: &Batch) -> (u128, u128) {
-        let (l, l2) = (b.prompt as u128, b.prompt_sq as u128);
-        match self.prefill {
-            Prefill::Fit { a, b, c } => (a as u128, b as u128 * l + c as u128 * l2),
-            Prefill::Roofline { weights, lin, quad, comm } => {
-                let compute = lin as u128 * l + quad as u128 * l2;
-                (weights as u128, compute.saturating_sub(weights as u128) + comm as u128 * l)
-            }
-        }
+    /// The prefill's intercept and the rest of its time (a fit).
+    fn prefill_fit(a: u64, b: u64, c: u64, batch: &Batch) -> (u128, u128) {
+        let (l, l2) = (batch.prompt as u128, batch.prompt_sq as u128);
+        (a as u128, b as u128 * l + c as u128 * l2)
+    }
+
+    /// The linear layers' part of a decode of `seqs` sequences: the weight
+    /// read, or their compute once it is longer.
+    fn decode_intercept(&self, seqs: u64) -> u128 {
+        (self.da as u128).max(self.flop as u128 * seqs as u128) + self.floor as u128
     }
 
     /// One iteration of any kind: prefill terms of its prompts, decode terms
-    /// of its sequences, the larger intercept once, and the overhead.
+    /// of its sequences, the larger intercept once (a fit) or the linear
+    /// layers once over all its tokens (the roofline), and the overhead.
     pub fn iteration(&self, b: &Batch) -> u128 {
-        let (pa, pv) = if b.prompt > 0 { self.prefill_parts(b) } else { (0, 0) };
-        let (da, dv) = if b.seqs > 0 {
-            (self.da as u128, self.db as u128 * b.ctx as u128 + self.dc as u128 * b.seqs as u128)
-        } else {
-            (0, 0)
+        let dv = if b.seqs > 0 { self.db as u128 * b.ctx as u128 + self.dc as u128 * b.seqs as u128 } else { 0 };
+        let overhead = self.o0 as u128 + self.o1 as u128 * (b.ctx + b.prompt) as u128;
+        let work = match self.prefill {
+            Prefill::Fit { a, b: pb, c } => {
+                let (pa, pv) = if b.prompt > 0 { Self::prefill_fit(a, pb, c, b) } else { (0, 0) };
+                let da = if b.seqs > 0 { self.da as u128 } else { 0 };
+                pa.max(da) + pv
+            }
+            Prefill::Roofline { weights, lin, quad, comm } => {
+                let compute = lin as u128 * b.prompt as u128
+                    + quad as u128 * b.prompt_sq as u128
+                    + self.flop as u128 * b.seqs as u128;
+                (weights as u128).max(compute) + self.floor as u128 + comm as u128 * b.prompt as u128
+            }
         };
-        pa.max(da) + pv + dv + self.o0 as u128 + self.o1 as u128 * (b.ctx + b.prompt) as u128
+        work + dv + overhead
     }
 
     /// A decode-only run with `seqs` sequences: iteration j (from 0) takes
     /// `alpha + beta·(ctx0 + j·seqs)`.
     pub fn run(&self, seqs: u64, ctx0: u64) -> Run {
         Run {
-            alpha: self.da as u128 + self.dc as u128 * seqs as u128 + self.o0 as u128,
+            alpha: self.decode_intercept(seqs) + self.dc as u128 * seqs as u128 + self.o0 as u128,
             beta: (self.db + self.o1) as u128,
             seqs: seqs as u128,
             ctx0: ctx0 as u128,
