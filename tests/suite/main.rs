@@ -1,5 +1,6 @@
 //! The integration tests, built into one binary (one link on a small CI machine).
 
+mod calibrate;
 mod child;
 mod cli;
 mod deadline;

@@ -69,7 +69,7 @@ pub enum Load {
 impl Load {
     pub fn describe(&self) -> String {
         match *self {
-            Load::Rate { rps, burstiness } if burstiness == 1.0 => format!("Poisson {rps} req/s"),
+            Load::Rate { rps, burstiness: 1.0 } => format!("Poisson {rps} req/s"),
             Load::Rate { rps, burstiness } => format!("gamma {rps} req/s, burstiness {burstiness}"),
             Load::AllAtOnce => "all at once".into(),
             Load::Closed { users } => format!("closed loop, {users} in flight"),
