@@ -145,3 +145,25 @@ fn bad_input_is_refused_with_file_and_field_and_nothing_is_written() {
     assert!(err.contains("bad.json") && err.contains("`output_lens`") && err.contains("2 entries"), "{err}");
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn real_aiperf_files_parse_and_calibrate() {
+    let files: Vec<PathBuf> =
+        ["c2", "c16"].iter().map(|c| data(&format!("aiperf-qwen3.6-35b-a3b-rtx5090-agent-{c}.json"))).collect();
+    let mut o = options(data("standin-3b-active-fp4.toml").to_str().unwrap(), "ml.g6e.xlarge");
+    o.iterations = 60;
+    o.engine = Some("vllm".into());
+    let c = calibrate::calibrate(&files, &o).unwrap();
+    let loads: Vec<Load> = c.runs.iter().map(|r| r.load).collect();
+    assert_eq!(loads, [Load::Closed { users: 2 }, Load::Closed { users: 16 }]);
+    assert!(c.runs.iter().all(|r| r.format == Format::Aiperf && !r.per_request() && r.completed == 96));
+    assert!((c.runs[0].measured.ttft_p50_ms.unwrap() - 136.4860965).abs() < 1e-9);
+    // The heavier run is held out; one fitted load level is warned about.
+    assert!(c.rows[1].held_out && !c.rows[0].held_out);
+    assert!(c.warnings.iter().any(|w| w.contains("one load level")), "{}", c.render());
+    assert!(c.verdict().contains("summaries only"));
+    // The fitted run's TPOT and throughput within 10% (docs/calibrate.md records the rest).
+    for metric in ["tpot_p50", "output_tokens_per_s"] {
+        assert!(c.rows[0].error(metric).unwrap().abs() < 0.10, "{metric}\n{}", c.render());
+    }
+}

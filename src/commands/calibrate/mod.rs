@@ -17,6 +17,7 @@ use crate::input::error::{Origin, did_you_mean};
 use crate::output::{self, Refused};
 use crate::scenarios::inference::design::Endpoint;
 use crate::scenarios::inference::llm::FitMs;
+use crate::scenarios::inference::traffic::tokens::MAX_TOKENS;
 
 use fit::{Coef, NAMES};
 use replay::{Replayer, Simulated};
@@ -145,6 +146,22 @@ pub fn calibrate_runs(runs: Vec<BenchRun>, ep: &Endpoint, o: &Options) -> anyhow
     let terms = llm.roofline.ok_or_else(|| anyhow::anyhow!("the calibration design has no roofline"))?;
     let start = fit::roofline_table(&terms);
     let coefs = fit::coefficients(&start);
+    // vLLM without chunked prefill batches up to the model's context length:
+    // no request of a file may be refused for its prompt.
+    let mut ep = ep.clone();
+    let longest = runs
+        .iter()
+        .map(|r| match (&r.requests, r.input_stats) {
+            (Some(reqs), _) => reqs.iter().map(|q| q.input).max().unwrap_or(1),
+            (None, Some(s)) => (s.mean + 10.0 * s.std).min(MAX_TOKENS as f64) as u32,
+            (None, None) => 1,
+        })
+        .max()
+        .unwrap_or(1);
+    if let Some(l) = ep.llm.as_mut() {
+        l.max_batched_tokens = l.max_batched_tokens.max(longest);
+    }
+    let ep = &ep;
     let replayers: Vec<Replayer> = runs.iter().map(|r| Replayer::new(ep, r, o.seed)).collect();
     let mut warnings: Vec<String> = Vec::new();
     for r in &runs {
@@ -324,7 +341,7 @@ impl Calibration {
         );
         let _ = writeln!(
             out,
-            "{:<40} {:<26} {:<5} {:>22} {:>22} {:>22} {:>24}",
+            "{:<48} {:<26} {:<5} {:>22} {:>22} {:>22} {:>24}",
             "file",
             "load",
             "role",
@@ -340,7 +357,7 @@ impl Calibration {
             let name = Path::new(&r.file).file_name().map_or(r.file.clone(), |f| f.to_string_lossy().into_owned());
             let _ = writeln!(
                 out,
-                "{:<40} {:<26} {:<5} {:>22} {:>22} {:>22} {:>24}",
+                "{:<48} {:<26} {:<5} {:>22} {:>22} {:>22} {:>24}",
                 name,
                 r.load,
                 if r.held_out { "held" } else { "fit" },
