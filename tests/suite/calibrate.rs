@@ -126,6 +126,26 @@ fn real_vllm_files_parse_calibrate_and_record_their_backtest() {
     let text = c.profile_text("t", "2026-12-07");
     assert!(text.contains(&c.runs[0].sha256) && text.contains("tensor_parallel = 8"));
     spotsim::catalog::profile::parse(&text, "t.toml").expect("the written profile reads back");
+    // A design on the written profile says its step times are calibrated.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cal.toml"), &text).unwrap();
+    let experiment = dir.path().join("lt.toml");
+    std::fs::write(
+        &experiment,
+        "name = \"lt\"\n[inference]\ninstance = \"ml.p4d.24xlarge\"\nengine = \"llm\"\nprofile = \"cal.toml\"\n\
+         [traffic]\nduration = \"20s\"\ntokens = { input = 200, output = 100 }\n[loadtest]\nusers = [2]\n",
+    )
+    .unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_spotsim"))
+        .arg("loadtest")
+        .arg(&experiment)
+        .arg("-o")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("step times: calibrated on vllm, held-out error TTFT p50"), "{err}");
 }
 
 #[test]
