@@ -450,6 +450,7 @@ pub fn execute(command: Command) -> Result<(), Failure> {
                 engine,
                 seed: seed.seed.unwrap_or(1),
                 iterations: calibrate::ITERATIONS,
+                pooled_requests: calibrate::replay::POOLED_REQUESTS,
             };
             let clock = Instant::now();
             let c = calibrate::calibrate(&files, &options)?;

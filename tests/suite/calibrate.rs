@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rand::{RngExt, SeedableRng};
-use spotsim::commands::calibrate::replay::Replayer;
+use spotsim::commands::calibrate::replay::{self, Replayer};
 use spotsim::commands::calibrate::{self, Holdout, Options, fit};
 use spotsim::input::bench::{BenchRun, Format, Load, Measured, Request};
 
@@ -18,6 +18,7 @@ fn options(profile: &str, instance: &str) -> Options {
         engine: None,
         seed: 1,
         iterations: calibrate::ITERATIONS,
+        pooled_requests: replay::POOLED_REQUESTS,
     }
 }
 
@@ -55,7 +56,7 @@ fn simulated_run(
         measured: Measured::default(),
         notes: Vec::new(),
     };
-    let s = Replayer::new(ep, &run, 1000 + k).simulate(truth);
+    let s = Replayer::new(ep, &run, 1000 + k, replay::POOLED_REQUESTS).simulate(truth);
     let mut noise = |x: f64| x * (1.0 + 0.02 * (2.0 * rng.random::<f64>() - 1.0));
     run.measured = Measured {
         ttft_p50_ms: Some(noise(s.ttft_p50_ms)),
@@ -186,4 +187,27 @@ fn real_aiperf_files_parse_and_calibrate() {
     for metric in ["tpot_p50", "output_tokens_per_s"] {
         assert!(c.rows[0].error(metric).unwrap().abs() < 0.10, "{metric}\n{}", c.render());
     }
+}
+
+#[test]
+fn k_fold_and_named_holdouts_predict_every_held_run() {
+    let o = Options { pooled_requests: 100, ..options("llama-3-8b", "ml.g6e.xlarge") };
+    let ep = calibrate::design(&o).unwrap();
+    let truth = fit::roofline_table(&ep.llm.as_ref().unwrap().roofline.unwrap());
+    let runs: Vec<BenchRun> =
+        [(2.0, 1), (6.0, 2), (10.0, 3)].iter().map(|&(rps, k)| simulated_run(&ep, &truth, rps, 100, k)).collect();
+    let k = Options { holdout: Holdout::KFold(3), iterations: 30, ..o.clone() };
+    let c = calibrate::calibrate_runs(runs.clone(), &ep, &k).unwrap();
+    assert!(c.rows.iter().all(|r| r.held_out), "each run predicted by a fit on the others");
+    let named = Options { holdout: Holdout::Files(vec!["sim-6.json".into()]), iterations: 30, ..o.clone() };
+    let c = calibrate::calibrate_runs(runs.clone(), &ep, &named).unwrap();
+    let held: Vec<&str> = c.rows.iter().filter(|r| r.held_out).map(|r| r.file.as_str()).collect();
+    assert_eq!(held, ["sim-6.json"]);
+    let wrong = Options { holdout: Holdout::Files(vec!["sim-7.json".into()]), ..o.clone() };
+    let e = calibrate::calibrate_runs(runs.clone(), &ep, &wrong).err().unwrap().to_string();
+    assert!(e.contains("\"sim-7.json\" is not one of the benchmark files"), "{e}");
+    assert_eq!(Holdout::parse(&["3-fold".into()]), Ok(Holdout::KFold(3)));
+    assert!(Holdout::parse(&["1-fold".into()]).is_err());
+    let all = Options { holdout: Holdout::Files(runs.iter().map(|r| r.file.clone()).collect()), ..o };
+    assert!(calibrate::calibrate_runs(runs, &ep, &all).err().unwrap().to_string().contains("every run is held out"));
 }

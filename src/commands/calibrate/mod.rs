@@ -64,6 +64,8 @@ pub struct Options {
     pub seed: u64,
     /// Nelder-Mead iterations per fit.
     pub iterations: u64,
+    /// Requests pooled per replay (replications up to 20): the noise of a replay.
+    pub pooled_requests: u64,
 }
 
 /// One run's line of the backtest table.
@@ -162,7 +164,7 @@ pub fn calibrate_runs(runs: Vec<BenchRun>, ep: &Endpoint, o: &Options) -> anyhow
         l.max_batched_tokens = l.max_batched_tokens.max(longest);
     }
     let ep = &ep;
-    let replayers: Vec<Replayer> = runs.iter().map(|r| Replayer::new(ep, r, o.seed)).collect();
+    let replayers: Vec<Replayer> = runs.iter().map(|r| Replayer::new(ep, r, o.seed, o.pooled_requests)).collect();
     let mut warnings: Vec<String> = Vec::new();
     for r in &runs {
         for n in &r.notes {

@@ -41,17 +41,17 @@ pub struct Replayer {
     seed: u64,
 }
 
-/// Requests pooled per replay, over its replications.
-const POOLED_REQUESTS: u64 = 2000;
+/// Requests pooled per replay, over its replications, by default.
+pub const POOLED_REQUESTS: u64 = 2000;
 
 impl Replayer {
     /// `design` is the calibrated design (instance, replicas, KV capacity);
     /// its fleet and traffic are replaced by the run's.
-    pub fn new(design: &Endpoint, run: &BenchRun, seed: u64) -> Self {
+    pub fn new(design: &Endpoint, run: &BenchRun, seed: u64, pooled: u64) -> Self {
         let settings = loadtest::Settings::default();
         let mut base = loadtest::single_instance(design, 1.0, &settings);
         base.warmup = SimTime::ZERO;
-        let reps = POOLED_REQUESTS.div_ceil(run.completed.max(1) as u64).clamp(1, 20);
+        let reps = pooled.div_ceil(run.completed.max(1) as u64).clamp(1, 20);
         Replayer { base, run: run.clone(), reps, seed }
     }
 
