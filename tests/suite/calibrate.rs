@@ -72,7 +72,7 @@ fn simulated_run(
 
 #[test]
 fn a_known_table_is_recovered_and_predicts_a_heavier_load() {
-    let o = options("llama-3-8b", "ml.g6e.xlarge");
+    let o = Options { pooled_requests: 600, ..options("llama-3-8b", "ml.g6e.xlarge") };
     let ep = calibrate::design(&o).unwrap();
     let start = fit::roofline_table(&ep.llm.as_ref().unwrap().roofline.unwrap());
     // The truth: slower than the roofline, by other factors per term.
@@ -114,7 +114,7 @@ fn real_vllm_files_parse_calibrate_and_record_their_backtest() {
     let files: Vec<PathBuf> =
         ["01", "04", "16", "inf"].iter().map(|q| data(&format!("vllm-llama-3.3-70b-tp8-a100-qps-{q}.json"))).collect();
     let mut o = options("llama-3-70b", "ml.p4d.24xlarge");
-    o.iterations = 40;
+    (o.iterations, o.pooled_requests) = (100, 400);
     let c = calibrate::calibrate(&files, &o).unwrap();
     assert_eq!(c.rows.len(), 4);
     assert!(c.runs.iter().all(|r| r.per_request() && r.completed == 200), "every request of the four completed");
@@ -172,7 +172,7 @@ fn real_aiperf_files_parse_and_calibrate() {
     let files: Vec<PathBuf> =
         ["c2", "c16"].iter().map(|c| data(&format!("aiperf-qwen3.6-35b-a3b-rtx5090-agent-{c}.json"))).collect();
     let mut o = options(data("standin-3b-active-fp4.toml").to_str().unwrap(), "ml.g6e.xlarge");
-    o.iterations = 60;
+    (o.iterations, o.pooled_requests) = (60, 300);
     o.engine = Some("vllm".into());
     let c = calibrate::calibrate(&files, &o).unwrap();
     let loads: Vec<Load> = c.runs.iter().map(|r| r.load).collect();

@@ -213,7 +213,7 @@ pub fn fit(runs: &[&Replayer], coefs: &[Coef], iterations: u64) -> Result<Fitted
     for round in 0..2 {
         let simplex = if round == 0 { simplex.clone() } else { simplex_around(&best, 0.3) };
         let problem = Problem { runs, coefs: &moved, evaluations: &evaluations };
-        let solver = NelderMead::new(simplex).with_sd_tolerance(1e-9)?;
+        let solver = NelderMead::new(simplex).with_sd_tolerance(1e-6)?;
         let result = Executor::new(problem, solver).configure(|s| s.max_iters(iterations / 2)).run()?;
         let state = result.state();
         if state.get_best_cost() < cost {
