@@ -120,7 +120,7 @@ pub enum Command {
     /// List the built-in model profiles: what each instance type gives
     Profiles,
     /// Fit a GPU's step times to benchmark files (vLLM --save-result JSON, AIPerf /
-    /// genai-perf profile_export JSON, a per-request CSV), backtest them on held-out
+    /// genai-perf profile_export JSON, GuideLLM report JSON, a per-request CSV), backtest them on held-out
     /// runs and write a profile with the fitted table (docs/calibrate.md)
     Calibrate {
         /// Benchmark files, one run each, all of one replica of this instance type
@@ -142,7 +142,7 @@ pub enum Command {
         /// Where to write the profile [default: <profile>-<instance>-calibrated.toml]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Read every file as this format instead of detecting it: vllm, aiperf, csv
+        /// Read every file as this format instead of detecting it: vllm, aiperf, guidellm, csv
         #[arg(long, value_name = "F")]
         format: Option<String>,
         /// The serving engine and version, when the files do not name them (e.g. "vllm 0.8.5")

@@ -136,8 +136,10 @@ pub fn design(o: &Options) -> anyhow::Result<Endpoint> {
 /// Reads every file (any refusal before anything is simulated), fits on
 /// the runs not held out, predicts those, and returns the answer.
 pub fn calibrate(files: &[PathBuf], o: &Options) -> anyhow::Result<Calibration> {
-    let runs: Vec<BenchRun> =
-        files.iter().map(|p| bench::read(p, &p.display().to_string(), o.format)).collect::<Result<_, InputError>>()?;
+    let mut runs: Vec<BenchRun> = Vec::new();
+    for p in files {
+        runs.extend(bench::read(p, &p.display().to_string(), o.format)?);
+    }
     let ep = design(o)?;
     calibrate_runs(runs, &ep, o)
 }
@@ -306,8 +308,13 @@ fn model_of(o: &Options) -> Option<ModelArch> {
     p.model
 }
 
+/// Whether run `a` (a file, or `file#k` for a report's k-th benchmark) is
+/// the file `b` names: the same path, or the same name when `b` is a bare name.
 fn same_file(a: &str, b: &str) -> bool {
-    a == b || Path::new(a).file_name() == Path::new(b).file_name() && Path::new(b).components().count() == 1
+    let whole = a.rsplit_once('#').map_or(a, |(f, _)| f);
+    [a, whole].iter().any(|x| {
+        *x == b || Path::new(x).file_name() == Path::new(b).file_name() && Path::new(b).components().count() == 1
+    })
 }
 
 fn row(r: &Replayer, held_out: bool, simulated: &Simulated) -> Row {

@@ -5,12 +5,14 @@
 //! - `vllm bench serve` / `benchmark_serving.py --save-result` JSON, with or
 //!   without `--save-detailed`'s per-request arrays;
 //! - NVIDIA AIPerf / genai-perf `profile_export*.json` (the summary);
+//! - GuideLLM's benchmark report JSON (one run per benchmark);
 //! - a plain per-request CSV (send time, tokens, TTFT, end to end).
 //!
 //! Every refusal names the file and the field (as an [`InputError`] whose
 //! key is the field's path) and says what was expected.
 
 mod aiperf;
+mod guidellm;
 mod requests_csv;
 mod vllm;
 
@@ -24,16 +26,18 @@ use crate::input::error::{InputError, Origin, did_you_mean};
 pub enum Format {
     Vllm,
     Aiperf,
+    GuideLlm,
     RequestsCsv,
 }
 
 impl Format {
-    pub const NAMES: [&'static str; 3] = ["vllm", "aiperf", "csv"];
+    pub const NAMES: [&'static str; 4] = ["vllm", "aiperf", "guidellm", "csv"];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Vllm => "vllm",
             Format::Aiperf => "aiperf",
+            Format::GuideLlm => "guidellm",
             Format::RequestsCsv => "csv",
         }
     }
@@ -43,10 +47,11 @@ impl Format {
         match name {
             "vllm" => Ok(Format::Vllm),
             "aiperf" | "genai-perf" => Ok(Format::Aiperf),
+            "guidellm" => Ok(Format::GuideLlm),
             "csv" => Ok(Format::RequestsCsv),
             _ => {
                 let hint = did_you_mean(name, Format::NAMES).map(|h| format!(" ({h})")).unwrap_or_default();
-                Err(format!("unknown format \"{name}\"; expected one of vllm, aiperf, csv{hint}"))
+                Err(format!("unknown format \"{name}\"; expected one of vllm, aiperf, guidellm, csv{hint}"))
             }
         }
     }
@@ -158,16 +163,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Reads the file at `path` (shown as `file`), detecting its format unless
-/// `format` is given.
-pub fn read(path: &std::path::Path, file: &str, format: Option<Format>) -> Result<BenchRun, InputError> {
+/// `format` is given: its runs (one, or a GuideLLM report's benchmarks).
+pub fn read(path: &std::path::Path, file: &str, format: Option<Format>) -> Result<Vec<BenchRun>, InputError> {
     let bytes = std::fs::read(path).map_err(|e| {
         InputError::new(&Origin { file: file.to_string(), line: None }, None, format!("cannot read: {e}"))
     })?;
-    parse(&bytes, file, format)
+    parse_all(&bytes, file, format)
 }
 
-/// Parses a benchmark file's bytes.
+/// Parses a benchmark file of one run (the first of a report's).
 pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<BenchRun, InputError> {
+    parse_all(bytes, file, format).map(|mut runs| runs.remove(0))
+}
+
+/// Parses a benchmark file's bytes into its runs (at least one).
+pub fn parse_all(bytes: &[u8], file: &str, format: Option<Format>) -> Result<Vec<BenchRun>, InputError> {
     let sha256 = sha256_hex(bytes);
     let origin = Origin { file: file.to_string(), line: None };
     let text = std::str::from_utf8(bytes).map_err(|_| InputError::new(&origin, None, "not UTF-8 text"))?;
@@ -182,16 +192,19 @@ pub fn parse(bytes: &[u8], file: &str, format: Option<Format>) -> Result<BenchRu
         None if trimmed.starts_with('{') => detect(&json()?, file)?,
         None => Format::RequestsCsv,
     };
-    let mut run = match format {
-        Format::Vllm => vllm::read(&json()?, file)?,
-        Format::Aiperf => aiperf::read(&json()?, file)?,
-        Format::RequestsCsv => requests_csv::read(text, file)?,
+    let mut runs = match format {
+        Format::Vllm => vec![vllm::read(&json()?, file)?],
+        Format::Aiperf => vec![aiperf::read(&json()?, file)?],
+        Format::GuideLlm => guidellm::read(&json()?, file)?,
+        Format::RequestsCsv => vec![requests_csv::read(text, file)?],
     };
-    run.sha256 = sha256;
-    if run.completed == 0 {
-        return Err(field_error(file, "completed", "no request completed: nothing to fit"));
+    for run in &mut runs {
+        run.sha256 = sha256.clone();
+        if run.completed == 0 {
+            return Err(field_error(file, "completed", "no request completed: nothing to fit"));
+        }
     }
-    Ok(run)
+    Ok(runs)
 }
 
 /// Which JSON format a document is, by the fields only it has.
@@ -201,13 +214,15 @@ fn detect(doc: &Value, file: &str) -> Result<Format, InputError> {
         Ok(Format::Vllm)
     } else if has("time_to_first_token") && (has("request_throughput") || has("input_config")) {
         Ok(Format::Aiperf)
+    } else if has("benchmarks") {
+        Ok(Format::GuideLlm)
     } else {
         Err(InputError::new(
             &Origin { file: file.to_string(), line: None },
             None,
             "not a benchmark file spotsim knows: expected vLLM's --save-result JSON (`median_ttft_ms`, `request_rate`, \
              `completed`), an AIPerf / genai-perf profile_export JSON (`time_to_first_token`, `request_throughput`), \
-             or a per-request CSV",
+             a GuideLLM report (`benchmarks`), or a per-request CSV",
         )
         .with_hint(Some(
             "give `--format vllm|aiperf|csv` to read it as one of them and see which field is wrong".into(),

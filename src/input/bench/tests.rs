@@ -107,3 +107,44 @@ fn a_requests_csv_replays_its_send_times() {
     assert_eq!((e.key.as_deref(), e.origin.line), (Some("input_tokens"), Some(2)));
     assert!(Format::parse("vlm").unwrap_err().contains("did you mean `vllm`"));
 }
+
+#[test]
+fn a_guidellm_report_gives_one_run_per_benchmark() {
+    let req = |start: f64, ttft: f64, out: u32| {
+        format!(
+            r#"{{"prompt_tokens": 100, "output_tokens": {out}, "start_time": {start}, "first_token_time": {},
+                "last_token_time": {}, "end_time": {}}}"#,
+            start + ttft,
+            start + ttft + 0.01 * (out - 1) as f64,
+            start + ttft + 0.01 * (out - 1) as f64
+        )
+    };
+    let bench = |strategy: &str, reqs: &[String]| {
+        format!(
+            r#"{{"type_": "generative_benchmark", "args": {{"strategy": {strategy}}}, "requests": {{"successful": [{}]}}}}"#,
+            reqs.join(",")
+        )
+    };
+    let text = format!(
+        r#"{{"benchmarks": [{}, {}]}}"#,
+        bench(r#"{"type_": "synchronous"}"#, &[req(100.0, 0.05, 11), req(101.0, 0.07, 11)]),
+        bench(r#"{"type_": "poisson", "rate": 4.0}"#, &[req(200.5, 0.2, 21), req(200.0, 0.1, 21)]),
+    );
+    let runs = parse_all(text.as_bytes(), "g.json", None).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (runs[0].format, runs[0].load, runs[0].file.as_str()),
+        (Format::GuideLlm, Load::Closed { users: 1 }, "g.json#0")
+    );
+    assert!((runs[0].measured.ttft_p50_ms.unwrap() - 60.0).abs() < 1e-6);
+    assert!((runs[0].measured.tpot_p50_ms.unwrap() - 10.0).abs() < 1e-6);
+    assert_eq!(runs[1].load, Load::Trace);
+    let sends: Vec<Option<f64>> = runs[1].requests.as_ref().unwrap().iter().map(|r| r.send_s).collect();
+    assert_eq!(sends, [Some(0.0), Some(0.5)]);
+    let bad = text.replace(r#""type_": "poisson""#, r#""type_": "burst""#);
+    let e = parse_all(bad.as_bytes(), "g.json", None).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("benchmarks[1].args.strategy.type_"), "{e}");
+    let none = text.replace("\"successful\"", "\"errored\"");
+    let e = parse_all(none.as_bytes(), "g.json", None).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("benchmarks[0].requests.successful"), "{e}");
+}
