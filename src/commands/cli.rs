@@ -142,6 +142,9 @@ pub enum Command {
         /// Where to write the profile [default: <profile>-<instance>-calibrated.toml]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Also write the backtest table, one row per run, as CSV to FILE (for plotting)
+        #[arg(long, value_name = "FILE")]
+        backtest: Option<PathBuf>,
         /// Read every file as this format instead of detecting it: vllm, aiperf, guidellm, csv
         #[arg(long, value_name = "F")]
         format: Option<String>,
@@ -438,7 +441,19 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", catalog().render())?;
             Ok(())
         }
-        Command::Calibrate { files, profile, instance, replicas, holdout, out, format, engine, seed, quiet } => {
+        Command::Calibrate {
+            files,
+            profile,
+            instance,
+            replicas,
+            holdout,
+            out,
+            backtest,
+            format,
+            engine,
+            seed,
+            quiet,
+        } => {
             let holdout = calibrate::Holdout::parse(&holdout).map_err(|m| usage("--holdout", &m))?;
             let format = format.map(|f| bench::Format::parse(&f)).transpose().map_err(|m| usage("--format", &m))?;
             let options = calibrate::Options {
@@ -462,6 +477,9 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             });
             let name = out.file_stem().map_or("calibrated".into(), |s| s.to_string_lossy().into_owned());
             calibrate::write_profile(&out, &c.profile_text(&name, &calibrate::today()))?;
+            if let Some(path) = &backtest {
+                calibrate::write_ours(path, &c.backtest_csv(), calibrate::BACKTEST_COLUMNS[0])?;
+            }
             if !quiet.quiet {
                 eprint!("{}", c.render());
                 eprintln!("-> {} ({:.2} s)", out.display(), clock.elapsed().as_secs_f64());

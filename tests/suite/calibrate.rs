@@ -124,6 +124,10 @@ fn real_vllm_files_parse_calibrate_and_record_their_backtest() {
     for r in c.rows.iter().filter(|r| !r.held_out) {
         assert!(r.error("tpot_p50").unwrap().abs() < 0.25, "{}", c.render());
     }
+    let csv = c.backtest_csv();
+    assert!(csv.starts_with("file,load,role,requests_per_s,ttft_p50_ms,ttft_p50_ms_sim"));
+    assert_eq!(csv.lines().count(), 5);
+    assert!(csv.lines().last().unwrap().contains("\"all at once\",held_out"));
     let text = c.profile_text("t", "2026-12-07");
     assert!(text.contains(&c.runs[0].sha256) && text.contains("tensor_parallel = 8"));
     spotsim::catalog::profile::parse(&text, "t.toml").expect("the written profile reads back");

@@ -459,15 +459,65 @@ impl Calibration {
     }
 }
 
+/// The header of the backtest CSV (`--backtest FILE`): one row per run.
+pub const BACKTEST_COLUMNS: [&str; 13] = [
+    "file",
+    "load",
+    "role",
+    "requests_per_s",
+    "ttft_p50_ms",
+    "ttft_p50_ms_sim",
+    "ttft_p90_ms",
+    "ttft_p90_ms_sim",
+    "tpot_p50_ms",
+    "tpot_p50_ms_sim",
+    "output_tokens_per_s",
+    "output_tokens_per_s_sim",
+    "per_request",
+];
+
+impl Calibration {
+    /// The backtest table as CSV (empty cells where a file gives no figure).
+    pub fn backtest_csv(&self) -> String {
+        let mut out = BACKTEST_COLUMNS.join(",") + "\n";
+        let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
+        for (r, run) in self.rows.iter().zip(&self.runs) {
+            let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let cells = [
+                quoted(&r.file),
+                quoted(&r.load),
+                if r.held_out { "held_out".into() } else { "fit".into() },
+                f(r.measured.requests_per_s),
+                f(r.measured.ttft_p50_ms),
+                f(Some(r.simulated.ttft_p50_ms)),
+                f(r.measured.ttft_p90_ms),
+                f(Some(r.simulated.ttft_p90_ms)),
+                f(r.measured.tpot_p50_ms),
+                f(Some(r.simulated.tpot_p50_ms)),
+                f(r.measured.output_tokens_per_s),
+                f(r.simulated.output_tokens_per_s),
+                run.per_request().to_string(),
+            ];
+            out += &(cells.join(",") + "\n");
+        }
+        out
+    }
+}
+
 /// The first line of every profile `calibrate` writes: it may replace only those.
 pub const MARKER: &str = "# Written by spotsim calibrate";
 
 /// Writes `text` to `path` through a temporary file beside it; refuses to
 /// replace a file `calibrate` did not write.
 pub fn write_profile(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_ours(path, text, MARKER)
+}
+
+/// Writes `text` to `path` atomically, replacing only a file that starts with `mark`.
+pub fn write_ours(path: &Path, text: &str, mark: &str) -> anyhow::Result<()> {
     if path.exists() {
         let old = std::fs::read_to_string(path).unwrap_or_default();
-        if !old.starts_with(MARKER) {
+        if !old.starts_with(mark) {
             return Err(Refused {
                 path: path.display().to_string(),
                 message: "exists and was not written by spotsim calibrate".into(),
