@@ -215,3 +215,17 @@ fn k_fold_and_named_holdouts_predict_every_held_run() {
     let all = Options { holdout: Holdout::Files(runs.iter().map(|r| r.file.clone()).collect()), ..o };
     assert!(calibrate::calibrate_runs(runs, &ep, &all).err().unwrap().to_string().contains("every run is held out"));
 }
+
+#[test]
+fn flags_are_refused_by_name() {
+    let o = Options { profile: "llama-3-8c".into(), ..options("llama-3-8b", "ml.g6e.xlarge") };
+    let e = calibrate::design(&o).err().unwrap().downcast::<spotsim::input::InputError>().unwrap();
+    assert_eq!(e.origin.file, "--profile");
+    assert!(e.hint.unwrap().contains("llama-3-8b"));
+    let o = options("llama-3-8b", "ml.g6e.xlarg");
+    let e = calibrate::design(&o).err().unwrap().downcast::<spotsim::input::InputError>().unwrap();
+    assert_eq!((e.origin.file.as_str(), e.hint.as_deref()), ("--instance", Some("did you mean `ml.g6e.xlarge`?")));
+    let o = Options { replicas: 3, ..options("llama-3-8b", "ml.g6e.xlarge") };
+    let e = calibrate::design(&o).err().unwrap().downcast::<spotsim::input::InputError>().unwrap();
+    assert_eq!(e.origin.file, "--replicas");
+}

@@ -128,7 +128,20 @@ pub fn design(o: &Options) -> anyhow::Result<Endpoint> {
          [traffic]\nsynthetic = {{ mean_rps = 1.0 }}\nduration = \"1m\"\ntokens = {{ input = 1, output = 1 }}\n",
         o.instance, o.profile, o.replicas
     );
-    let e = experiment::load_text(&text, Path::new("<calibrate>"), Path::new("."), &[], Fit::Refuse)?;
+    // Errors in the design made here belong to the flag that gave the value.
+    let e =
+        experiment::load_text(&text, Path::new("<calibrate>"), Path::new("."), &[], Fit::Refuse).map_err(|mut e| {
+            if e.origin.file == "<calibrate>" {
+                let flag = match e.key.as_deref() {
+                    Some("inference.instance") => "--instance",
+                    Some(k) if k.contains("replicas") => "--replicas",
+                    _ => "--profile",
+                };
+                e.origin = Origin { file: flag.into(), line: None };
+                e.key = None;
+            }
+            e
+        })?;
     let ep = e.points[0].design.downcast::<Endpoint>().expect("an inference design").clone();
     Ok(ep)
 }
