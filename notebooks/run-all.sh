@@ -64,6 +64,14 @@ args=(recommend experiments/llm-recommendation.toml --quiet)
 echo "spotsim ${args[*]}" >&2
 "$BIN" "${args[@]}"
 
+# calibrate.ipynb reads the backtest of the real vLLM files (quick: fewer iterations is not
+# a flag; the command takes a few seconds).
+mkdir -p results/calibrate
+args=(calibrate --profile llama-3-70b --instance ml.p4d.24xlarge --quiet
+      --out results/calibrate/llama-3-70b-p4d.toml --backtest results/calibrate/backtest.csv)
+echo "spotsim ${args[*]} tests/data/bench/vllm-llama-3.3-70b-tp8-a100-qps-*.json" >&2
+"$BIN" "${args[@]}" tests/data/bench/vllm-llama-3.3-70b-tp8-a100-qps-*.json
+
 echo "executing notebooks" >&2
 python3 -m nbconvert --to notebook --execute --inplace \
   --ExecutePreprocessor.timeout=600 notebooks/*.ipynb

@@ -57,6 +57,15 @@ pub struct LlmSteps {
     pub tensor_parallel: u32,
     pub fit: FitMs,
     pub source: Option<String>,
+    /// Fitted by `spotsim calibrate`: the engine measured and the held-out error.
+    pub calibrated: Option<Calibrated>,
+}
+
+/// A table's calibration record.
+#[derive(Clone, Debug)]
+pub struct Calibrated {
+    pub engine: String,
+    pub held_out_error: Option<String>,
 }
 
 /// One instance type's row of `[inference."<type>"]`.
@@ -249,8 +258,14 @@ pub fn parse(text: &str, file: &str) -> Result<Profile> {
             })? as u32;
             let source = t.string("source")?;
             t.string("note")?;
+            // What `spotsim calibrate` records beside a table it fitted (SPEC 2.10).
+            let calibrated = t
+                .string("engine")?
+                .map(|engine| Calibrated { engine, held_out_error: t.string("held_out_error").ok().flatten() });
+            t.string("date")?;
+            t.string("held_out_error")?;
             t.finish()?;
-            llm_steps.push(LlmSteps { instance: entry.key.clone(), tensor_parallel, fit, source });
+            llm_steps.push(LlmSteps { instance: entry.key.clone(), tensor_parallel, fit, source, calibrated });
         }
     }
     root.finish()?;

@@ -24,7 +24,8 @@ use crate::output::{self, RunInfo};
 
 use super::prepared::{self, Prepared, Request};
 use super::slurm::SlurmJob;
-use super::{loadtest, merge, recommend, run, verify};
+use super::{calibrate, loadtest, merge, recommend, run, verify};
+use crate::input::bench;
 
 #[derive(Parser)]
 #[command(
@@ -118,6 +119,43 @@ pub enum Command {
     Catalog,
     /// List the built-in model profiles: what each instance type gives
     Profiles,
+    /// Fit a GPU's step times to benchmark files (vLLM --save-result JSON, AIPerf /
+    /// genai-perf profile_export JSON, GuideLLM report JSON, a per-request CSV), backtest them on held-out
+    /// runs and write a profile with the fitted table (docs/calibrate.md)
+    Calibrate {
+        /// Benchmark files, one run each, all of one replica of this instance type
+        #[arg(required = true, value_name = "BENCH_FILE")]
+        files: Vec<PathBuf>,
+        /// The model: a built-in profile or a profile file with a [model] table
+        #[arg(long, value_name = "P")]
+        profile: String,
+        /// The instance type the files were measured on
+        #[arg(long, value_name = "TYPE")]
+        instance: String,
+        /// Engine servers per instance: each file measured one, on gpus / replicas GPUs
+        #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        replicas: u32,
+        /// Runs the fit does not see: heaviest (the default), K-fold, none, or a file
+        /// (repeat for more files)
+        #[arg(long = "holdout", value_name = "heaviest|K-fold|none|FILE")]
+        holdout: Vec<String>,
+        /// Where to write the profile [default: <profile>-<instance>-calibrated.toml]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Also write the backtest table, one row per run, as CSV to FILE (for plotting)
+        #[arg(long, value_name = "FILE")]
+        backtest: Option<PathBuf>,
+        /// Read every file as this format instead of detecting it: vllm, aiperf, guidellm, csv
+        #[arg(long, value_name = "F")]
+        format: Option<String>,
+        /// The serving engine and version, when the files do not name them (e.g. "vllm 0.8.5")
+        #[arg(long, value_name = "E")]
+        engine: Option<String>,
+        #[command(flatten)]
+        seed: Seed,
+        #[command(flatten)]
+        quiet: Quiet,
+    },
     /// Find the cheapest design of the [sweep] that meets the [objective],
     /// with stated confidence; writes recommendations.csv, rounds.csv,
     /// summary.csv (the survivors) and manifest.json
@@ -401,6 +439,51 @@ pub fn execute(command: Command) -> Result<(), Failure> {
         }
         Command::Catalog => {
             write!(std::io::stdout().lock(), "{}", catalog().render())?;
+            Ok(())
+        }
+        Command::Calibrate {
+            files,
+            profile,
+            instance,
+            replicas,
+            holdout,
+            out,
+            backtest,
+            format,
+            engine,
+            seed,
+            quiet,
+        } => {
+            let holdout = calibrate::Holdout::parse(&holdout).map_err(|m| usage("--holdout", &m))?;
+            let format = format.map(|f| bench::Format::parse(&f)).transpose().map_err(|m| usage("--format", &m))?;
+            let options = calibrate::Options {
+                profile,
+                instance,
+                replicas,
+                holdout,
+                format,
+                engine,
+                seed: seed.seed.unwrap_or(1),
+                iterations: calibrate::ITERATIONS,
+                pooled_requests: calibrate::replay::POOLED_REQUESTS,
+            };
+            let clock = Instant::now();
+            let c = calibrate::calibrate(&files, &options)?;
+            let out = out.unwrap_or_else(|| {
+                let stem = Path::new(&options.profile)
+                    .file_stem()
+                    .map_or("profile".into(), |s| s.to_string_lossy().into_owned());
+                PathBuf::from(format!("{stem}-{}-calibrated.toml", options.instance))
+            });
+            let name = out.file_stem().map_or("calibrated".into(), |s| s.to_string_lossy().into_owned());
+            calibrate::write_profile(&out, &c.profile_text(&name, &calibrate::today()))?;
+            if let Some(path) = &backtest {
+                calibrate::write_ours(path, &c.backtest_csv(), calibrate::BACKTEST_COLUMNS[0])?;
+            }
+            if !quiet.quiet {
+                eprint!("{}", c.render());
+                eprintln!("-> {} ({:.2} s)", out.display(), clock.elapsed().as_secs_f64());
+            }
             Ok(())
         }
         Command::Profiles => {

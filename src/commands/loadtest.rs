@@ -678,7 +678,7 @@ pub fn render(experiment: &Experiment, results: &Results) -> String {
             continue;
         }
         out += &format!(
-            "  point {p}{label}: {:.0} invocations/min per instance ({} {}), saturates at {:.0}/min{}, ${:.3}/h, ${:.4} per million requests{}\n",
+            "  point {p}{label}: {:.0} invocations/min per instance ({} {}), saturates at {:.0}/min{}, ${:.3}/h, ${:.4} per million requests{}{}\n",
             row[0],
             spec.latency,
             ms(row[1]),
@@ -686,10 +686,16 @@ pub fn render(experiment: &Experiment, results: &Results) -> String {
             if r.at_ceiling { " (the search's ceiling: it did not saturate)" } else { "" },
             row[2],
             row[4],
-            if best == Some(p) { "  <- cheapest per request" } else { "" }
+            if best == Some(p) { "  <- cheapest per request" } else { "" },
+            step_note(experiment, p),
         );
     }
     out
+}
+
+/// "; step times: ..." for an LLM design (SPEC 2.10), else nothing.
+fn step_note(experiment: &Experiment, p: usize) -> String {
+    experiment.step_times_note(p).map_or(String::new(), |n| format!("  [{n}]"))
 }
 
 /// The closed-loop table: per point, a line per user count.
@@ -697,7 +703,11 @@ fn render_closed(experiment: &Experiment, results: &[Vec<ClosedResult>]) -> Stri
     let mut out = format!("{}: one instance per point, users holding one request each in flight\n", experiment.name);
     for (p, rows) in results.iter().enumerate() {
         let label = crate::commands::recommend::report::point_label(experiment, p);
-        out += &format!("  point {p}{}:\n", if label.is_empty() { String::new() } else { format!(" ({label})") });
+        out += &format!(
+            "  point {p}{}:{}\n",
+            if label.is_empty() { String::new() } else { format!(" ({label})") },
+            step_note(experiment, p)
+        );
         for r in rows {
             let row = r.row();
             let tokens = r.llm.map_or(String::new(), |l| {

@@ -3,6 +3,7 @@
 //! experiment from the reading layer, drives the models through the engine
 //! and hands plain data to the output layer. No layer below imports them.
 
+pub mod calibrate;
 pub mod cli;
 pub mod loadtest;
 pub mod merge;

@@ -9,7 +9,7 @@ use crate::base::time::SimTime;
 use crate::engine::{Model, Runner};
 use crate::scenarios::inference::design::Serverless;
 use crate::scenarios::inference::design::{Endpoint, Fidelity, METRICS as ENDPOINT_METRICS, Mode};
-use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepSource, StepTime};
+use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepOrigin, StepSource, StepTime};
 use crate::scenarios::inference::llm_engine::simulate as simulate_llm;
 use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::scenarios::inference::traffic::Replay;
@@ -733,6 +733,7 @@ pub fn llm_endpoint(instances: u32, fit: FitMs, scheduler: Scheduler, kv_tokens:
         step_time: StepSource::Fit(fit),
         roofline: None,
         slo: None,
+        step_origin: StepOrigin::Given,
         single_steps: false,
     });
     e

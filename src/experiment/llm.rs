@@ -10,7 +10,7 @@ use crate::input::InputError;
 use crate::input::section::{Result, Section, read_text};
 use crate::input::tree::{Entry, Value};
 use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
-use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepSource, StepTime, TokenSlo};
+use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo};
 use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
@@ -137,6 +137,7 @@ pub(super) fn read_llm(
     let fit_for_type = profile.and_then(|p| {
         p.llm_steps.iter().find(|t| Some(t.instance.as_str()) == instance && t.tensor_parallel == gpus_per_replica)
     });
+    let mut step_origin = StepOrigin::Roofline;
     let step_source = match l.entry("step_time") {
         Some(e) => match &e.node.value {
             Value::Str(text) if text == "roofline" => None,
@@ -148,9 +149,20 @@ pub(super) fn read_llm(
                     )
                     .with_hint(crate::input::error::did_you_mean(text, ["roofline"])));
             }
-            _ => Some(read_fit(l, e)?),
+            _ => {
+                step_origin = StepOrigin::Given;
+                Some(read_fit(l, e)?)
+            }
         },
-        None => fit_for_type.map(|t| t.fit.clone()),
+        None => fit_for_type.map(|t| {
+            step_origin = match &t.calibrated {
+                Some(c) => {
+                    StepOrigin::Calibrated { engine: c.engine.clone(), held_out_error: c.held_out_error.clone() }
+                }
+                None => StepOrigin::Profile,
+            };
+            t.fit.clone()
+        }),
     };
     let (step_time, step, roofline) = match step_source {
         Some(fit) => {
@@ -234,6 +246,7 @@ pub(super) fn read_llm(
         roofline,
         slo,
         step,
+        step_origin,
         single_steps: false,
     })
 }

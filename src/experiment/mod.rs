@@ -88,6 +88,14 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// What `recommend` and `loadtest` say about point `p`'s step times
+    /// (SPEC 2.10): for an LLM design, whether they are calibrated (with the
+    /// held-out error), measured, given or the roofline; `None` otherwise.
+    pub fn step_times_note(&self, p: usize) -> Option<String> {
+        let ep = self.points.get(p)?.design.downcast::<crate::scenarios::inference::design::Endpoint>()?;
+        ep.llm.as_ref().map(|l| format!("step times: {}", l.step_origin.describe()))
+    }
+
     /// The line of a top-level table (or key), else the file's first line.
     pub fn origin_of(&self, table: &str) -> Origin {
         self.tables

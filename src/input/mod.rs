@@ -2,6 +2,7 @@
 //! their lines, the one error type a user's input gets, its hints, and the
 //! typed getters of one table. Any layer may use it; it imports no model.
 
+pub mod bench;
 pub mod error;
 pub mod section;
 pub mod tree;

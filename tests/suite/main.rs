@@ -2,6 +2,7 @@
 
 mod async_inference;
 mod autoscaling;
+mod calibrate;
 mod capacity;
 mod child;
 mod cli;

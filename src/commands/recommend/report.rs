@@ -251,6 +251,19 @@ impl Search {
                 }
             }
         }
+        // How far each LLM design's latencies can be trusted (SPEC 2.10).
+        let mut notes: Vec<(String, Vec<String>)> = Vec::new();
+        for p in 0..experiment.points.len() {
+            if let Some(n) = experiment.step_times_note(p) {
+                match notes.iter_mut().find(|(m, _)| *m == n) {
+                    Some((_, points)) => points.push(p.to_string()),
+                    None => notes.push((n, vec![p.to_string()])),
+                }
+            }
+        }
+        for (n, points) in notes {
+            let _ = writeln!(out, "Point(s) {}: {n}.", points.join(", "));
+        }
         out
     }
 }

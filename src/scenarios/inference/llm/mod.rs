@@ -51,6 +51,35 @@ impl Serialize for StepSource {
     }
 }
 
+/// Where a design's step times were measured, for `recommend` and
+/// `loadtest` to say (SPEC 2.10).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StepOrigin {
+    /// Derived from the model and the GPU's figures.
+    #[default]
+    Roofline,
+    /// A table given in the experiment file.
+    Given,
+    /// The profile's table for the type: measured, with its source.
+    Profile,
+    /// A table `spotsim calibrate` fitted: the engine and the held-out error.
+    Calibrated { engine: String, held_out_error: Option<String> },
+}
+
+impl StepOrigin {
+    pub fn describe(&self) -> String {
+        match self {
+            StepOrigin::Roofline => "roofline (not measured)".into(),
+            StepOrigin::Given => "the experiment's table".into(),
+            StepOrigin::Profile => "the profile's measured table".into(),
+            StepOrigin::Calibrated { engine, held_out_error } => format!(
+                "calibrated on {engine}, held-out error {}",
+                held_out_error.as_deref().unwrap_or("not recorded")
+            ),
+        }
+    }
+}
+
 /// `[inference.llm]`, resolved.
 #[derive(Clone, Debug, Serialize)]
 pub struct Llm {
@@ -72,6 +101,8 @@ pub struct Llm {
     pub slo: Option<TokenSlo>,
     #[serde(skip)]
     pub step: StepTime,
+    #[serde(skip)]
+    pub step_origin: StepOrigin,
     /// Debugging and tests: advance decode runs one iteration per event
     /// instead of in closed form. Results must not change.
     #[serde(skip)]
