@@ -277,6 +277,19 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
             "no column `Generated` for `output_tokens_column`",
         ),
         (
+            // A zero count is bad input, as in `tokens`: the trace's row is named.
+            design(
+                "engine = \"llm\"",
+                &format!("kv_tokens = 9000\n{FIT}"),
+                "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"ContextTokens\"\noutput_tokens_column = \"GeneratedTokens\"",
+            ),
+            vec![(
+                "r.csv",
+                "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,0\n",
+            )],
+            "r.csv line 3: column `GeneratedTokens`: expected a token count, a whole number from 1 to",
+        ),
+        (
             format!(
                 "[inference]\ninstance = \"ml.g5.12xlarge\"\nservice_time = \"1s\"\n[traffic]\nduration = \"1h\"\n{ok_traffic}\n"
             ),

@@ -159,8 +159,8 @@ impl Serialize for Tokens {
 
 /// A request trace's two token columns, one pair per data row, in row
 /// order, from the table its times were read from. Counts must be whole
-/// numbers >= 0; a count of 0 is taken as 1 (every request has a prompt
-/// token and makes an output token).
+/// numbers >= 1, as in `tokens`: every request has a prompt token and makes
+/// an output token, so a 0 is bad input, not something to round up.
 pub fn parse_token_columns(csv: &CsvTable, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
     let column = |name: &str, key: &str| {
         csv.column(&[name]).ok_or_else(|| {
@@ -177,11 +177,15 @@ pub fn parse_token_columns(csv: &CsvTable, input: &str, output: &str) -> Result<
         for (k, i) in [ii, oi].into_iter().enumerate() {
             let text = csv.cell(row, i, *line)?;
             pair[k] = match text.parse::<u64>() {
-                Ok(n) if n <= MAX_TOKENS as u64 => (n as u32).max(1),
+                Ok(n) if (1..=MAX_TOKENS as u64).contains(&n) => n as u32,
                 _ => {
+                    let column = &csv.header[i];
                     return Err(TraceError::at(
                         *line,
-                        format!("expected a token count, a whole number from 0 to {MAX_TOKENS}, found \"{text}\""),
+                        format!(
+                            "column `{column}`: expected a token count, a whole number from 1 to {MAX_TOKENS}, \
+                             found \"{text}\""
+                        ),
                     ));
                 }
             };
@@ -216,7 +220,11 @@ mod tests {
         assert!(e.message.contains("no column `Generated` for `output_tokens_column`"), "{e}");
         let e = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
         assert_eq!(e.line, Some(3));
-        let ok = "t,a,b\n0,374,44\n1,0,2\n";
+        let ok = "t,a,b\n0,374,44\n1,1,2\n";
         assert_eq!(parse(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
+        // A zero is refused, as `tokens` refuses it, with the row's line.
+        let e = parse("t,a,b\n0,374,44\n1,0,2\n", "a", "b").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("column `a`") && e.message.contains("from 1 to"), "{e}");
     }
 }
