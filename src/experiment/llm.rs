@@ -22,6 +22,17 @@ pub const DEFAULT_MAX_SEQS: u32 = 256;
 pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
 pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
 
+/// A share of requests turned away from which a design gets a warning: the
+/// share `recommend` and `loadtest` allow by default (served_frac >= 0.99).
+pub const WARN_SHARE: f64 = 0.01;
+
+/// A share as a percentage: whole from 10% to 99.5%, else one decimal, so
+/// that 0.4% does not read 0%.
+fn percent(share: f64) -> String {
+    let p = 100.0 * share;
+    if (10.0..99.5).contains(&p) { format!("{p:.0}%") } else { format!("{p:.1}%") }
+}
+
 /// `slo` as a table `{ ttft, tpot }`, if it is one.
 pub(super) fn read_token_slo(s: &Section) -> Result<Option<TokenSlo>> {
     let Some(entry) = s.entry("slo") else { return Ok(None) };
@@ -202,6 +213,79 @@ pub(super) fn read_llm(
             ),
         )
         .with_hint(Some("raise max_batched_tokens, or use scheduler = \"chunked\"".into())));
+    }
+    // Valid, but almost surely a mistake: said, and the run goes on.
+    let warn = |key: &'static str, message: String| match (l.entry(key), s.entry("instance")) {
+        (Some(e), _) => l.warn(e, message),
+        (None, Some(e)) => s.warn(e, message),
+        (None, None) => s.warn(s.entry("engine").expect("engine = \"llm\" is read"), message),
+    };
+    let shares = tokens.shares_above(max_batched_tokens as u64, kv_tokens);
+    let of_them = |share: f64, rows: usize, what: &str| match shares.of {
+        Some([.., n]) => format!("{} of the trace's {what} ({rows} of {n} rows)", percent(share)),
+        None => format!("about {} of {what}", percent(share)),
+    };
+    if shares.whole >= WARN_SHARE {
+        let value = match l.entry("kv_tokens") {
+            Some(_) => format!("{} = {kv_tokens}", l.key_path("kv_tokens")),
+            None => format!("the KV cache of {kv_tokens} tokens per replica (from the GPU memory)"),
+        };
+        let rows = shares.of.map_or(0, |o| o[1]);
+        warn(
+            "kv_tokens",
+            format!(
+                "{value} is below the prompt + output of {}, which are rejected on arrival; raise it (or \
+                 memory_util), or give each replica more GPUs",
+                of_them(shares.whole, rows, "requests")
+            ),
+        );
+    }
+    if scheduler == Scheduler::Vllm && shares.prompt >= WARN_SHARE {
+        let rows = shares.of.map_or(0, |o| o[0]);
+        warn(
+            "max_batched_tokens",
+            format!(
+                "{} = {max_batched_tokens} is below {} (scheduler \"vllm\" rejects them); raise it or use \
+                 scheduler = \"chunked\"",
+                l.key_path("max_batched_tokens"),
+                of_them(shares.prompt, rows, "prompts")
+            ),
+        );
+    }
+    if scheduler == Scheduler::Vllm
+        && let Some(e) = l.entry("chunk")
+    {
+        l.warn(
+            e,
+            format!(
+                "{} = {chunk} applies to scheduler = \"chunked\" only; scheduler \"vllm\" prefills whole prompts \
+                 and ignores it: set scheduler = \"chunked\", or remove `chunk`",
+                l.key_path("chunk")
+            ),
+        );
+    }
+    // A measured table at another tensor-parallel size does not apply.
+    let measured: Vec<u32> = profile
+        .into_iter()
+        .flat_map(|p| &p.llm_steps)
+        .filter(|t| Some(t.instance.as_str()) == instance)
+        .map(|t| t.tensor_parallel)
+        .collect();
+    if fit_for_type.is_none() && l.entry("step_time").is_none() && !measured.is_empty() {
+        let sizes: Vec<String> = measured.iter().map(|t| t.to_string()).collect();
+        let fitting: Vec<String> = measured.iter().map(|t| (gpus / t).to_string()).collect();
+        warn(
+            "replicas",
+            format!(
+                "profile \"{}\" measured {} at tensor_parallel = {} only, and a replica here gets {gpus_per_replica} \
+                 GPU(s) ({gpus} / replicas = {replicas}), so its step times come from the roofline, not the \
+                 measurement: set replicas = {} to use the measured table, or step_time = \"roofline\" to say so",
+                profile.map_or("", |p| p.name.as_str()),
+                instance.unwrap_or(""),
+                sizes.join(" or "),
+                fitting.join(" or ")
+            ),
+        );
     }
     Ok(Llm {
         replicas,

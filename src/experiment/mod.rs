@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::input::section::Section;
 use crate::input::tree::{Node, Table, Value, parse_document, parse_override};
-pub use crate::input::{InputError, Origin};
+pub use crate::input::{InputError, Origin, Warning};
 
 use crate::catalog::catalog;
 use crate::experiment::loadtest::{LoadtestSpec, read_loadtest};
@@ -85,6 +85,10 @@ pub struct Experiment {
     /// whole table.
     #[serde(skip)]
     pub tables: Vec<(String, Origin)>,
+    /// Valid designs that are almost surely mistakes, in file order of
+    /// their first point; each door prints them (stderr, `warnings.warn`).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
 }
 
 impl Experiment {
@@ -285,6 +289,7 @@ pub fn load_text(
     }
 
     let mut points = Vec::new();
+    let mut warned: Vec<(Warning, Vec<usize>)> = Vec::new();
     for (index, choice) in grid(&axes).into_iter().enumerate() {
         let mut tree = doc.clone();
         let mut values = Vec::with_capacity(axes.len());
@@ -293,7 +298,13 @@ pub fn load_text(
             values.push(node.display());
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
-        let design = resolve(&tree, &origin, base_dir)?;
+        let (design, warnings) = resolve(&tree, &origin, base_dir)?;
+        for w in warnings {
+            match warned.iter_mut().find(|(seen, _)| *seen == w) {
+                Some((_, at)) => at.push(index),
+                None => warned.push((w, vec![index])),
+            }
+        }
         let fits = design.profile().is_none_or(|p| p.fits);
         if !fits && fit == Fit::Refuse {
             let label: Vec<String> = axes.iter().zip(&values).map(|(a, v)| format!("{} = {v}", a.path)).collect();
@@ -333,6 +344,7 @@ pub fn load_text(
     let metrics = points[0].design.metrics();
     let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;
     let loadtest = root.section("loadtest")?.map(|s| read_loadtest(&s)).transpose()?;
+    let warnings = name_points(warned, points.len());
     Ok(Experiment {
         name,
         file: path.to_path_buf(),
@@ -343,7 +355,24 @@ pub fn load_text(
         objective,
         loadtest,
         tables: doc.entries.iter().map(|e| (e.key.clone(), e.key_origin.clone())).collect(),
+        warnings,
     })
+}
+
+/// Each warning once: one every point has stands alone, one only some have
+/// names them.
+fn name_points(warned: Vec<(Warning, Vec<usize>)>, points: usize) -> Vec<Warning> {
+    warned
+        .into_iter()
+        .map(|(mut w, at)| {
+            if at.len() < points {
+                let which: Vec<String> = at.iter().map(|k| k.to_string()).collect();
+                let s = if at.len() == 1 { "" } else { "s" };
+                w.message += &format!(" (at point{s} {} of the sweep)", which.join(", "));
+            }
+            w
+        })
+        .collect()
 }
 
 pub use crate::output::folder::MAX_NAME_BYTES;
@@ -436,7 +465,8 @@ fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
     points
 }
 
-fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Design>, InputError> {
+/// One point's design, and the warnings its reading gave.
+fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<(Box<dyn Design>, Vec<Warning>), InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
     root.allow(WHOLE_EXPERIMENT);
@@ -470,5 +500,5 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Des
     }
     let design = (scenario.read)(&root)?;
     root.finish()?;
-    Ok(design)
+    Ok((design, root.take_warnings()))
 }

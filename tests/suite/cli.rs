@@ -287,6 +287,8 @@ fn every_bundled_experiment_resolves() {
         assert!(text.starts_with("# Question:"), "{} states its question first", file.display());
         let e = spotsim::experiment::load(&file, &[]).unwrap_or_else(|err| panic!("{err}"));
         assert!(!e.points.is_empty());
+        let warnings: Vec<String> = e.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(warnings.is_empty(), "{}: {warnings:?}", file.display());
     }
     assert!(root.join("experiments/checkpoint-sweep.toml").exists());
 }
@@ -491,4 +493,23 @@ fn run_and_slurm_refuse_a_closed_loop_file_alike() {
     assert_eq!(stderr(&run), stderr(&slurm));
     assert!(stderr(&run).contains("`loadtest.users`") && stderr(&run).contains("spotsim loadtest"), "{}", stderr(&run));
     assert!(!dir.path().join("results").exists());
+}
+
+/// A valid design that turns most requests away: `check` and `run` say so
+/// on stderr, naming the line and the key, and exit 0 (issue 26, item 4).
+#[test]
+fn check_and_run_warn_of_a_design_that_turns_requests_away_and_exit_0() {
+    let text = "name = \"w\"\nreplications = 2\n[inference]\ninstance = \"ml.g5.12xlarge\"\nengine = \"llm\"\n\
+        [inference.llm]\nkv_tokens = 500\nstep_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, 5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n\
+        [traffic]\nduration = \"1m\"\nsynthetic = { mean_rps = 1 }\n\
+        tokens = { input = { dist = \"uniform\", min = 100, max = 899 }, output = 100 }\n";
+    let (dir, _) = workspace(text);
+    // Prompt + output above 500 tokens: prompts 401 to 899, 499 of 800.
+    let want =
+        "warning: exp.toml:7: inference.llm.kv_tokens = 500 is below the prompt + output of about 62% of requests";
+    for args in [&["check", "exp.toml"][..], &["run", "exp.toml", "--quiet"]] {
+        let out = spotsim(args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -329,6 +329,67 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
 }
 
 #[test]
+fn designs_that_turn_requests_away_or_ignore_a_key_get_a_warning() {
+    let warnings = |text: &str, files: &[(&str, &str)]| -> Vec<String> {
+        // Named from the file on, without load_text's temporary folder.
+        let e = load_text(text, files).unwrap();
+        e.warnings.iter().map(|w| w.to_string().replace(&e.file.display().to_string(), "e.toml")).collect()
+    };
+    // Issue 26's design: median-800 prompts (sigma 0.8) against 512 under
+    // "vllm": P(prompt > 512) = 1 - Phi(ln(512.5/800)/0.8) = 0.711.
+    let drawn = "synthetic = { mean_rps = 1 }\ntokens = { input = { dist = \"lognormal\", median = 800, sigma = 0.8 }, output = 10 }";
+    let text = design("engine = \"llm\"", &format!("kv_tokens = 90000\nmax_batched_tokens = 512\n{FIT}"), drawn);
+    assert_eq!(
+        warnings(&text, &[]),
+        [
+            "warning: e.toml:6: inference.llm.max_batched_tokens = 512 is below about 71% of prompts (scheduler \"vllm\" \
+          rejects them); raise it or use scheduler = \"chunked\""
+        ]
+    );
+    // The chunked scheduler splits prompts: nothing to say.
+    let chunked = text.replace("kv_tokens = 90000", "scheduler = \"chunked\"\nkv_tokens = 90000");
+    assert_eq!(warnings(&chunked, &[]), Vec::<String>::new());
+    // `chunk` under "vllm" is ignored; said at its line.
+    let ignored = design("engine = \"llm\"", &format!("chunk = 256\nkv_tokens = 90000\n{FIT}"), drawn);
+    let w = warnings(&ignored, &[]);
+    assert!(w.len() == 1 && w[0].starts_with("warning: e.toml:5: inference.llm.chunk = 256 applies to"), "{w:?}");
+    // A trace: exact counts. Prompt + output of 150, 710, 910 and 310
+    // against a cache of 500: two of four rows.
+    let trace = "time_s,in,out\n0,100,50\n1,700,10\n2,900,10\n3,300,10\n";
+    let columns =
+        "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"";
+    let text = design("engine = \"llm\"", &format!("scheduler = \"chunked\"\nkv_tokens = 500\n{FIT}"), columns);
+    assert_eq!(
+        warnings(&text, &[("r.csv", trace)]),
+        ["warning: e.toml:6: inference.llm.kv_tokens = 500 is below the prompt + output of 50% of the trace's \
+          requests (2 of 4 rows), which are rejected on arrival; raise it (or memory_util), or give each replica \
+          more GPUs"]
+    );
+    // A sweep: the warning names the points that have it.
+    let swept = format!("{text}[sweep]\n\"inference.llm.kv_tokens\" = [500, 9000]\n");
+    let w = warnings(&swept, &[("r.csv", trace)]);
+    assert!(
+        w.len() == 1
+            && w[0].starts_with("warning: e.toml:15: inference.llm.kv_tokens = 500")
+            && w[0].ends_with("(at point 0 of the sweep)"),
+        "{w:?}"
+    );
+    // llama-3-8b's measured table is for one GPU per replica on the p4de;
+    // one replica of eight GPUs gets the roofline, and is told so.
+    let tp = "[inference]\ninstance = \"ml.p4de.24xlarge\"\nengine = \"llm\"\nprofile = \"llama-3-8b\"\n[inference.llm]\nreplicas = 1\n[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 100, output = 10 }\n";
+    let w = warnings(tp, &[]);
+    assert!(
+        w.len() == 1
+            && w[0].starts_with(
+                "warning: e.toml:6: profile \"llama-3-8b\" measured ml.p4de.24xlarge at tensor_parallel = 1 only"
+            )
+            && w[0].contains("set replicas = 8"),
+        "{w:?}"
+    );
+    assert_eq!(warnings(&tp.replace("replicas = 1", "replicas = 8"), &[]), Vec::<String>::new());
+}
+
+#[test]
 fn kv_capacity_and_roofline_follow_from_a_profile() {
     let profile = "name = \"l3\"\nsource = \"test\"\n[model]\nparameters = 8.03e9\nlayers = 32\nhidden = 4096\nkv_heads = 8\nhead_dim = 128\n";
     let text = "[inference]\ninstance = \"ml.g5.12xlarge\"\nengine = \"llm\"\nprofile = \"l3.toml\"\n[inference.llm]\nreplicas = 4\n[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 100, output = 10 }\n";
