@@ -330,10 +330,9 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
                     .error(t.entry("input_tokens_column").expect("read"), "applies to request traces only")
                     .with_hint(Some("add `format = \"requests\"` for a trace with one row per request".into())));
             };
-            let entry = t.entry("input_tokens_column").expect("read");
-            let at = |message: String| t.error(entry, message);
-            let counts =
-                parse_token_columns(table, &input_column, &output_column).map_err(|e| at(format!("{file} {e}")))?;
+            // Blamed on the key of the column at fault.
+            let counts = parse_token_columns(table, &input_column, &output_column)
+                .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
             Tokens::Columns { input_column, output_column, counts: counts.into() }
         }

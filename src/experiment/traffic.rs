@@ -1,6 +1,7 @@
 //! Reads `[traffic]` into a `Traffic`. Keys, defaults and formulas are in
 //! `docs/traffic.md`.
 
+use crate::base::time::SimTime;
 use crate::base::trace_file::CsvTable;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Entry;
@@ -47,7 +48,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
                 "a trace file, such as \"traces/requests.csv\", or `synthetic = { mean_rps = 50, ... }`",
             ));
         }
-        (Some(file), None) => read_trace(t, file, scale, &mut table)?,
+        (Some(file), None) => read_trace(t, file, scale, duration, &mut table)?,
         (None, Some(s)) => {
             for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
@@ -84,7 +85,13 @@ fn entry<'a>(t: &Section<'a>, key: &'static str) -> &'a Entry {
 
 /// A trace's arrivals; a request trace also leaves its parsed table in
 /// `table` for the token columns.
-fn read_trace(t: &Section, file: String, scale: f64, table: &mut Option<CsvTable>) -> Result<TrafficSource> {
+fn read_trace(
+    t: &Section,
+    file: String,
+    scale: f64,
+    duration: SimTime,
+    table: &mut Option<CsvTable>,
+) -> Result<TrafficSource> {
     let format = t.choice("format", &["rates", "requests"])?.unwrap_or("rates");
     let trace_entry = entry(t, "trace");
     let at_trace = |message: String| t.error(trace_entry, format!("{file}{message}"));
@@ -131,7 +138,7 @@ fn read_trace(t: &Section, file: String, scale: f64, table: &mut Option<CsvTable
     };
     let size_column = t.string("size_column")?;
     let csv = table.insert(CsvTable::parse(&text).map_err(from_trace)?);
-    let trace = parse_request_trace(csv, size_column.as_deref()).map_err(from_trace)?;
+    let trace = parse_request_trace(csv, size_column.as_deref(), duration.as_secs_f64()).map_err(from_trace)?;
     Ok(TrafficSource::Requests {
         file,
         times: trace.times.into(),

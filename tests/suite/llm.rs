@@ -274,7 +274,8 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
                 "r.csv",
                 "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,2\n",
             )],
-            "no column `Generated` for `output_tokens_column`",
+            // Blamed on the output key's line, not the input's (issue 26, item 5).
+            "e.toml:12: `traffic.output_tokens_column`: r.csv line 1: no column `Generated` for `output_tokens_column`",
         ),
         (
             // A zero count is bad input, as in `tokens`: the trace's row is named.
@@ -287,7 +288,7 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
                 "r.csv",
                 "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,0\n",
             )],
-            "r.csv line 3: column `GeneratedTokens`: expected a token count, a whole number from 1 to",
+            "e.toml:12: `traffic.output_tokens_column`: r.csv line 3: column `GeneratedTokens`: expected a token count, a whole number from 1 to",
         ),
         (
             format!(
@@ -325,6 +326,26 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
     for (text, files, want) in cases {
         let got = load_text(&text, &files).map(|_| ()).unwrap_err();
         assert!(got.contains(want), "{text}\n  gave: {got}\n  want: {want}");
+    }
+}
+
+#[test]
+fn a_trace_of_one_request_or_one_instant_plays_once_over_the_duration() {
+    // Issue 26, item 5: "needs at least two rows" before. One request alone
+    // meets SPEC 2.8's closed form; three at one instant are three requests.
+    let columns =
+        "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"";
+    let text = design("engine = \"llm\"", &format!("kv_tokens = 9000\n{FIT}"), columns);
+    let fit = FitMs { prefill: [22.05, 0.1405, 8.08e-6], decode: [23.48, 5.93e-4, 0.0607], overhead: [2.0, 1e-4] };
+    for (trace, n) in [("time_s,in,out\n7,100,10\n", 1.0), ("time_s,in,out\n7,100,10\n7,100,10\n7,100,10\n", 3.0)] {
+        let e = load_text(&text, &[("r.csv", trace)]).unwrap();
+        let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+        let (o, lo, _, _) = simulate(ep, &Streams::new(1, 0), None);
+        assert_eq!((o.requests, o.served), (n, n), "{trace}");
+        if n == 1.0 {
+            let (ttft, tpot) = lone_request(&fit, 100, 10);
+            assert!(close(lo.ttft_sum_s, ttft) && close(lo.tpot_sum_s, tpot), "{} {}", lo.ttft_sum_s, lo.tpot_sum_s);
+        }
     }
 }
 

@@ -250,32 +250,35 @@ impl Serialize for Tokens {
 /// order, from the table its times were read from. Counts must be whole
 /// numbers >= 1, as in `tokens`: every request has a prompt token and makes
 /// an output token, so a 0 is bad input, not something to round up.
-pub fn parse_token_columns(csv: &CsvTable, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
-    let column = |name: &str, key: &str| {
+/// An error comes with the key of the column it is about,
+/// `input_tokens_column` or `output_tokens_column`.
+pub fn parse_token_columns(
+    csv: &CsvTable,
+    input: &str,
+    output: &str,
+) -> Result<Vec<[u32; 2]>, (&'static str, TraceError)> {
+    const KEYS: [&str; 2] = ["input_tokens_column", "output_tokens_column"];
+    let column = |name: &str, key: &'static str| {
         csv.column(&[name]).ok_or_else(|| {
-            TraceError::at(
-                csv.header_line,
-                format!("no column `{name}` for `{key}`; the columns are {}", csv.header.join(", ")),
-            )
+            let message = format!("no column `{name}` for `{key}`; the columns are {}", csv.header.join(", "));
+            (key, TraceError::at(csv.header_line, message))
         })
     };
-    let (ii, oi) = (column(input, "input_tokens_column")?, column(output, "output_tokens_column")?);
+    let (ii, oi) = (column(input, KEYS[0])?, column(output, KEYS[1])?);
     let mut counts = Vec::with_capacity(csv.rows.len());
     for (line, row) in &csv.rows {
         let mut pair = [0u32; 2];
         for (k, i) in [ii, oi].into_iter().enumerate() {
-            let text = csv.cell(row, i, *line)?;
+            let text = csv.cell(row, i, *line).map_err(|e| (KEYS[k], e))?;
             pair[k] = match text.parse::<u64>() {
                 Ok(n) if (1..=MAX_TOKENS as u64).contains(&n) => n as u32,
                 _ => {
                     let column = &csv.header[i];
-                    return Err(TraceError::at(
-                        *line,
-                        format!(
-                            "column `{column}`: expected a token count, a whole number from 1 to {MAX_TOKENS}, \
-                             found \"{text}\""
-                        ),
-                    ));
+                    let message = format!(
+                        "column `{column}`: expected a token count, a whole number from 1 to {MAX_TOKENS}, found \
+                         \"{text}\""
+                    );
+                    return Err((KEYS[k], TraceError::at(*line, message)));
                 }
             };
         }
@@ -328,16 +331,18 @@ mod tests {
     #[test]
     fn token_columns_name_a_missing_column_and_a_bad_row() {
         let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,0,x\n";
-        let parse = |text: &str, a: &str, b: &str| parse_token_columns(&CsvTable::parse(text)?, a, b);
-        let e = parse(text, "ContextTokens", "Generated").unwrap_err();
+        let parse = |text: &str, a: &str, b: &str| parse_token_columns(&CsvTable::parse(text).unwrap(), a, b);
+        // The missing output column is the output key's fault.
+        let (key, e) = parse(text, "ContextTokens", "Generated").unwrap_err();
+        assert_eq!(key, "output_tokens_column");
         assert!(e.message.contains("no column `Generated` for `output_tokens_column`"), "{e}");
-        let e = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
-        assert_eq!(e.line, Some(3));
+        let (key, e) = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
+        assert_eq!((key, e.line), ("input_tokens_column", Some(3)));
         let ok = "t,a,b\n0,374,44\n1,1,2\n";
         assert_eq!(parse(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
         // A zero is refused, as `tokens` refuses it, with the row's line.
-        let e = parse("t,a,b\n0,374,44\n1,0,2\n", "a", "b").unwrap_err();
-        assert_eq!(e.line, Some(3));
-        assert!(e.message.contains("column `a`") && e.message.contains("from 1 to"), "{e}");
+        let (key, e) = parse("t,a,b\n0,374,44\n1,1,0\n", "a", "b").unwrap_err();
+        assert_eq!((key, e.line), ("output_tokens_column", Some(3)));
+        assert!(e.message.contains("column `b`") && e.message.contains("from 1 to"), "{e}");
     }
 }
