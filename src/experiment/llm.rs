@@ -22,6 +22,16 @@ pub const DEFAULT_MAX_SEQS: u32 = 256;
 pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
 pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
 
+/// Keys of other tools that users write in `[inference.llm]` (and, for
+/// the tensor-parallel size, `[inference]`), with what to write instead.
+pub(super) const LLM_HINTS: [(&str, &str); 3] = [
+    ("chunk_size", "did you mean `chunk`? (the chunked scheduler's tokens per iteration)"),
+    ("tensor_parallel", TENSOR_PARALLEL_HINT),
+    ("tensor_parallel_size", TENSOR_PARALLEL_HINT),
+];
+const TENSOR_PARALLEL_HINT: &str = "GPUs per replica come from the instance: its GPUs / `replicas` (in \
+    [inference.llm]); for tensor parallel 4 on ml.g5.12xlarge (4 GPUs), give replicas = 1";
+
 /// A share of requests turned away from which a design gets a warning: the
 /// share `recommend` and `loadtest` allow by default (served_frac >= 0.99).
 pub const WARN_SHARE: f64 = 0.01;
@@ -175,7 +185,7 @@ pub(super) fn read_llm(
             (StepSource::Roofline(terms), terms.step_time(), Some(terms))
         }
     };
-    l.finish()?;
+    l.finish_with(&LLM_HINTS)?;
     let Some(tokens) = &traffic.tokens else {
         return Err(traffic_section.missing(
             "tokens",

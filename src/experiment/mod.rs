@@ -290,6 +290,7 @@ pub fn load_text(
 
     let mut points = Vec::new();
     let mut warned: Vec<(Warning, Vec<usize>)> = Vec::new();
+    let mut arrivals = true;
     for (index, choice) in grid(&axes).into_iter().enumerate() {
         let mut tree = doc.clone();
         let mut values = Vec::with_capacity(axes.len());
@@ -299,6 +300,10 @@ pub fn load_text(
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
         let (design, warnings) = resolve(&tree, &origin, base_dir)?;
+        arrivals &= match tree.get("traffic").map(|t| &t.node.value) {
+            Some(Value::Table(t)) => t.get("trace").is_some() || t.get("synthetic").is_some(),
+            _ => false,
+        };
         for w in warnings {
             match warned.iter_mut().find(|(seen, _)| *seen == w) {
                 Some((_, at)) => at.push(index),
@@ -344,6 +349,7 @@ pub fn load_text(
     let metrics = points[0].design.metrics();
     let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;
     let loadtest = root.section("loadtest")?.map(|s| read_loadtest(&s)).transpose()?;
+    let loadtest = loadtest.map(|l| LoadtestSpec { arrivals: l.arrivals && arrivals, ..l });
     let warnings = name_points(warned, points.len());
     Ok(Experiment {
         name,

@@ -10,11 +10,35 @@ use crate::scenarios::inference::traffic::{
     parse_rate_trace, parse_request_trace,
 };
 
+/// Which load test, if any, the experiment holds: a load test makes its own
+/// load, so it need not ask `[traffic]` for arrivals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// None: `[traffic]` gives the arrivals.
+    Traffic,
+    /// `[loadtest] threshold`: its Poisson load at the rates it searches;
+    /// `[traffic]` may still give arrivals (for `spotsim run`) and gives
+    /// the token counts.
+    OpenLoop,
+    /// `[loadtest] users`: its users; `[traffic]` holds only `duration`
+    /// (and `tokens`).
+    ClosedLoop,
+}
+
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
-/// experiment file. `closed_loop`: a closed-loop load test's users make the
-/// requests, so only `duration` (and `tokens`) is read, no arrivals.
-pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
+/// experiment file.
+pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
+    let closed_loop = load == Load::ClosedLoop;
+    if load == Load::OpenLoop && !t.has("trace") && !t.has("synthetic") {
+        // The load test uses only the token counts; a duration, if given,
+        // is what `check` shows.
+        let duration = t.positive_duration("duration")?.unwrap_or(SimTime::from_hours(1));
+        let mut traffic = Traffic::constant(0.0, duration);
+        super::llm::read_tokens(t, &mut traffic, None)?;
+        t.finish()?;
+        return Ok(traffic);
+    }
     let duration = t
         .positive_duration("duration")?
         .ok_or_else(|| t.missing("duration", "how long the traffic runs, such as \"1d\""))?;
@@ -188,7 +212,7 @@ mod tests {
         let doc = parse_document(text, "experiment.toml")?;
         let root = Section::root(&doc, Origin::file("experiment.toml", 1), dir);
         let t = root.section("traffic")?.expect("a [traffic] table");
-        read_traffic(&t, false)
+        read_traffic(&t, Load::Traffic)
     }
 
     fn read(text: &str) -> std::result::Result<Traffic, InputError> {

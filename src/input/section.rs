@@ -78,6 +78,12 @@ impl<'a> Section<'a> {
 
     /// Fails on the first key (in file order) that no getter asked for.
     pub fn finish(&self) -> Result<()> {
+        self.finish_with(&[])
+    }
+
+    /// `finish`, with a hint of our own for unknown keys users are known to
+    /// write (another tool's name for a key), as (key, hint).
+    pub fn finish_with(&self, hints: &[(&str, &str)]) -> Result<()> {
         let known = self.known.borrow();
         let Some(entry) = self.table.entries.iter().find(|e| !known.contains(&e.key.as_str())) else {
             return Ok(());
@@ -85,7 +91,11 @@ impl<'a> Section<'a> {
         let mut valid: Vec<&str> = known.clone();
         valid.sort_unstable();
         valid.dedup();
-        let hint = did_you_mean(&entry.key, valid.iter().copied())
+        let hint = hints
+            .iter()
+            .find(|(k, _)| *k == entry.key)
+            .map(|(_, h)| h.to_string())
+            .or_else(|| did_you_mean(&entry.key, valid.iter().copied()))
             .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
         Err(self.unknown(entry).with_hint(hint))
     }

@@ -513,3 +513,21 @@ fn check_and_run_warn_of_a_design_that_turns_requests_away_and_exit_0() {
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// An open-loop load test makes its own Poisson load: it does not ask
+/// [traffic] for arrivals it would ignore, while `run` of the same file,
+/// which needs them, says so (issue 26, item 5).
+#[test]
+fn an_open_loop_loadtest_needs_no_traffic_and_run_says_it_does() {
+    let text = "name = \"lt\"\n[inference]\ninstance = \"ml.g4dn.xlarge\"\nworkers = 4\n\
+        service_time = { dist = \"lognormal\", median = \"9ms\", sigma = 0.2 }\n\
+        [loadtest]\nlatency = \"p99\"\nthreshold = \"100ms\"\n";
+    let (dir, _) = workspace(text);
+    let out = spotsim(&["loadtest", "exp.toml", "--quiet", "-o", "lt"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(dir.path().join("lt/loadtest.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let out = spotsim(&["run", "exp.toml", "--quiet"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`traffic`: [traffic] gives no arrivals"), "{}", stderr(&out));
+}

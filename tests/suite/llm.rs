@@ -323,6 +323,28 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
             "e.toml:6: `inference.llm.max_batched_tokens`: no request can run: the smallest prompt has 100 tokens",
         ),
     ];
+    // Other tools' names get a hint of what to write (issue 26, item 5).
+    let cases = [
+        cases,
+        vec![
+            (
+                design("engine = \"llm\"", &format!("scheduler = \"chunked\"\nchunk_size = 256\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "e.toml:6: `inference.llm.chunk_size`: unknown key in `inference.llm`\n  hint: did you mean `chunk`?",
+            ),
+            (
+                design("engine = \"llm\"", &format!("tensor_parallel = 4\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "`inference.llm.tensor_parallel`: unknown key in `inference.llm`\n  hint: GPUs per replica come from the instance: its GPUs / `replicas`",
+            ),
+            (
+                design("engine = \"llm\"\ntensor_parallel_size = 4", &format!("kv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "e.toml:4: `inference.tensor_parallel_size`: unknown key in `inference`\n  hint: GPUs per replica come from",
+            ),
+        ],
+    ]
+    .concat();
     for (text, files, want) in cases {
         let got = load_text(&text, &files).map(|_| ()).unwrap_err();
         assert!(got.contains(want), "{text}\n  gave: {got}\n  want: {want}");
