@@ -104,6 +104,10 @@ pub enum Command {
         overrides: Overrides,
         #[command(flatten)]
         threads: Threads,
+        /// Print every point's resolved design, every default filled in
+        /// (default: one line a point)
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Hold the simulator to closed-form results and print the comparison
     Verify {
@@ -383,7 +387,7 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", job.script())?;
             Ok(())
         }
-        Command::Check { experiments, overrides, threads } => {
+        Command::Check { experiments, overrides, threads, verbose } => {
             let prepared: Vec<Prepared> = experiments
                 .iter()
                 .map(|path| prepare(&overrides.request(path), prepared::Command::Check))
@@ -393,7 +397,7 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             for p in &prepared {
                 let e = &p.experiment;
                 let estimate = run::estimate(e, e.replications, threads);
-                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")]))?;
+                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")], verbose))?;
             }
             Ok(())
         }

@@ -146,10 +146,11 @@ impl Experiment {
 }
 
 impl Experiment {
-    /// The resolved experiment, as `spotsim check` prints it: every point's
-    /// design with every default filled in, in the experiment file's syntax;
-    /// `notes` are comment lines for its header.
-    pub fn describe(&self, notes: &[String]) -> String {
+    /// The resolved experiment, as `spotsim check` prints it: a header, then
+    /// one line per point naming its swept values, or (`verbose`) every
+    /// point's design with every default filled in, in the experiment
+    /// file's syntax; `notes` are comment lines for its header.
+    pub fn describe(&self, notes: &[String], verbose: bool) -> String {
         let e = self;
         let mut out = format!(
             "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
@@ -165,9 +166,19 @@ impl Experiment {
         for note in notes {
             out += &format!("# {note}\n");
         }
+        if !verbose {
+            out += "# one line a point; `--verbose` prints each point's resolved design\n";
+        }
         for p in &e.points {
             let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
-            out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
+            let label =
+                if label.is_empty() { "(the design as written, no sweep)".to_string() } else { label.join(", ") };
+            if !verbose {
+                let fits = if p.fits { "" } else { " (the model does not fit its instance)" };
+                out += &format!("[point {}] {label}{fits}\n", p.index);
+                continue;
+            }
+            out += &format!("\n[point {}] {label}\n", p.index);
             out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
         }
         out

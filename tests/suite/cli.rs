@@ -101,12 +101,18 @@ fn overrides_and_flags_apply() {
 #[test]
 fn check_prints_the_resolved_design_and_writes_nothing() {
     let (dir, _) = workspace(GOOD);
-    let out = spotsim(&["check", "exp.toml"], dir.path());
+    let out = spotsim(&["check", "exp.toml", "--verbose"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[point 1] training.checkpoint.interval = 1h"), "{text}");
     assert!(text.contains("price_per_hour"), "defaults are filled in: {text}");
     assert!(!dir.path().join("results").exists());
+    // By default one line a point after the header (issue 26, item 7).
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    let short = String::from_utf8_lossy(&out.stdout);
+    let points: Vec<&str> = short.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    assert_eq!(points, ["[point 0] training.checkpoint.interval = 15m", "[point 1] training.checkpoint.interval = 1h"]);
+    assert!(short.lines().count() < 10 && !short.contains("price_per_hour"), "{short}");
 }
 
 #[test]
