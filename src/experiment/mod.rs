@@ -189,7 +189,12 @@ struct Axis {
     path: String,
     origin: Origin,
     values: Vec<Node>,
+    /// Axes of one `together` list share a group and move as one.
+    group: Option<usize>,
 }
+
+/// The `[sweep]` key whose list of tables sweeps keys that go together.
+const TOGETHER: &str = "together";
 
 /// Loads, overrides, expands and resolves an experiment file. Nothing runs
 /// and nothing is written: every point is checked before any work starts,
@@ -247,11 +252,7 @@ pub fn load_text(
                 return Err(InputError::new(&origin, Some(key), "expected one swept key: sweep.PATH=[VALUE, ...]")
                     .with_hint(Some("such as --set 'sweep.training.checkpoint.interval=[\"15m\", \"1h\"]'".into())));
             }
-            let new = axis(path.to_string(), origin, node)?;
-            match axes.iter_mut().find(|a| a.path == new.path) {
-                Some(old) => *old = new,
-                None => axes.push(new),
-            }
+            add_axes(&mut axes, path.to_string(), origin, node, true)?;
             continue;
         }
         // A --set wins over a sweep of the same key.
@@ -447,7 +448,81 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
     let Value::Table(table) = entry.node.value else {
         return Err(InputError::new(&entry.key_origin, Some("sweep"), "expected a table of key paths and value lists"));
     };
-    table.entries.into_iter().map(|e| axis(e.key, e.key_origin, e.node)).collect()
+    let mut axes = Vec::new();
+    for e in table.entries {
+        add_axes(&mut axes, e.key, e.key_origin, e.node, false)?;
+    }
+    Ok(axes)
+}
+
+/// Adds the axis of `path`, or for `together` one axis per key of its
+/// tables, in one new group. `replace` (`--set`): an axis of the same key
+/// is replaced; in the file, a key swept twice is refused.
+fn add_axes(axes: &mut Vec<Axis>, path: String, origin: Origin, node: Node, replace: bool) -> Result<(), InputError> {
+    let new = if path == TOGETHER {
+        let group = axes.iter().filter_map(|a| a.group).max().map_or(0, |g| g + 1);
+        together(origin, node, group)?
+    } else {
+        vec![axis(path, origin, node)?]
+    };
+    for a in new {
+        match axes.iter_mut().find(|old| old.path == a.path) {
+            Some(old) if replace => *old = a,
+            Some(_) => {
+                return Err(InputError::new(
+                    &a.origin,
+                    Some(&format!("sweep.\"{}\"", a.path)),
+                    "is swept twice: give each key once, alone or in `together`",
+                ));
+            }
+            None => axes.push(a),
+        }
+    }
+    Ok(())
+}
+
+/// `together = [ { "inference.instance" = "ml.g5.xlarge", "inference.llm.replicas" = 1 }, ... ]`:
+/// one axis per key of the first table, the k-th values from the k-th
+/// table; every table names the same keys.
+fn together(origin: Origin, node: Node, group: usize) -> Result<Vec<Axis>, InputError> {
+    let key = format!("sweep.{TOGETHER}");
+    let expected = "a non-empty list of tables of the same swept keys, such as \
+        [ { \"inference.instance\" = \"ml.g5.xlarge\", \"inference.llm.replicas\" = 1 }, ... ]";
+    let tables: Vec<(&Origin, &Table)> = match &node.value {
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|n| match &n.value {
+                Value::Table(t) if !t.entries.is_empty() => Ok((&n.origin, t)),
+                _ => Err(InputError::new(&n.origin, Some(&key), format!("expected {expected}, found {}", n.display()))),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(InputError::new(&origin, Some(&key), format!("expected {expected}"))),
+    };
+    let keys: Vec<&str> = tables[0].1.entries.iter().map(|e| e.key.as_str()).collect();
+    for (at, t) in &tables[1..] {
+        let same = t.entries.len() == keys.len() && t.entries.iter().all(|e| keys.contains(&e.key.as_str()));
+        if !same {
+            let theirs: Vec<&str> = t.entries.iter().map(|e| e.key.as_str()).collect();
+            return Err(InputError::new(
+                at,
+                Some(&key),
+                format!(
+                    "every table names the same keys: the first has {}, this one {}",
+                    keys.join(", "),
+                    theirs.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|&k| Axis {
+            path: k.to_string(),
+            origin: origin.clone(),
+            values: tables.iter().map(|(_, t)| t.get(k).expect("checked").node.clone()).collect(),
+            group: Some(group),
+        })
+        .collect())
 }
 
 /// One swept key and its values, from `[sweep]` or `--set sweep.PATH=[...]`.
@@ -467,19 +542,31 @@ fn axis(path: String, origin: Origin, node: Node) -> Result<Axis, InputError> {
             .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
         }
     };
-    Ok(Axis { path, origin, values })
+    Ok(Axis { path, origin, values, group: None })
 }
 
-/// The Cartesian product of the axes; the first axis varies slowest.
+/// The Cartesian product of the axes, the axes of one group as one
+/// dimension (at its first axis's place); the first varies slowest. Each
+/// point gives every axis its value's index.
 fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
-    let mut points = vec![Vec::new()];
-    for axis in axes {
-        points = points
-            .into_iter()
-            .flat_map(|p| (0..axis.values.len()).map(move |k| [p.clone(), vec![k]].concat()))
-            .collect();
+    // The dimension of each axis.
+    let mut dims: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut dim_of = Vec::with_capacity(axes.len());
+    for a in axes {
+        let d = match a.group.and_then(|g| dims.iter().position(|&(_, dg)| dg == Some(g))) {
+            Some(d) => d,
+            None => {
+                dims.push((a.values.len(), a.group));
+                dims.len() - 1
+            }
+        };
+        dim_of.push(d);
     }
-    points
+    let mut points = vec![Vec::new()];
+    for &(len, _) in &dims {
+        points = points.into_iter().flat_map(|p| (0..len).map(move |k| [p.clone(), vec![k]].concat())).collect();
+    }
+    points.into_iter().map(|p| dim_of.iter().map(|&d| p[d]).collect()).collect()
 }
 
 /// One point's design, and the warnings its reading gave.

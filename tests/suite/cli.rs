@@ -537,3 +537,57 @@ fn an_open_loop_loadtest_needs_no_traffic_and_run_says_it_does() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("`traffic`: [traffic] gives no arrivals"), "{}", stderr(&out));
 }
+
+/// `[sweep] together`: values that go together sweep as one axis, each key
+/// its own column, in the Cartesian product with the other axes (issue 26,
+/// item 7).
+#[test]
+fn keys_that_go_together_sweep_as_one_axis_with_their_own_columns() {
+    let text = GOOD.replace(
+        "[sweep]\n\"training.checkpoint.interval\" = [\"15m\", \"1h\"]\n",
+        "[sweep]\n\"spot.interruptions.mtbf\" = [\"3h\", \"10h\"]\ntogether = [\n  \
+         { \"training.checkpoint.interval\" = \"15m\", \"training.work\" = \"5h\" },\n  \
+         { \"training.checkpoint.interval\" = \"1h\", \"training.work\" = \"20h\" },\n]\n",
+    );
+    let (dir, _) = workspace(&text);
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let points: Vec<&str> = stdout.lines().filter(|l| l.starts_with("[point")).collect();
+    let label = |m: &str, i: &str, w: &str| {
+        format!("spot.interruptions.mtbf = {m}, training.checkpoint.interval = {i}, training.work = {w}")
+    };
+    let want: Vec<String> = [("3h", "15m", "5h"), ("3h", "1h", "20h"), ("10h", "15m", "5h"), ("10h", "1h", "20h")]
+        .iter()
+        .enumerate()
+        .map(|(k, (m, i, w))| format!("[point {k}] {}", label(m, i, w)))
+        .collect();
+    assert_eq!(points, want);
+    let out = spotsim(&["run", "exp.toml", "--quiet", "-n", "3"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("results/tiny/summary.csv")).unwrap();
+    assert!(summary.starts_with("point,spot.interruptions.mtbf,training.checkpoint.interval,training.work,metric,"));
+    assert!(summary.contains("\n3,10h,1h,20h,"), "{summary}");
+    // Every table names the same keys; a key is swept once.
+    for (bad, says) in [
+        (
+            "{ \"training.checkpoint.interval\" = \"1h\" }",
+            "exp.toml:22: `sweep.together`: every table names the same keys",
+        ),
+        (
+            "{ \"training.checkpoint.interval\" = \"1h\", \"spot.interruptions.mtbf\" = \"1h\" }",
+            "every table names the same keys",
+        ),
+    ] {
+        let broken = text.replace("{ \"training.checkpoint.interval\" = \"1h\", \"training.work\" = \"20h\" }", bad);
+        let (dir, _) = workspace(&broken);
+        let out = spotsim(&["check", "exp.toml"], dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    let twice =
+        text.replace("\"spot.interruptions.mtbf\" = [\"3h\", \"10h\"]", "\"training.work\" = [\"3h\", \"10h\"]");
+    let (dir, _) = workspace(&twice);
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    assert!(stderr(&out).contains("`sweep.\"training.work\"`: is swept twice"), "{}", stderr(&out));
+}
