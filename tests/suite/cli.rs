@@ -591,3 +591,21 @@ fn keys_that_go_together_sweep_as_one_axis_with_their_own_columns() {
     let out = spotsim(&["check", "exp.toml"], dir.path());
     assert!(stderr(&out).contains("`sweep.\"training.work\"`: is swept twice"), "{}", stderr(&out));
 }
+
+/// The catalog's footer dates its figures by the newest date the catalog
+/// file states for them (issue 26, item 8: it said 2026-11-23 while prices
+/// and GPU figures of 2026-12-04 were in).
+#[test]
+fn the_catalog_footer_names_its_newest_figures_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_to_string(root.join("models/catalog.toml")).unwrap();
+    let is_date = |w: &[u8]| {
+        w.len() == 10
+            && w.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
+    };
+    let newest = file.as_bytes().windows(10).filter(|w| w.starts_with(b"20") && is_date(w)).max().unwrap();
+    let newest = std::str::from_utf8(newest).unwrap();
+    let out = spotsim(&["catalog"], Path::new("/"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("figures as of {newest} ")), "{newest}: {text}");
+}
