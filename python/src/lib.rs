@@ -85,7 +85,15 @@ fn prepare(
     }
     let request =
         Request { source, set, points: Vec::new(), seed: flags.0, threads: flags.1, replications, allow_long };
-    request.prepare(command).map_err(|e| input_error(py, &e))
+    let prepared = request.prepare(command).map_err(|e| input_error(py, &e))?;
+    // The experiment's warnings, as Python says them: `warnings.warn`, a
+    // UserWarning each, which the caller may filter or turn into errors.
+    let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+    for w in &prepared.experiment.warnings {
+        let text = std::ffi::CString::new(w.to_string().replace('\0', " ")).expect("no NUL left");
+        PyErr::warn(py, category.as_any(), &text, 1)?;
+    }
+    Ok(prepared)
 }
 
 /// Runs `work` on its own thread while this one, the interpreter's, waits

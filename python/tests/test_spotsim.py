@@ -230,6 +230,12 @@ def test_check_gives_every_point_resolved():
     assert designs[0]["training"]["checkpoint"]["interval_rule"] == "fixed"
 
 
+def test_a_design_that_turns_requests_away_warns(tmp_path):
+    # As `spotsim check` and `run` say it on stderr: a UserWarning naming the line and key.
+    with pytest.warns(UserWarning, match=r"--set: inference\.llm\.kv_tokens = 500 is below .* about 80%"):
+        spotsim.check(ROOT / "experiments/llm-load-by-gpu.toml", set={"inference.llm.kv_tokens": 500})
+
+
 def test_recommend_and_loadtest_equal_the_command_line(tmp_path):
     rec = spotsim.recommend(ROOT / "experiments/training-recommendation.toml", budget=20000, progress=False)
     cli("recommend", "experiments/training-recommendation.toml", "--budget", 20000, "--quiet", "-o", tmp_path / "rec")

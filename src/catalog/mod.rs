@@ -148,7 +148,7 @@ impl Catalog {
             );
         }
         out += &format!(
-            "\nOn-demand prices in {}, {}; figures of {}.\n\
+            "\nOn-demand prices in {}, {}; figures as of {} (each figure's date in its note).\n\
              memory is host memory; acc mem is total GPU / accelerator memory; network is the\n\
              baseline bandwidth, not the \"up to\" burst. Sources: `models/catalog.toml`.\n",
             self.source.region, self.source.prices, self.source.retrieved

@@ -105,6 +105,10 @@ pub enum Command {
         overrides: Overrides,
         #[command(flatten)]
         threads: Threads,
+        /// Print every point's resolved design, every default filled in
+        /// (default: one line a point)
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Hold the simulator to closed-form results and print the comparison
     Verify {
@@ -317,6 +321,16 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// Prepares `request` as every door does (`prepared`), and says its
+/// warnings on stderr: they never change the exit status.
+fn prepare(request: &Request, command: prepared::Command) -> Result<Prepared, InputError> {
+    let p = request.prepare(command)?;
+    for w in &p.experiment.warnings {
+        eprintln!("{w}");
+    }
+    Ok(p)
+}
+
 /// Runs one command.
 pub fn execute(command: Command) -> Result<(), Failure> {
     match command {
@@ -334,7 +348,7 @@ pub fn execute(command: Command) -> Result<(), Failure> {
                     allow_long: allow_long.allow_long,
                     ..flags.request(path)
                 };
-                prepared.push(request.prepare(prepared::Command::Run(shard))?);
+                prepared.push(prepare(&request, prepared::Command::Run(shard))?);
             }
             let runner = Runner::new(flags.threads.threads)?;
             // Every output folder is checked and locked before anything runs.
@@ -387,7 +401,7 @@ pub fn execute(command: Command) -> Result<(), Failure> {
                 allow_long: allow_long.allow_long,
                 ..overrides.request(&experiment)
             };
-            let p = request.prepare(prepared::Command::Slurm { tasks })?;
+            let p = prepare(&request, prepared::Command::Slurm { tasks })?;
             let sbatch_args = [
                 ("--partition", partition),
                 ("--time", time),
@@ -411,17 +425,17 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", job.script())?;
             Ok(())
         }
-        Command::Check { experiments, overrides, threads } => {
+        Command::Check { experiments, overrides, threads, verbose } => {
             let prepared: Vec<Prepared> = experiments
                 .iter()
-                .map(|path| overrides.request(path).prepare(prepared::Command::Check))
+                .map(|path| prepare(&overrides.request(path), prepared::Command::Check))
                 .collect::<Result<_, _>>()?;
             let threads = Runner::new(threads.threads)?.threads();
             let mut out = std::io::stdout().lock();
             for p in &prepared {
                 let e = &p.experiment;
                 let estimate = run::estimate(e, e.replications, threads);
-                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")]))?;
+                writeln!(out, "{}", e.describe(&[format!("estimate: {estimate}")], verbose))?;
             }
             Ok(())
         }
@@ -568,7 +582,7 @@ struct Answer {
 
 impl Answer {
     fn open(flags: &RunFlags, request: &Request, command: prepared::Command) -> Result<Answer, Failure> {
-        let p = request.prepare(command)?;
+        let p = prepare(request, command)?;
         let dir = output::OutputDir::claim(&flags.output.output.clone().unwrap_or_else(|| p.default_dir()))?;
         let runner = p.runner()?;
         Ok(Answer { p, dir, runner, quiet: flags.quiet.quiet, started: SystemTime::now(), clock: Instant::now() })

@@ -109,6 +109,15 @@ pub fn check_runnable(experiment: &Experiment) -> Result<(), InputError> {
             "`[loadtest] users` makes this a closed-loop load test: its users make the requests, and [traffic] has none",
         )
         .with_hint(Some("run it with `spotsim loadtest`".into()))),
+        Some(spec) if !spec.arrivals => Err(InputError::new(
+            &experiment.origin_of("traffic"),
+            Some("traffic"),
+            "[traffic] gives no arrivals (`trace` or `synthetic`): the load test makes its own load, a run needs them",
+        )
+        .with_hint(Some(
+            "run it with `spotsim loadtest`, or give [traffic] a `synthetic = { mean_rps = ... }` and a `duration`"
+                .into(),
+        ))),
         _ => Ok(()),
     }
 }

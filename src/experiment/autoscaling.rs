@@ -91,8 +91,20 @@ pub(crate) fn read_autoscaling(section: &Section, asynchronous: bool) -> Result<
     })
 }
 
-/// `metric`: one of `ScalingMetric::NAMES`; the old busy-share name is
-/// refused with both of the metrics it could have meant.
+/// SageMaker's names of the metrics, as aliases of spotsim's: the
+/// PredefinedMetricType values of its target tracking (variant and
+/// inference component), and the asynchronous endpoint's backlog metric
+/// (docs/autoscaling.md).
+pub const SAGEMAKER_NAMES: [(&str, &str); 4] = [
+    ("SageMakerVariantInvocationsPerInstance", "invocations-per-instance"),
+    ("SageMakerVariantConcurrentRequestsPerModelHighResolution", "concurrent-requests-per-copy"),
+    ("SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution", "concurrent-requests-per-copy"),
+    ("ApproximateBacklogSizePerInstance", "backlog-per-instance"),
+];
+
+/// `metric`: one of `ScalingMetric::NAMES` or SageMaker's name for it; the
+/// old busy-share name is refused with both of the metrics it could have
+/// meant.
 fn read_metric(s: &Section) -> Result<ScalingMetric> {
     let names = ScalingMetric::NAMES;
     let list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
@@ -109,9 +121,11 @@ fn read_metric(s: &Section) -> Result<ScalingMetric> {
                     .into(),
             )));
     }
-    ScalingMetric::from_name(&text).ok_or_else(|| {
+    // SageMaker's own names (its PredefinedMetricType values) mean the same.
+    let text = SAGEMAKER_NAMES.iter().find(|(aws, _)| *aws == text).map_or(text.as_str(), |(_, ours)| ours);
+    ScalingMetric::from_name(text).ok_or_else(|| {
         s.error(entry, format!("expected one of {list}, found \"{text}\""))
-            .with_hint(did_you_mean(&text, names.iter().copied()))
+            .with_hint(did_you_mean(text, names.iter().copied().chain(SAGEMAKER_NAMES.iter().map(|(aws, _)| *aws))))
     })
 }
 
@@ -194,6 +208,11 @@ mod tests {
 
     #[test]
     fn defaults_are_filled_in() {
+        // SageMaker's names are aliases.
+        for (aws, ours) in &SAGEMAKER_NAMES[..3] {
+            let p = read(&format!("metric = \"{aws}\"\ntarget = 0.5\nmax = 20\n")).unwrap();
+            assert_eq!(p.metric.name(), *ours);
+        }
         let p = read("metric = \"invocations-per-instance\"\ntarget = 700\nmax = 20\n").unwrap();
         assert_eq!(p, AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 700.0, 1, 20));
         assert_eq!(p.scale_out_cooldown, SimTime::from_secs(300));

@@ -4,7 +4,7 @@ use super::Scenario;
 use super::autoscaling::read_autoscaling;
 use super::llm;
 use super::profile;
-use super::traffic::read_traffic;
+use super::traffic::{Load, read_traffic};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::catalog::catalog;
@@ -130,12 +130,20 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     let initial_instances = s.integer("initial_instances", 0, 100_000)?.map_or(initial_default, |n| n as u32);
     let on_demand_base = s.integer("on_demand_base", 0, 100_000)?.unwrap_or(0) as u32;
     let MarketTerms { market, spot, zones } = read_market(root, &s, Market::OnDemand, price_per_hour)?;
-    let Some(traffic_section) = root.section("traffic")? else {
-        return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves"));
+    // A load test makes its own load: [traffic] gives what it still needs.
+    let load = match root.section("loadtest")? {
+        Some(l) if l.has("users") => Load::ClosedLoop,
+        Some(_) => Load::OpenLoop,
+        None => Load::Traffic,
     };
-    // A closed-loop load test's users make the traffic: [traffic] gives its duration.
-    let closed_loop = root.section("loadtest")?.is_some_and(|l| l.has("users"));
-    let traffic = read_traffic(&traffic_section, closed_loop)?;
+    static EMPTY: crate::input::tree::Table = crate::input::tree::Table { entries: Vec::new() };
+    let traffic_section = match root.section("traffic")? {
+        Some(t) => t,
+        // An open-loop load test of a request-level design needs nothing of it.
+        None if load == Load::OpenLoop => Section::root(&EMPTY, root.origin().clone(), root.base_dir()),
+        None => return Err(root.missing("traffic", "a [traffic] table: the requests the endpoint serves")),
+    };
+    let traffic = read_traffic(&traffic_section, load)?;
     let llm = if llm_engine {
         Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
     } else {
@@ -157,7 +165,8 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         let entry = s.entry("service_per_unit").expect("read");
         return Err(s.error(entry, "per-request service times from a trace need fidelity = \"request\""));
     }
-    s.finish()?;
+    // `tensor_parallel` here too: the hint, not a guess at a near key.
+    s.finish_with(&llm::LLM_HINTS[1..])?;
     Ok(Endpoint {
         mode,
         serverless,

@@ -31,6 +31,27 @@ pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+/// Keys of other tools that users write in `[inference.llm]` (and, for
+/// the tensor-parallel size, `[inference]`), with what to write instead.
+pub(super) const LLM_HINTS: [(&str, &str); 3] = [
+    ("chunk_size", "did you mean `chunk`? (the chunked scheduler's tokens per iteration)"),
+    ("tensor_parallel", TENSOR_PARALLEL_HINT),
+    ("tensor_parallel_size", TENSOR_PARALLEL_HINT),
+];
+const TENSOR_PARALLEL_HINT: &str = "GPUs per replica come from the instance: its GPUs / `replicas` (in \
+    [inference.llm]); for tensor parallel 4 on ml.g5.12xlarge (4 GPUs), give replicas = 1";
+
+/// A share of requests turned away from which a design gets a warning: the
+/// share `recommend` and `loadtest` allow by default (served_frac >= 0.99).
+pub const WARN_SHARE: f64 = 1.0 - super::objective::DEFAULT_SERVED_FRAC;
+
+/// A share as a percentage: whole from 10% to 99.5%, else one decimal, so
+/// that 0.4% does not read 0%.
+fn percent(share: f64) -> String {
+    let p = 100.0 * share;
+    if (10.0..99.5).contains(&p) { format!("{p:.0}%") } else { format!("{p:.1}%") }
+}
+
 /// `slo` as a table `{ ttft, tpot }`, if it is one.
 pub(super) fn read_token_slo(s: &Section) -> Result<Option<TokenSlo>> {
     let Some(entry) = s.entry("slo") else { return Ok(None) };
@@ -194,7 +215,7 @@ pub(super) fn read_llm(
             (StepSource::Roofline(terms), terms.step_time(), Some(terms))
         }
     };
-    l.finish()?;
+    l.finish_with(&LLM_HINTS)?;
     let Some(tokens) = &traffic.tokens else {
         return Err(traffic_section.missing(
             "tokens",
@@ -232,6 +253,79 @@ pub(super) fn read_llm(
             ),
         )
         .with_hint(Some("raise max_batched_tokens, or use scheduler = \"chunked\"".into())));
+    }
+    // Valid, but almost surely a mistake: said, and the run goes on.
+    let warn = |key: &'static str, message: String| match (l.entry(key), s.entry("instance")) {
+        (Some(e), _) => l.warn(e, message),
+        (None, Some(e)) => s.warn(e, message),
+        (None, None) => s.warn(s.entry("engine").expect("engine = \"llm\" is read"), message),
+    };
+    let shares = tokens.shares_above(max_batched_tokens as u64, kv_tokens);
+    let of_them = |share: f64, rows: usize, what: &str| match shares.of {
+        Some([.., n]) => format!("{} of the trace's {what} ({rows} of {n} rows)", percent(share)),
+        None => format!("about {} of {what}", percent(share)),
+    };
+    if shares.whole >= WARN_SHARE {
+        let value = match l.entry("kv_tokens") {
+            Some(_) => format!("{} = {kv_tokens}", l.key_path("kv_tokens")),
+            None => format!("the KV cache of {kv_tokens} tokens per replica (from the GPU memory)"),
+        };
+        let rows = shares.of.map_or(0, |o| o[1]);
+        warn(
+            "kv_tokens",
+            format!(
+                "{value} is below the prompt + output of {}, which are rejected on arrival; raise it (or \
+                 memory_util), or give each replica more GPUs",
+                of_them(shares.whole, rows, "requests")
+            ),
+        );
+    }
+    if scheduler == Scheduler::Vllm && shares.prompt >= WARN_SHARE {
+        let rows = shares.of.map_or(0, |o| o[0]);
+        warn(
+            "max_batched_tokens",
+            format!(
+                "{} = {max_batched_tokens} is below {} (scheduler \"vllm\" rejects them); raise it or use \
+                 scheduler = \"chunked\"",
+                l.key_path("max_batched_tokens"),
+                of_them(shares.prompt, rows, "prompts")
+            ),
+        );
+    }
+    if scheduler == Scheduler::Vllm
+        && let Some(e) = l.entry("chunk")
+    {
+        l.warn(
+            e,
+            format!(
+                "{} = {chunk} applies to scheduler = \"chunked\" only; scheduler \"vllm\" prefills whole prompts \
+                 and ignores it: set scheduler = \"chunked\", or remove `chunk`",
+                l.key_path("chunk")
+            ),
+        );
+    }
+    // A measured table at another tensor-parallel size does not apply.
+    let measured: Vec<u32> = profile
+        .into_iter()
+        .flat_map(|p| &p.llm_steps)
+        .filter(|t| Some(t.instance.as_str()) == instance)
+        .map(|t| t.tensor_parallel)
+        .collect();
+    if fit_for_type.is_none() && l.entry("step_time").is_none() && !measured.is_empty() {
+        let sizes: Vec<String> = measured.iter().map(|t| t.to_string()).collect();
+        let fitting: Vec<String> = measured.iter().map(|t| (gpus / t).to_string()).collect();
+        warn(
+            "replicas",
+            format!(
+                "profile \"{}\" measured {} at tensor_parallel = {} only, and a replica here gets {gpus_per_replica} \
+                 GPU(s) ({gpus} / replicas = {replicas}), so its step times come from the roofline, not the \
+                 measurement: set replicas = {} to use the measured table, or step_time = \"roofline\" to say so",
+                profile.map_or("", |p| p.name.as_str()),
+                instance.unwrap_or(""),
+                sizes.join(" or "),
+                fitting.join(" or ")
+            ),
+        );
     }
     Ok(Llm {
         replicas,
@@ -277,10 +371,9 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
                     .error(t.entry("input_tokens_column").expect("read"), "applies to request traces only")
                     .with_hint(Some("add `format = \"requests\"` for a trace with one row per request".into())));
             };
-            let entry = t.entry("input_tokens_column").expect("read");
-            let at = |message: String| t.error(entry, message);
-            let counts =
-                parse_token_columns(table, &input_column, &output_column).map_err(|e| at(format!("{file} {e}")))?;
+            // Blamed on the key of the column at fault.
+            let counts = parse_token_columns(table, &input_column, &output_column)
+                .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
             Tokens::Columns { input_column, output_column, counts: counts.into() }
         }

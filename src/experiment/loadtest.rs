@@ -34,6 +34,11 @@ pub struct LoadtestSpec {
     /// Closed loop: the time before measuring (default a tenth of the duration).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warmup: Option<SimTime>,
+    /// Whether `[traffic]` gives arrivals of its own (a `trace` or
+    /// `synthetic`) at every point: an open-loop test makes its own load and
+    /// needs none, a `spotsim run` of the file does.
+    #[serde(skip)]
+    pub arrivals: bool,
 }
 
 impl LoadtestSpec {
@@ -66,7 +71,7 @@ pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
                 .error(entry, "`users` (a closed-loop test at fixed concurrency) and `threshold` (an open-loop search for the highest rate) are two different load tests")
                 .with_hint(Some("give one: remove `threshold` to measure each user count, or `users` to search a rate".into())));
         }
-        return Ok(LoadtestSpec { latency: latency.unwrap_or("p99"), threshold: None, users, warmup });
+        return Ok(LoadtestSpec { latency: latency.unwrap_or("p99"), threshold: None, users, warmup, arrivals: false });
     }
     if let Some(entry) = s.entry("warmup") {
         return Err(s.error(entry, "`warmup` applies to a closed-loop test (`users`)"));
@@ -83,7 +88,7 @@ pub(crate) fn read_loadtest(s: &Section) -> Result<LoadtestSpec, InputError> {
             "the latency the percentile must stay under, such as \"100ms\" (or `users = [1, 5, 10]` for a closed loop)",
         )
     })?;
-    Ok(LoadtestSpec { latency, threshold: Some(threshold), users, warmup })
+    Ok(LoadtestSpec { latency, threshold: Some(threshold), users, warmup, arrivals: true })
 }
 
 /// `users = [1, 5, 10, 20]`: whole numbers from 1, each once.

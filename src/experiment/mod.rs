@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::input::section::Section;
 use crate::input::tree::{Node, Table, Value, parse_document, parse_override};
-pub use crate::input::{InputError, Origin};
+pub use crate::input::{InputError, Origin, Warning};
 
 use crate::catalog::catalog;
 use crate::experiment::loadtest::{LoadtestSpec, read_loadtest};
@@ -85,6 +85,10 @@ pub struct Experiment {
     /// whole table.
     #[serde(skip)]
     pub tables: Vec<(String, Origin)>,
+    /// Valid designs that are almost surely mistakes, in file order of
+    /// their first point; each door prints them (stderr, `warnings.warn`).
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
 }
 
 impl Experiment {
@@ -150,10 +154,11 @@ impl Experiment {
 }
 
 impl Experiment {
-    /// The resolved experiment, as `spotsim check` prints it: every point's
-    /// design with every default filled in, in the experiment file's syntax;
-    /// `notes` are comment lines for its header.
-    pub fn describe(&self, notes: &[String]) -> String {
+    /// The resolved experiment, as `spotsim check` prints it: a header, then
+    /// one line per point naming its swept values, or (`verbose`) every
+    /// point's design with every default filled in, in the experiment
+    /// file's syntax; `notes` are comment lines for its header.
+    pub fn describe(&self, notes: &[String], verbose: bool) -> String {
         let e = self;
         let mut out = format!(
             "# {} ({}): seed {}, {} replications per point, {} point(s)\n",
@@ -169,9 +174,19 @@ impl Experiment {
         for note in notes {
             out += &format!("# {note}\n");
         }
+        if !verbose {
+            out += "# one line a point; `--verbose` prints each point's resolved design\n";
+        }
         for p in &e.points {
             let label: Vec<String> = e.swept.iter().zip(&p.values).map(|(k, v)| format!("{k} = {v}")).collect();
-            out += &format!("\n[point {}] {}\n", p.index, label.join(", "));
+            let label =
+                if label.is_empty() { "(the design as written, no sweep)".to_string() } else { label.join(", ") };
+            if !verbose {
+                let fits = if p.fits { "" } else { " (the model does not fit its instance)" };
+                out += &format!("[point {}] {label}{fits}\n", p.index);
+                continue;
+            }
+            out += &format!("\n[point {}] {label}\n", p.index);
             out += &toml::to_string_pretty(&p.design).unwrap_or_else(|err| format!("(cannot render: {err})\n"));
         }
         out
@@ -182,7 +197,12 @@ struct Axis {
     path: String,
     origin: Origin,
     values: Vec<Node>,
+    /// Axes of one `together` list share a group and move as one.
+    group: Option<usize>,
 }
+
+/// The `[sweep]` key whose list of tables sweeps keys that go together.
+const TOGETHER: &str = "together";
 
 /// Loads, overrides, expands and resolves an experiment file. Nothing runs
 /// and nothing is written: every point is checked before any work starts,
@@ -240,11 +260,7 @@ pub fn load_text(
                 return Err(InputError::new(&origin, Some(key), "expected one swept key: sweep.PATH=[VALUE, ...]")
                     .with_hint(Some("such as --set 'sweep.training.checkpoint.interval=[\"15m\", \"1h\"]'".into())));
             }
-            let new = axis(path.to_string(), origin, node)?;
-            match axes.iter_mut().find(|a| a.path == new.path) {
-                Some(old) => *old = new,
-                None => axes.push(new),
-            }
+            add_axes(&mut axes, path.to_string(), origin, node, true)?;
             continue;
         }
         // A --set wins over a sweep of the same key.
@@ -293,6 +309,8 @@ pub fn load_text(
     }
 
     let mut points = Vec::new();
+    let mut warned: Vec<(Warning, Vec<usize>)> = Vec::new();
+    let mut arrivals = true;
     for (index, choice) in grid(&axes).into_iter().enumerate() {
         let mut tree = doc.clone();
         let mut values = Vec::with_capacity(axes.len());
@@ -301,7 +319,17 @@ pub fn load_text(
             values.push(node.display());
             tree.set_path(&axis.path, node, &axis.origin)?;
         }
-        let design = resolve(&tree, &origin, base_dir)?;
+        let (design, warnings) = resolve(&tree, &origin, base_dir)?;
+        arrivals &= match tree.get("traffic").map(|t| &t.node.value) {
+            Some(Value::Table(t)) => t.get("trace").is_some() || t.get("synthetic").is_some(),
+            _ => false,
+        };
+        for w in warnings {
+            match warned.iter_mut().find(|(seen, _)| *seen == w) {
+                Some((_, at)) => at.push(index),
+                None => warned.push((w, vec![index])),
+            }
+        }
         let fits = design.profile().is_none_or(|p| p.fits);
         if !fits && fit == Fit::Refuse {
             let label: Vec<String> = axes.iter().zip(&values).map(|(a, v)| format!("{} = {v}", a.path)).collect();
@@ -341,6 +369,8 @@ pub fn load_text(
     let metrics = points[0].design.metrics();
     let objective = root.section("objective")?.map(|s| read_objective(&s, metrics)).transpose()?;
     let loadtest = root.section("loadtest")?.map(|s| read_loadtest(&s)).transpose()?;
+    let loadtest = loadtest.map(|l| LoadtestSpec { arrivals: l.arrivals && arrivals, ..l });
+    let warnings = name_points(warned, points.len());
     Ok(Experiment {
         name,
         file: path.to_path_buf(),
@@ -351,7 +381,24 @@ pub fn load_text(
         objective,
         loadtest,
         tables: doc.entries.iter().map(|e| (e.key.clone(), e.key_origin.clone())).collect(),
+        warnings,
     })
+}
+
+/// Each warning once: one every point has stands alone, one only some have
+/// names them.
+fn name_points(warned: Vec<(Warning, Vec<usize>)>, points: usize) -> Vec<Warning> {
+    warned
+        .into_iter()
+        .map(|(mut w, at)| {
+            if at.len() < points {
+                let which: Vec<String> = at.iter().map(|k| k.to_string()).collect();
+                let s = if at.len() == 1 { "" } else { "s" };
+                w.message += &format!(" (at point{s} {} of the sweep)", which.join(", "));
+            }
+            w
+        })
+        .collect()
 }
 
 pub use crate::output::folder::MAX_NAME_BYTES;
@@ -409,7 +456,81 @@ fn take_sweep(doc: &mut Table) -> Result<Vec<Axis>, InputError> {
     let Value::Table(table) = entry.node.value else {
         return Err(InputError::new(&entry.key_origin, Some("sweep"), "expected a table of key paths and value lists"));
     };
-    table.entries.into_iter().map(|e| axis(e.key, e.key_origin, e.node)).collect()
+    let mut axes = Vec::new();
+    for e in table.entries {
+        add_axes(&mut axes, e.key, e.key_origin, e.node, false)?;
+    }
+    Ok(axes)
+}
+
+/// Adds the axis of `path`, or for `together` one axis per key of its
+/// tables, in one new group. `replace` (`--set`): an axis of the same key
+/// is replaced; in the file, a key swept twice is refused.
+fn add_axes(axes: &mut Vec<Axis>, path: String, origin: Origin, node: Node, replace: bool) -> Result<(), InputError> {
+    let new = if path == TOGETHER {
+        let group = axes.iter().filter_map(|a| a.group).max().map_or(0, |g| g + 1);
+        together(origin, node, group)?
+    } else {
+        vec![axis(path, origin, node)?]
+    };
+    for a in new {
+        match axes.iter_mut().find(|old| old.path == a.path) {
+            Some(old) if replace => *old = a,
+            Some(_) => {
+                return Err(InputError::new(
+                    &a.origin,
+                    Some(&format!("sweep.\"{}\"", a.path)),
+                    "is swept twice: give each key once, alone or in `together`",
+                ));
+            }
+            None => axes.push(a),
+        }
+    }
+    Ok(())
+}
+
+/// `together = [ { "inference.instance" = "ml.g5.xlarge", "inference.llm.replicas" = 1 }, ... ]`:
+/// one axis per key of the first table, the k-th values from the k-th
+/// table; every table names the same keys.
+fn together(origin: Origin, node: Node, group: usize) -> Result<Vec<Axis>, InputError> {
+    let key = format!("sweep.{TOGETHER}");
+    let expected = "a non-empty list of tables of the same swept keys, such as \
+        [ { \"inference.instance\" = \"ml.g5.xlarge\", \"inference.llm.replicas\" = 1 }, ... ]";
+    let tables: Vec<(&Origin, &Table)> = match &node.value {
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|n| match &n.value {
+                Value::Table(t) if !t.entries.is_empty() => Ok((&n.origin, t)),
+                _ => Err(InputError::new(&n.origin, Some(&key), format!("expected {expected}, found {}", n.display()))),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(InputError::new(&origin, Some(&key), format!("expected {expected}"))),
+    };
+    let keys: Vec<&str> = tables[0].1.entries.iter().map(|e| e.key.as_str()).collect();
+    for (at, t) in &tables[1..] {
+        let same = t.entries.len() == keys.len() && t.entries.iter().all(|e| keys.contains(&e.key.as_str()));
+        if !same {
+            let theirs: Vec<&str> = t.entries.iter().map(|e| e.key.as_str()).collect();
+            return Err(InputError::new(
+                at,
+                Some(&key),
+                format!(
+                    "every table names the same keys: the first has {}, this one {}",
+                    keys.join(", "),
+                    theirs.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(keys
+        .iter()
+        .map(|&k| Axis {
+            path: k.to_string(),
+            origin: origin.clone(),
+            values: tables.iter().map(|(_, t)| t.get(k).expect("checked").node.clone()).collect(),
+            group: Some(group),
+        })
+        .collect())
 }
 
 /// One swept key and its values, from `[sweep]` or `--set sweep.PATH=[...]`.
@@ -429,22 +550,35 @@ fn axis(path: String, origin: Origin, node: Node) -> Result<Axis, InputError> {
             .with_hint(Some(format!("write \"{path}\" = [ ... ]"))));
         }
     };
-    Ok(Axis { path, origin, values })
+    Ok(Axis { path, origin, values, group: None })
 }
 
-/// The Cartesian product of the axes; the first axis varies slowest.
+/// The Cartesian product of the axes, the axes of one group as one
+/// dimension (at its first axis's place); the first varies slowest. Each
+/// point gives every axis its value's index.
 fn grid(axes: &[Axis]) -> Vec<Vec<usize>> {
-    let mut points = vec![Vec::new()];
-    for axis in axes {
-        points = points
-            .into_iter()
-            .flat_map(|p| (0..axis.values.len()).map(move |k| [p.clone(), vec![k]].concat()))
-            .collect();
+    // The dimension of each axis.
+    let mut dims: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut dim_of = Vec::with_capacity(axes.len());
+    for a in axes {
+        let d = match a.group.and_then(|g| dims.iter().position(|&(_, dg)| dg == Some(g))) {
+            Some(d) => d,
+            None => {
+                dims.push((a.values.len(), a.group));
+                dims.len() - 1
+            }
+        };
+        dim_of.push(d);
     }
-    points
+    let mut points = vec![Vec::new()];
+    for &(len, _) in &dims {
+        points = points.into_iter().flat_map(|p| (0..len).map(move |k| [p.clone(), vec![k]].concat())).collect();
+    }
+    points.into_iter().map(|p| dim_of.iter().map(|&d| p[d]).collect()).collect()
 }
 
-fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Design>, InputError> {
+/// One point's design, and the warnings its reading gave.
+fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<(Box<dyn Design>, Vec<Warning>), InputError> {
     let root = Section::root(tree, origin.clone(), base_dir);
     root.allow(&["name", "seed", "replications"]);
     root.allow(WHOLE_EXPERIMENT);
@@ -478,5 +612,5 @@ fn resolve(tree: &Table, origin: &Origin, base_dir: &Path) -> Result<Box<dyn Des
     }
     let design = (scenario.read)(&root)?;
     root.finish()?;
-    Ok(design)
+    Ok((design, root.take_warnings()))
 }

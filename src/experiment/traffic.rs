@@ -1,6 +1,7 @@
 //! Reads `[traffic]` into a `Traffic`. Keys, defaults and formulas are in
 //! `docs/traffic.md`.
 
+use crate::base::time::SimTime;
 use crate::base::trace_file::CsvTable;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Entry;
@@ -9,11 +10,35 @@ use crate::scenarios::inference::traffic::{
     parse_rate_trace, parse_request_trace,
 };
 
+/// Which load test, if any, the experiment holds: a load test makes its own
+/// load, so it need not ask `[traffic]` for arrivals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// None: `[traffic]` gives the arrivals.
+    Traffic,
+    /// `[loadtest] threshold`: its Poisson load at the rates it searches;
+    /// `[traffic]` may still give arrivals (for `spotsim run`) and gives
+    /// the token counts.
+    OpenLoop,
+    /// `[loadtest] users`: its users; `[traffic]` holds only `duration`
+    /// (and `tokens`).
+    ClosedLoop,
+}
+
 /// Reads the `[traffic]` table itself (the caller passes
 /// `root.section("traffic")`). Trace files are read here, relative to the
-/// experiment file. `closed_loop`: a closed-loop load test's users make the
-/// requests, so only `duration` (and `tokens`) is read, no arrivals.
-pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
+/// experiment file.
+pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
+    let closed_loop = load == Load::ClosedLoop;
+    if load == Load::OpenLoop && !t.has("trace") && !t.has("synthetic") {
+        // The load test uses only the token counts; a duration, if given,
+        // is what `check` shows.
+        let duration = t.positive_duration("duration")?.unwrap_or(SimTime::from_hours(1));
+        let mut traffic = Traffic::constant(0.0, duration);
+        super::llm::read_tokens(t, &mut traffic, None)?;
+        t.finish()?;
+        return Ok(traffic);
+    }
     let duration = t
         .positive_duration("duration")?
         .ok_or_else(|| t.missing("duration", "how long the traffic runs, such as \"1d\""))?;
@@ -47,7 +72,7 @@ pub fn read_traffic(t: &Section, closed_loop: bool) -> Result<Traffic> {
                 "a trace file, such as \"traces/requests.csv\", or `synthetic = { mean_rps = 50, ... }`",
             ));
         }
-        (Some(file), None) => read_trace(t, file, scale, &mut table)?,
+        (Some(file), None) => read_trace(t, file, scale, duration, &mut table)?,
         (None, Some(s)) => {
             for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
@@ -84,7 +109,13 @@ fn entry<'a>(t: &Section<'a>, key: &'static str) -> &'a Entry {
 
 /// A trace's arrivals; a request trace also leaves its parsed table in
 /// `table` for the token columns.
-fn read_trace(t: &Section, file: String, scale: f64, table: &mut Option<CsvTable>) -> Result<TrafficSource> {
+fn read_trace(
+    t: &Section,
+    file: String,
+    scale: f64,
+    duration: SimTime,
+    table: &mut Option<CsvTable>,
+) -> Result<TrafficSource> {
     let format = t.choice("format", &["rates", "requests"])?.unwrap_or("rates");
     let trace_entry = entry(t, "trace");
     let at_trace = |message: String| t.error(trace_entry, format!("{file}{message}"));
@@ -131,7 +162,7 @@ fn read_trace(t: &Section, file: String, scale: f64, table: &mut Option<CsvTable
     };
     let size_column = t.string("size_column")?;
     let csv = table.insert(CsvTable::parse(&text).map_err(from_trace)?);
-    let trace = parse_request_trace(csv, size_column.as_deref()).map_err(from_trace)?;
+    let trace = parse_request_trace(csv, size_column.as_deref(), duration.as_secs_f64()).map_err(from_trace)?;
     Ok(TrafficSource::Requests {
         file,
         times: trace.times.into(),
@@ -181,7 +212,7 @@ mod tests {
         let doc = parse_document(text, "experiment.toml")?;
         let root = Section::root(&doc, Origin::file("experiment.toml", 1), dir);
         let t = root.section("traffic")?.expect("a [traffic] table");
-        read_traffic(&t, false)
+        read_traffic(&t, Load::Traffic)
     }
 
     fn read(text: &str) -> std::result::Result<Traffic, InputError> {

@@ -62,6 +62,23 @@ impl fmt::Display for InputError {
     }
 }
 
+/// Valid input that is almost surely a mistake (SPEC 1: warnings go to
+/// stderr and the exit status stays 0). `message` names the key itself,
+/// as in "max_batched_tokens = 512 is below 71% of prompts ...".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning {
+    pub origin: Origin,
+    /// The dotted key path the warning is about.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "warning: {}: {}", self.origin, self.message)
+    }
+}
+
 /// The valid name closest to `wrong`, if any is close enough to be a typo.
 pub fn nearest<'a>(wrong: &str, valid: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wrong_lower = wrong.to_ascii_lowercase();

@@ -7,7 +7,7 @@ pub mod error;
 pub mod section;
 pub mod tree;
 
-pub use error::{InputError, Origin};
+pub use error::{InputError, Origin, Warning};
 pub use section::Section;
 
 /// Helpers for the readers' tests.

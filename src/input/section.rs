@@ -5,9 +5,10 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use super::error::{InputError, Origin, did_you_mean, number};
+use super::error::{InputError, Origin, Warning, did_you_mean, number};
 use super::tree::{Entry, Table, Value};
 use crate::base::dist::Dist;
 use crate::base::time::{SimTime, parse_duration};
@@ -21,11 +22,32 @@ pub struct Section<'a> {
     origin: Origin,
     base_dir: &'a Path,
     known: RefCell<Vec<&'a str>>,
+    /// Shared by a root and every table under it.
+    warnings: Rc<RefCell<Vec<Warning>>>,
 }
 
 impl<'a> Section<'a> {
     pub fn root(table: &'a Table, origin: Origin, base_dir: &'a Path) -> Self {
-        Section { path: String::new(), table, origin, base_dir, known: RefCell::new(Vec::new()) }
+        Section {
+            path: String::new(),
+            table,
+            origin,
+            base_dir,
+            known: RefCell::new(Vec::new()),
+            warnings: Rc::default(),
+        }
+    }
+
+    /// Records a warning about the value of `entry`: valid input that is
+    /// almost surely a mistake. `message` names the key itself.
+    pub fn warn(&self, entry: &Entry, message: impl Into<String>) {
+        let key = Some(self.key_path(&entry.key));
+        self.warnings.borrow_mut().push(Warning { origin: entry.node.origin.clone(), key, message: message.into() });
+    }
+
+    /// The warnings recorded under this section's root so far, in order.
+    pub fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
     }
 
     /// Where this table stands (its header or key).
@@ -56,6 +78,12 @@ impl<'a> Section<'a> {
 
     /// Fails on the first key (in file order) that no getter asked for.
     pub fn finish(&self) -> Result<()> {
+        self.finish_with(&[])
+    }
+
+    /// `finish`, with a hint of our own for unknown keys users are known to
+    /// write (another tool's name for a key), as (key, hint).
+    pub fn finish_with(&self, hints: &[(&str, &str)]) -> Result<()> {
         let known = self.known.borrow();
         let Some(entry) = self.table.entries.iter().find(|e| !known.contains(&e.key.as_str())) else {
             return Ok(());
@@ -63,7 +91,11 @@ impl<'a> Section<'a> {
         let mut valid: Vec<&str> = known.clone();
         valid.sort_unstable();
         valid.dedup();
-        let hint = did_you_mean(&entry.key, valid.iter().copied())
+        let hint = hints
+            .iter()
+            .find(|(k, _)| *k == entry.key)
+            .map(|(_, h)| h.to_string())
+            .or_else(|| did_you_mean(&entry.key, valid.iter().copied()))
             .or_else(|| Some(format!("valid keys here: {}", valid.join(", "))));
         Err(self.unknown(entry).with_hint(hint))
     }
@@ -124,6 +156,7 @@ impl<'a> Section<'a> {
                 origin: entry.key_origin.clone(),
                 base_dir: self.base_dir,
                 known: RefCell::new(Vec::new()),
+                warnings: self.warnings.clone(),
             }),
             _ => Err(self.wrong_type(entry, "a table")),
         }
@@ -153,6 +186,7 @@ impl<'a> Section<'a> {
                     origin: node.origin.clone(),
                     base_dir: self.base_dir,
                     known: RefCell::new(Vec::new()),
+                    warnings: self.warnings.clone(),
                 }),
                 other => {
                     return Err(InputError::new(

@@ -101,12 +101,18 @@ fn overrides_and_flags_apply() {
 #[test]
 fn check_prints_the_resolved_design_and_writes_nothing() {
     let (dir, _) = workspace(GOOD);
-    let out = spotsim(&["check", "exp.toml"], dir.path());
+    let out = spotsim(&["check", "exp.toml", "--verbose"], dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[point 1] training.checkpoint.interval = 1h"), "{text}");
     assert!(text.contains("price_per_hour"), "defaults are filled in: {text}");
     assert!(!dir.path().join("results").exists());
+    // By default one line a point after the header (issue 26, item 7).
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    let short = String::from_utf8_lossy(&out.stdout);
+    let points: Vec<&str> = short.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    assert_eq!(points, ["[point 0] training.checkpoint.interval = 15m", "[point 1] training.checkpoint.interval = 1h"]);
+    assert!(short.lines().count() < 10 && !short.contains("price_per_hour"), "{short}");
 }
 
 #[test]
@@ -288,6 +294,13 @@ fn every_bundled_experiment_resolves() {
         assert!(text.starts_with("# Question:"), "{} states its question first", file.display());
         let e = spotsim::experiment::load(&file, &[]).unwrap_or_else(|err| panic!("{err}"));
         assert!(!e.points.is_empty());
+        let warnings: Vec<String> = e.warnings.iter().map(|w| w.to_string()).collect();
+        // Its sweep holds 16 GB GPUs on purpose, to show them fail: they warn.
+        if file.ends_with("llm-recommendation.toml") {
+            assert!(warnings.iter().all(|w| w.contains("KV cache")) && !warnings.is_empty(), "{warnings:?}");
+            continue;
+        }
+        assert!(warnings.is_empty(), "{}: {warnings:?}", file.display());
     }
     assert!(root.join("experiments/checkpoint-sweep.toml").exists());
 }
@@ -492,4 +505,113 @@ fn run_and_slurm_refuse_a_closed_loop_file_alike() {
     assert_eq!(stderr(&run), stderr(&slurm));
     assert!(stderr(&run).contains("`loadtest.users`") && stderr(&run).contains("spotsim loadtest"), "{}", stderr(&run));
     assert!(!dir.path().join("results").exists());
+}
+
+/// A valid design that turns most requests away: `check` and `run` say so
+/// on stderr, naming the line and the key, and exit 0 (issue 26, item 4).
+#[test]
+fn check_and_run_warn_of_a_design_that_turns_requests_away_and_exit_0() {
+    let text = "name = \"w\"\nreplications = 2\n[inference]\ninstance = \"ml.g5.12xlarge\"\nengine = \"llm\"\n\
+        [inference.llm]\nkv_tokens = 500\nstep_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, 5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n\
+        [traffic]\nduration = \"1m\"\nsynthetic = { mean_rps = 1 }\n\
+        tokens = { input = { dist = \"uniform\", min = 100, max = 899 }, output = 100 }\n";
+    let (dir, _) = workspace(text);
+    // Prompt + output above 500 tokens: prompts 401 to 899, 499 of 800.
+    let want =
+        "warning: exp.toml:7: inference.llm.kv_tokens = 500 is below the prompt + output of about 62% of requests";
+    for args in [&["check", "exp.toml"][..], &["run", "exp.toml", "--quiet"]] {
+        let out = spotsim(args, dir.path());
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// An open-loop load test makes its own Poisson load: it does not ask
+/// [traffic] for arrivals it would ignore, while `run` of the same file,
+/// which needs them, says so (issue 26, item 5).
+#[test]
+fn an_open_loop_loadtest_needs_no_traffic_and_run_says_it_does() {
+    let text = "name = \"lt\"\n[inference]\ninstance = \"ml.g4dn.xlarge\"\nworkers = 4\n\
+        service_time = { dist = \"lognormal\", median = \"9ms\", sigma = 0.2 }\n\
+        [loadtest]\nlatency = \"p99\"\nthreshold = \"100ms\"\n";
+    let (dir, _) = workspace(text);
+    let out = spotsim(&["loadtest", "exp.toml", "--quiet", "-o", "lt"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(dir.path().join("lt/loadtest.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let out = spotsim(&["run", "exp.toml", "--quiet"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("`traffic`: [traffic] gives no arrivals"), "{}", stderr(&out));
+}
+
+/// `[sweep] together`: values that go together sweep as one axis, each key
+/// its own column, in the Cartesian product with the other axes (issue 26,
+/// item 7).
+#[test]
+fn keys_that_go_together_sweep_as_one_axis_with_their_own_columns() {
+    let text = GOOD.replace(
+        "[sweep]\n\"training.checkpoint.interval\" = [\"15m\", \"1h\"]\n",
+        "[sweep]\n\"spot.interruptions.mtbf\" = [\"3h\", \"10h\"]\ntogether = [\n  \
+         { \"training.checkpoint.interval\" = \"15m\", \"training.work\" = \"5h\" },\n  \
+         { \"training.checkpoint.interval\" = \"1h\", \"training.work\" = \"20h\" },\n]\n",
+    );
+    let (dir, _) = workspace(&text);
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let points: Vec<&str> = stdout.lines().filter(|l| l.starts_with("[point")).collect();
+    let label = |m: &str, i: &str, w: &str| {
+        format!("spot.interruptions.mtbf = {m}, training.checkpoint.interval = {i}, training.work = {w}")
+    };
+    let want: Vec<String> = [("3h", "15m", "5h"), ("3h", "1h", "20h"), ("10h", "15m", "5h"), ("10h", "1h", "20h")]
+        .iter()
+        .enumerate()
+        .map(|(k, (m, i, w))| format!("[point {k}] {}", label(m, i, w)))
+        .collect();
+    assert_eq!(points, want);
+    let out = spotsim(&["run", "exp.toml", "--quiet", "-n", "3"], dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("results/tiny/summary.csv")).unwrap();
+    assert!(summary.starts_with("point,spot.interruptions.mtbf,training.checkpoint.interval,training.work,metric,"));
+    assert!(summary.contains("\n3,10h,1h,20h,"), "{summary}");
+    // Every table names the same keys; a key is swept once.
+    for (bad, says) in [
+        (
+            "{ \"training.checkpoint.interval\" = \"1h\" }",
+            "exp.toml:22: `sweep.together`: every table names the same keys",
+        ),
+        (
+            "{ \"training.checkpoint.interval\" = \"1h\", \"spot.interruptions.mtbf\" = \"1h\" }",
+            "every table names the same keys",
+        ),
+    ] {
+        let broken = text.replace("{ \"training.checkpoint.interval\" = \"1h\", \"training.work\" = \"20h\" }", bad);
+        let (dir, _) = workspace(&broken);
+        let out = spotsim(&["check", "exp.toml"], dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    let twice =
+        text.replace("\"spot.interruptions.mtbf\" = [\"3h\", \"10h\"]", "\"training.work\" = [\"3h\", \"10h\"]");
+    let (dir, _) = workspace(&twice);
+    let out = spotsim(&["check", "exp.toml"], dir.path());
+    assert!(stderr(&out).contains("`sweep.\"training.work\"`: is swept twice"), "{}", stderr(&out));
+}
+
+/// The catalog's footer dates its figures by the newest date the catalog
+/// file states for them (issue 26, item 8: it said 2026-11-23 while prices
+/// and GPU figures of 2026-12-04 were in).
+#[test]
+fn the_catalog_footer_names_its_newest_figures_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_to_string(root.join("models/catalog.toml")).unwrap();
+    let is_date = |w: &[u8]| {
+        w.len() == 10
+            && w.iter().enumerate().all(|(i, b)| if i == 4 || i == 7 { *b == b'-' } else { b.is_ascii_digit() })
+    };
+    let newest = file.as_bytes().windows(10).filter(|w| w.starts_with(b"20") && is_date(w)).max().unwrap();
+    let newest = std::str::from_utf8(newest).unwrap();
+    let out = spotsim(&["catalog"], Path::new("/"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("figures as of {newest} ")), "{newest}: {text}");
 }

@@ -274,7 +274,21 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
                 "r.csv",
                 "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,2\n",
             )],
-            "no column `Generated` for `output_tokens_column`",
+            // Blamed on the output key's line, not the input's (issue 26, item 5).
+            "e.toml:12: `traffic.output_tokens_column`: r.csv line 1: no column `Generated` for `output_tokens_column`",
+        ),
+        (
+            // A zero count is bad input, as in `tokens`: the trace's row is named.
+            design(
+                "engine = \"llm\"",
+                &format!("kv_tokens = 9000\n{FIT}"),
+                "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"ContextTokens\"\noutput_tokens_column = \"GeneratedTokens\"",
+            ),
+            vec![(
+                "r.csv",
+                "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,10,0\n",
+            )],
+            "e.toml:12: `traffic.output_tokens_column`: r.csv line 3: column `GeneratedTokens`: expected a token count, a whole number from 1 to",
         ),
         (
             format!(
@@ -313,10 +327,118 @@ fn an_llm_experiment_loads_and_bad_input_is_refused_with_its_line() {
             "e.toml:7: `inference.llm.max_batched_tokens`: no request can run: the smallest prompt has 100 tokens",
         ),
     ];
+    // Other tools' names get a hint of what to write (issue 26, item 5).
+    let cases = [
+        cases,
+        vec![
+            (
+                design("engine = \"llm\"", &format!("scheduler = \"chunked\"\nchunk_size = 256\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "e.toml:6: `inference.llm.chunk_size`: unknown key in `inference.llm`\n  hint: did you mean `chunk`?",
+            ),
+            (
+                design("engine = \"llm\"", &format!("tensor_parallel = 4\nkv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "`inference.llm.tensor_parallel`: unknown key in `inference.llm`\n  hint: GPUs per replica come from the instance: its GPUs / `replicas`",
+            ),
+            (
+                design("engine = \"llm\"\ntensor_parallel_size = 4", &format!("kv_tokens = 9000\n{FIT}"), ok_traffic),
+                vec![],
+                "e.toml:4: `inference.tensor_parallel_size`: unknown key in `inference`\n  hint: GPUs per replica come from",
+            ),
+        ],
+    ]
+    .concat();
     for (text, files, want) in cases {
         let got = load_text(&text, &files).map(|_| ()).unwrap_err();
         assert!(got.contains(want), "{text}\n  gave: {got}\n  want: {want}");
     }
+}
+
+#[test]
+fn a_trace_of_one_request_or_one_instant_plays_once_over_the_duration() {
+    // Issue 26, item 5: "needs at least two rows" before. One request alone
+    // meets SPEC 2.8's closed form; three at one instant are three requests.
+    let columns =
+        "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"";
+    let text = design("engine = \"llm\"", &format!("kv_tokens = 9000\n{FIT}"), columns);
+    let fit = FitMs { prefill: [22.05, 0.1405, 8.08e-6], decode: [23.48, 5.93e-4, 0.0607], overhead: [2.0, 1e-4] };
+    for (trace, n) in [("time_s,in,out\n7,100,10\n", 1.0), ("time_s,in,out\n7,100,10\n7,100,10\n7,100,10\n", 3.0)] {
+        let e = load_text(&text, &[("r.csv", trace)]).unwrap();
+        let ep = e.points[0].design.downcast::<Endpoint>().unwrap();
+        let (o, lo, _, _) = simulate(ep, &Streams::new(1, 0), None);
+        assert_eq!((o.requests, o.served), (n, n), "{trace}");
+        if n == 1.0 {
+            let (ttft, tpot) = lone_request(&fit, 100, 10);
+            assert!(close(lo.ttft_sum_s, ttft) && close(lo.tpot_sum_s, tpot), "{} {}", lo.ttft_sum_s, lo.tpot_sum_s);
+        }
+    }
+}
+
+#[test]
+fn designs_that_turn_requests_away_or_ignore_a_key_get_a_warning() {
+    let warnings = |text: &str, files: &[(&str, &str)]| -> Vec<String> {
+        // Named from the file on, without load_text's temporary folder.
+        let e = load_text(text, files).unwrap();
+        e.warnings.iter().map(|w| w.to_string().replace(&e.file.display().to_string(), "e.toml")).collect()
+    };
+    // Issue 26's design: median-800 prompts (sigma 0.8) against 512 under
+    // "vllm": P(prompt > 512) = 1 - Phi(ln(512.5/800)/0.8) = 0.711.
+    let drawn = "synthetic = { mean_rps = 1 }\ntokens = { input = { dist = \"lognormal\", median = 800, sigma = 0.8 }, output = 10 }";
+    let text = design(
+        "engine = \"llm\"",
+        &format!("kv_tokens = 90000\nmax_batched_tokens = 512\nscheduler = \"vllm\"\n{FIT}"),
+        drawn,
+    );
+    assert_eq!(
+        warnings(&text, &[]),
+        [
+            "warning: e.toml:6: inference.llm.max_batched_tokens = 512 is below about 71% of prompts (scheduler \"vllm\" \
+          rejects them); raise it or use scheduler = \"chunked\""
+        ]
+    );
+    // The chunked scheduler splits prompts: nothing to say.
+    let chunked = text.replace("scheduler = \"vllm\"", "scheduler = \"chunked\"");
+    assert_eq!(warnings(&chunked, &[]), Vec::<String>::new());
+    // `chunk` under "vllm" is ignored; said at its line.
+    let ignored =
+        design("engine = \"llm\"", &format!("chunk = 256\nkv_tokens = 90000\nscheduler = \"vllm\"\n{FIT}"), drawn);
+    let w = warnings(&ignored, &[]);
+    assert!(w.len() == 1 && w[0].starts_with("warning: e.toml:5: inference.llm.chunk = 256 applies to"), "{w:?}");
+    // A trace: exact counts. Prompt + output of 150, 710, 910 and 310
+    // against a cache of 500: two of four rows.
+    let trace = "time_s,in,out\n0,100,50\n1,700,10\n2,900,10\n3,300,10\n";
+    let columns =
+        "trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"";
+    let text = design("engine = \"llm\"", &format!("scheduler = \"chunked\"\nkv_tokens = 500\n{FIT}"), columns);
+    assert_eq!(
+        warnings(&text, &[("r.csv", trace)]),
+        ["warning: e.toml:6: inference.llm.kv_tokens = 500 is below the prompt + output of 50% of the trace's \
+          requests (2 of 4 rows), which are rejected on arrival; raise it (or memory_util), or give each replica \
+          more GPUs"]
+    );
+    // A sweep: the warning names the points that have it.
+    let swept = format!("{text}[sweep]\n\"inference.llm.kv_tokens\" = [500, 9000]\n");
+    let w = warnings(&swept, &[("r.csv", trace)]);
+    assert!(
+        w.len() == 1
+            && w[0].starts_with("warning: e.toml:15: inference.llm.kv_tokens = 500")
+            && w[0].ends_with("(at point 0 of the sweep)"),
+        "{w:?}"
+    );
+    // llama-3-8b's measured table is for one GPU per replica on the p4de;
+    // one replica of eight GPUs gets the roofline, and is told so.
+    let tp = "[inference]\ninstance = \"ml.p4de.24xlarge\"\nengine = \"llm\"\nprofile = \"llama-3-8b\"\n[inference.llm]\nreplicas = 1\n[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 100, output = 10 }\n";
+    let w = warnings(tp, &[]);
+    assert!(
+        w.len() == 1
+            && w[0].starts_with(
+                "warning: e.toml:6: profile \"llama-3-8b\" measured ml.p4de.24xlarge at tensor_parallel = 1 only"
+            )
+            && w[0].contains("set replicas = 8"),
+        "{w:?}"
+    );
+    assert_eq!(warnings(&tp.replace("replicas = 1", "replicas = 8"), &[]), Vec::<String>::new());
 }
 
 #[test]

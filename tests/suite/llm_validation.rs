@@ -25,15 +25,12 @@ fn simulate(row: &HashMap<String, String>) -> f64 {
     let profile =
         if profile.ends_with(".toml") { data().join(profile).display().to_string() } else { profile.to_string() };
     // `requests_at_once` per replica: least-outstanding routing spreads
-    // them evenly. The same requests twice, half an hour apart (a trace
-    // needs two arrivals): each time alone on the endpoint, so all give
-    // the value.
+    // them evenly. All at one instant, alone on the endpoint, so all give
+    // the value (a trace with no gap plays once over the duration).
     let at_once: u32 = field("requests_at_once").parse::<u32>().unwrap() * field("replicas").parse::<u32>().unwrap();
     let mut trace = String::from("time_s,input,output\n");
-    for at in [0, 1800] {
-        for _ in 0..at_once {
-            trace += &format!("{at},{},{}\n", field("input_tokens"), field("output_tokens"));
-        }
+    for _ in 0..at_once {
+        trace += &format!("0,{},{}\n", field("input_tokens"), field("output_tokens"));
     }
     std::fs::write(dir.path().join("trace.csv"), trace).unwrap();
     let text = format!(

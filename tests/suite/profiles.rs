@@ -243,7 +243,8 @@ fn points_that_do_not_fit_can_be_marked_instead() {
     write(dir.path(), "exp.toml", text);
     let e = experiment::load_with(&dir.path().join("exp.toml"), &[], Fit::Mark).unwrap();
     assert_eq!(e.points.iter().map(|p| p.fits).collect::<Vec<_>>(), [true, false]);
-    assert!(e.describe(&[]).contains("fits = false"));
+    assert!(e.describe(&[], true).contains("fits = false"));
+    assert!(e.describe(&[], false).contains("(the model does not fit its instance)"));
 }
 
 #[test]

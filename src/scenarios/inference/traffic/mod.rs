@@ -625,8 +625,15 @@ pub fn parse_rate_trace(text: &str) -> Result<RateTrace, TraceError> {
 /// `TIMESTAMP` (`YYYY-MM-DD hh:mm:ss[.fraction]`, also with `T`) or `time_s`
 /// (seconds), and, when `size_column` is given, that column (numbers >= 0).
 /// Rows must not go back in time. Times become seconds from the first
-/// request; the length is last − first plus the mean gap.
-pub fn parse_request_trace(csv: &CsvTable, size_column: Option<&str>) -> Result<RequestTrace, TraceError> {
+/// request; the length is last − first plus the mean gap. A trace with no
+/// gap (one row, or every row at one instant) has the length `duration_s`,
+/// the traffic's duration: it plays once (one request alone is the most
+/// basic LLM experiment).
+pub fn parse_request_trace(
+    csv: &CsvTable,
+    size_column: Option<&str>,
+    duration_s: f64,
+) -> Result<RequestTrace, TraceError> {
     let (ti, stamped) = match (csv.column(&["TIMESTAMP"]), csv.column(&["time_s"])) {
         (Some(i), _) => (i, true),
         (None, Some(i)) => (i, false),
@@ -692,17 +699,10 @@ pub fn parse_request_trace(csv: &CsvTable, size_column: Option<&str>) -> Result<
         let t0 = raw_s.first().copied().unwrap_or(0.0);
         raw_s.iter().map(|&t| t - t0).collect()
     };
-    if times.len() < 2 {
-        return Err(TraceError::whole(format!(
-            "expected at least two requests (the trace's length is last − first + the mean gap), found {}",
-            times.len()
-        )));
-    }
-    let span = times[times.len() - 1];
-    if span.is_nan() || span <= 0.0 {
-        return Err(TraceError::whole("all requests are at the same time: the trace has no length"));
-    }
-    let length = span + span / (times.len() - 1) as f64;
+    let Some(&span) = times.last() else {
+        return Err(TraceError::whole("expected at least one request, found none"));
+    };
+    let length = if span > 0.0 { span + span / (times.len() - 1) as f64 } else { duration_s };
     Ok(RequestTrace { times, sizes, length })
 }
 
@@ -1068,7 +1068,7 @@ mod tests {
                     2023-11-16 23:59:59.5000000,374,44\n\
                     2023-11-17 00:00:00.2500000,396,109\n\
                     2023-11-17 00:00:01.5,879,55\n";
-        let parse = |text: &str, size: Option<&str>| parse_request_trace(&CsvTable::parse(text)?, size);
+        let parse = |text: &str, size: Option<&str>| parse_request_trace(&CsvTable::parse(text)?, size, 3600.0);
         let t = parse(text, Some("generatedtokens")).unwrap();
         assert_eq!(t.times, [0.0, 0.75, 2.0]);
         assert_eq!(t.sizes, Some(vec![44.0, 109.0, 55.0]));
@@ -1096,8 +1096,12 @@ mod tests {
         }
         let e = err("time_s,n\n0,1\n1,-1\n", Some("n"));
         assert_eq!(e.to_string(), "line 3: expected a size >= 0, found \"-1\"");
-        assert!(err("time_s\n0\n", None).message.contains("at least two"));
-        assert!(err("time_s\n3\n3\n", None).message.contains("same time"));
+        assert!(err("time_s\n", None).message.contains("at least one request"));
+        // No gap to give a length: the traffic's duration is the length.
+        for one in ["time_s\n0\n", "time_s\n3\n3\n"] {
+            let t = parse(one, None).unwrap();
+            assert_eq!((t.times.iter().all(|&x| x == 0.0), t.length), (true, 3600.0), "{one}");
+        }
         assert!(err("time_s\n0\nnan\n", None).message.contains("expected a time"));
         assert!(err("time_s,n\n0,1\n1\n", Some("n")).message.contains("columns"));
     }

@@ -67,6 +67,57 @@ impl CountDist {
         }
     }
 
+    /// The share of draws above `x`, exactly.
+    pub fn share_above(&self, x: u64) -> f64 {
+        use statrs::distribution::{ContinuousCDF, Normal};
+        match self {
+            CountDist::Constant(n) => f64::from(u8::from(*n as u64 > x)),
+            CountDist::LogNormal { median, sigma } => {
+                // A draw is the rounded, clamped value: above x when the
+                // unrounded one is at least x + 0.5.
+                if x == 0 {
+                    1.0
+                } else if x >= MAX_TOKENS as u64 {
+                    0.0
+                } else if *sigma == 0.0 {
+                    f64::from(u8::from(median.round() > x as f64))
+                } else {
+                    let z = ((x as f64 + 0.5) / median).ln() / sigma;
+                    Normal::new(0.0, 1.0).expect("standard normal").sf(z)
+                }
+            }
+            CountDist::Uniform { min, max } => {
+                let above = (*max as u64).saturating_sub(x.max(*min as u64 - 1));
+                above as f64 / (*max - *min + 1) as f64
+            }
+            CountDist::Empirical { samples, .. } => {
+                samples.iter().filter(|&&n| n as u64 > x).count() as f64 / samples.len() as f64
+            }
+        }
+    }
+
+    /// The quantile function, for 0 < u < 1: the smallest count whose share
+    /// of draws at or below it reaches u.
+    pub fn quantile(&self, u: f64) -> u32 {
+        use statrs::distribution::{ContinuousCDF, Normal};
+        match self {
+            CountDist::Constant(n) => *n,
+            CountDist::LogNormal { median, sigma } => {
+                let z = Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf(u);
+                (median * (sigma * z).exp()).round().clamp(1.0, MAX_TOKENS as f64) as u32
+            }
+            CountDist::Uniform { min, max } => {
+                let span = (*max - *min + 1) as f64;
+                (*min + ((u * span).ceil() as u32).saturating_sub(1)).min(*max)
+            }
+            CountDist::Empirical { samples, .. } => {
+                let mut sorted = samples.to_vec();
+                sorted.sort_unstable();
+                sorted[((u * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+            }
+        }
+    }
+
     /// The largest count it can draw (`None`: unbounded).
     pub fn max(&self) -> Option<u32> {
         match self {
@@ -127,6 +178,35 @@ impl Tokens {
         }
     }
 
+    /// The share of requests whose prompt exceeds `prompt` tokens, and the
+    /// share whose prompt + output exceeds `whole`: exact for a trace's
+    /// columns; for drawn counts the first is exact and the second averages
+    /// the output's share over the prompt's quantiles (the two are drawn
+    /// independently).
+    pub fn shares_above(&self, prompt: u64, whole: u64) -> Shares {
+        match self {
+            Tokens::Drawn { input, output } => {
+                const N: usize = 4000;
+                let kv = (0..N)
+                    .map(|j| {
+                        let i = input.quantile((j as f64 + 0.5) / N as f64) as u64;
+                        if i >= whole { 1.0 } else { output.share_above(whole - i) }
+                    })
+                    .sum::<f64>()
+                    / N as f64;
+                Shares { prompt: input.share_above(prompt), whole: kv, of: None }
+            }
+            Tokens::Columns { counts, .. } => {
+                let n = counts.len();
+                let count = |f: &dyn Fn(&[u32; 2]) -> bool| counts.iter().filter(|c| f(c)).count();
+                let p = count(&|c| c[0] as u64 > prompt);
+                let w = count(&|c| c[0] as u64 + c[1] as u64 > whole);
+                let share = |k: usize| k as f64 / n.max(1) as f64;
+                Shares { prompt: share(p), whole: share(w), of: Some([p, w, n]) }
+            }
+        }
+    }
+
     /// Mean prompt and output tokens per request.
     pub fn means(&self) -> (f64, f64) {
         match self {
@@ -138,6 +218,15 @@ impl Tokens {
             }
         }
     }
+}
+
+/// What `Tokens::shares_above` finds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shares {
+    pub prompt: f64,
+    pub whole: f64,
+    /// For a trace: the rows above each limit, and all rows.
+    pub of: Option<[usize; 3]>,
 }
 
 impl Serialize for Tokens {
@@ -159,30 +248,37 @@ impl Serialize for Tokens {
 
 /// A request trace's two token columns, one pair per data row, in row
 /// order, from the table its times were read from. Counts must be whole
-/// numbers >= 0; a count of 0 is taken as 1 (every request has a prompt
-/// token and makes an output token).
-pub fn parse_token_columns(csv: &CsvTable, input: &str, output: &str) -> Result<Vec<[u32; 2]>, TraceError> {
-    let column = |name: &str, key: &str| {
+/// numbers >= 1, as in `tokens`: every request has a prompt token and makes
+/// an output token, so a 0 is bad input, not something to round up.
+/// An error comes with the key of the column it is about,
+/// `input_tokens_column` or `output_tokens_column`.
+pub fn parse_token_columns(
+    csv: &CsvTable,
+    input: &str,
+    output: &str,
+) -> Result<Vec<[u32; 2]>, (&'static str, TraceError)> {
+    const KEYS: [&str; 2] = ["input_tokens_column", "output_tokens_column"];
+    let column = |name: &str, key: &'static str| {
         csv.column(&[name]).ok_or_else(|| {
-            TraceError::at(
-                csv.header_line,
-                format!("no column `{name}` for `{key}`; the columns are {}", csv.header.join(", ")),
-            )
+            let message = format!("no column `{name}` for `{key}`; the columns are {}", csv.header.join(", "));
+            (key, TraceError::at(csv.header_line, message))
         })
     };
-    let (ii, oi) = (column(input, "input_tokens_column")?, column(output, "output_tokens_column")?);
+    let (ii, oi) = (column(input, KEYS[0])?, column(output, KEYS[1])?);
     let mut counts = Vec::with_capacity(csv.rows.len());
     for (line, row) in &csv.rows {
         let mut pair = [0u32; 2];
         for (k, i) in [ii, oi].into_iter().enumerate() {
-            let text = csv.cell(row, i, *line)?;
+            let text = csv.cell(row, i, *line).map_err(|e| (KEYS[k], e))?;
             pair[k] = match text.parse::<u64>() {
-                Ok(n) if n <= MAX_TOKENS as u64 => (n as u32).max(1),
+                Ok(n) if (1..=MAX_TOKENS as u64).contains(&n) => n as u32,
                 _ => {
-                    return Err(TraceError::at(
-                        *line,
-                        format!("expected a token count, a whole number from 0 to {MAX_TOKENS}, found \"{text}\""),
-                    ));
+                    let column = &csv.header[i];
+                    let message = format!(
+                        "column `{column}`: expected a token count, a whole number from 1 to {MAX_TOKENS}, found \
+                         \"{text}\""
+                    );
+                    return Err((KEYS[k], TraceError::at(*line, message)));
                 }
             };
         }
@@ -209,14 +305,44 @@ mod tests {
     }
 
     #[test]
+    fn shares_above_a_limit_match_the_draws() {
+        let mut rng = crate::engine::SimRng::seed_from_u64(5);
+        let input = CountDist::LogNormal { median: 600.0, sigma: 0.8 };
+        let output = CountDist::LogNormal { median: 180.0, sigma: 0.6 };
+        let n = 200_000;
+        let draws: Vec<[u64; 2]> =
+            (0..n).map(|_| [input.sample(&mut rng) as u64, output.sample(&mut rng) as u64]).collect();
+        let tokens = Tokens::Drawn { input: input.clone(), output };
+        let shares = tokens.shares_above(512, 500);
+        let seen = |f: &dyn Fn(&[u64; 2]) -> bool| draws.iter().filter(|d| f(d)).count() as f64 / n as f64;
+        // Binomial standard error at n = 200000 is at most 0.0011.
+        assert!((shares.prompt - seen(&|d| d[0] > 512)).abs() < 0.004, "{shares:?}");
+        assert!((shares.whole - seen(&|d| d[0] + d[1] > 500)).abs() < 0.004, "{shares:?}");
+        // The closed form of the prompt share: 1 - Phi(ln(512.5/600)/0.8).
+        assert!((shares.prompt - 0.5783).abs() < 1e-3, "{}", shares.prompt);
+        let u = CountDist::Uniform { min: 3, max: 6 };
+        assert_eq!([2, 3, 5, 6].map(|x| u.share_above(x)), [1.0, 0.75, 0.25, 0.0]);
+        assert_eq!([0.1, 0.25, 0.26, 0.99].map(|p| u.quantile(p)), [3, 3, 4, 6]);
+        let e = CountDist::Empirical { file: "c.csv".into(), samples: vec![5, 1, 3, 9].into() };
+        assert_eq!((e.share_above(3), e.quantile(0.5), e.quantile(0.51)), (0.5, 3, 5));
+        assert_eq!(input.quantile(0.5), 600);
+    }
+
+    #[test]
     fn token_columns_name_a_missing_column_and_a_bad_row() {
         let text = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,374,44\n2023-11-16 18:15:47,0,x\n";
-        let parse = |text: &str, a: &str, b: &str| parse_token_columns(&CsvTable::parse(text)?, a, b);
-        let e = parse(text, "ContextTokens", "Generated").unwrap_err();
+        let parse = |text: &str, a: &str, b: &str| parse_token_columns(&CsvTable::parse(text).unwrap(), a, b);
+        // The missing output column is the output key's fault.
+        let (key, e) = parse(text, "ContextTokens", "Generated").unwrap_err();
+        assert_eq!(key, "output_tokens_column");
         assert!(e.message.contains("no column `Generated` for `output_tokens_column`"), "{e}");
-        let e = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
-        assert_eq!(e.line, Some(3));
-        let ok = "t,a,b\n0,374,44\n1,0,2\n";
+        let (key, e) = parse(text, "ContextTokens", "GeneratedTokens").unwrap_err();
+        assert_eq!((key, e.line), ("input_tokens_column", Some(3)));
+        let ok = "t,a,b\n0,374,44\n1,1,2\n";
         assert_eq!(parse(ok, "a", "b").unwrap(), vec![[374, 44], [1, 2]]);
+        // A zero is refused, as `tokens` refuses it, with the row's line.
+        let (key, e) = parse("t,a,b\n0,374,44\n1,1,0\n", "a", "b").unwrap_err();
+        assert_eq!((key, e.line), ("output_tokens_column", Some(3)));
+        assert!(e.message.contains("column `b`") && e.message.contains("from 1 to"), "{e}");
     }
 }
