@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{BenchRun, Fields, Format, Load, Measured, Request, kind, p50_p90_p99};
+use super::{BenchRun, Fields, Format, Load, Request, kind, measured_from_requests};
 use crate::input::InputError;
 
 pub(super) fn read(doc: &Value, file: &str) -> Result<Vec<BenchRun>, InputError> {
@@ -97,21 +97,8 @@ fn benchmark(b: &Fields, file: &str, i: usize, of: usize) -> Result<BenchRun, In
     if reqs.is_empty() {
         return Err(requests.err("successful", "no request completed: nothing to fit"));
     }
-    for r in &mut reqs {
-        r.send_s = r.send_s.map(|s| s - first);
-    }
-    reqs.sort_by(|a, b| a.send_s.partial_cmp(&b.send_s).expect("finite"));
     let duration = last - first;
-    let [t50, t90, t99] = p50_p90_p99(&mut ttft);
-    let measured = Measured {
-        ttft_p50_ms: Some(t50),
-        ttft_p90_ms: Some(t90),
-        ttft_p99_ms: Some(t99),
-        tpot_p50_ms: (!tpot.is_empty()).then(|| p50_p90_p99(&mut tpot)[0]),
-        e2e_p50_ms: Some(p50_p90_p99(&mut e2e)[0]),
-        output_tokens_per_s: (duration > 0.0).then(|| tokens / duration),
-        requests_per_s: (duration > 0.0).then(|| reqs.len() as f64 / duration),
-    };
+    let measured = measured_from_requests(&mut reqs, first, (&mut ttft, &mut tpot, &mut e2e), tokens, duration);
     let label = if of > 1 { format!("{file}#{i}") } else { file.to_string() };
     Ok(BenchRun {
         file: label,

@@ -333,6 +333,32 @@ pub(crate) fn show(v: &Value) -> String {
 }
 
 /// The type-7 median, 90th and 99th percentiles of `values` (not empty).
+/// A run's requests and its per-request samples (ms; output `tokens` in
+/// all) over `duration` s: the requests start their clock at the first
+/// send and go in send order, and the samples give what was measured.
+pub(crate) fn measured_from_requests(
+    requests: &mut [Request],
+    first: f64,
+    (ttft, tpot, e2e): (&mut [f64], &mut [f64], &mut [f64]),
+    tokens: f64,
+    duration: f64,
+) -> Measured {
+    for r in requests.iter_mut() {
+        r.send_s = r.send_s.map(|s| s - first);
+    }
+    requests.sort_by(|a, b| a.send_s.partial_cmp(&b.send_s).expect("finite"));
+    let [t50, t90, t99] = p50_p90_p99(ttft);
+    Measured {
+        ttft_p50_ms: Some(t50),
+        ttft_p90_ms: Some(t90),
+        ttft_p99_ms: Some(t99),
+        tpot_p50_ms: (!tpot.is_empty()).then(|| p50_p90_p99(tpot)[0]),
+        e2e_p50_ms: Some(p50_p90_p99(e2e)[0]),
+        output_tokens_per_s: (duration > 0.0).then(|| tokens / duration),
+        requests_per_s: (duration > 0.0).then(|| requests.len() as f64 / duration),
+    }
+}
+
 pub(crate) fn p50_p90_p99(values: &mut [f64]) -> [f64; 3] {
     let q = quantiles(values, &[0.5, 0.9, 0.99]);
     [q[0], q[1], q[2]]

@@ -2,7 +2,7 @@
 //! origin), `input_tokens`, `output_tokens`, `ttft_ms` and `e2e_ms`, then
 //! one completed request per row. The run replays at its send times.
 
-use super::{BenchRun, Format, Load, Measured, Request, field_error, p50_p90_p99};
+use super::{BenchRun, Format, Load, Request, field_error, measured_from_requests};
 use crate::base::trace_file::csv_records;
 use crate::input::error::{InputError, Origin, did_you_mean};
 
@@ -64,21 +64,8 @@ pub(super) fn read(text: &str, file: &str) -> Result<BenchRun, InputError> {
     if requests.is_empty() {
         return Err(field_error(file, "completed", "no rows: no request completed, nothing to fit"));
     }
-    for r in &mut requests {
-        r.send_s = r.send_s.map(|s| s - first);
-    }
-    requests.sort_by(|a, b| a.send_s.partial_cmp(&b.send_s).expect("finite"));
     let duration = last_end - first;
-    let [t50, t90, t99] = p50_p90_p99(&mut ttft);
-    let measured = Measured {
-        ttft_p50_ms: Some(t50),
-        ttft_p90_ms: Some(t90),
-        ttft_p99_ms: Some(t99),
-        tpot_p50_ms: (!tpot.is_empty()).then(|| p50_p90_p99(&mut tpot)[0]),
-        e2e_p50_ms: Some(p50_p90_p99(&mut e2e)[0]),
-        output_tokens_per_s: (duration > 0.0).then(|| tokens / duration),
-        requests_per_s: (duration > 0.0).then(|| requests.len() as f64 / duration),
-    };
+    let measured = measured_from_requests(&mut requests, first, (&mut ttft, &mut tpot, &mut e2e), tokens, duration);
     Ok(BenchRun {
         file: file.to_string(),
         sha256: String::new(),

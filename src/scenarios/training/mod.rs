@@ -7,6 +7,8 @@
 //! in one step. The cost of a replication grows with its interruptions, not
 //! with `work / interval`. `docs/training-model.md` gives the rules.
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 
 use crate::base::dist::Dist;
@@ -137,47 +139,11 @@ pub const METRICS: &[&str] = DEADLINE_METRICS.split_at(DEADLINE_METRICS.len() - 
 /// What `[training.llm]` adds at the end of a job's metrics.
 const LLM_EXTRA: [&str; 3] = ["failures", "checkpoint_size_gb", "effective_training_frac"];
 
-/// `METRICS` and `DEADLINE_METRICS` with `LLM_EXTRA` at the end.
-pub const LLM_METRICS: &[&str] = &[
-    "wall_time_h",
-    "billed_time_h",
-    "cost_usd",
-    "on_demand_cost_usd",
-    "savings_frac",
-    "interruptions",
-    "lost_work_h",
-    "checkpoint_time_h",
-    "waiting_time_h",
-    "on_demand_time_h",
-    "completed",
-    "checkpoint_interval_h",
-    "zone_outages",
-    "capacity_lost_instance_hours",
-    LLM_EXTRA[0],
-    LLM_EXTRA[1],
-    LLM_EXTRA[2],
-];
-pub const LLM_DEADLINE_METRICS: &[&str] = &[
-    "wall_time_h",
-    "billed_time_h",
-    "cost_usd",
-    "on_demand_cost_usd",
-    "savings_frac",
-    "interruptions",
-    "lost_work_h",
-    "checkpoint_time_h",
-    "waiting_time_h",
-    "on_demand_time_h",
-    "completed",
-    "checkpoint_interval_h",
-    "zone_outages",
-    "capacity_lost_instance_hours",
-    "deadline_met",
-    "spot_time_h",
-    LLM_EXTRA[0],
-    LLM_EXTRA[1],
-    LLM_EXTRA[2],
-];
+/// `METRICS` with `LLM_EXTRA` at the end.
+pub static LLM_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [METRICS, &LLM_EXTRA].concat());
+/// `DEADLINE_METRICS` with `LLM_EXTRA` at the end.
+pub static LLM_DEADLINE_METRICS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| [DEADLINE_METRICS, &LLM_EXTRA].concat());
 
 impl TrainingJob {
     /// Number of checkpoint segments: `work / interval`, rounded up.
@@ -259,8 +225,8 @@ impl Model for TrainingJob {
         match (self.deadline.is_some() || self.policy.is_some(), self.llm.is_some()) {
             (true, false) => DEADLINE_METRICS,
             (false, false) => METRICS,
-            (true, true) => LLM_DEADLINE_METRICS,
-            (false, true) => LLM_METRICS,
+            (true, true) => LLM_DEADLINE_METRICS.as_slice(),
+            (false, true) => LLM_METRICS.as_slice(),
         }
     }
 
