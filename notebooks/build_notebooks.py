@@ -567,7 +567,8 @@ after each round of the sequential search; docs/recommend.md).''',
 rec = read_result("endpoint-recommendation", "recommendations.csv")
 rounds = read_result("endpoint-recommendation", "rounds.csv")
 rec["type"] = rec["inference"].str.extract(r"instance = ([^,]+)")
-COST, LAT, SLO = "cost_usd.mean", "latency_p99_ms.mean", "slo_attainment.mean"
+# The latency constraint is judged over all counted arrivals (docs/recommend.md).
+COST, LAT, SLO = "cost_usd.mean", "latency_p99_all_ms.mean", "slo_attainment.mean"
 rec[["rank", "status", "type", "inference.autoscaling.min", "inference.autoscaling.target", "replications",
      COST, LAT, SLO]].head(12)''',
     '''LIMIT = 250.0
@@ -935,7 +936,9 @@ verdict); `results/deployment-options/summary.csv` the metrics of each
 
 
 rec = read_result("llm-recommendation", "recommendations.csv")
-COST, TTFT, TPOT = "cost_per_million_output_tokens_usd.mean", "ttft_p99_ms.mean", "tpot_p99_ms.mean"
+# The constraints are judged over all counted arrivals (docs/recommend.md):
+# `_all_ms` is infinite where more than 1% of requests went unserved.
+COST, TTFT, TPOT = "cost_per_million_output_tokens_usd.mean", "ttft_p99_all_ms.mean", "tpot_p99_all_ms.mean"
 TYPE, SCHED, TARGET = "inference.instance", "inference.llm.scheduler", "inference.autoscaling.target"
 rec[["rank", "status", TYPE, SCHED, TARGET, "replications", COST, TTFT, TPOT]].head(12)""",
     """fig, ax = plt.subplots(figsize=(9, 5.5))
@@ -951,7 +954,7 @@ ax.scatter([lead[TTFT]], [lead[COST]], s=350, facecolors="none", edgecolors="tab
            label=f"recommended ({lead['status']})")
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel("TTFT p99, mean over replications (ms, log)")
+ax.set_xlabel("TTFT p99 over all arrivals, mean over replications (ms, log; unserved designs off the scale)")
 ax.set_ylabel("cost per million output tokens (USD, log)")
 ax.set_title("Llama 2 7B: cost per million tokens against TTFT p99 per GPU type\\n(faded: TPOT p99 above 80 ms)")
 ax.legend(fontsize=7, ncol=2, loc="upper left")
