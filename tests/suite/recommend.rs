@@ -239,3 +239,36 @@ fn recommend_writes_its_files_and_run_marks_the_cheapest() {
     let out = spotsim(&["run", "exp.toml", "-o", "run", "-q"], dir.path());
     assert!(out.stderr.is_empty());
 }
+
+/// Issue 26, item 7: `recommend` says up front what its rounds will take,
+/// and a load test's progress adds up to the work it announced, whatever
+/// its searches evaluate.
+#[test]
+fn recommend_states_its_estimate_first_and_loadtest_progress_adds_up_to_its_work() {
+    let dir = workspace(MMC);
+    let out = spotsim(&["recommend", "exp.toml", "-o", "out", "--budget", "400"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    // 17 points: 20 replications each in the first round; the budget of 400
+    // at most 24 each (408).
+    assert!(
+        first.starts_with("mmc: estimate: the first round 340 replications (")
+            && first.contains("; at most 408 replications (")
+            && first.ends_with(", the budget)"),
+        "{first}"
+    );
+
+    let dir = workspace(&MM1.replace("[sweep]\n\"loadtest.threshold\" = [\"100ms\"]\n", ""));
+    let e = experiment::load(&dir.path().join("exp.toml"), &[]).unwrap();
+    let spec = spotsim::commands::loadtest::check(&e).unwrap();
+    let units = spotsim::commands::loadtest::work_units(&e, spec);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let settings = spotsim::commands::loadtest::Settings { runs: 2, requests: 10_000, warmup: 1_000, precision: 0.01 };
+    spotsim::commands::loadtest::loadtest(&e, &Runner::new(2).unwrap(), &settings, &|n| {
+        done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(done.into_inner(), units);
+    assert_eq!(units, spotsim::commands::loadtest::EVALUATIONS_PER_POINT);
+}
