@@ -734,6 +734,7 @@ pub fn llm_endpoint(instances: u32, fit: FitMs, scheduler: Scheduler, kv_tokens:
         roofline: None,
         slo: None,
         step_origin: StepOrigin::Given,
+        serving_engine: None,
         single_steps: false,
     });
     e

@@ -45,6 +45,13 @@ const TENSOR_PARALLEL_HINT: &str = "GPUs per replica come from the instance: its
 /// share `recommend` and `loadtest` allow by default (served_frac >= 0.99).
 pub const WARN_SHARE: f64 = 1.0 - super::objective::DEFAULT_SERVED_FRAC;
 
+/// Two engine names such as "vLLM 0.8.5" and "vllm  0.8.5": the same but
+/// for case and spacing.
+fn same_engine(a: &str, b: &str) -> bool {
+    let norm = |x: &str| x.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>();
+    norm(a) == norm(b)
+}
+
 /// A share as a percentage: whole from 10% to 99.5%, else one decimal, so
 /// that 0.4% does not read 0%.
 fn percent(share: f64) -> String {
@@ -118,6 +125,9 @@ pub(super) fn read_llm(
     let max_batched_tokens =
         l.integer("max_batched_tokens", 1, MAX_TOKENS as i64)?.map_or(DEFAULT_MAX_BATCHED_TOKENS, |c| c as u32);
     let memory_util = l.number("memory_util", 0.01, 1.0)?.unwrap_or(DEFAULT_MEMORY_UTIL);
+    // The engine and version the design runs, to compare with a calibrated
+    // table's (SPEC 2.10); said nowhere else.
+    let serving_engine = l.string("serving_engine")?;
     let model = profile.and_then(|p| p.model);
     let gpu = kind.filter(|k| k.gpus > 0).map(Gpu::of);
     let at_instance = |message: String| match s.entry("instance") {
@@ -304,6 +314,25 @@ pub(super) fn read_llm(
             ),
         );
     }
+    // A table calibrated on another engine or version still applies, but the
+    // step times it holds may not (SPEC 2.10).
+    if let (Some(design), Some(c), Some(e)) =
+        (serving_engine.as_deref(), fit_for_type.and_then(|t| t.calibrated.as_ref()), l.entry("serving_engine"))
+        && l.entry("step_time").is_none()
+        && !same_engine(design, &c.engine)
+    {
+        l.warn(
+            e,
+            format!(
+                "{} = \"{design}\", but profile \"{}\"'s step times for {} were calibrated on \"{}\": they may not \
+                 hold for this engine; calibrate again on its benchmark files (docs/calibrate.md)",
+                l.key_path("serving_engine"),
+                profile.map_or("", |p| p.name.as_str()),
+                instance.unwrap_or(""),
+                c.engine
+            ),
+        );
+    }
     // A measured table at another tensor-parallel size does not apply.
     let measured: Vec<u32> = profile
         .into_iter()
@@ -341,6 +370,7 @@ pub(super) fn read_llm(
         slo,
         step,
         step_origin,
+        serving_engine,
         single_steps: false,
     })
 }

@@ -505,3 +505,37 @@ fn the_default_scheduler_is_vllm_v1s_chunked_prefill_with_its_budget_per_gpu() {
     assert_eq!(old.scheduler, Scheduler::Vllm);
     assert!(old.kv_tokens < a100.kv_tokens);
 }
+
+/// Issue 28: a design that runs another engine (or version) than the one its
+/// calibrated step times were fitted on is told so; the same engine, or a
+/// design that does not say, is not.
+#[test]
+fn a_table_calibrated_on_another_engine_version_warns() {
+    let profile = "name = \"cal\"\nsource = \"test\"\n[model]\nparameters = 8.03e9\nlayers = 32\nhidden = 4096\n\
+        kv_heads = 8\nhead_dim = 128\nbytes_per_parameter = 2\n\
+        [llm.\"ml.g6e.xlarge\"]\ntensor_parallel = 1\n\
+        step_time = { prefill = [20.0, 0.1, 0.0], decode = [20.0, 0.0005, 0.05], overhead = [1.0, 0.0] }\n\
+        source = \"fitted by spotsim calibrate\"\nengine = \"vllm 0.6.3\"\ndate = \"2026-12-07\"\n";
+    let text = |engine: &str| {
+        format!(
+            "[inference]\ninstance = \"ml.g6e.xlarge\"\nengine = \"llm\"\nprofile = \"cal.toml\"\n\
+             [inference.llm]\n{engine}\n[traffic]\nduration = \"1h\"\nsynthetic = {{ mean_rps = 1 }}\n\
+             tokens = {{ input = 100, output = 10 }}\n"
+        )
+    };
+    let warnings = |engine: &str| -> Vec<String> {
+        let e = load_text(&text(engine), &[("cal.toml", profile)]).unwrap();
+        e.warnings.iter().map(|w| w.to_string()).collect()
+    };
+    let w = warnings("serving_engine = \"vllm 0.8.5\"");
+    assert!(
+        w.len() == 1
+            && w[0].contains("e.toml:6: inference.llm.serving_engine = \"vllm 0.8.5\"")
+            && w[0].contains("calibrated on \"vllm 0.6.3\""),
+        "{w:?}"
+    );
+    assert_eq!(warnings("serving_engine = \"vLLM  0.6.3\""), Vec::<String>::new());
+    assert_eq!(warnings(""), Vec::<String>::new());
+    // Its own step_time is not the calibrated table: nothing to compare.
+    assert_eq!(warnings(&format!("serving_engine = \"vllm 0.8.5\"\n{FIT}")), Vec::<String>::new());
+}

@@ -99,6 +99,10 @@ pub struct Llm {
     pub roofline: Option<RooflineTerms>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slo: Option<TokenSlo>,
+    /// The engine and version the design says it runs, compared with a
+    /// calibrated table's (SPEC 2.10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_engine: Option<String>,
     #[serde(skip)]
     pub step: StepTime,
     #[serde(skip)]
