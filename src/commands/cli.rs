@@ -124,7 +124,7 @@ pub enum Command {
     /// List the built-in model profiles: what each instance type gives
     Profiles,
     /// Fit a GPU's step times to benchmark files (vLLM --save-result JSON, AIPerf /
-    /// genai-perf profile_export JSON, GuideLLM report JSON, a per-request CSV), backtest them on held-out
+    /// genai-perf profile_export JSON or CSV, GuideLLM report JSON, a per-request CSV), backtest them on held-out
     /// runs and write a profile with the fitted table (docs/calibrate.md)
     Calibrate {
         /// Benchmark files, one run each, all of one replica of this instance type
@@ -149,7 +149,7 @@ pub enum Command {
         /// Also write the backtest table, one row per run, as CSV to FILE (for plotting)
         #[arg(long, value_name = "FILE")]
         backtest: Option<PathBuf>,
-        /// Read every file as this format instead of detecting it: vllm, aiperf, guidellm, csv
+        /// Read every file as this format instead of detecting it: vllm, aiperf, aiperf-csv, guidellm, csv
         #[arg(long, value_name = "F")]
         format: Option<String>,
         /// The serving engine and version, when the files do not name them (e.g. "vllm 0.8.5")

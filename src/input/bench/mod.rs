@@ -12,6 +12,7 @@
 //! key is the field's path) and says what was expected.
 
 mod aiperf;
+mod aiperf_csv;
 mod guidellm;
 mod requests_csv;
 mod vllm;
@@ -26,17 +27,20 @@ use crate::input::error::{InputError, Origin, did_you_mean};
 pub enum Format {
     Vllm,
     Aiperf,
+    /// AIPerf's or genai-perf's summary CSV.
+    AiperfCsv,
     GuideLlm,
     RequestsCsv,
 }
 
 impl Format {
-    pub const NAMES: [&'static str; 4] = ["vllm", "aiperf", "guidellm", "csv"];
+    pub const NAMES: [&'static str; 5] = ["vllm", "aiperf", "aiperf-csv", "guidellm", "csv"];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Vllm => "vllm",
             Format::Aiperf => "aiperf",
+            Format::AiperfCsv => "aiperf-csv",
             Format::GuideLlm => "guidellm",
             Format::RequestsCsv => "csv",
         }
@@ -47,11 +51,12 @@ impl Format {
         match name {
             "vllm" => Ok(Format::Vllm),
             "aiperf" | "genai-perf" => Ok(Format::Aiperf),
+            "aiperf-csv" | "genai-perf-csv" => Ok(Format::AiperfCsv),
             "guidellm" => Ok(Format::GuideLlm),
             "csv" => Ok(Format::RequestsCsv),
             _ => {
                 let hint = did_you_mean(name, Format::NAMES).map(|h| format!(" ({h})")).unwrap_or_default();
-                Err(format!("unknown format \"{name}\"; expected one of vllm, aiperf, guidellm, csv{hint}"))
+                Err(format!("unknown format \"{name}\"; expected one of vllm, aiperf, aiperf-csv, guidellm, csv{hint}"))
             }
         }
     }
@@ -190,11 +195,13 @@ pub fn parse_all(bytes: &[u8], file: &str, format: Option<Format>) -> Result<Vec
     let format = match format {
         Some(f) => f,
         None if trimmed.starts_with('{') => detect(&json()?, file)?,
+        None if trimmed.trim_start_matches('\u{feff}').starts_with("Metric,") => Format::AiperfCsv,
         None => Format::RequestsCsv,
     };
     let mut runs = match format {
         Format::Vllm => vec![vllm::read(&json()?, file)?],
         Format::Aiperf => vec![aiperf::read(&json()?, file)?],
+        Format::AiperfCsv => vec![aiperf_csv::read(text, file)?],
         Format::GuideLlm => guidellm::read(&json()?, file)?,
         Format::RequestsCsv => vec![requests_csv::read(text, file)?],
     };

@@ -148,3 +148,31 @@ fn a_guidellm_report_gives_one_run_per_benchmark() {
     let e = parse_all(none.as_bytes(), "g.json", None).unwrap_err();
     assert_eq!(e.key.as_deref(), Some("benchmarks[0].requests.successful"), "{e}");
 }
+
+/// genai-perf's summary CSV, as NVIDIA/cloudai's documentation shows one
+/// (tests/data/bench/README.md): thousands separators, two sections, and
+/// the load from Little's law, 1.50/s × 6.4062 s = 9.6, so 10 users.
+#[test]
+fn a_real_genai_perf_summary_csv_reads_as_a_closed_loop_by_littles_law() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/bench/genai-perf-llama-3.1-405b-fp8-dynamo.csv");
+    let r = read(&path, "g.csv", None).unwrap().remove(0);
+    assert_eq!(r.format, Format::AiperfCsv);
+    assert_eq!((r.load, r.completed), (Load::Closed { users: 10 }, 40));
+    let m = &r.measured;
+    assert_eq!((m.ttft_p50_ms, m.ttft_p90_ms, m.ttft_p99_ms), (Some(640.07), Some(3215.06), Some(3457.97)));
+    assert_eq!((m.tpot_p50_ms, m.e2e_p50_ms, m.requests_per_s), (Some(30.13), Some(5690.23), Some(1.5)));
+    let (input, output) = (r.input_stats.unwrap(), r.output_stats.unwrap());
+    assert_eq!(input.mean, 3000.05);
+    assert!((output.std - (177.0 - 171.75) / 1.349).abs() < 1e-12);
+    assert!((r.duration_s.unwrap() - 40.0 / 1.5).abs() < 1e-12);
+    // A cell that is not a number is named by its metric and column.
+    let bad = std::fs::read_to_string(&path).unwrap().replace("640.07", "n/a");
+    let e = parse(bad.as_bytes(), "g.csv", None).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("Time To First Token (ms).p50"), "{e}");
+    assert_eq!(e.origin.line, Some(2));
+    // Without the request count there is nothing to size the run by.
+    let short = std::fs::read_to_string(&path).unwrap().replace("Request Count (count),40.00\n", "");
+    let e = parse(short.as_bytes(), "g.csv", None).unwrap_err();
+    assert!(e.to_string().contains("request count"), "{e}");
+}
