@@ -13,7 +13,6 @@ use hdrhistogram::Histogram;
 
 use super::llm::Llm;
 use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
-use super::traffic::tokens::Tokens;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
@@ -182,15 +181,10 @@ pub fn simulate(
             Event::Arrival => {
                 ticker.tick();
                 let row = feed.arrive_row(&mut sim.queue, Event::Arrival);
-                let (input, output) = match ep.traffic.tokens.as_ref().expect("an LLM design has token counts") {
-                    Tokens::Columns { counts, .. } => {
-                        let [i, o] = counts[row.expect("a trace's arrivals carry their row") as usize];
-                        (i, o)
-                    }
-                    Tokens::Drawn { input, output } => (input.sample(&mut token_rng), output.sample(&mut token_rng)),
-                };
+                let tokens = ep.traffic.tokens.as_ref().expect("an LLM design has token counts");
+                let request = tokens.request(row, &mut token_rng);
                 sim.expire(now);
-                sim.arrive(now, input, output);
+                sim.arrive(now, request.input, request.output);
             }
             Event::Wake { replica, generation } => {
                 let r = &mut sim.replicas[replica as usize];

@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+pub mod prefix;
 pub mod tokens;
 
 use crate::base::time::SimTime;
@@ -331,7 +332,7 @@ impl Traffic {
     }
 
     fn has_token_columns(&self) -> bool {
-        matches!(self.tokens, Some(Tokens::Columns { .. }))
+        matches!(self.tokens, Some(Tokens::Columns { .. } | Tokens::Prompts { .. }))
     }
 
     /// How many pieces `profile` will make, at most (before merging).
