@@ -735,6 +735,9 @@ pub fn llm_endpoint(instances: u32, fit: FitMs, scheduler: Scheduler, kv_tokens:
         slo: None,
         step_origin: StepOrigin::Given,
         serving_engine: None,
+        prefix_caching: true,
+        block_size: 16,
+        routing: crate::scenarios::inference::llm::Routing::LeastOutstanding,
         single_steps: false,
     });
     e

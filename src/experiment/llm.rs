@@ -10,7 +10,9 @@ use crate::input::InputError;
 use crate::input::section::{Result, Section, read_text};
 use crate::input::tree::{Entry, Value};
 use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
-use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo};
+use crate::scenarios::inference::llm::{
+    Llm, RooflineTerms, Routing, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo,
+};
 use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
@@ -28,6 +30,8 @@ pub const DEFAULT_MAX_SEQS_LARGE_GPU: u32 = 1024;
 /// 8192 is Llama 3's.
 pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
 pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
+/// vLLM's KV block size on CUDA (`CacheConfig.block_size`).
+pub const DEFAULT_BLOCK_SIZE: u32 = 16;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -128,6 +132,15 @@ pub(super) fn read_llm(
     // The engine and version the design runs, to compare with a calibrated
     // table's (SPEC 2.10); said nowhere else.
     let serving_engine = l.string("serving_engine")?;
+    // vLLM V1 caches prefixes by default (`enable_prefix_caching`); traffic
+    // without content ids has nothing to hit, so its numbers do not move.
+    let prefix_caching = l.boolean("prefix_caching")?.unwrap_or(true);
+    let block_size = l.integer("block_size", 1, 1 << 16)?.map_or(DEFAULT_BLOCK_SIZE, |b| b as u32);
+    let routing = match l.choice("routing", &["least-outstanding", "session-affinity", "prefix-aware"])? {
+        Some("session-affinity") => Routing::SessionAffinity,
+        Some("prefix-aware") => Routing::PrefixAware,
+        _ => Routing::LeastOutstanding,
+    };
     let model = profile.and_then(|p| p.model);
     let gpu = kind.filter(|k| k.gpus > 0).map(Gpu::of);
     let at_instance = |message: String| match s.entry("instance") {
@@ -371,6 +384,9 @@ pub(super) fn read_llm(
         step,
         step_origin,
         serving_engine,
+        prefix_caching,
+        block_size,
+        routing,
         single_steps: false,
     })
 }

@@ -331,6 +331,11 @@ impl Traffic {
         }
     }
 
+    /// Whether its requests carry prompts' content (SPEC 2.11).
+    pub fn carries_prompts(&self) -> bool {
+        matches!(self.tokens, Some(Tokens::Prompts { .. }))
+    }
+
     fn has_token_columns(&self) -> bool {
         matches!(self.tokens, Some(Tokens::Columns { .. } | Tokens::Prompts { .. }))
     }
