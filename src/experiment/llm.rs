@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::base::trace_file::CsvTable;
+use crate::base::trace_file::{CsvTable, TraceError};
 use crate::catalog::catalog;
 use crate::catalog::profile::{Profile, read_fit};
 use crate::input::InputError;
@@ -13,6 +13,8 @@ use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
 use crate::scenarios::inference::llm::{
     Llm, RooflineTerms, Routing, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo,
 };
+use crate::scenarios::inference::traffic::mooncake::{MOONCAKE_BLOCK_TOKENS, parse_hash_ids};
+use crate::scenarios::inference::traffic::prefix::Prompt;
 use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
@@ -421,7 +423,19 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
             let counts = parse_token_columns(table, &input_column, &output_column)
                 .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
-            Tokens::Columns { input_column, output_column, counts: counts.into() }
+            match t.string("hash_ids_column")? {
+                None => Tokens::Columns { input_column, output_column, counts: counts.into() },
+                Some(column) => {
+                    let block = t.integer("hash_block_tokens", 1, 1 << 20)?.map_or(MOONCAKE_BLOCK_TOKENS, |b| b as u32);
+                    let prompts = read_hash_ids(table, &column, block, &counts)
+                        .map_err(|e| t.error(t.entry("hash_ids_column").expect("read"), format!("{file} {e}")))?;
+                    Tokens::Prompts {
+                        source: format!("column `{column}`, {block} tokens per hash id"),
+                        counts: counts.into(),
+                        prompts: prompts.into(),
+                    }
+                }
+            }
         }
         ((input, _), _) => {
             let (key, other) = if input.is_some() {
@@ -434,6 +448,30 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
     };
     traffic.tokens = Some(tokens);
     Ok(())
+}
+
+/// Each row's prompt from its cell of `column` (hash ids separated by
+/// spaces or `;`, `block` tokens each), for the row's input count.
+fn read_hash_ids(
+    csv: &CsvTable,
+    column: &str,
+    block: u32,
+    counts: &[[u32; 2]],
+) -> std::result::Result<Vec<Option<Prompt>>, TraceError> {
+    let i = csv.column(&[column]).ok_or_else(|| {
+        let message = format!("no column `{column}` for `hash_ids_column`; the columns are {}", csv.header.join(", "));
+        TraceError::at(csv.header_line, message)
+    })?;
+    let mut prompts = Vec::with_capacity(counts.len());
+    for ((line, row), &[input, _]) in csv.rows.iter().zip(counts) {
+        let text = csv.cell(row, i, *line)?;
+        let at = |e: String| TraceError::at(*line, format!("column `{column}`: {e}"));
+        let ids = parse_hash_ids(text).map_err(at)?;
+        let prompt =
+            Prompt::from_hash_ids(&ids, block, input).map_err(|e| at(format!("{e}; see `hash_block_tokens`")))?;
+        prompts.push((!ids.is_empty()).then_some(prompt));
+    }
+    Ok(prompts)
 }
 
 /// A token count: a whole number, or a distribution table.
