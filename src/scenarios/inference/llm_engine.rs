@@ -8,13 +8,14 @@
 //! the KV cache would overflow, or an arrival needs the next boundary.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
 use super::llm::prefix_cache::{Content, OWN_CONTENT, PrefixCache};
 use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
 use super::llm::{Llm, Routing};
-use super::traffic::prefix::{Prompt, Request};
+use super::traffic::prefix::Request;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
@@ -31,7 +32,9 @@ struct Held {
     input: u32,
     output: u32,
     counted: bool,
-    prompt: Option<Prompt>,
+    /// Its session, and with prefix caching its content's block hashes.
+    session: Option<u64>,
+    hashes: Option<Arc<[u64]>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +107,8 @@ struct Sim<'a> {
     period_ttft: Option<Histogram<u64>>,
     /// `session-affinity`: the replica each live session's first request went to.
     affinity: HashMap<u64, u32>,
+    /// Requests with content so far: their own content's ids.
+    contents: u64,
     /// Prompt and hit tokens at the last period's end.
     period_hits: (u64, u64),
     /// Cache occupancy sampled at period ends: sum and count.
@@ -165,6 +170,7 @@ pub fn simulate(
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
         period_ttft: timeline.as_ref().map(|_| latency_histogram()),
         affinity: HashMap::new(),
+        contents: 0,
         period_hits: (0, 0),
         occupancy: (0.0, 0.0),
     };
@@ -334,7 +340,14 @@ impl Sim<'_> {
             self.lo.tpot_arrivals += 1.0;
         }
         let in_service = self.control.arrival(now, &mut self.period);
-        let h = Held { arrival: now, input, output, counted, prompt };
+        // Hashed once per request, per block (docs/prefix-caching.md).
+        let hashes = prompt.as_ref().filter(|_| self.llm.prefix_caching).map(|p| {
+            self.contents += 1;
+            let own = OWN_CONTENT | (self.contents << 1);
+            let content = Content { segments: p.segments.clone(), input, own, answer: p.answer.unwrap_or(own | 1) };
+            content.hashes(input as u64 + output as u64 - 1, self.llm.block_size)
+        });
+        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), hashes };
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
@@ -378,16 +391,13 @@ impl Sim<'_> {
         let replicas = &self.replicas;
         // SageMaker's least outstanding requests, the first such in order.
         let least = self.active.iter().copied().min_by_key(|&r| replicas[r as usize].outstanding)?;
-        let session = h.prompt.as_ref().and_then(|p| p.session);
-        match (self.llm.routing, session) {
+        match (self.llm.routing, h.session) {
             (Routing::SessionAffinity, Some(s)) => {
                 let active = &self.active;
                 let sticky = self.affinity.get(&s).copied().filter(|r| active.contains(r));
                 Some(*self.affinity.entry(s).and_modify(|r| *r = sticky.unwrap_or(least)).or_insert(least))
             }
-            (Routing::PrefixAware, _) if h.prompt.is_some() && self.llm.prefix_caching => {
-                Some(self.prefix_route(h, least))
-            }
+            (Routing::PrefixAware, _) if h.hashes.is_some() => Some(self.prefix_route(h, least)),
             _ => Some(least),
         }
     }
@@ -406,12 +416,12 @@ impl Sim<'_> {
         if max - min > BALANCE_ABS && max as f64 > BALANCE_REL * min as f64 {
             return least;
         }
-        let content = self.content(h, self.serial + 1);
+        let hashes = h.hashes.as_ref().expect("hashed");
         let (mut best, mut matched) = (least, 0u64);
         let mut roomiest = (u64::MAX, least);
         for &r in &self.active {
-            let cache = self.replicas[r as usize].cache.as_mut().expect("prefix caching is on");
-            let hit = cache.find(&content, h.input as u64).blocks * cache.block as u64;
+            let cache = self.replicas[r as usize].cache.as_ref().expect("prefix caching is on");
+            let hit = cache.find(hashes, h.input as u64).blocks * cache.block as u64;
             if hit > matched {
                 (best, matched) = (r, hit);
             }
@@ -420,22 +430,12 @@ impl Sim<'_> {
         if matched as f64 > CACHE_THRESHOLD * h.input as f64 { best } else { roomiest.1 }
     }
 
-    /// What request `serial`'s tokens hold, for the cache.
-    fn content(&self, h: &Held, serial: u64) -> Content {
-        let p = h.prompt.as_ref().expect("a prompt");
-        let own = OWN_CONTENT | (serial << 1);
-        Content { segments: p.segments.clone(), input: h.input, own, answer: p.answer.unwrap_or(own | 1) }
-    }
-
     /// An admitted request joins replica `target`.
     fn place(&mut self, now: SimTime, h: Held, target: u32) {
         self.serial += 1;
         let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
-        if h.prompt.is_some() && self.llm.prefix_caching {
-            let content = self.content(&h, self.serial);
-            if let Some(cache) = self.replicas[target as usize].cache.as_mut() {
-                cache.attach(id, content);
-            }
+        if let (Some(hashes), Some(cache)) = (h.hashes, self.replicas[target as usize].cache.as_mut()) {
+            cache.attach(id, hashes);
         }
         self.deadlines.push_back((id, self.serial));
         self.control.fleet.occupy(self.replicas[target as usize].instance as usize);

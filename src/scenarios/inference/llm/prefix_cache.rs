@@ -21,7 +21,8 @@
 //! at, which evicts the blocks vLLM's allocator would have taken by then.
 //! Private (unshared) KV stays counted in tokens, as without the cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::scenarios::inference::traffic::prefix::{Segment, block_hashes};
@@ -42,8 +43,7 @@ pub struct Content {
 
 impl Content {
     /// The chained hashes of the full blocks of its first `tokens` tokens.
-    fn hashes(&self, tokens: u64, block: u32, out: &mut Vec<u64>) {
-        out.clear();
+    pub fn hashes(&self, tokens: u64, block: u32) -> Arc<[u64]> {
         let covered: u64 = self.segments.iter().map(|s| s.tokens as u64).sum();
         let mut all: Vec<Segment> = Vec::with_capacity(self.segments.len() + 2);
         let mut left = tokens;
@@ -58,21 +58,46 @@ impl Content {
             all.push(Segment { id: s.id, tokens: t as u32 });
             left -= t;
         }
-        block_hashes(&all, block, out);
+        let mut out = Vec::with_capacity((tokens / block as u64) as usize);
+        block_hashes(&all, block, &mut out);
+        out.into()
     }
 }
 
+/// The block hashes are mixed already: the map uses them as they are.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// A cached block; free ones (`refs` 0) are linked in LRU order.
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    /// Sequences holding it; 0: free, in the LRU queue at `stamp`.
+struct Node {
+    hash: u64,
     refs: u32,
-    stamp: u64,
+    prev: u32,
+    next: u32,
 }
 
 struct Holder {
-    content: Content,
-    /// Blocks it holds, in order.
-    held: Vec<u64>,
+    /// The hashes of every full block the sequence can come to hold.
+    hashes: Arc<[u64]>,
+    /// Its leading blocks held now.
+    held: usize,
 }
 
 /// What a look-up found.
@@ -87,15 +112,17 @@ pub struct Hit {
 pub struct PrefixCache {
     pub block: u32,
     capacity: u64,
-    blocks: HashMap<u64, Entry>,
-    /// Free cached blocks by stamp, the least recently used first.
-    free: BTreeMap<u64, u64>,
-    stamp: u64,
+    index: HashMap<u64, u32, BuildHasherDefault<Identity>>,
+    nodes: Vec<Node>,
+    spare: Vec<u32>,
+    /// The free queue: least recently used at `head`.
+    head: u32,
+    tail: u32,
+    free: u64,
     holders: HashMap<u32, Holder>,
     /// Tokens of blocks in use counted more than once in the sequences'
     /// tokens: `block` per holder past the first.
     pub shared_tokens: u64,
-    scratch: Vec<u64>,
 }
 
 impl PrefixCache {
@@ -104,18 +131,21 @@ impl PrefixCache {
         PrefixCache {
             block,
             capacity: kv_tokens / block as u64,
-            blocks: HashMap::new(),
-            free: BTreeMap::new(),
-            stamp: 0,
+            index: HashMap::default(),
+            nodes: Vec::new(),
+            spare: Vec::new(),
+            head: NONE,
+            tail: NONE,
+            free: 0,
             holders: HashMap::new(),
             shared_tokens: 0,
-            scratch: Vec::new(),
         }
     }
 
-    /// Sequence `id` carries `content`; one without takes no part.
-    pub fn attach(&mut self, id: u32, content: Content) {
-        self.holders.insert(id, Holder { content, held: Vec::new() });
+    /// Sequence `id` holds content whose full blocks are `hashes`; one
+    /// without takes no part.
+    pub fn attach(&mut self, id: u32, hashes: Arc<[u64]>) {
+        self.holders.insert(id, Holder { hashes, held: 0 });
     }
 
     /// Sequence `id` left before it was admitted.
@@ -125,45 +155,85 @@ impl PrefixCache {
 
     /// Blocks held, free or in use.
     pub fn cached_blocks(&self) -> u64 {
-        self.blocks.len() as u64
+        self.index.len() as u64
     }
 
-    /// Evicts free blocks, oldest first, until at most `room` are left.
+    fn unlink(&mut self, i: u32) {
+        let Node { prev, next, .. } = self.nodes[i as usize];
+        match prev {
+            NONE => self.head = next,
+            p => self.nodes[p as usize].next = next,
+        }
+        match next {
+            NONE => self.tail = prev,
+            n => self.nodes[n as usize].prev = prev,
+        }
+        self.free -= 1;
+    }
+
+    fn push_back(&mut self, i: u32) {
+        self.nodes[i as usize].prev = self.tail;
+        self.nodes[i as usize].next = NONE;
+        match self.tail {
+            NONE => self.head = i,
+            t => self.nodes[t as usize].next = i,
+        }
+        self.tail = i;
+        self.free += 1;
+    }
+
+    fn insert(&mut self, hash: u64) -> u32 {
+        let node = Node { hash, refs: 0, prev: NONE, next: NONE };
+        let i = match self.spare.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.index.insert(hash, i);
+        i
+    }
+
+    fn drop_node(&mut self, i: u32) {
+        self.index.remove(&self.nodes[i as usize].hash);
+        self.spare.push(i);
+    }
+
+    /// Evicts free blocks, oldest first, to leave room for `kv_used`
+    /// tokens of sequences.
     pub fn trim(&mut self, kv_used: u64) {
         let room = self.capacity.saturating_sub(kv_used.div_ceil(self.block as u64));
-        while self.free.len() as u64 > room {
-            let (_, hash) = self.free.pop_first().expect("a free block");
-            self.blocks.remove(&hash);
+        while self.free > room {
+            let i = self.head;
+            self.unlink(i);
+            self.drop_node(i);
         }
     }
 
     /// The cached leading blocks of `id`'s first `tokens` tokens, short of
     /// the last token's block. No change to the cache.
-    pub fn look_up(&mut self, id: u32, tokens: u64) -> Hit {
-        match self.holders.get(&id) {
-            Some(h) => {
-                let content = h.content.clone();
-                self.find(&content, tokens)
-            }
-            None => Hit::default(),
-        }
+    pub fn look_up(&self, id: u32, tokens: u64) -> Hit {
+        self.holders.get(&id).map_or(Hit::default(), |h| self.find(&h.hashes, tokens))
     }
 
-    /// What `look_up` would find for `content` (a router's question).
-    pub fn find(&mut self, content: &Content, tokens: u64) -> Hit {
-        let mut hashes = std::mem::take(&mut self.scratch);
-        content.hashes(tokens.saturating_sub(1), self.block, &mut hashes);
+    /// What `look_up` would find for content of block `hashes` (a router's
+    /// question).
+    pub fn find(&self, hashes: &[u64], tokens: u64) -> Hit {
+        let n = (tokens.saturating_sub(1) / self.block as u64) as usize;
         let mut hit = Hit::default();
-        for hash in &hashes {
-            match self.blocks.get(hash) {
-                Some(e) => {
+        for hash in &hashes[..n.min(hashes.len())] {
+            match self.index.get(hash) {
+                Some(&i) => {
                     hit.blocks += 1;
-                    hit.shared += u64::from(e.refs > 0);
+                    hit.shared += u64::from(self.nodes[i as usize].refs > 0);
                 }
                 None => break,
             }
         }
-        self.scratch = hashes;
         hit
     }
 
@@ -171,16 +241,20 @@ impl PrefixCache {
     /// blocks, cached ones shared, the others cached from now on.
     pub fn acquire(&mut self, id: u32, tokens: u64) {
         let Some(h) = self.holders.get_mut(&id) else { return };
-        h.content.hashes(tokens, self.block, &mut h.held);
-        for hash in &h.held {
-            let e = self.blocks.entry(*hash).or_insert(Entry { refs: 0, stamp: u64::MAX });
-            if e.refs == 0 && e.stamp != u64::MAX {
-                self.free.remove(&e.stamp);
+        let hashes = h.hashes.clone();
+        let n = ((tokens / self.block as u64) as usize).min(hashes.len());
+        h.held = n;
+        for &hash in &hashes[..n] {
+            let i = match self.index.get(&hash) {
+                Some(&i) => i,
+                None => self.insert(hash),
+            };
+            match self.nodes[i as usize].refs {
+                0 if self.nodes[i as usize].prev != NONE || self.head == i => self.unlink(i),
+                0 => {}
+                _ => self.shared_tokens += self.block as u64,
             }
-            if e.refs > 0 {
-                self.shared_tokens += self.block as u64;
-            }
-            e.refs += 1;
+            self.nodes[i as usize].refs += 1;
         }
     }
 
@@ -190,31 +264,37 @@ impl PrefixCache {
     /// once free. `done`: it leaves for good.
     pub fn release(&mut self, id: u32, computed: u64, done: bool) {
         let Some(h) = self.holders.get_mut(&id) else { return };
-        let mut keep = std::mem::take(&mut self.scratch);
-        h.content.hashes(computed, self.block, &mut keep);
+        let hashes = h.hashes.clone();
         let held = std::mem::take(&mut h.held);
-        for (k, hash) in held.iter().enumerate().rev() {
-            let e = self.blocks.get_mut(hash).expect("a held block is cached");
-            e.refs -= 1;
-            if e.refs > 0 {
-                self.shared_tokens -= self.block as u64;
-            } else if k >= keep.len() {
-                self.blocks.remove(hash);
-            }
-        }
-        // Free blocks join the queue tail first: the last is evicted first.
-        for hash in keep.iter().rev() {
-            let e = self.blocks.entry(*hash).or_insert(Entry { refs: 0, stamp: u64::MAX });
-            if e.refs == 0 {
-                if e.stamp != u64::MAX {
-                    self.free.remove(&e.stamp);
+        let keep = ((computed / self.block as u64) as usize).min(hashes.len());
+        // Last block first: it is queued first, so evicted first.
+        for k in (0..held.max(keep)).rev() {
+            if k < held {
+                let i = self.index[&hashes[k]];
+                let node = &mut self.nodes[i as usize];
+                node.refs -= 1;
+                if node.refs > 0 {
+                    self.shared_tokens -= self.block as u64;
+                } else if k < keep {
+                    self.push_back(i);
+                } else {
+                    self.drop_node(i);
                 }
-                e.stamp = self.stamp;
-                self.free.insert(self.stamp, *hash);
-                self.stamp += 1;
+            } else {
+                // A block its decode filled.
+                match self.index.get(&hashes[k]).copied() {
+                    None => {
+                        let i = self.insert(hashes[k]);
+                        self.push_back(i);
+                    }
+                    Some(i) if self.nodes[i as usize].refs == 0 => {
+                        self.unlink(i);
+                        self.push_back(i);
+                    }
+                    Some(_) => {}
+                }
             }
         }
-        self.scratch = keep;
         if done {
             self.holders.remove(&id);
         }
@@ -225,13 +305,14 @@ impl PrefixCache {
 mod tests {
     use super::*;
 
-    fn content(segments: &[(u64, u32)], input: u32, own: u64) -> Content {
-        Content {
+    fn content(segments: &[(u64, u32)], input: u32, own: u64) -> Arc<[u64]> {
+        let c = Content {
             segments: segments.iter().map(|&(id, tokens)| Segment { id, tokens }).collect(),
             input,
             own: OWN_CONTENT | own,
             answer: OWN_CONTENT | (own + 1_000_000),
-        }
+        };
+        c.hashes(input as u64 + 20, 16)
     }
 
     #[test]

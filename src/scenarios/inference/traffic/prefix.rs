@@ -99,7 +99,9 @@ pub fn block_hashes(segments: &[Segment], block_size: u32, out: &mut Vec<u64>) {
         let len = s.tokens as u64;
         while offset < len {
             let run = (len - offset).min(b - filled);
-            h = mix(mix(mix(h, s.id), offset), run);
+            // One mix per run: the id spread by an odd constant, offset and
+            // length packed (each below 2^32).
+            h = mix(h, s.id.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (offset << 32 | run));
             offset += run;
             filled += run;
             if filled == b {
