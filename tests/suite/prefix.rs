@@ -122,3 +122,31 @@ fn a_mooncake_trace_runs_and_its_bad_lines_are_named() {
     assert!(e.contains("t.jsonl line 3") && e.contains("missing `input_length`") && e.contains("did you mean"), "{e}");
     assert!(e.contains("traffic.trace"), "{e}");
 }
+
+#[test]
+fn a_scale_out_shows_as_a_drop_in_the_timeline_hit_rate() {
+    use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+    // 30 minutes at 1 request/s, then 30 at 6/s, every prompt one of 4
+    // system prompts of 2,048 tokens and 100 own tokens.
+    let times: Vec<f64> = (0..1800).map(f64::from).chain((0..10_800).map(|k| 1800.0 + k as f64 / 6.0)).collect();
+    let rows: Vec<_> = (0..times.len() as u64).map(|r| (2148, 20, vec![seg(r % 4, 2048)])).collect();
+    let mut traffic = prompted(1.0, &rows);
+    if let spotsim::scenarios::inference::traffic::TrafficSource::Requests { times: t, length, .. } =
+        &mut traffic.source
+    {
+        (*t, *length) = (times.clone().into(), 3600.0);
+    }
+    traffic.duration = spotsim::base::time::SimTime::from_secs(3600);
+    let mut e = llm_endpoint(1, FitMs::SPEC_EXAMPLE, Scheduler::Chunked, 100_000, traffic);
+    e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 100.0, 1, 8));
+    let (mut rows, mut extra) = (Vec::new(), Vec::new());
+    simulate(&e, &Streams::new(1, 0), Some((&mut rows, &mut extra)));
+    // Steady on one replica: only the first four requests miss.
+    assert!(extra[10][3] > 0.95, "{:?}", extra[10]);
+    // The period in which a new instance came into service sends some
+    // requests to its empty cache: its hit rate drops below the steady one.
+    let out = (1..rows.len()).find(|&k| rows[k].instances_in_service > rows[k - 1].instances_in_service).unwrap();
+    assert!(extra[out][3] < extra[out - 1][3] && extra[out][3] < extra[10][3], "{:?} {:?}", extra[out - 1], extra[out]);
+    let last = extra.last().unwrap();
+    assert!(last[4] > 0.0 && last[4] <= 1.0, "{last:?}");
+}
