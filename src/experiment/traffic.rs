@@ -99,7 +99,14 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
             }
             traffic.tokens = Some(tokens);
         }
-        None => super::llm::read_tokens(t, &mut traffic, table.as_ref())?,
+        None => {
+            super::llm::read_tokens(t, &mut traffic, table.as_ref())?;
+            if let Some(e) = t.entry("hash_block_tokens").filter(|_| !t.has("hash_ids_column")) {
+                return Err(t
+                    .error(e, "applies to a trace with hash ids only")
+                    .with_hint(Some("add `format = \"mooncake\"`, or `hash_ids_column` to a requests trace".into())));
+            }
+        }
     }
     t.finish()?;
     let pieces = traffic.piece_bound();

@@ -150,3 +150,29 @@ fn a_scale_out_shows_as_a_drop_in_the_timeline_hit_rate() {
     let last = extra.last().unwrap();
     assert!(last[4] > 0.0 && last[4] <= 1.0, "{last:?}");
 }
+
+#[test]
+fn a_requests_csv_carries_hash_ids_in_a_column() {
+    let text = "[inference]\nmode = \"endpoint\"\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\ninitial_instances = 1\n\
+                [inference.llm]\nkv_tokens = 20000\nstep_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, \
+                5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n[traffic]\ntrace = \"r.csv\"\nformat = \"requests\"\n\
+                input_tokens_column = \"in\"\noutput_tokens_column = \"out\"\nhash_ids_column = \"ids\"\n\
+                hash_block_tokens = 256\nduration = \"1m\"\n";
+    let (dir, path) = super::cli::workspace(text);
+    let run = |csv: &str, out: &str| {
+        std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+        super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
+    };
+    let out = run("time_s,in,out,ids\n0,600,5,7;8;9\n10,600,5,7 8\n20,300,4,\n", "ok");
+    assert!(out.status.success(), "{}", super::cli::stderr(&out));
+    let replications = std::fs::read_to_string(dir.path().join("ok/replications.csv")).unwrap();
+    assert!(
+        replications.lines().next().unwrap().ends_with("prefix_hit_frac,prefill_tokens,prefix_cache_occupancy_mean")
+    );
+    // 600 tokens are 3 blocks of 256: a fourth id is too many.
+    let out = run("time_s,in,out,ids\n0,600,5,7;8;9;10\n", "bad");
+    let e = super::cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("r.csv line 2") && e.contains("4 hash ids for 600 input tokens: at most 3"), "{e}");
+    assert!(e.contains("traffic.hash_ids_column"), "{e}");
+}
