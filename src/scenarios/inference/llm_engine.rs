@@ -420,7 +420,7 @@ impl Sim<'_> {
         let (mut best, mut matched) = (least, 0u64);
         let mut roomiest = (u64::MAX, least);
         for &r in &self.active {
-            let cache = self.replicas[r as usize].cache.as_ref().expect("prefix caching is on");
+            let Some(cache) = self.replicas[r as usize].cache.as_ref() else { continue };
             let hit = cache.find(hashes, h.input as u64).blocks * cache.block as u64;
             if hit > matched {
                 (best, matched) = (r, hit);
