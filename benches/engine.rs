@@ -269,8 +269,52 @@ fn llm_engine(c: &mut Criterion) {
     group.finish();
 }
 
+/// A day of a chat endpoint on 10 fixed instances (one replica each) at 4
+/// requests/s, every prompt with content: one of 8 system prompts of 1024
+/// tokens, then its conversation so far (200 tokens a turn, 1 to 8 turns of
+/// 400 conversations in turn), then 100 new tokens; outputs 150 tokens.
+/// `caching` switches the prefix cache.
+fn chat_day(caching: bool) -> spotsim::scenarios::inference::design::Endpoint {
+    use spotsim::scenarios::inference::llm::{Routing, Scheduler};
+    use spotsim::scenarios::inference::traffic::prefix::Segment;
+    let n = 4 * 86_400;
+    let rows: Vec<(u32, u32, Vec<Segment>)> = (0..n as u64)
+        .map(|r| {
+            let (conversation, turn) = (r % 400, (r / 400) % 8 + 1);
+            let history = 200 * turn as u32;
+            let segments = vec![
+                Segment { id: conversation % 8, tokens: 1024 },
+                Segment { id: 1000 + conversation, tokens: history },
+            ];
+            (1024 + history + 100, 150, segments)
+        })
+        .collect();
+    let traffic = spotsim::commands::verify::prompted(0.25, &rows);
+    let fit = spotsim::scenarios::inference::llm::step::FitMs::SPEC_EXAMPLE;
+    let mut e = spotsim::commands::verify::llm_endpoint(10, fit, Scheduler::Chunked, 200_000, traffic);
+    if let Some(l) = e.llm.as_mut() {
+        l.chunk = 2048;
+        l.prefix_caching = caching;
+        l.routing = Routing::PrefixAware;
+    }
+    e
+}
+
+fn llm_prefix_cache(c: &mut Criterion) {
+    let mut group = c.benchmark_group("llm_prefix_cache");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    let runner = Runner::new(1).unwrap();
+    for (name, caching) in [("chat_day_10_replicas_cached", true), ("chat_day_10_replicas_uncached", false)] {
+        let endpoint = chat_day(caching);
+        group.bench_function(name, |b| b.iter(|| black_box(runner.run(&endpoint, 1, 1, &|_| {}))));
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    llm_prefix_cache,
     llm_engine,
     training_policy_on_trace,
     training_trace_replay,

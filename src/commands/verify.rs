@@ -13,6 +13,7 @@ use crate::scenarios::inference::llm::{FitMs, Llm, Scheduler, StepOrigin, StepSo
 use crate::scenarios::inference::llm_engine::simulate as simulate_llm;
 use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::scenarios::inference::traffic::Replay;
+use crate::scenarios::inference::traffic::prefix::{Prompt, Segment};
 use crate::scenarios::inference::traffic::tokens::{CountDist, Tokens};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 use crate::scenarios::training::llm::Recovery;
@@ -410,7 +411,7 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
         "\nYoung and Daly intervals against the exact optimum (excess = extra expected wall time, Daly must be <= {DALY_MAX_EXCESS}):\n\n"
     );
     out += &render_optimum(&optimum);
-    let sections: [(String, Vec<Check>); 4] = [
+    let sections: [(String, Vec<Check>); 5] = [
         (
             "Endpoint, fixed fleet against Erlang C (20-minute runs, 2-minute warm-up".into(),
             erlang_c_checks(runner, (replications / 500).max(20), seed),
@@ -426,6 +427,10 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
         (
             "LLM engine: a lone request's closed form (SPEC 2.8), Little's law on its counters (exact".into(),
             llm_checks(seed),
+        ),
+        (
+            "Prefix cache: shared-prompt hit share, a cached prompt's TTFT, LRU's worst case (SPEC 2.11, exact".into(),
+            prefix_checks(seed),
         ),
     ];
     for (title, section) in sections {
@@ -735,6 +740,9 @@ pub fn llm_endpoint(instances: u32, fit: FitMs, scheduler: Scheduler, kv_tokens:
         slo: None,
         step_origin: StepOrigin::Given,
         serving_engine: None,
+        prefix_caching: true,
+        block_size: 16,
+        routing: crate::scenarios::inference::llm::Routing::LeastOutstanding,
         single_steps: false,
     });
     e
@@ -756,6 +764,94 @@ pub fn evenly_spaced(gap_s: f64, input: u32, output: u32, duration: SimTime) -> 
         duration,
         tokens: Some(Tokens::Drawn { input: CountDist::Constant(input), output: CountDist::Constant(output) }),
     }
+}
+
+/// One request every `gap_s` seconds, row by row, each with its input,
+/// output and prompt segments; the traffic ends with the last row's gap.
+pub fn prompted(gap_s: f64, rows: &[(u32, u32, Vec<Segment>)]) -> Traffic {
+    let n = rows.len();
+    Traffic {
+        source: TrafficSource::Requests {
+            file: "prompted".into(),
+            times: (0..n).map(|k| k as f64 * gap_s).collect::<Vec<_>>().into(),
+            size_column: None,
+            sizes: None,
+            length: n as f64 * gap_s,
+            replay: Replay::AsIs,
+        },
+        scale: 1.0,
+        duration: SimTime::from_secs_f64(n as f64 * gap_s),
+        tokens: Some(Tokens::Prompts {
+            source: "built".into(),
+            counts: rows.iter().map(|r| [r.0, r.1]).collect::<Vec<_>>().into(),
+            prompts: rows
+                .iter()
+                .map(|r| Some(Prompt { segments: r.2.clone().into(), answer: None, session: None }))
+                .collect::<Vec<_>>()
+                .into(),
+        }),
+    }
+}
+
+/// The closed-form prefill of `new` tokens after `cached` ones in KV, with
+/// its overhead, alone in its iteration (docs/prefix-caching.md), seconds.
+pub fn cached_prefill(fit: &FitMs, new: u32, cached: u32) -> f64 {
+    let [pa, pb, pc] = fit.prefill;
+    let [o0, o1] = fit.overhead;
+    let (u, c) = (new as f64, cached as f64);
+    (pa + pb * u + pc * (u * u + 2.0 * u * c) + o0 + o1 * u) / 1e3
+}
+
+/// The prefix cache against closed forms, one replica, requests spaced so
+/// that each runs alone; exact (sem zero, but a TTFT to the nanosecond).
+pub fn prefix_checks(seed: u64) -> Vec<Check> {
+    let fit = FitMs::SPEC_EXAMPLE;
+    let seg = |id: u64, tokens: u32| Segment { id, tokens };
+    let run = |rows: &[(u32, u32, Vec<Segment>)], kv_tokens: u64| {
+        let e = llm_endpoint(1, fit.clone(), Scheduler::Vllm, kv_tokens, prompted(60.0, rows));
+        let (o, lo, _, _) = simulate_llm(&e, &crate::engine::Streams::new(seed, 0), None);
+        (o, lo)
+    };
+    let mut checks = Vec::new();
+    // (a) A shared system prompt of S tokens, unique suffixes of U.
+    let (s, u, n) = (1024u32, 300u32, 40usize);
+    let (_, lo) = run(&vec![(s + u, 20, vec![seg(1, s)]); n], 1_000_000);
+    checks.push(Check {
+        name: format!("prefix_hit_frac: system prompt S={s}, suffix U={u}, n={n}: S(n−1)/(n(S+U))"),
+        simulated: lo.prefix_values()[0],
+        sem: 0.0,
+        exact: (s as f64 * (n - 1) as f64) / (n as f64 * (s + u) as f64),
+    });
+    // (b) A prompt of L tokens, all cached: its last block is prefilled.
+    let l = 2048u32;
+    let (o, lo) = run(&[(l, 1, vec![seg(7, l)]), (l, 1, vec![seg(7, l)])], 1_000_000);
+    let first = lone_request(&fit, l, 1).0;
+    checks.push(Check {
+        name: format!("ttft_s of a cached {l}-token prompt: the prefill of its last block of 16 after {}", l - 16),
+        simulated: lo.ttft_sum_s - first,
+        // Two TTFTs, each rounded up to the engine's whole nanosecond.
+        sem: 1e-9,
+        exact: cached_prefill(&fit, 16, l - 16),
+    });
+    debug_assert_eq!(o.served, 2.0);
+    // (c) LRU: K + 1 blocks of KV, so K cached between requests (a running
+    // request of 17 tokens and its output takes 2, its full one cached when
+    // it ends); sessions of one cacheable block each, cycled in order.
+    let k = 8u64;
+    for (sessions, want) in [(k + 1, 0.0), (k, 1.0)] {
+        let rounds = 5;
+        let rows: Vec<_> = (0..sessions * rounds).map(|j| (17, 1, vec![seg(100 + j % sessions, 16)])).collect();
+        let (_, lo) = run(&rows, (k + 1) * 16);
+        // A hit is 16 of 17 tokens; the first round cannot hit.
+        let rounds_hit = (rounds - 1) as f64 * want;
+        checks.push(Check {
+            name: format!("prefix_hit_frac: {sessions} sessions cycled through a cache of {k} blocks"),
+            simulated: lo.prefix_values()[0],
+            sem: 0.0,
+            exact: rounds_hit * 16.0 / (rounds as f64 * 17.0),
+        });
+    }
+    checks
 }
 
 /// SPEC 2.8: a request alone has TTFT = prefill(input) + overhead, and its
@@ -837,6 +933,17 @@ mod tests {
         let spec = d + (w / tau) * (1.0 / l + d) * (l * r).exp() * ((l * (tau + c)).exp() - 1.0);
         let got = expected(&job).unwrap().wall_time_s;
         assert!((got - spec).abs() < 1e-6 * spec, "{got} vs {spec}");
+    }
+
+    #[test]
+    fn the_prefix_cache_meets_its_closed_forms() {
+        let checks = prefix_checks(1);
+        assert_eq!(checks.len(), 4);
+        for c in &checks {
+            assert!(c.passed() && (c.simulated - c.exact).abs() < 1e-8, "{}: {} vs {}", c.name, c.simulated, c.exact);
+        }
+        // Each can fail: the hit share is not the no-cache 0, nor all.
+        assert!(checks[0].exact > 0.7 && checks[3].exact > 0.7 && checks[2].exact == 0.0);
     }
 
     #[test]

@@ -3,14 +3,18 @@
 
 use std::sync::Arc;
 
-use crate::base::trace_file::CsvTable;
+use crate::base::trace_file::{CsvTable, TraceError};
 use crate::catalog::catalog;
 use crate::catalog::profile::{Profile, read_fit};
 use crate::input::InputError;
 use crate::input::section::{Result, Section, read_text};
 use crate::input::tree::{Entry, Value};
 use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
-use crate::scenarios::inference::llm::{Llm, RooflineTerms, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo};
+use crate::scenarios::inference::llm::{
+    Llm, RooflineTerms, Routing, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo,
+};
+use crate::scenarios::inference::traffic::mooncake::{MOONCAKE_BLOCK_TOKENS, parse_hash_ids};
+use crate::scenarios::inference::traffic::prefix::Prompt;
 use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
@@ -28,6 +32,8 @@ pub const DEFAULT_MAX_SEQS_LARGE_GPU: u32 = 1024;
 /// 8192 is Llama 3's.
 pub const DEFAULT_MAX_BATCHED_TOKENS: u32 = 8192;
 pub const DEFAULT_MEMORY_UTIL: f64 = 0.9;
+/// vLLM's KV block size on CUDA (`CacheConfig.block_size`).
+pub const DEFAULT_BLOCK_SIZE: u32 = 16;
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -128,6 +134,15 @@ pub(super) fn read_llm(
     // The engine and version the design runs, to compare with a calibrated
     // table's (SPEC 2.10); said nowhere else.
     let serving_engine = l.string("serving_engine")?;
+    // vLLM V1 caches prefixes by default (`enable_prefix_caching`); traffic
+    // without content ids has nothing to hit, so its numbers do not move.
+    let prefix_caching = l.boolean("prefix_caching")?.unwrap_or(true);
+    let block_size = l.integer("block_size", 1, 1 << 16)?.map_or(DEFAULT_BLOCK_SIZE, |b| b as u32);
+    let routing = match l.choice("routing", &["least-outstanding", "session-affinity", "prefix-aware"])? {
+        Some("session-affinity") => Routing::SessionAffinity,
+        Some("prefix-aware") => Routing::PrefixAware,
+        _ => Routing::LeastOutstanding,
+    };
     let model = profile.and_then(|p| p.model);
     let gpu = kind.filter(|k| k.gpus > 0).map(Gpu::of);
     let at_instance = |message: String| match s.entry("instance") {
@@ -371,6 +386,9 @@ pub(super) fn read_llm(
         step,
         step_origin,
         serving_engine,
+        prefix_caching,
+        block_size,
+        routing,
         single_steps: false,
     })
 }
@@ -405,7 +423,19 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
             let counts = parse_token_columns(table, &input_column, &output_column)
                 .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
-            Tokens::Columns { input_column, output_column, counts: counts.into() }
+            match t.string("hash_ids_column")? {
+                None => Tokens::Columns { input_column, output_column, counts: counts.into() },
+                Some(column) => {
+                    let block = t.integer("hash_block_tokens", 1, 1 << 20)?.map_or(MOONCAKE_BLOCK_TOKENS, |b| b as u32);
+                    let prompts = read_hash_ids(table, &column, block, &counts)
+                        .map_err(|e| t.error(t.entry("hash_ids_column").expect("read"), format!("{file} {e}")))?;
+                    Tokens::Prompts {
+                        source: format!("column `{column}`, {block} tokens per hash id"),
+                        counts: counts.into(),
+                        prompts: prompts.into(),
+                    }
+                }
+            }
         }
         ((input, _), _) => {
             let (key, other) = if input.is_some() {
@@ -418,6 +448,30 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
     };
     traffic.tokens = Some(tokens);
     Ok(())
+}
+
+/// Each row's prompt from its cell of `column` (hash ids separated by
+/// spaces or `;`, `block` tokens each), for the row's input count.
+fn read_hash_ids(
+    csv: &CsvTable,
+    column: &str,
+    block: u32,
+    counts: &[[u32; 2]],
+) -> std::result::Result<Vec<Option<Prompt>>, TraceError> {
+    let i = csv.column(&[column]).ok_or_else(|| {
+        let message = format!("no column `{column}` for `hash_ids_column`; the columns are {}", csv.header.join(", "));
+        TraceError::at(csv.header_line, message)
+    })?;
+    let mut prompts = Vec::with_capacity(counts.len());
+    for ((line, row), &[input, _]) in csv.rows.iter().zip(counts) {
+        let text = csv.cell(row, i, *line)?;
+        let at = |e: String| TraceError::at(*line, format!("column `{column}`: {e}"));
+        let ids = parse_hash_ids(text).map_err(at)?;
+        let prompt =
+            Prompt::from_hash_ids(&ids, block, input).map_err(|e| at(format!("{e}; see `hash_block_tokens`")))?;
+        prompts.push((!ids.is_empty()).then_some(prompt));
+    }
+    Ok(prompts)
 }
 
 /// A token count: a whole number, or a distribution table.

@@ -5,9 +5,11 @@ use crate::base::time::SimTime;
 use crate::base::trace_file::CsvTable;
 use crate::input::section::{Result, Section};
 use crate::input::tree::Entry;
+use crate::scenarios::inference::traffic::mooncake::{MOONCAKE_BLOCK_TOKENS, parse_mooncake};
+use crate::scenarios::inference::traffic::tokens::Tokens;
 use crate::scenarios::inference::traffic::{
     DEFAULT_BIN, DEFAULT_PERIOD, DEFAULT_STEP, MAX_PIECES, Replay, Spike, TraceError, Traffic, TrafficSource,
-    parse_rate_trace, parse_request_trace,
+    parse_rate_trace, parse_request_trace, request_trace_length,
 };
 
 /// Which load test, if any, the experiment holds: a load test makes its own
@@ -62,6 +64,8 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
     let synthetic = t.section("synthetic")?;
     // A request trace's table, read once for its times and its token columns.
     let mut table = None;
+    // A Mooncake trace's token counts and prompts.
+    let mut prompts = None;
     let source = match (trace, synthetic) {
         (Some(_), Some(_)) => {
             return Err(t.error(entry(t, "synthetic"), "give either `trace` or `synthetic`, not both"));
@@ -72,7 +76,7 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
                 "a trace file, such as \"traces/requests.csv\", or `synthetic = { mean_rps = 50, ... }`",
             ));
         }
-        (Some(file), None) => read_trace(t, file, scale, duration, &mut table)?,
+        (Some(file), None) => read_trace(t, file, scale, duration, &mut table, &mut prompts)?,
         (None, Some(s)) => {
             for key in ["format", "replay", "bin", "size_column", "input_tokens_column", "output_tokens_column"] {
                 if let Some(e) = t.entry(key) {
@@ -83,7 +87,27 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
         }
     };
     let mut traffic = Traffic { source, scale, duration, tokens: None };
-    super::llm::read_tokens(t, &mut traffic, table.as_ref())?;
+    match prompts {
+        Some(tokens) => {
+            if let Some(key) = ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column"]
+                .into_iter()
+                .find(|&k| t.has(k))
+            {
+                return Err(t
+                    .error(entry(t, key), "a Mooncake trace gives each request's tokens and hash ids")
+                    .with_hint(Some("remove it".into())));
+            }
+            traffic.tokens = Some(tokens);
+        }
+        None => {
+            super::llm::read_tokens(t, &mut traffic, table.as_ref())?;
+            if let Some(e) = t.entry("hash_block_tokens").filter(|_| !t.has("hash_ids_column")) {
+                return Err(t
+                    .error(e, "applies to a trace with hash ids only")
+                    .with_hint(Some("add `format = \"mooncake\"`, or `hash_ids_column` to a requests trace".into())));
+            }
+        }
+    }
     t.finish()?;
     let pieces = traffic.piece_bound();
     if pieces > MAX_PIECES {
@@ -115,8 +139,9 @@ fn read_trace(
     scale: f64,
     duration: SimTime,
     table: &mut Option<CsvTable>,
+    prompts: &mut Option<Tokens>,
 ) -> Result<TrafficSource> {
-    let format = t.choice("format", &["rates", "requests"])?.unwrap_or("rates");
+    let format = t.choice("format", &["rates", "requests", "mooncake"])?.unwrap_or("rates");
     let trace_entry = entry(t, "trace");
     let at_trace = |message: String| t.error(trace_entry, format!("{file}{message}"));
     let from_trace = |e: TraceError| match e.line {
@@ -160,6 +185,27 @@ fn read_trace(
             Replay::AsIs
         }
     };
+    if format == "mooncake" {
+        if let Some(e) = t.entry("size_column") {
+            return Err(t.error(e, "applies to `format = \"requests\"` only"));
+        }
+        let block = t.integer("hash_block_tokens", 1, 1 << 20)?.map_or(MOONCAKE_BLOCK_TOKENS, |b| b as u32);
+        let trace = parse_mooncake(&text, block).map_err(from_trace)?;
+        let length = request_trace_length(&trace.times, duration.as_secs_f64());
+        *prompts = Some(Tokens::Prompts {
+            source: format!("mooncake, {block} tokens per hash id"),
+            counts: trace.counts.into(),
+            prompts: trace.prompts.into(),
+        });
+        return Ok(TrafficSource::Requests {
+            file,
+            times: trace.times.into(),
+            size_column: None,
+            sizes: None,
+            length,
+            replay,
+        });
+    }
     let size_column = t.string("size_column")?;
     let csv = table.insert(CsvTable::parse(&text).map_err(from_trace)?);
     let trace = parse_request_trace(csv, size_column.as_deref(), duration.as_secs_f64()).map_err(from_trace)?;

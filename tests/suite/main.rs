@@ -16,6 +16,7 @@ mod llm_training;
 mod llm_validation;
 mod loadtest;
 mod mutants;
+mod prefix;
 mod profiles;
 mod recommend;
 mod robust;

@@ -174,6 +174,16 @@ pub static ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [METRICS
 /// asynchronous.
 pub static LLM_ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [LLM_METRICS, &ZERO_EXTRA].concat());
 
+/// What an LLM design whose traffic carries prompts' content reports last
+/// (SPEC 2.11): prompt tokens found in the cache over prompt tokens, the
+/// prompt tokens prefilled, and the cache's mean share of the KV blocks.
+pub const PREFIX_EXTRA: [&str; 3] = ["prefix_hit_frac", "prefill_tokens", "prefix_cache_occupancy_mean"];
+
+/// `LLM_METRICS`, then `PREFIX_EXTRA`; and with `ZERO_EXTRA` between.
+pub static LLM_PREFIX_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [LLM_METRICS, &PREFIX_EXTRA].concat());
+pub static LLM_ZERO_PREFIX_METRICS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| [LLM_METRICS, &ZERO_EXTRA, &PREFIX_EXTRA].concat());
+
 /// What the capacity side of a replication adds to the request metrics:
 /// instances for an endpoint, containers for serverless.
 #[derive(Clone, Debug, Default)]
@@ -363,6 +373,12 @@ pub const LLM_TIMELINE_COLUMNS: &[&str] = &[
 
 pub const TIMELINE_COLUMNS: &[&str] = LLM_TIMELINE_COLUMNS.split_at(8).0;
 
+/// `LLM_TIMELINE_COLUMNS`, then the period's prompt tokens found in the
+/// cache over its prompt tokens and the cache's share of the KV blocks at
+/// its end: for designs whose traffic carries prompts' content.
+pub static LLM_PREFIX_TIMELINE_COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| [LLM_TIMELINE_COLUMNS, &["prefix_hit_frac", "prefix_cache_occupancy"]].concat());
+
 /// What becomes of an arrival that finds no free worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
@@ -391,12 +407,20 @@ impl Endpoint {
 
     /// The metric names of this design.
     pub fn metric_names(&self) -> &'static [&'static str] {
-        match (self.llm.is_some(), self.zero_metrics()) {
-            (false, false) => METRICS,
-            (false, true) => ZERO_METRICS.as_slice(),
-            (true, false) => LLM_METRICS,
-            (true, true) => LLM_ZERO_METRICS.as_slice(),
+        match (self.llm.is_some(), self.zero_metrics(), self.uses_prefixes()) {
+            (false, false, _) => METRICS,
+            (false, true, _) => ZERO_METRICS.as_slice(),
+            (true, false, false) => LLM_METRICS,
+            (true, true, false) => LLM_ZERO_METRICS.as_slice(),
+            (true, false, true) => LLM_PREFIX_METRICS.as_slice(),
+            (true, true, true) => LLM_ZERO_PREFIX_METRICS.as_slice(),
         }
+    }
+
+    /// Whether an LLM design's traffic carries prompts' content: it reports
+    /// the prefix cache's metrics and timeline columns.
+    pub fn uses_prefixes(&self) -> bool {
+        self.llm.is_some() && self.traffic.carries_prompts()
     }
 
     /// An arrival with no free worker, `waiting` queued and `in_service`

@@ -1,8 +1,8 @@
 //! An endpoint design as a model: which engine runs it, and its metrics.
 
 use super::design::{
-    CapacitySummary, Endpoint, Fidelity, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode, Outcome, TIMELINE_COLUMNS,
-    TimelineRow, quantile_over_arrivals, timeline_values,
+    CapacitySummary, Endpoint, Fidelity, LLM_PREFIX_TIMELINE_COLUMNS, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode,
+    Outcome, PREFIX_EXTRA, TIMELINE_COLUMNS, TimelineRow, quantile_over_arrivals, timeline_values,
 };
 use super::traffic::TrafficSource;
 use super::{fluid, llm_engine, request, serverless};
@@ -84,12 +84,15 @@ impl Design for Endpoint {
         if self.llm.is_some() {
             let (mut rows, mut extra) = (Vec::new(), Vec::new());
             llm_engine::simulate(self, &streams, Some((&mut rows, &mut extra)));
+            let columns =
+                if self.uses_prefixes() { LLM_PREFIX_TIMELINE_COLUMNS.as_slice() } else { LLM_TIMELINE_COLUMNS };
+            let more = columns.len() - TIMELINE_COLUMNS.len();
             let values = timeline_values(&rows)
                 .chunks_exact(TIMELINE_COLUMNS.len())
                 .zip(&extra)
-                .flat_map(|(row, more)| row.iter().chain(more).copied().collect::<Vec<_>>())
+                .flat_map(|(row, extra)| row.iter().chain(&extra[..more]).copied().collect::<Vec<_>>())
                 .collect();
-            return Some(Timeline { columns: LLM_TIMELINE_COLUMNS, rows: values });
+            return Some(Timeline { columns, rows: values });
         }
         Some(Timeline { columns: TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
     }
@@ -114,7 +117,12 @@ impl Model for Endpoint {
             let (llm_tail, zero_tail) = tail.split_at_mut(LLM_TAIL);
             let gpu_hours = c.instance_hours * f64::from(llm.replicas * llm.gpus_per_replica);
             llm_tail.copy_from_slice(&lo.values(&o, window, c.cost_usd, gpu_hours));
+            let (zero_tail, prefix_tail) =
+                zero_tail.split_at_mut(zero_tail.len() - if self.uses_prefixes() { PREFIX_EXTRA.len() } else { 0 });
             zero_values(&o, &c, zero_tail);
+            if !prefix_tail.is_empty() {
+                prefix_tail.copy_from_slice(&lo.prefix_values());
+            }
             return;
         }
         let (outcome, c) = self.simulate(&streams, None);

@@ -7,13 +7,15 @@
 //! replica asks to be woken only when a prefill ends, a sequence finishes,
 //! the KV cache would overflow, or an arrival needs the next boundary.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
-use super::llm::Llm;
+use super::llm::prefix_cache::{Content, OWN_CONTENT, PrefixCache};
 use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
-use super::traffic::tokens::Tokens;
+use super::llm::{Llm, Routing};
+use super::traffic::prefix::Request;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
@@ -24,12 +26,15 @@ use crate::scenarios::inference::design::{
 };
 
 /// An asynchronous request waiting for a replica.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Held {
     arrival: SimTime,
     input: u32,
     output: u32,
     counted: bool,
+    /// Its session, and with prefix caching its content's block hashes.
+    session: Option<u64>,
+    hashes: Option<Arc<[u64]>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +58,9 @@ pub struct LittleNanos {
     pub sojourn_sum_ns: u128,
 }
 
-/// One period's LLM columns (the tail of `design::LLM_TIMELINE_COLUMNS`).
-pub type ExtraRow = [f64; 3];
+/// One period's LLM columns (the tail of `design::LLM_TIMELINE_COLUMNS`,
+/// then of `design::PREFIX_TIMELINE_EXTRA`).
+pub type ExtraRow = [f64; 5];
 
 struct Sim<'a> {
     ep: &'a Endpoint,
@@ -99,6 +105,14 @@ struct Sim<'a> {
     period_mark: (u128, u64, u128),
     period_latency: Option<Histogram<u64>>,
     period_ttft: Option<Histogram<u64>>,
+    /// `session-affinity`: the replica each live session's first request went to.
+    affinity: HashMap<u64, u32>,
+    /// Requests with content so far: their own content's ids.
+    contents: u64,
+    /// Prompt and hit tokens at the last period's end.
+    period_hits: (u64, u64),
+    /// Cache occupancy sampled at period ends: sum and count.
+    occupancy: (f64, f64),
 }
 
 /// One replication of an LLM endpoint: the request counters, the LLM
@@ -155,6 +169,10 @@ pub fn simulate(
         period_mark: (0, 0, 0),
         period_latency: timeline.as_ref().map(|_| latency_histogram()),
         period_ttft: timeline.as_ref().map(|_| latency_histogram()),
+        affinity: HashMap::new(),
+        contents: 0,
+        period_hits: (0, 0),
+        occupancy: (0.0, 0.0),
     };
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_replicas(id, SimTime::ZERO);
@@ -182,15 +200,10 @@ pub fn simulate(
             Event::Arrival => {
                 ticker.tick();
                 let row = feed.arrive_row(&mut sim.queue, Event::Arrival);
-                let (input, output) = match ep.traffic.tokens.as_ref().expect("an LLM design has token counts") {
-                    Tokens::Columns { counts, .. } => {
-                        let [i, o] = counts[row.expect("a trace's arrivals carry their row") as usize];
-                        (i, o)
-                    }
-                    Tokens::Drawn { input, output } => (input.sample(&mut token_rng), output.sample(&mut token_rng)),
-                };
+                let tokens = ep.traffic.tokens.as_ref().expect("an LLM design has token counts");
+                let request = tokens.request(row, &mut token_rng);
                 sim.expire(now);
-                sim.arrive(now, input, output);
+                sim.arrive(now, request);
             }
             Event::Wake { replica, generation } => {
                 let r = &mut sim.replicas[replica as usize];
@@ -206,8 +219,13 @@ pub fn simulate(
                     sim.control.fleet.in_service() as u128 * sim.llm.replicas as u128 * period.as_nanos() as u128;
                 let busy_share = if capacity > 0 { sim.period_busy_area as f64 / capacity as f64 } else { 0.0 };
                 let metric = sim.control.close_period(now, &sim.period, busy_share, period);
+                let occupancy = sim.cache_occupancy();
+                if !occupancy.is_nan() {
+                    sim.occupancy.0 += occupancy;
+                    sim.occupancy.1 += 1.0;
+                }
                 if let Some((rows, extra)) = timeline.as_mut() {
-                    let (row, more) = sim.timeline_row(now, period, metric);
+                    let (row, more) = sim.timeline_row(now, period, metric, occupancy);
                     rows.push(row);
                     extra.push(more);
                 }
@@ -253,6 +271,10 @@ pub fn simulate(
         }
     }
     sim.lo.preemptions = sim.totals.preemptions as f64;
+    sim.lo.prompt_tokens = sim.totals.prompt_tokens as f64;
+    sim.lo.hit_tokens = sim.totals.hit_tokens as f64;
+    sim.lo.prefill_tokens = sim.totals.prefill_tokens as f64;
+    sim.lo.cache_occupancy = if sim.occupancy.1 > 0.0 { sim.occupancy.0 / sim.occupancy.1 } else { f64::NAN };
     (sim.outcome, sim.lo, sim.control, sim.acct)
 }
 
@@ -269,13 +291,15 @@ impl Sim<'_> {
         let first = self.replicas.len() as u32;
         self.first_replica.set(id, first);
         for k in 0..self.llm.replicas {
-            self.replicas.push(Replica::new(id as u32));
+            let cache = self.llm.prefix_caching.then(|| PrefixCache::new(self.llm.block_size, self.llm.kv_tokens));
+            self.replicas.push(Replica::new(id as u32, cache));
             self.active.push(first + k);
         }
         self.alive += self.llm.replicas as u64;
         // Requests held for want of a replica go to the new ones.
         while let Some(h) = self.held.pop_front() {
-            self.place(now, h);
+            let target = self.route(&h).expect("a replica takes requests");
+            self.place(now, h, target);
         }
     }
 
@@ -309,23 +333,30 @@ impl Sim<'_> {
         }
     }
 
-    fn arrive(&mut self, now: SimTime, input: u32, output: u32) {
+    fn arrive(&mut self, now: SimTime, request: Request) {
+        let Request { input, output, prompt } = request;
         let counted = self.outcome.arrival(now, self.ep.warmup);
         if counted && output >= 2 {
             self.lo.tpot_arrivals += 1.0;
         }
         let in_service = self.control.arrival(now, &mut self.period);
-        let h = Held { arrival: now, input, output, counted };
-        // Least outstanding requests over the replicas taking requests.
+        // Hashed once per request, per block (docs/prefix-caching.md).
+        let hashes = prompt.as_ref().filter(|_| self.llm.prefix_caching).map(|p| {
+            self.contents += 1;
+            let own = OWN_CONTENT | (self.contents << 1);
+            let content = Content { segments: p.segments.clone(), input, own, answer: p.answer.unwrap_or(own | 1) };
+            content.hashes(input as u64 + output as u64 - 1, self.llm.block_size)
+        });
+        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), hashes };
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
         let waiting: u64 = self.active.iter().map(|&r| self.replicas[r as usize].waiting.len() as u64).sum();
         let queued = waiting as usize + self.held.len();
-        let best = self.active.iter().min_by_key(|&&r| self.replicas[r as usize].outstanding);
+        let best = self.route(&h);
         let admission = if !self.llm.can_run(input, output) {
             Admission::Reject
-        } else if best.is_some_and(|&r| !self.replicas[r as usize].busy()) {
+        } else if best.is_some_and(|r| !self.replicas[r as usize].busy()) {
             Admission::Wait
         } else {
             match self.ep.admit(queued, in_service) {
@@ -341,7 +372,7 @@ impl Sim<'_> {
             }
             Admission::Wait => {
                 self.outstanding += 1;
-                self.place(now, h);
+                self.place(now, h, best.expect("a replica takes requests"));
             }
             refused => {
                 if self.outcome.refuse(refused, counted) {
@@ -354,14 +385,58 @@ impl Sim<'_> {
         }
     }
 
-    /// An admitted request joins the replica with the fewest outstanding
-    /// requests (SageMaker's least-outstanding-requests routing).
-    fn place(&mut self, now: SimTime, h: Held) {
+    /// The replica among those taking requests that `h` goes to, by the
+    /// design's `routing` (docs/prefix-caching.md); `None`: there is none.
+    fn route(&mut self, h: &Held) -> Option<u32> {
         let replicas = &self.replicas;
-        let target =
-            *self.active.iter().min_by_key(|&&r| replicas[r as usize].outstanding).expect("a replica takes requests");
+        // SageMaker's least outstanding requests, the first such in order.
+        let least = self.active.iter().copied().min_by_key(|&r| replicas[r as usize].outstanding)?;
+        match (self.llm.routing, h.session) {
+            (Routing::SessionAffinity, Some(s)) => {
+                let active = &self.active;
+                let sticky = self.affinity.get(&s).copied().filter(|r| active.contains(r));
+                Some(*self.affinity.entry(s).and_modify(|r| *r = sticky.unwrap_or(least)).or_insert(least))
+            }
+            (Routing::PrefixAware, _) if h.hashes.is_some() => Some(self.prefix_route(h, least)),
+            _ => Some(least),
+        }
+    }
+
+    /// SGLang's cache-aware policy (sgl-router `policies/cache_aware.rs`):
+    /// when the load is out of balance, both `max − min > 64` and
+    /// `max > 1.5 · min` outstanding requests, the least loaded; else the
+    /// longest cached prefix if it covers more than 0.3 of the prompt; else
+    /// the replica with the least cached (the most room).
+    fn prefix_route(&mut self, h: &Held, least: u32) -> u32 {
+        const BALANCE_ABS: u32 = 64;
+        const BALANCE_REL: f64 = 1.5;
+        const CACHE_THRESHOLD: f64 = 0.3;
+        let loads = self.active.iter().map(|&r| self.replicas[r as usize].outstanding);
+        let (min, max) = loads.fold((u32::MAX, 0), |(lo, hi), l| (lo.min(l), hi.max(l)));
+        if max - min > BALANCE_ABS && max as f64 > BALANCE_REL * min as f64 {
+            return least;
+        }
+        let hashes = h.hashes.as_ref().expect("hashed");
+        let (mut best, mut matched) = (least, 0u64);
+        let mut roomiest = (u64::MAX, least);
+        for &r in &self.active {
+            let Some(cache) = self.replicas[r as usize].cache.as_ref() else { continue };
+            let hit = cache.find(hashes, h.input as u64).blocks * cache.block as u64;
+            if hit > matched {
+                (best, matched) = (r, hit);
+            }
+            roomiest = roomiest.min((cache.cached_blocks(), r));
+        }
+        if matched as f64 > CACHE_THRESHOLD * h.input as f64 { best } else { roomiest.1 }
+    }
+
+    /// An admitted request joins replica `target`.
+    fn place(&mut self, now: SimTime, h: Held, target: u32) {
         self.serial += 1;
         let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
+        if let (Some(hashes), Some(cache)) = (h.hashes, self.replicas[target as usize].cache.as_mut()) {
+            cache.attach(id, hashes);
+        }
         self.deadlines.push_back((id, self.serial));
         self.control.fleet.occupy(self.replicas[target as usize].instance as usize);
         let at = time_to_ps(now);
@@ -453,6 +528,7 @@ impl Sim<'_> {
             let replica = &mut self.replicas[r as usize];
             if replica.alive {
                 replica.alive = false;
+                replica.cache = None;
                 self.alive -= 1;
             }
         }
@@ -508,7 +584,20 @@ impl Sim<'_> {
         (self.totals.kv_area + in_flight, self.totals.tokens)
     }
 
-    fn timeline_row(&mut self, end: SimTime, period: SimTime, metric: f64) -> (TimelineRow, ExtraRow) {
+    /// The live replicas' cached blocks over their KV blocks (`NaN`: no
+    /// cache, or no replica).
+    fn cache_occupancy(&self) -> f64 {
+        let (mut cached, mut capacity) = (0u64, 0u64);
+        for r in self.replicas.iter().filter(|r| r.alive) {
+            if let Some(c) = &r.cache {
+                cached += c.cached_blocks();
+                capacity += self.llm.kv_tokens / self.llm.block_size as u64;
+            }
+        }
+        if capacity > 0 { cached as f64 / capacity as f64 } else { f64::NAN }
+    }
+
+    fn timeline_row(&mut self, end: SimTime, period: SimTime, metric: f64, occupancy: f64) -> (TimelineRow, ExtraRow) {
         let (area, tokens) = self.cut_all(end);
         let (area0, tokens0, alive0) = self.period_mark;
         self.period_mark = (area, tokens, self.alive_area);
@@ -527,7 +616,11 @@ impl Sim<'_> {
             metric,
             ..TimelineRow::new(end, period, self.period.invocations, latency)
         };
-        (row, [(tokens - tokens0) as f64 / period.as_secs_f64(), kv, ttft_p99])
+        let (prompt0, hit0) = self.period_hits;
+        self.period_hits = (self.totals.prompt_tokens, self.totals.hit_tokens);
+        let prompt = self.totals.prompt_tokens - prompt0;
+        let hit_frac = if prompt > 0 { (self.totals.hit_tokens - hit0) as f64 / prompt as f64 } else { f64::NAN };
+        (row, [(tokens - tokens0) as f64 / period.as_secs_f64(), kv, ttft_p99, hit_frac, occupancy])
     }
 }
 
@@ -550,6 +643,13 @@ pub struct LlmOutcome {
     pub preemptions: f64,
     /// Time-average KV use over the capacity of the live replicas, [0, end].
     pub kv_utilization: f64,
+    /// Counted requests' prompt tokens at their first admission, those found
+    /// in the prefix cache, and the prompt tokens prefilled.
+    pub prompt_tokens: f64,
+    pub hit_tokens: f64,
+    pub prefill_tokens: f64,
+    /// Mean over period ends of the cached blocks over the KV blocks.
+    pub cache_occupancy: f64,
 }
 
 impl LlmOutcome {
@@ -564,6 +664,10 @@ impl LlmOutcome {
             tpot_arrivals: 0.0,
             preemptions: 0.0,
             kv_utilization: f64::NAN,
+            prompt_tokens: 0.0,
+            hit_tokens: 0.0,
+            prefill_tokens: 0.0,
+            cache_occupancy: f64::NAN,
         }
     }
 
@@ -577,6 +681,15 @@ impl LlmOutcome {
         self.output_tokens += other.output_tokens;
         self.tpot_arrivals += other.tpot_arrivals;
         self.preemptions += other.preemptions;
+        self.prompt_tokens += other.prompt_tokens;
+        self.hit_tokens += other.hit_tokens;
+        self.prefill_tokens += other.prefill_tokens;
+    }
+
+    /// The metrics of `design::PREFIX_EXTRA`.
+    pub fn prefix_values(&self) -> [f64; 3] {
+        let hit = if self.prompt_tokens > 0.0 { self.hit_tokens / self.prompt_tokens } else { f64::NAN };
+        [hit, self.prefill_tokens, self.cache_occupancy]
     }
 
     /// The TTFT (`token` false) or TPOT q-quantile over the counted

@@ -5,6 +5,7 @@
 //! control plane's, driven as the request engine drives them.
 //! `docs/llm-serving.md` gives the semantics.
 
+pub mod prefix_cache;
 pub mod replica;
 pub mod roofline;
 pub mod step;
@@ -24,6 +25,18 @@ pub enum Scheduler {
     /// Sarathi-style: every iteration decodes all running sequences and
     /// fills the rest of `chunk` tokens with prompt chunks.
     Chunked,
+}
+
+/// How an arrival picks its replica (SPEC 2.11, docs/prefix-caching.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Routing {
+    /// The fewest outstanding requests (SageMaker's default).
+    LeastOutstanding,
+    /// A session's requests stay on the replica its first one went to.
+    SessionAffinity,
+    /// The longest cached prefix, unless the load is out of balance.
+    PrefixAware,
 }
 
 /// `slo = { ttft = "500ms", tpot = "50ms" }`: both must hold.
@@ -103,6 +116,11 @@ pub struct Llm {
     /// calibrated table's (SPEC 2.10).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving_engine: Option<String>,
+    /// Block-level prefix caching per replica (SPEC 2.11), blocks of
+    /// `block_size` tokens.
+    pub prefix_caching: bool,
+    pub block_size: u32,
+    pub routing: Routing,
     #[serde(skip)]
     pub step: StepTime,
     #[serde(skip)]

@@ -11,8 +11,17 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use super::Scheduler;
+use super::prefix_cache::PrefixCache;
 use super::step::{Batch, Run, StepTime};
 use crate::base::time::SimTime;
+
+/// The attention term of a prefill of `new` tokens after `cached` tokens
+/// already in KV: causal attention costs ∝ Σ positions, (c+u)² − c² =
+/// u² + 2·u·c in the units the step model's `prompt_sq` term takes (u² for
+/// a prompt with nothing cached, as before).
+fn attention(new: u64, cached: u64) -> u64 {
+    new * new + 2 * new * cached
+}
 
 /// Picoseconds to the nanosecond at or after them (event times).
 pub fn ps_to_time(ps: u128) -> SimTime {
@@ -61,8 +70,10 @@ pub struct Seq {
     pub prompt: u32,
     /// The request's own prompt tokens.
     pub input: u32,
-    /// Prompt tokens prefilled so far (chunked).
+    /// Prompt tokens prefilled so far (chunked), from `cached`.
     pub done: u32,
+    /// Leading prompt tokens found in the prefix cache at its admission.
+    pub cached: u32,
     /// Output tokens still to produce, and all of them.
     pub left: u32,
     pub output: u32,
@@ -86,6 +97,7 @@ impl Seq {
             prompt: input,
             input,
             done: 0,
+            cached: 0,
             left: output,
             output,
             counted,
@@ -140,6 +152,12 @@ pub struct Totals {
     /// Tokens produced (first tokens, decode tokens, recompute tokens).
     pub tokens: u64,
     pub preemptions: u64,
+    /// Counted requests' prompt tokens at their first admission, and of
+    /// them those found in the prefix cache.
+    pub prompt_tokens: u64,
+    pub hit_tokens: u64,
+    /// Prompt tokens prefilled (recomputes included), of counted requests.
+    pub prefill_tokens: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -184,10 +202,12 @@ pub struct Replica {
     /// The wake the engine has scheduled, and its generation.
     pub scheduled: Option<u128>,
     pub generation: u32,
+    /// With `prefix_caching`: the blocks it keeps.
+    pub cache: Option<PrefixCache>,
 }
 
 impl Replica {
-    pub fn new(instance: u32) -> Self {
+    pub fn new(instance: u32, cache: Option<PrefixCache>) -> Self {
         Replica {
             instance,
             alive: true,
@@ -205,6 +225,7 @@ impl Replica {
             activity: Activity::Idle,
             scheduled: None,
             generation: 0,
+            cache,
         }
     }
 
@@ -216,9 +237,20 @@ impl Replica {
         self.running.len() as u64
     }
 
-    /// KV tokens held now.
+    /// KV tokens held now, blocks shared by sequences counted once.
     fn kv_used(&self) -> u64 {
-        self.ctx + self.reserved
+        self.ctx + self.reserved - self.shared()
+    }
+
+    fn shared(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.shared_tokens)
+    }
+
+    /// Sequence `id`'s blocks are freed with `computed` tokens in KV.
+    fn release(&mut self, id: u32, computed: u64, done: bool) {
+        if let Some(c) = self.cache.as_mut() {
+            c.release(id, computed, done);
+        }
     }
 
     /// When the replica next needs the engine (`None`: idle).
@@ -311,7 +343,7 @@ impl Replica {
 
     /// `k` iterations of the run from `clock`: time, KV area, tokens, contexts.
     fn advance_run(&mut self, run: Run, k: u64, totals: &mut Totals) {
-        totals.kv_area += run.kv_area(k) + self.reserved as u128 * run.time(k);
+        totals.kv_area += run.kv_area(k) + self.reserved as u128 * run.time(k) - self.shared() as u128 * run.time(k);
         self.clock += run.time(k);
         self.decode_iterations(k, totals);
     }
@@ -338,6 +370,9 @@ impl Replica {
             let s = &mut seqs.slab[id as usize];
             self.ctx -= s.ctx_join + (self.d - s.d_join);
             s.left = 0;
+            // The last token's KV is never written.
+            let computed = s.input as u64 + s.output as u64 - 1;
+            self.release(id, computed, true);
             self.leave(out, Leave::Finished(id));
         }
     }
@@ -369,6 +404,8 @@ impl Replica {
             }
             s.left -= 1;
             if s.left == 0 {
+                let computed = s.prompt as u64;
+                self.release(id, computed, true);
                 self.leave(out, Leave::Finished(id));
                 continue;
             }
@@ -390,11 +427,17 @@ impl Replica {
         let id = if let Some(id) = self.prefilling.pop_back() {
             let s = &mut seqs.slab[id as usize];
             self.reserved -= s.prompt as u64 + 1;
+            let computed = s.done as u64;
+            self.release(id, computed, false);
             id
         } else if let Some((_, id)) = self.running.pop_last() {
             let s = &mut seqs.slab[id as usize];
             let ctx = s.ctx_join + (self.d - s.d_join);
             self.ctx -= ctx;
+            // vLLM V1 frees a preempted request's blocks, which stay cached.
+            if let Some(c) = self.cache.as_mut() {
+                c.release(id, ctx - 1, false);
+            }
             // Prompt and generated tokens, all of which it holds; `left`
             // stood still while it ran.
             s.prompt = ctx as u32;
@@ -405,6 +448,7 @@ impl Replica {
         };
         let s = &mut seqs.slab[id as usize];
         s.done = 0;
+        s.cached = 0;
         s.state = State::Waiting;
         self.waiting.push_front(id);
         totals.preemptions += 1;
@@ -418,7 +462,14 @@ impl Replica {
                 break;
             }
             self.waiting.pop_front();
+            self.forget(id);
             self.leave(out, Leave::Expired(id));
+        }
+    }
+
+    fn forget(&mut self, id: u32) {
+        if let Some(c) = self.cache.as_mut() {
+            c.forget(id);
         }
     }
 
@@ -427,6 +478,7 @@ impl Replica {
         match self.waiting.iter().position(|&w| w == id) {
             Some(i) => {
                 self.waiting.remove(i);
+                self.forget(id);
                 self.leave(out, Leave::Expired(id));
                 true
             }
@@ -434,16 +486,54 @@ impl Replica {
         }
     }
 
-    fn admit(&mut self, id: u32, now: SimTime, seqs: &mut Seqs) {
+    /// The head of the queue, `id`, as the prefix cache finds it: the
+    /// tokens it need not prefill, and the KV it would add (its prompt and
+    /// first output token, less the blocks it would share).
+    fn look_up(&mut self, id: u32, seqs: &Seqs) -> (u64, u64) {
+        let l = seqs.slab[id as usize].prompt as u64;
+        match self.cache.as_mut() {
+            None => (0, l + 1),
+            Some(c) => {
+                let hit = c.look_up(id, l);
+                (hit.blocks * c.block as u64, l + 1 - hit.shared * c.block as u64)
+            }
+        }
+    }
+
+    /// Admits `id` with its first `cached` tokens found in the cache;
+    /// returns the tokens it prefills.
+    fn admit(&mut self, id: u32, now: SimTime, cached: u64, seqs: &mut Seqs, totals: &mut Totals) -> u64 {
         self.waiting.pop_front();
         let s = &mut seqs.slab[id as usize];
         s.admit = self.next_admit;
         self.next_admit += 1;
         s.state = State::Prefill;
+        let l = s.prompt as u64;
+        if s.counted {
+            if s.started == SimTime::MAX {
+                totals.prompt_tokens += l;
+                totals.hit_tokens += cached;
+            }
+            totals.prefill_tokens += l - cached;
+        }
         if s.started == SimTime::MAX {
             s.started = now;
         }
-        self.reserved += s.prompt as u64 + 1;
+        s.cached = cached as u32;
+        s.done = cached as u32;
+        self.reserved += l + 1;
+        if let Some(c) = self.cache.as_mut() {
+            c.acquire(id, l);
+            c.trim(self.ctx + self.reserved - c.shared_tokens);
+        }
+        l - cached
+    }
+
+    fn trim_cache(&mut self) {
+        let used = self.kv_used();
+        if let Some(c) = self.cache.as_mut() {
+            c.trim(used);
+        }
     }
 
     /// At an iteration boundary: the next iteration, per the scheduler.
@@ -452,23 +542,25 @@ impl Replica {
         self.clock = now;
         let at = ps_to_time(now);
         self.expire(at, limits.timeout, seqs, out);
+        self.trim_cache();
         let cap = limits.kv_tokens;
         let mut batch = Batch::default();
         match limits.scheduler {
             Scheduler::Vllm => {
                 // Whole prompts, first come first served, while they fit.
                 while let Some(&id) = self.waiting.front() {
-                    let l = seqs.slab[id as usize].prompt as u64;
+                    let (cached, kv) = self.look_up(id, seqs);
+                    let l = seqs.slab[id as usize].prompt as u64 - cached;
                     let fits_tokens = self.batch.is_empty() || batch.prompt + l <= limits.max_batched_tokens;
                     let fits_seqs = self.seqs_decoding() + (self.batch.len() as u64) < limits.max_seqs;
                     // The prompt and its first output token must fit.
-                    if !(fits_tokens && fits_seqs && self.kv_used() + l < cap) {
+                    if !(fits_tokens && fits_seqs && self.kv_used() + kv <= cap) {
                         break;
                     }
-                    self.admit(id, at, seqs);
+                    self.admit(id, at, cached, seqs, totals);
                     self.batch.push((id, l as u32));
                     batch.prompt += l;
-                    batch.prompt_sq += l * l;
+                    batch.prompt_sq += attention(l, cached);
                 }
                 if !self.batch.is_empty() {
                     let end = now + limits.step.iteration(&batch);
@@ -491,20 +583,20 @@ impl Replica {
                 }
                 while budget > 0 {
                     let Some(&id) = self.waiting.front() else { break };
-                    let l = seqs.slab[id as usize].prompt as u64;
+                    let (cached, kv) = self.look_up(id, seqs);
                     let room = (self.seqs_decoding() + self.prefilling.len() as u64) < limits.max_seqs;
-                    if !(room && self.kv_used() + l < cap) {
+                    if !(room && self.kv_used() + kv <= cap) {
                         break;
                     }
-                    self.admit(id, at, seqs);
+                    let l = self.admit(id, at, cached, seqs, totals);
                     self.prefilling.push_back(id);
                     let c = budget.min(l);
                     self.batch.push((id, c as u32));
                     budget -= c;
                 }
-                for &(_, c) in &self.batch {
+                for &(id, c) in &self.batch {
                     batch.prompt += c as u64;
-                    batch.prompt_sq += c as u64 * c as u64;
+                    batch.prompt_sq += attention(c as u64, seqs.slab[id as usize].cached as u64);
                 }
                 if !self.batch.is_empty() {
                     batch.seqs = self.seqs_decoding();
@@ -553,5 +645,7 @@ impl Replica {
         self.outstanding = 0;
         self.activity = Activity::Idle;
         self.alive = false;
+        // Its KV, and so its cache, is gone with the instance.
+        self.cache = None;
     }
 }

@@ -13,6 +13,8 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+pub mod mooncake;
+pub mod prefix;
 pub mod tokens;
 
 use crate::base::time::SimTime;
@@ -330,8 +332,13 @@ impl Traffic {
         }
     }
 
+    /// Whether its requests carry prompts' content (SPEC 2.11).
+    pub fn carries_prompts(&self) -> bool {
+        matches!(self.tokens, Some(Tokens::Prompts { .. }))
+    }
+
     fn has_token_columns(&self) -> bool {
-        matches!(self.tokens, Some(Tokens::Columns { .. }))
+        matches!(self.tokens, Some(Tokens::Columns { .. } | Tokens::Prompts { .. }))
     }
 
     /// How many pieces `profile` will make, at most (before merging).
@@ -699,11 +706,18 @@ pub fn parse_request_trace(
         let t0 = raw_s.first().copied().unwrap_or(0.0);
         raw_s.iter().map(|&t| t - t0).collect()
     };
-    let Some(&span) = times.last() else {
+    if times.is_empty() {
         return Err(TraceError::whole("expected at least one request, found none"));
-    };
-    let length = if span > 0.0 { span + span / (times.len() - 1) as f64 } else { duration_s };
+    }
+    let length = request_trace_length(&times, duration_s);
     Ok(RequestTrace { times, sizes, length })
+}
+
+/// A request trace's replay length: its span and one mean gap (so a
+/// looped replay keeps the rate), or `duration_s` for a single instant.
+pub fn request_trace_length(times: &[f64], duration_s: f64) -> f64 {
+    let span = times.last().copied().unwrap_or(0.0);
+    if span > 0.0 { span + span / (times.len() - 1) as f64 } else { duration_s }
 }
 
 // ---------------------------------------------------------------------------

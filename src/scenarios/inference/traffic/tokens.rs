@@ -8,6 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use super::prefix::{Prompt, Request};
 use crate::base::trace_file::{CsvTable, TraceError};
 
 /// The largest token count a request may have (prompt or output).
@@ -164,6 +165,15 @@ pub enum Tokens {
     Drawn { input: CountDist, output: CountDist },
     /// A request trace's columns, row by row (the trace's arrivals carry the row).
     Columns { input_column: String, output_column: String, counts: Arc<[[u32; 2]]> },
+    /// A trace whose rows also carry their prompts' content (a Mooncake
+    /// JSONL trace, a requests CSV with a hash-ids column), row by row.
+    Prompts {
+        /// Where they come from, for the manifest: the format or column.
+        source: String,
+        counts: Arc<[[u32; 2]]>,
+        /// One per row (`None`: a row without content ids).
+        prompts: Arc<[Option<Prompt>]>,
+    },
 }
 
 impl Tokens {
@@ -171,7 +181,7 @@ impl Tokens {
     pub fn smallest(&self) -> (u64, u64) {
         match self {
             Tokens::Drawn { input, output } => (input.min() as u64, input.min() as u64 + output.min() as u64),
-            Tokens::Columns { counts, .. } => (
+            Tokens::Columns { counts, .. } | Tokens::Prompts { counts, .. } => (
                 counts.iter().map(|c| c[0] as u64).min().unwrap_or(0),
                 counts.iter().map(|c| c[0] as u64 + c[1] as u64).min().unwrap_or(0),
             ),
@@ -196,7 +206,7 @@ impl Tokens {
                     / N as f64;
                 Shares { prompt: input.share_above(prompt), whole: kv, of: None }
             }
-            Tokens::Columns { counts, .. } => {
+            Tokens::Columns { counts, .. } | Tokens::Prompts { counts, .. } => {
                 let n = counts.len();
                 let count = |f: &dyn Fn(&[u32; 2]) -> bool| counts.iter().filter(|c| f(c)).count();
                 let p = count(&|c| c[0] as u64 > prompt);
@@ -207,11 +217,31 @@ impl Tokens {
         }
     }
 
+    /// Request `row`'s counts and prompt, for a trace's arrivals; drawn
+    /// counts come from `rng` (`row` is then unused).
+    pub fn request<R: Rng + ?Sized>(&self, row: Option<u32>, rng: &mut R) -> Request {
+        let at = || row.expect("a trace's arrivals carry their row") as usize;
+        match self {
+            Tokens::Drawn { input, output } => {
+                let input = input.sample(rng);
+                Request { input, output: output.sample(rng), prompt: None }
+            }
+            Tokens::Columns { counts, .. } => {
+                let [input, output] = counts[at()];
+                Request { input, output, prompt: None }
+            }
+            Tokens::Prompts { counts, prompts, .. } => {
+                let [input, output] = counts[at()];
+                Request { input, output, prompt: prompts[at()].clone() }
+            }
+        }
+    }
+
     /// Mean prompt and output tokens per request.
     pub fn means(&self) -> (f64, f64) {
         match self {
             Tokens::Drawn { input, output } => (input.mean(), output.mean()),
-            Tokens::Columns { counts, .. } => {
+            Tokens::Columns { counts, .. } | Tokens::Prompts { counts, .. } => {
                 let n = counts.len().max(1) as f64;
                 let sum = |k: usize| counts.iter().map(|c| c[k] as f64).sum::<f64>() / n;
                 (sum(0), sum(1))
@@ -240,6 +270,10 @@ impl Serialize for Tokens {
             Tokens::Columns { input_column, output_column, .. } => {
                 map.serialize_entry("input_tokens_column", input_column)?;
                 map.serialize_entry("output_tokens_column", output_column)?;
+            }
+            Tokens::Prompts { source, prompts, .. } => {
+                map.serialize_entry("prompts", source)?;
+                map.serialize_entry("with_content", &prompts.iter().filter(|p| p.is_some()).count())?;
             }
         }
         map.end()

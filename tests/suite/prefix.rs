@@ -1,0 +1,178 @@
+//! The prefix cache and routing (SPEC 2.11): where requests go under each
+//! routing, what a hit saves, invariants under load with preemptions, and
+//! a Mooncake trace's bad input.
+
+use spotsim::commands::verify::{llm_endpoint, prompted};
+use spotsim::engine::Streams;
+use spotsim::scenarios::inference::llm::{FitMs, Routing, Scheduler};
+use spotsim::scenarios::inference::llm_engine::{LlmOutcome, simulate};
+use spotsim::scenarios::inference::traffic::prefix::{Prompt, Segment};
+use spotsim::scenarios::inference::traffic::tokens::Tokens;
+
+fn seg(id: u64, tokens: u32) -> Segment {
+    Segment { id, tokens }
+}
+
+/// Two replicas. At 0 s, X (unrelated) and A1 (session 1) arrive together:
+/// least-outstanding sends X to replica 0 and A1 to replica 1. At 60 s,
+/// all idle, A2 (session 1, A1's prompt and more) arrives: least-outstanding
+/// sends it to replica 0 (the first of equals), where nothing is cached.
+fn a_second_turn(routing: Routing) -> LlmOutcome {
+    let rows = [(600, 10, vec![seg(50, 600)]), (600, 10, vec![seg(1, 512)]), (700, 10, vec![seg(1, 640)])];
+    let mut traffic = prompted(60.0, &rows);
+    if let Some(Tokens::Prompts { prompts, .. }) = traffic.tokens.as_mut() {
+        let with_session = |p: &Option<Prompt>, s: Option<u64>| p.clone().map(|p| Prompt { session: s, ..p });
+        *prompts = vec![
+            with_session(&prompts[0], None),
+            with_session(&prompts[1], Some(1)),
+            with_session(&prompts[2], Some(1)),
+        ]
+        .into();
+    }
+    // X and A1 both at 0 s.
+    if let spotsim::scenarios::inference::traffic::TrafficSource::Requests { times, .. } = &mut traffic.source {
+        *times = vec![0.0, 0.0, 60.0].into();
+    }
+    let mut e = llm_endpoint(2, FitMs::SPEC_EXAMPLE, Scheduler::Chunked, 100_000, traffic);
+    e.llm.as_mut().unwrap().routing = routing;
+    simulate(&e, &Streams::new(1, 0), None).1
+}
+
+#[test]
+fn session_affinity_and_prefix_aware_send_the_second_turn_where_its_prefix_is() {
+    // A2's hit on replica 1: A1's 512 shared tokens, 32 blocks.
+    let hit = 512.0 / (600.0 + 600.0 + 700.0);
+    assert_eq!(a_second_turn(Routing::LeastOutstanding).prefix_values()[0], 0.0);
+    assert_eq!(a_second_turn(Routing::SessionAffinity).prefix_values()[0], hit);
+    assert_eq!(a_second_turn(Routing::PrefixAware).prefix_values()[0], hit);
+}
+
+#[test]
+fn a_hit_saves_its_prefill_and_caching_off_saves_nothing() {
+    let rows = vec![(1100, 5, vec![seg(3, 1024)]); 10];
+    let run = |caching: bool| {
+        let mut e = llm_endpoint(1, FitMs::SPEC_EXAMPLE, Scheduler::Vllm, 100_000, prompted(30.0, &rows));
+        e.llm.as_mut().unwrap().prefix_caching = caching;
+        simulate(&e, &Streams::new(1, 0), None)
+    };
+    let ((_, on, _, _), (_, off, _, _)) = (run(true), run(false));
+    // 9 of 10 requests find the 1024 shared tokens.
+    assert_eq!(on.prefix_values()[..2], [9.0 * 1024.0 / 11_000.0, 11_000.0 - 9.0 * 1024.0]);
+    assert_eq!(off.prefix_values()[..2], [0.0, 11_000.0]);
+    assert!(on.ttft_sum_s < 0.5 * off.ttft_sum_s, "{} vs {}", on.ttft_sum_s, off.ttft_sum_s);
+}
+
+#[test]
+fn under_load_with_preemptions_little_holds_and_kv_stays_within_capacity() {
+    // 2,000 requests at 2.5/s on two small replicas: conversations of 1 to 6
+    // turns over 5 system prompts, preemptions and timeouts.
+    let rows: Vec<_> = (0..2000u64)
+        .map(|r| {
+            let turn = (r / 40) % 6 + 1;
+            let history = 150 * turn as u32;
+            (512 + history + 50, 40 + (r % 7) as u32 * 30, vec![seg(r % 40 % 5, 512), seg(1000 + r % 40, history)])
+        })
+        .collect();
+    for scheduler in [Scheduler::Vllm, Scheduler::Chunked] {
+        for routing in [Routing::LeastOutstanding, Routing::PrefixAware] {
+            let mut e = llm_endpoint(2, FitMs::SPEC_EXAMPLE, scheduler, 6_000, prompted(0.4, &rows));
+            e.timeout = spotsim::base::time::SimTime::from_secs(20);
+            e.queue_limit = 50;
+            let l = e.llm.as_mut().unwrap();
+            (l.routing, l.chunk) = (routing, 512);
+            let (o, lo, _, acct) = simulate(&e, &Streams::new(3, 0), None);
+            assert_eq!(acct.in_system_area_ns, acct.sojourn_sum_ns, "{scheduler:?} {routing:?}");
+            assert!(
+                lo.preemptions > 0.0 && o.served > 100.0,
+                "{scheduler:?} {routing:?}: {} {}",
+                lo.preemptions,
+                o.served
+            );
+            assert!(lo.kv_utilization <= 1.0 && lo.kv_utilization > 0.1, "{}", lo.kv_utilization);
+            let [hit, prefilled, occupancy] = lo.prefix_values();
+            assert!(hit > 0.2 && hit < 1.0, "{scheduler:?} {routing:?}: {hit}");
+            assert!(prefilled > 0.0 && (0.0..=1.0).contains(&occupancy), "{prefilled} {occupancy}");
+        }
+    }
+}
+
+#[test]
+fn a_mooncake_trace_runs_and_its_bad_lines_are_named() {
+    let experiment = |trace: &str| {
+        format!(
+            "[inference]\nmode = \"endpoint\"\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\ninitial_instances = 1\n\
+             [inference.llm]\nkv_tokens = 20000\nstep_time = {{ prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, \
+             5.93e-4, 0.0607], overhead = [2.0, 1e-4] }}\n[traffic]\ntrace = \"{trace}\"\nformat = \"mooncake\"\n\
+             duration = \"1m\"\n"
+        )
+    };
+    let (dir, path) = super::cli::workspace(&experiment("t.jsonl"));
+    let good = "{\"timestamp\": 0, \"input_length\": 600, \"output_length\": 5, \"hash_ids\": [1, 2]}\n\
+                {\"timestamp\": 500, \"input_length\": 700, \"output_length\": 5, \"hash_ids\": [1, 3]}\n";
+    std::fs::write(dir.path().join("t.jsonl"), good).unwrap();
+    let out = super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", "out"], dir.path());
+    assert!(out.status.success(), "{}", super::cli::stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.csv")).unwrap();
+    assert!(summary.contains("prefix_hit_frac") && summary.contains("prefill_tokens"), "{summary}");
+    let bad = format!("{good}{{\"timestamp\": 900, \"input_len\": 700, \"output_length\": 5, \"hash_ids\": [1]}}\n");
+    std::fs::write(dir.path().join("t.jsonl"), bad).unwrap();
+    let out = super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", "out2"], dir.path());
+    let e = super::cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("t.jsonl line 3") && e.contains("missing `input_length`") && e.contains("did you mean"), "{e}");
+    assert!(e.contains("traffic.trace"), "{e}");
+}
+
+#[test]
+fn a_scale_out_shows_as_a_drop_in_the_timeline_hit_rate() {
+    use spotsim::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
+    // 30 minutes at 1 request/s, then 30 at 6/s, every prompt one of 4
+    // system prompts of 2,048 tokens and 100 own tokens.
+    let times: Vec<f64> = (0..1800).map(f64::from).chain((0..10_800).map(|k| 1800.0 + k as f64 / 6.0)).collect();
+    let rows: Vec<_> = (0..times.len() as u64).map(|r| (2148, 20, vec![seg(r % 4, 2048)])).collect();
+    let mut traffic = prompted(1.0, &rows);
+    if let spotsim::scenarios::inference::traffic::TrafficSource::Requests { times: t, length, .. } =
+        &mut traffic.source
+    {
+        (*t, *length) = (times.clone().into(), 3600.0);
+    }
+    traffic.duration = spotsim::base::time::SimTime::from_secs(3600);
+    let mut e = llm_endpoint(1, FitMs::SPEC_EXAMPLE, Scheduler::Chunked, 100_000, traffic);
+    e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 100.0, 1, 8));
+    let (mut rows, mut extra) = (Vec::new(), Vec::new());
+    simulate(&e, &Streams::new(1, 0), Some((&mut rows, &mut extra)));
+    // Steady on one replica: only the first four requests miss.
+    assert!(extra[10][3] > 0.95, "{:?}", extra[10]);
+    // The period in which a new instance came into service sends some
+    // requests to its empty cache: its hit rate drops below the steady one.
+    let out = (1..rows.len()).find(|&k| rows[k].instances_in_service > rows[k - 1].instances_in_service).unwrap();
+    assert!(extra[out][3] < extra[out - 1][3] && extra[out][3] < extra[10][3], "{:?} {:?}", extra[out - 1], extra[out]);
+    let last = extra.last().unwrap();
+    assert!(last[4] > 0.0 && last[4] <= 1.0, "{last:?}");
+}
+
+#[test]
+fn a_requests_csv_carries_hash_ids_in_a_column() {
+    let text = "[inference]\nmode = \"endpoint\"\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\ninitial_instances = 1\n\
+                [inference.llm]\nkv_tokens = 20000\nstep_time = { prefill = [22.05, 0.1405, 8.08e-6], decode = [23.48, \
+                5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n[traffic]\ntrace = \"r.csv\"\nformat = \"requests\"\n\
+                input_tokens_column = \"in\"\noutput_tokens_column = \"out\"\nhash_ids_column = \"ids\"\n\
+                hash_block_tokens = 256\nduration = \"1m\"\n";
+    let (dir, path) = super::cli::workspace(text);
+    let run = |csv: &str, out: &str| {
+        std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+        super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
+    };
+    let out = run("time_s,in,out,ids\n0,600,5,7;8;9\n10,600,5,7 8\n20,300,4,\n", "ok");
+    assert!(out.status.success(), "{}", super::cli::stderr(&out));
+    let replications = std::fs::read_to_string(dir.path().join("ok/replications.csv")).unwrap();
+    assert!(
+        replications.lines().next().unwrap().ends_with("prefix_hit_frac,prefill_tokens,prefix_cache_occupancy_mean")
+    );
+    // 600 tokens are 3 blocks of 256: a fourth id is too many.
+    let out = run("time_s,in,out,ids\n0,600,5,7;8;9;10\n", "bad");
+    let e = super::cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("r.csv line 2") && e.contains("4 hash ids for 600 input tokens: at most 3"), "{e}");
+    assert!(e.contains("traffic.hash_ids_column"), "{e}");
+}
