@@ -228,7 +228,7 @@ fn saturation_throughput_stays_within_its_documented_error() {
 #[test]
 fn the_constants_are_the_ones_their_training_data_give() {
     use spotsim::scenarios::inference::llm::roofline::{
-        ACTIVATION_HIDDENS_PER_TOKEN, ALLREDUCE_LATENCY_US, DECODE_BANDWIDTH_EFFICIENCY, DECODE_MFU,
+        ACTIVATION_HIDDENS_PER_TOKEN, ALLREDUCE_BASE_US, DECODE_BANDWIDTH_EFFICIENCY, DECODE_MFU,
         ITERATION_OVERHEAD_MS, NON_TORCH_GIB, OVERHEAD_PER_SEQUENCE_MS, PREFILL_MFU,
     };
     let mut reader = csv::Reader::from_path(data().join("training.csv")).unwrap();
@@ -244,7 +244,7 @@ fn the_constants_are_the_ones_their_training_data_give() {
             "ACTIVATION_HIDDENS_PER_TOKEN" => ACTIVATION_HIDDENS_PER_TOKEN,
             "NON_TORCH_GIB" => NON_TORCH_GIB,
             "OVERHEAD_PER_SEQUENCE_MS" => OVERHEAD_PER_SEQUENCE_MS,
-            "ALLREDUCE_LATENCY_US" => ALLREDUCE_LATENCY_US,
+            "ALLREDUCE_BASE_US" => ALLREDUCE_BASE_US,
             "ITERATION_OVERHEAD_MS" => ITERATION_OVERHEAD_MS,
             other => panic!("unknown constant {other}"),
         };
