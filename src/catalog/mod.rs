@@ -57,6 +57,9 @@ pub struct Instance {
     pub gpu_fp16_tflops: Option<f64>,
     #[serde(default)]
     pub gpu_interconnect_gb_per_s: Option<f64>,
+    /// One ring all-reduce step's latency over that link, µs (NVLink or PCIe).
+    #[serde(default)]
+    pub gpu_link_step_latency_us: Option<f64>,
     /// One GPU's total memory as CUDA reports it (vLLM's `total_gpu_memory`),
     /// GiB, below the nominal size; where sourced.
     #[serde(default)]
@@ -253,6 +256,7 @@ mod tests {
             assert!(i.gpu_memory_bandwidth_gb_per_s.is_some_and(|b| b > 0.0), "{}", i.name);
             assert!(i.gpu_fp16_tflops.is_some_and(|f| f > 0.0), "{}", i.name);
             assert_eq!(i.gpu_interconnect_gb_per_s.is_some(), i.gpus > 1, "{}", i.name);
+            assert_eq!(i.gpu_link_step_latency_us.is_some(), i.gpus > 1, "{}", i.name);
             assert!(i.note.contains("GPU figures"), "{}", i.name);
         }
     }

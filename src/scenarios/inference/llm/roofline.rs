@@ -12,8 +12,9 @@
 //!   compute, at the peak times `DECODE_MFU`, takes longer than the weight
 //!   read: the linear part is the larger of the two;
 //! - tensor parallelism over t GPUs splits all of that t ways and adds two
-//!   all-reduces per layer: a latency floor each, and ring all-reduce bytes
-//!   (2·(t−1)/t of the activations) over the interconnect;
+//!   all-reduces per layer, each a ring (NCCL's algorithm for these sizes):
+//!   a launch floor, 2·(t−1) steps at the link's per-step latency (NVLink or
+//!   PCIe, from the catalog), and 2·(t−1)/t of the activations over the link;
 //! - every iteration adds `ITERATION_OVERHEAD_MS` (scheduler, sampling,
 //!   kernel launches), and `OVERHEAD_PER_SEQUENCE_MS` per decoding sequence
 //!   (in a measured table this is the decode's `c·B`).
@@ -50,11 +51,13 @@ pub const PREFILL_MFU: f64 = 0.64;
 /// `max(weights / (bandwidth·DECODE_BANDWIDTH_EFFICIENCY), 2·params·B / (peak·e))`
 /// (least squares in log time).
 pub const DECODE_MFU: f64 = 0.62;
-/// Latency floor of one all-reduce across a replica's GPUs, microseconds:
-/// 35, the median over A100 and H100 DGX nodes at 2, 4 and 8 GPUs of
-/// Vidur's measured NCCL all-reduce times for messages up to 256 KiB
-/// (medians 21–50 µs; data/profiling/network/*_dgx/all_reduce.csv).
-pub const ALLREDUCE_LATENCY_US: f64 = 35.0;
+/// Fixed cost of one all-reduce as a serving engine issues it (kernel launch,
+/// NCCL's base latency and the framework's call), microseconds: 30, the
+/// median over A100 and H100 DGX nodes at 2, 4 and 8 GPUs of Vidur's measured
+/// NCCL all-reduce medians for messages up to 256 KiB (21–50 µs;
+/// data/profiling/network/*_dgx/all_reduce.csv) less their 2·(t−1) ring steps
+/// at NVLink's step latency. The ring's steps come on top: see [`allreduce_us`].
+pub const ALLREDUCE_BASE_US: f64 = 30.0;
 /// Per-iteration overhead outside the GPU's work, milliseconds: 0.9, what
 /// is left of vLLM 0.23's 5.1 ms inter-token latency for Qwen2.5-0.5B on
 /// one L4 (<https://ai.wmx.dev/benchmarks>) once its 0.99 GB weight read at
@@ -79,6 +82,8 @@ pub struct Gpu {
     /// The fp8 peak, where the GPU has fp8 tensor cores.
     pub fp8_tflops: Option<f64>,
     pub interconnect_gb_per_s: Option<f64>,
+    /// One ring step's latency over the GPU-to-GPU link, µs.
+    pub link_step_latency_us: Option<f64>,
 }
 
 impl Gpu {
@@ -90,6 +95,7 @@ impl Gpu {
             tflops: instance.gpu_fp16_tflops,
             fp8_tflops: instance.gpu_fp8_tflops,
             interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
+            link_step_latency_us: instance.gpu_link_step_latency_us,
         }
     }
 }
@@ -145,6 +151,16 @@ pub fn kv_capacity(
     Ok((free / block).floor().max(0.0) as u64 * KV_BLOCK_TOKENS)
 }
 
+/// One ring all-reduce over `t` GPUs of a message of `bytes`, microseconds:
+/// `ALLREDUCE_BASE_US`, then 2·(t−1) steps (reduce-scatter, all-gather) of
+/// `step_us` each, moving 2·(t−1)/t of the message over `link_gb_per_s` per
+/// direction. Per GPU the work shrinks as 1/t while this grows with t, so
+/// tensor-parallel efficiency falls with t, faster over PCIe.
+pub fn allreduce_us(t: u32, bytes: f64, step_us: f64, link_gb_per_s: f64) -> f64 {
+    let steps = 2.0 * (t as f64 - 1.0);
+    ALLREDUCE_BASE_US + steps * step_us + steps / t as f64 * bytes / (link_gb_per_s * 1e3)
+}
+
 /// The roofline's terms for one replica, milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct RooflineTerms {
@@ -175,10 +191,13 @@ impl RooflineTerms {
         let decode_compute = flops * DECODE_MFU * t;
         let ms = 1e3;
         let (comm_iter, comm_token) = if gpus > 1 {
-            let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))? * 1e9;
+            let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))?;
+            let step = gpu.link_step_latency_us.ok_or(Refusal::Missing("gpu_link_step_latency_us"))?;
             let allreduces = 2.0 * model.layers as f64;
-            let bytes = model.hidden as f64 * model.bytes_per_parameter * 2.0 * (t - 1.0) / t;
-            (allreduces * ALLREDUCE_LATENCY_US * 1e-3, allreduces * bytes / link * ms)
+            // Linear in the message: the fixed part per iteration, the bytes' part per token.
+            let fixed = allreduce_us(gpus, 0.0, step, link);
+            let per_token = allreduce_us(gpus, model.hidden as f64 * model.bytes_per_parameter, step, link) - fixed;
+            (allreduces * fixed * 1e-3, allreduces * per_token * 1e-3)
         } else {
             (0.0, 0.0)
         };
@@ -215,6 +234,10 @@ mod tests {
     use super::*;
     use crate::scenarios::inference::llm::step::{Batch, PS_PER_MS};
 
+    // The catalog's ring-step latencies: NCCL's tuning model, ring LL.
+    const NVLINK_STEP_US: f64 = 0.6;
+    const PCIE_STEP_US: f64 = 1.0;
+
     fn llama3_8b() -> ModelArch {
         ModelArch { parameters: 8.03e9, layers: 32, hidden: 4096, kv_heads: 8, head_dim: 128, bytes_per_parameter: 2.0 }
     }
@@ -226,6 +249,7 @@ mod tests {
             tflops: Some(312.0),
             fp8_tflops: None,
             interconnect_gb_per_s: Some(300.0),
+            link_step_latency_us: Some(NVLINK_STEP_US),
         }
     }
 
@@ -252,7 +276,9 @@ mod tests {
         // Tensor parallel halves the reads and adds the all-reduces.
         let r2 = RooflineTerms::derive(&m, &a100(), 2).unwrap();
         assert!((r2.weight_read_ms - r.weight_read_ms / 2.0).abs() < 1e-9);
-        assert!((r2.comm_ms_per_iteration - 64.0 * ALLREDUCE_LATENCY_US * 1e-3).abs() < 1e-12);
+        let fixed = ALLREDUCE_BASE_US + 2.0 * NVLINK_STEP_US;
+        assert!((r2.comm_ms_per_iteration - 64.0 * fixed * 1e-3).abs() < 1e-12);
+        assert!((r2.comm_ms_per_token - 64.0 * 4096.0 * 2.0 / 300e9 * 1e3).abs() < 1e-12);
     }
 
     #[test]
@@ -347,9 +373,53 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_all_reduce_takes_its_closed_form() {
+        // 1 MiB over NVLink at 300 GB/s per direction: base, 2(t−1) steps,
+        // 2(t−1)/t of the message.
+        let mib = 1048576.0;
+        let wire = mib / 300e3;
+        for (t, want) in [(2, 30.0 + 1.2 + wire), (4, 30.0 + 3.6 + 1.5 * wire), (8, 30.0 + 8.4 + 1.75 * wire)] {
+            let got = allreduce_us(t, mib, NVLINK_STEP_US, 300.0);
+            assert!((got - want).abs() < 1e-9, "t = {t}: {got} vs {want}");
+        }
+        assert!((allreduce_us(4, mib, NVLINK_STEP_US, 300.0) - 38.8430).abs() < 1e-3);
+        // PCIe (1 µs a step, 31.5 GB/s) is slower at every size and count,
+        // by the bandwidth mostly: 10× at a decode batch's megabytes.
+        for t in [2, 4, 8] {
+            for bytes in [0.0, 8192.0, mib, 16.0 * mib] {
+                assert!(allreduce_us(t, bytes, PCIE_STEP_US, 31.5) > allreduce_us(t, bytes, NVLINK_STEP_US, 300.0));
+            }
+        }
+        let ratio = (allreduce_us(4, 16.0 * mib, PCIE_STEP_US, 31.5) - ALLREDUCE_BASE_US)
+            / (allreduce_us(4, 16.0 * mib, NVLINK_STEP_US, 300.0) - ALLREDUCE_BASE_US);
+        assert!((8.0..10.0).contains(&ratio), "{ratio}");
+    }
+
+    #[test]
+    fn tensor_parallel_efficiency_falls_with_the_gpu_count_and_faster_over_pcie() {
+        let m = llama3_8b();
+        let pcie = Gpu { link_step_latency_us: Some(PCIE_STEP_US), interconnect_gb_per_s: Some(31.5), ..a100() };
+        let decode = |gpu: &Gpu, t: u32| {
+            let st = RooflineTerms::derive(&m, gpu, t).unwrap().step_time();
+            st.iteration(&Batch { seqs: 64, ctx: 64 * 1000, ..Batch::default() }) as f64 / PS_PER_MS
+        };
+        for gpu in [a100(), pcie] {
+            let one = decode(&gpu, 1);
+            let efficiency: Vec<f64> = [2, 4, 8].iter().map(|&t| one / (t as f64 * decode(&gpu, t))).collect();
+            assert!(efficiency.windows(2).all(|w| w[1] < w[0]) && efficiency[0] < 1.0, "{efficiency:?}");
+        }
+        for t in [2, 4, 8] {
+            assert!(decode(&pcie, t) > decode(&a100(), t));
+        }
+    }
+
+    #[test]
     fn a_missing_link_is_refused() {
         let m = llama3_8b();
         let no_link = Gpu { interconnect_gb_per_s: None, ..a100() };
         assert_eq!(RooflineTerms::derive(&m, &no_link, 2), Err(Refusal::Missing("gpu_interconnect_gb_per_s")));
+        let no_latency = Gpu { link_step_latency_us: None, ..a100() };
+        assert_eq!(RooflineTerms::derive(&m, &no_latency, 2), Err(Refusal::Missing("gpu_link_step_latency_us")));
+        assert!(RooflineTerms::derive(&m, &no_latency, 1).is_ok());
     }
 }
