@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
 use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
 use super::fleet::{Fleet, Placement, State};
+use super::startup::Startup;
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
@@ -90,7 +91,7 @@ pub struct Control {
     metric: ScalingMetric,
     period: SimTime,
     delay: SimTime,
-    startup: Dist,
+    startup: Startup,
     startup_rng: SimRng,
     events: EventQueue<Event>,
     /// The capacity the autoscaler (or the fixed design) asks for.
@@ -584,7 +585,7 @@ impl Control {
         }
         let id = self.fleet.launch(now, Placement { zone, spot, billed_from: granted });
         if !initial {
-            let ready = granted + self.startup.sample(&mut self.startup_rng);
+            let ready = granted + self.startup.instance(&mut self.startup_rng);
             self.events.schedule(ready, Event::Ready(id));
         }
         if spot {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::autoscaler::AutoscalingPolicy;
 use super::llm::Llm;
+use super::startup::Startup;
 use super::traffic::{Arrivals, Traffic};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
@@ -59,7 +60,7 @@ pub struct Endpoint {
     #[serde(skip_serializing_if = "is_never")]
     pub slo: SimTime,
     pub initial_instances: u32,
-    pub startup: Dist,
+    pub startup: Startup,
     pub fidelity: Fidelity,
     /// Step of the fluid engine.
     pub step: SimTime,

@@ -15,4 +15,5 @@ pub mod llm_engine;
 pub mod queueing;
 pub mod request;
 pub mod serverless;
+pub mod startup;
 pub mod traffic;

@@ -1,0 +1,186 @@
+//! Start-up in stages (SPEC 2.12, docs/scale-out.md "Start-up in stages"):
+//! derived stages against their closed forms, AWS's published cold starts,
+//! the switches, and bad input.
+
+use spotsim::base::dist::Dist;
+use spotsim::base::time::SimTime;
+use spotsim::engine::{Purpose, Streams};
+use spotsim::scenarios::inference::startup::{Stages, Startup, download_while_pulling};
+
+use crate::designs::{endpoint, error};
+
+/// An endpoint on `instance` with `[inference.startup]` holding `startup`.
+fn staged(instance: &str, startup: &str) -> Stages {
+    let text = format!(
+        "[inference]\ninstance = \"{instance}\"\nservice_time = \"50ms\"\n[inference.startup]\n{startup}\n\
+         [traffic]\nsynthetic = {{ mean_rps = 1 }}\nduration = \"10m\"\n"
+    );
+    match endpoint(&text, &[]).startup {
+        Startup::Staged(s) => *s,
+        other => panic!("expected stages, found {other:?}"),
+    }
+}
+
+fn secs(d: &Dist) -> f64 {
+    d.as_constant().expect("a derived stage is constant").as_secs_f64()
+}
+
+/// One draw's instance and copy start-ups, in seconds.
+fn totals(s: &Stages) -> (f64, f64) {
+    let t = s.sample(&mut Streams::new(1, 0).rng(Purpose::Startup));
+    (t.instance_secs(), t.copy_secs())
+}
+
+/// Qwen3-8B: 8.2e9 parameters in bf16 (https://huggingface.co/Qwen/Qwen3-8B
+/// model card, "Number of Parameters: 8.2B"), 16.4 GB.
+const QWEN3_8B: &str = "weights_size = \"16.4GB\"";
+
+#[test]
+fn the_container_caching_post_is_reproduced_from_derived_stages() {
+    // AWS: 525 s without caching, 258 s with (Qwen3-8B, ml.g6.2xlarge, a
+    // 17.7 GB image). Tolerance 5%: the remainder's split is assumed.
+    let (cold, _) = totals(&staged("ml.g6.2xlarge", QWEN3_8B));
+    let (cached, _) = totals(&staged("ml.g6.2xlarge", &format!("{QWEN3_8B}\ncontainer_caching = true")));
+    assert!((cold - 525.0).abs() / 525.0 < 0.05, "{cold}");
+    assert!((cached - 258.0).abs() / 258.0 < 0.05, "{cached}");
+    let cut = 1.0 - cached / cold;
+    assert!((cut - (1.0 - 258.0 / 525.0)).abs() < 0.03, "caching cuts {cut}, AWS 0.51");
+}
+
+#[test]
+fn derived_stages_follow_their_closed_forms() {
+    let s = staged("ml.g6.2xlarge", QWEN3_8B);
+    // Pull: 17.7 GB at 17.7 GB / 333 s.
+    assert!((secs(&s.image_pull) - 333.0).abs() < 1e-6);
+    // Download alone: 16.4 GB at 16.4 GB / 77 s (under the 625 MB/s network).
+    assert!((secs(&s.weights_download) - 77.0).abs() < 1e-6);
+    // Load over PCIe Gen4 x16: 16.4 / 31.5 s.
+    assert!((secs(&s.weights_load) - 16.4 / 31.5).abs() < 1e-6);
+    let t = s.sample(&mut Streams::new(1, 0).rng(Purpose::Startup));
+    assert!((t.weights_download_pulling - 168.0).abs() < 1e-6, "{}", t.weights_download_pulling);
+    let expected = 60.0 + 333.0f64.max(168.0) + 16.4 / 31.5 + 96.0 + 30.0;
+    assert!((t.instance_secs() - expected).abs() < 1e-6);
+    // The weights from a profile's [model]: 8.03e9 x 2 bytes.
+    let text = "[inference]\ninstance = \"ml.g6.2xlarge\"\nengine = \"llm\"\nprofile = \"llama-3-8b\"\n\
+        [inference.startup]\n[traffic]\nsynthetic = { mean_rps = 1 }\nduration = \"10m\"\n\
+        tokens = { input = { dist = \"constant\", value = 100 }, output = { dist = \"constant\", value = 10 } }\n";
+    let ep = endpoint(text, &[]);
+    let st = ep.startup.stages().expect("stages");
+    assert!((secs(&st.weights_download) - 16.06e3 / (16.4e3 / 77.0)).abs() < 1e-3);
+    // A small network caps the download: ml.g4dn.xlarge's 5 Gbit/s is
+    // above the download's rate, ml.c5.xlarge's 1.25 Gbit/s below it.
+    let capped = staged("ml.c5.xlarge", "weights_size = \"10GB\"\nweights_load = \"1s\"");
+    assert!((secs(&capped.weights_download) - 10e3 / 156.25).abs() < 1e-6);
+}
+
+#[test]
+fn fast_model_loader_streams_the_weights_at_the_network_rate() {
+    let s = staged("ml.g6.2xlarge", &format!("{QWEN3_8B}\nfast_model_loader = true\ncontainer_caching = true"));
+    assert_eq!(secs(&s.weights_load), 0.0);
+    assert!((secs(&s.weights_download) - 16.4e3 / 625.0).abs() < 1e-6);
+    let (cached, _) = totals(&staged("ml.g6.2xlarge", &format!("{QWEN3_8B}\ncontainer_caching = true")));
+    let (fast, _) = totals(&s);
+    // AWS: "up to 19%" faster scaling with Fast Model Loader.
+    let gain = 1.0 - fast / cached;
+    assert!(gain > 0.1 && gain < 0.25, "{gain}");
+}
+
+#[test]
+fn a_copy_is_faster_by_exactly_provisioning_and_the_pull() {
+    let s = staged(
+        "ml.g6.2xlarge",
+        &format!(
+            "{QWEN3_8B}\nprovision = {{ dist = \"uniform\", min = \"40s\", max = \"90s\" }}\n\
+             engine_init = {{ dist = \"lognormal\", median = \"90s\", sigma = 0.2 }}"
+        ),
+    );
+    let startup = Startup::Staged(Box::new(s.clone()));
+    let streams = Streams::new(5, 2);
+    let (mut a, mut b, mut c) =
+        (streams.rng(Purpose::Startup), streams.rng(Purpose::Startup), streams.rng(Purpose::Startup));
+    for _ in 0..500 {
+        let t = s.sample(&mut c);
+        let instance = startup.instance(&mut a).as_secs_f64();
+        let copy = startup.copy(&mut b).as_secs_f64();
+        // Skipped: provisioning, and the pull with the contention it causes.
+        let skipped = t.provision + t.image_pull.max(t.weights_download_pulling) - t.weights_download;
+        assert!((instance - copy - skipped).abs() < 2e-9, "{instance} {copy} {skipped}");
+        assert!(skipped >= t.provision + t.image_pull - t.weights_download);
+    }
+}
+
+#[test]
+fn held_out_customer_start_ups_are_within_the_documented_error() {
+    // The post's three customers' P50s, no constant fitted on them:
+    // (instance, image GB, weights GB, before, after caching).
+    let rows = [
+        ("ml.g4dn.xlarge", 15.7, 0.0f64, 381.0, 134.0),
+        ("ml.g5.2xlarge", 17.5, 5.8, 346.0, 164.0),
+        ("ml.g5.xlarge", 10.6, 6.5, 346.0, 216.0),
+    ];
+    let mut errors = Vec::new();
+    for (instance, image, weights, before, after) in rows {
+        let keys = format!("image_size = \"{image}GB\"\nweights_size = \"{}GB\"", weights.max(0.001));
+        let (cold, _) = totals(&staged(instance, &keys));
+        let (warm, _) = totals(&staged(
+            instance,
+            &format!("weights_size = \"{}GB\"\ncontainer_caching = true", weights.max(0.001)),
+        ));
+        errors.push(cold / before - 1.0);
+        errors.push(warm / after - 1.0);
+    }
+    let max = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+    let mut sorted: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = 0.5 * (sorted[2] + sorted[3]);
+    // docs/scale-out.md: median 28%, max 49%, every one an over-estimate.
+    assert!(median < 0.35 && max < 0.50, "median {median}, max {max}, {errors:?}");
+    assert!(errors.iter().all(|&e| e > 0.0), "{errors:?}");
+}
+
+#[test]
+fn a_single_startup_still_reads_as_before() {
+    let text = "[inference]\nprice_per_hour = 1\nservice_time = \"50ms\"\n\
+        startup = { dist = \"uniform\", min = \"2m\", max = \"3m\" }\n\
+        [traffic]\nsynthetic = { mean_rps = 1 }\nduration = \"10m\"\n";
+    assert_eq!(endpoint(text, &[]).startup, Startup::Single(Dist::Uniform { min: 120.0, max: 180.0 }));
+    let plain = "[inference]\nprice_per_hour = 1\nservice_time = \"50ms\"\n\
+        [traffic]\nsynthetic = { mean_rps = 1 }\nduration = \"10m\"\n";
+    assert_eq!(endpoint(plain, &[]).startup, Startup::Single(Dist::Uniform { min: 240.0, max: 480.0 }));
+    assert_eq!(download_while_pulling(50.0, 0.0, 0.4), 50.0);
+    assert_eq!(SimTime::from_secs(1).as_secs_f64(), 1.0);
+}
+
+fn refused(instance_line: &str, startup: &str) -> String {
+    let text = format!(
+        "[inference]\n{instance_line}\nservice_time = \"50ms\"\n[inference.startup]\n{startup}\n\
+         [traffic]\nsynthetic = {{ mean_rps = 1 }}\nduration = \"10m\"\n"
+    );
+    error(&text).to_string()
+}
+
+#[test]
+fn bad_stages_are_refused_by_name() {
+    let g6 = "instance = \"ml.g6.2xlarge\"";
+    let e = refused(g6, "");
+    assert!(e.contains("inference.startup.weights_download") && e.contains("weights_size"), "{e}");
+    let e = refused("price_per_hour = 1", "weights_size = \"16GB\"");
+    assert!(e.contains("weights_download") && e.contains("names no `inference.instance`"), "{e}");
+    let e = refused(g6, "weights_size = \"16GB\"\ncontainer_caching = true\nimage_pull = \"1m\"");
+    assert!(
+        e.contains("exp.toml:") && e.contains("inference.startup.image_pull") && e.contains("container_caching"),
+        "{e}"
+    );
+    let e = refused(g6, "weights_size = \"16GB\"\nfast_model_loader = true\nweights_load = \"10s\"");
+    assert!(e.contains("inference.startup.weights_load") && e.contains("fast_model_loader"), "{e}");
+    let e = refused(g6, "weights_size = \"16GB\"\nprovison = \"1m\"");
+    assert!(e.contains("provison") && e.contains("provision"), "{e}");
+    let e = refused(g6, "weights_size = \"lots\"");
+    assert!(e.contains("inference.startup.weights_size") && e.contains("4GB"), "{e}");
+    let e = refused(g6, "weights_size = \"16GB\"\nengine_init = 90");
+    assert!(e.contains("inference.startup.engine_init") && e.contains("unit"), "{e}");
+    let e = refused(g6, "weights_size = \"16GB\"\ncontainer_caching = \"yes\"");
+    assert!(e.contains("container_caching") && e.contains("true or false"), "{e}");
+    let e = refused("instance = \"ml.inf2.xlarge\"", "weights_size = \"16GB\"");
+    assert!(e.contains("weights_load") && e.contains("host-to-GPU"), "{e}");
+}
