@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
-use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
+use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts, ScaleOutSummary};
 use super::fleet::{Fleet, Placement, State};
 use super::startup::Startup;
 use crate::base::dist::Dist;
@@ -85,6 +85,22 @@ struct Zones {
     rebalance: bool,
 }
 
+/// Scale-outs under way and the requests they cost: kept for designs with
+/// start-up in stages (docs/scale-out.md "Time to capacity").
+#[derive(Default)]
+struct ScaleOutWatch {
+    /// Decisions whose capacity is not yet in service: when, and the ids of
+    /// the instances they launched (`first..end`).
+    open: Vec<(SimTime, usize, usize)>,
+    time_to_capacity_sum_s: f64,
+    closed: u32,
+    delayed: f64,
+    lost: f64,
+    period_delayed: f64,
+    period_lost: f64,
+    periods: Vec<[f64; 3]>,
+}
+
 pub struct Control {
     pub fleet: Fleet,
     autoscaler: Option<Autoscaler>,
@@ -112,6 +128,7 @@ pub struct Control {
     /// Past the end of the window: the autoscaler no longer acts.
     closed: bool,
     wake: Option<Wake>,
+    watch: Option<ScaleOutWatch>,
 }
 
 impl Control {
@@ -160,6 +177,7 @@ impl Control {
                 checking: false,
                 wakes: 0,
             }),
+            watch: endpoint.startup.stages().map(|_| ScaleOutWatch::default()),
         };
         control.fleet.set_horizon(control.end);
         // The initial fleet is in service at time zero, spread over the zones.
@@ -253,6 +271,29 @@ impl Control {
             zone_outages: self.zone_outages(end) as f64,
             capacity_lost_instance_hours: self.capacity_lost_instance_hours(end),
             scale_from_zero: self.wake.as_ref().map_or(0.0, |w| w.wakes as f64),
+            scale_out: self.watch.as_mut().map(|w| ScaleOutSummary {
+                time_to_capacity_s: if w.closed == 0 { f64::NAN } else { w.time_to_capacity_sum_s / w.closed as f64 },
+                delayed: w.delayed,
+                lost: w.lost,
+                periods: std::mem::take(&mut w.periods),
+            }),
+        }
+    }
+
+    /// Whether a scale-out decision's capacity is still on its way.
+    pub fn in_scale_out(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| !w.open.is_empty())
+    }
+
+    /// A request that arrived during a scale-out could not start at once:
+    /// it waited (`lost` false) or was refused. `counted`: past the warm-up.
+    pub fn scale_out_request(&mut self, lost: bool, counted: bool) {
+        let Some(w) = self.watch.as_mut().filter(|w| !w.open.is_empty()) else { return };
+        let (total, period) =
+            if lost { (&mut w.lost, &mut w.period_lost) } else { (&mut w.delayed, &mut w.period_delayed) };
+        *period += 1.0;
+        if counted {
+            *total += 1.0;
         }
     }
 
@@ -357,6 +398,10 @@ impl Control {
             ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance => held_per_copy,
         };
         self.last_metric = value;
+        if let Some(w) = self.watch.as_mut() {
+            let open = if w.open.is_empty() { 0.0 } else { 1.0 };
+            w.periods.push([open, std::mem::take(&mut w.period_delayed), std::mem::take(&mut w.period_lost)]);
+        }
         if self.autoscaler.is_some() {
             self.events.schedule(now + self.delay, Event::Datapoint(value));
         }
@@ -399,6 +444,17 @@ impl Control {
             Event::Ready(id) => {
                 if self.fleet.ready(id, now) {
                     changes.ready.push(id);
+                    if let Some(w) = self.watch.as_mut() {
+                        // The first of a decision's instances to serve closes it.
+                        w.open.retain(|&(at, first, end)| {
+                            let closes = (first..end).contains(&id);
+                            if closes {
+                                w.time_to_capacity_sum_s += (now - at).as_secs_f64();
+                                w.closed += 1;
+                            }
+                            !closes
+                        });
+                    }
                     if let Some(wake) = self.wake.as_mut() {
                         wake.stranded = false;
                     }
@@ -537,7 +593,12 @@ impl Control {
         self.desired = desired;
         let capacity = self.fleet.capacity();
         if desired > capacity {
+            let first = self.fleet.instances.len();
             self.replace(now);
+            let end = self.fleet.instances.len();
+            if let Some(w) = self.watch.as_mut().filter(|_| end > first) {
+                w.open.push((now, first, end));
+            }
         } else if desired < capacity {
             self.fleet.scale_in(capacity - desired, now);
         }
