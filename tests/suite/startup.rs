@@ -184,3 +184,61 @@ fn bad_stages_are_refused_by_name() {
     let e = refused("instance = \"ml.inf2.xlarge\"", "weights_size = \"16GB\"");
     assert!(e.contains("weights_load") && e.contains("host-to-GPU"), "{e}");
 }
+
+/// A fleet of 1 at 1 request/s meets a 20x burst at 1 h: every stage
+/// constant, so each scale-out's first instance serves exactly one
+/// instance start-up after the decision.
+fn burst(period: &str, extra: &str) -> String {
+    format!(
+        "replications = 4\n[inference]\ninstance = \"ml.g6.2xlarge\"\nworkers = 4\n\
+         service_time = {{ dist = \"constant\", value = \"1s\" }}\n\
+         [inference.startup]\nweights_size = \"16.4GB\"\n{extra}\n\
+         [inference.autoscaling]\nmetric = \"concurrent-requests-per-copy\"\ntarget = 3\nmin = 1\nmax = 20\n\
+         period = \"{period}\"\nmetric_delay = \"{period}\"\n\
+         [traffic]\nsynthetic = {{ mean_rps = 1, spikes = [ {{ start = \"1h\", duration = \"1h\", multiplier = 20.0 }} ] }}\n\
+         duration = \"3h\"\n"
+    )
+}
+
+#[test]
+fn time_to_capacity_is_the_instance_start_up_after_each_decision() {
+    for extra in ["", "container_caching = true", "container_caching = true\nfast_model_loader = true"] {
+        let ep = endpoint(&burst("10s", extra), &[]);
+        let (instance, _) = totals(ep.startup.stages().unwrap());
+        let m = crate::designs::run(&ep, 4);
+        for (r, t) in m("time_to_capacity_s").iter().enumerate() {
+            assert!((t - instance).abs() < 1e-6, "replication {r}: {t} against {instance} ({extra})");
+        }
+        let delayed: f64 = m("scale_out_delayed").iter().sum();
+        assert!(delayed > 0.0, "a burst that outruns the fleet delays requests while capacity starts");
+    }
+    // A single distribution has no stages: no scale-out metrics.
+    let single = endpoint(REALTIME_SINGLE, &[]);
+    assert!(!spotsim::engine::Model::metrics(&single).contains(&"time_to_capacity_s"));
+}
+
+const REALTIME_SINGLE: &str = "[inference]\nprice_per_hour = 1\nservice_time = \"50ms\"\n\
+    [traffic]\nsynthetic = { mean_rps = 5 }\nduration = \"1h\"\n";
+
+/// The first period's start (s) at whose end a scale-out is under way.
+fn first_scale_out(text: &str) -> f64 {
+    use spotsim::scenarios::Design;
+    let ep = endpoint(text, &[]);
+    let t = ep.timeline(Streams::new(7, 0)).expect("an endpoint has a timeline");
+    let width = t.columns.len();
+    let (ts, open) = (0, t.columns.iter().position(|&c| c == "scale_out_under_way").expect("the column"));
+    t.rows.chunks_exact(width).find(|r| r[open] == 1.0).map(|r| r[ts]).expect("a scale-out")
+}
+
+#[test]
+fn high_resolution_metrics_see_a_burst_within_40_seconds() {
+    // Datapoints k of `period` p cover [kp, (k+1)p) and are seen p later;
+    // three above the target alarm. From a burst at 3600 s: 10 s periods
+    // decide at 3600 + 3 x 10 + 10 = 3640 s, one-minute ones at 3600 + 3 x
+    // 60 + 60 = 3840 s. The row holding the decision ends at or after it.
+    let fast = first_scale_out(&burst("10s", ""));
+    let slow = first_scale_out(&burst("1m", ""));
+    assert!((3630.0..=3640.0).contains(&fast), "{fast}");
+    assert!((3780.0..=3840.0).contains(&slow), "{slow}");
+    assert!(slow - fast >= 150.0);
+}
