@@ -1,6 +1,6 @@
 //! Reads `startup` of `[inference]`: one distribution, or the table
 //! `[inference.startup]` of stages, each given or derived from the model's
-//! size and the catalog's bandwidths (docs/scale-out.md "Start-up in stages").
+//! size and the catalog's bandwidths (docs/autoscaling.md "Start-up in stages").
 
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
@@ -18,7 +18,7 @@ pub const DEFAULT_STARTUP: Dist = Dist::Uniform { min: 240.0, max: 480.0 };
 // machine-learning/introducing-container-caching-in-amazon-sagemaker-ai-for-
 // faster-model-scaling/, 2026-06-16): image pull 333 s beside an S3 download
 // of 168 s, 525 s in all; with caching no pull, the download 77 s, 258 s.
-// Held-out checks are its three customers' P50s (docs/scale-out.md).
+// Held-out checks are its three customers' P50s (docs/autoscaling.md).
 
 /// The LMI container image of that post, GB (compressed, as pulled).
 pub const DEFAULT_IMAGE_GB: f64 = 17.7;
@@ -35,7 +35,7 @@ pub const S3_DOWNLOAD_MB_PER_S: f64 = 16.4e3 / 77.0;
 pub const DOWNLOAD_SHARE_WHILE_PULLING: f64 = 77.0 / 168.0;
 /// Provisioning, engine start-up and the health check have no published
 /// split: together they are the post's remainder (525 - 333 and 258 - 77,
-/// less the load, about 186 s), split as assumed in docs/scale-out.md.
+/// less the load, about 186 s), split as assumed in docs/autoscaling.md.
 pub const DEFAULT_PROVISION: SimTime = SimTime::from_secs(60);
 pub const DEFAULT_ENGINE_INIT: SimTime = SimTime::from_secs(96);
 pub const DEFAULT_HEALTH_CHECK: SimTime = SimTime::from_secs(30);

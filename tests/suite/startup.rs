@@ -1,4 +1,4 @@
-//! Start-up in stages (SPEC 2.12, docs/scale-out.md "Start-up in stages"):
+//! Start-up in stages (SPEC 2.12, docs/autoscaling.md "Start-up in stages"):
 //! derived stages against their closed forms, AWS's published cold starts,
 //! the switches, and bad input.
 
@@ -133,7 +133,7 @@ fn held_out_customer_start_ups_are_within_the_documented_error() {
     let mut sorted: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
     sorted.sort_by(f64::total_cmp);
     let median = 0.5 * (sorted[2] + sorted[3]);
-    // docs/scale-out.md: median 28%, max 49%, every one an over-estimate.
+    // docs/autoscaling.md: median 28%, max 49%, every one an over-estimate.
     assert!(median < 0.35 && max < 0.50, "median {median}, max {max}, {errors:?}");
     assert!(errors.iter().all(|&e| e > 0.0), "{errors:?}");
 }

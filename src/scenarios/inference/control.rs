@@ -86,7 +86,7 @@ struct Zones {
 }
 
 /// Scale-outs under way and the requests they cost: kept for designs with
-/// start-up in stages (docs/scale-out.md "Time to capacity").
+/// start-up in stages (docs/autoscaling.md "Time to capacity").
 #[derive(Default)]
 struct ScaleOutWatch {
     /// Decisions whose capacity is not yet in service: when, and the ids of

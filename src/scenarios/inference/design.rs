@@ -204,7 +204,7 @@ pub struct CapacitySummary {
     pub scale_out: Option<ScaleOutSummary>,
 }
 
-/// Scale-outs of a design with start-up in stages (docs/scale-out.md).
+/// Scale-outs of a design with start-up in stages (docs/autoscaling.md).
 #[derive(Clone, Debug, Default)]
 pub struct ScaleOutSummary {
     /// Mean time from a scale-out decision to its first instance in service.

@@ -1,5 +1,5 @@
 //! How long a new instance, or a new copy on an instance with room, takes
-//! to serve (SPEC 2.12, docs/scale-out.md "Start-up in stages"). One draw of
+//! to serve (SPEC 2.12, docs/autoscaling.md "Start-up in stages"). One draw of
 //! every stage serves both, so a copy's start-up is the instance's less the
 //! stages it skips, on the same random numbers.
 
