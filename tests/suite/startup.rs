@@ -3,9 +3,8 @@
 //! the switches, and bad input.
 
 use spotsim::base::dist::Dist;
-use spotsim::base::time::SimTime;
 use spotsim::engine::{Purpose, Streams};
-use spotsim::scenarios::inference::startup::{Stages, Startup, download_while_pulling};
+use spotsim::scenarios::inference::startup::{Stages, Startup};
 
 use crate::designs::{endpoint, error};
 
@@ -147,8 +146,6 @@ fn a_single_startup_still_reads_as_before() {
     let plain = "[inference]\nprice_per_hour = 1\nservice_time = \"50ms\"\n\
         [traffic]\nsynthetic = { mean_rps = 1 }\nduration = \"10m\"\n";
     assert_eq!(endpoint(plain, &[]).startup, Startup::Single(Dist::Uniform { min: 240.0, max: 480.0 }));
-    assert_eq!(download_while_pulling(50.0, 0.0, 0.4), 50.0);
-    assert_eq!(SimTime::from_secs(1).as_secs_f64(), 1.0);
 }
 
 fn refused(instance_line: &str, startup: &str) -> String {

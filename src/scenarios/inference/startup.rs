@@ -124,35 +124,6 @@ impl Startup {
             Startup::Staged(s) => Some(s),
         }
     }
-
-    /// The mean instance start-up, in seconds (by quadrature for stages:
-    /// the max of two draws has no general closed form).
-    pub fn instance_mean_secs(&self) -> f64 {
-        match self {
-            Startup::Single(d) => d.mean_secs(),
-            Startup::Staged(s) => {
-                let n = 200;
-                let at = |d: &Dist, k: usize| d.quantile_secs((k as f64 + 0.5) / n as f64);
-                let parallel: f64 = (0..n)
-                    .flat_map(|i| (0..n).map(move |j| (i, j)))
-                    .map(|(i, j)| {
-                        let pull = at(&s.image_pull, i);
-                        pull.max(download_while_pulling(
-                            at(&s.weights_download, j),
-                            pull,
-                            s.download_share_while_pulling,
-                        ))
-                    })
-                    .sum::<f64>()
-                    / (n * n) as f64;
-                [&s.provision, &s.weights_load, &s.engine_init, &s.health_check]
-                    .iter()
-                    .map(|d| d.mean_secs())
-                    .sum::<f64>()
-                    + parallel
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -212,7 +183,6 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(s.instance(&mut a), d.sample(&mut b));
         }
-        assert_eq!(s.instance_mean_secs(), 360.0);
     }
 
     #[test]
@@ -224,15 +194,5 @@ mod tests {
         assert!((download_while_pulling(100.0, 10.0, 0.5) - 105.0).abs() < 1e-12);
         assert_eq!(download_while_pulling(100.0, 0.0, 0.5), 100.0);
         assert_eq!(download_while_pulling(100.0, 500.0, 1.0), 100.0);
-    }
-
-    #[test]
-    fn mean_by_quadrature_matches_the_sample_mean() {
-        let s = Startup::Staged(Box::new(stages(0.46)));
-        let mut rng = Streams::new(11, 0).rng(Purpose::Startup);
-        let n = 200_000;
-        let mean = (0..n).map(|_| s.instance(&mut rng).as_secs_f64()).sum::<f64>() / n as f64;
-        let exact = s.instance_mean_secs();
-        assert!((mean - exact).abs() / exact < 0.01, "{mean} vs {exact}");
     }
 }
