@@ -239,3 +239,44 @@ fn high_resolution_metrics_see_a_burst_within_40_seconds() {
     assert!((3780.0..=3840.0).contains(&slow), "{slow}");
     assert!(slow - fast >= 150.0);
 }
+
+/// Every stage given: 10 + max(30, 20) + 5 + 15 + 10 = 70 s for an
+/// instance, 20 + 5 + 15 + 10 = 50 s for a copy; no catalog figure needed.
+const GIVEN: &str = "[inference.startup]\nprovision = \"10s\"\nimage_pull = \"30s\"\nweights_download = \"20s\"\n\
+    weights_load = \"5s\"\nengine_init = \"15s\"\nhealth_check = \"10s\"\n";
+
+#[test]
+fn given_stages_drive_the_llm_and_fluid_engines_too() {
+    let (instance, copy) = totals(&staged("ml.g6.2xlarge", &GIVEN.replace("[inference.startup]\n", "")));
+    assert_eq!((instance, copy), (70.0, 50.0));
+    let scaling = "[inference.autoscaling]\nmetric = \"concurrent-requests-per-copy\"\ntarget = 2\nmin = 1\nmax = 8\n";
+    // 80 requests/s of 100 ms each in the spike: more than one replica's 4 sequences.
+    let traffic = "[traffic]\nsynthetic = { mean_rps = 2, spikes = [ { start = \"20m\", duration = \"20m\", multiplier = 40.0 } ] }\n\
+        duration = \"1h\"\n\
+        tokens = { input = { dist = \"constant\", value = 100 }, output = { dist = \"constant\", value = 10 } }\n";
+    // LLM_FIXED's own single startup gives way to the stages.
+    let fixed = crate::designs::LLM_FIXED.replace("startup = { dist = \"constant\", value = \"5m30s\" }\n", "");
+    let llm = format!("replications = 2\n{fixed}{GIVEN}{scaling}{traffic}");
+    let ep = endpoint(&llm, &[]);
+    let names = spotsim::engine::Model::metrics(&ep);
+    assert_eq!(&names[names.len() - 3..], &["time_to_capacity_s", "scale_out_delayed", "scale_out_lost"]);
+    let m = crate::designs::run(&ep, 2);
+    assert!(m("time_to_capacity_s").iter().all(|&t| t == 70.0), "{:?}", m("time_to_capacity_s"));
+    assert!(m("scale_out_delayed").iter().all(|&d| d >= 0.0));
+    use spotsim::scenarios::Design;
+    let t = ep.timeline(Streams::new(7, 0)).unwrap();
+    assert_eq!(&t.columns[t.columns.len() - 3..], &["scale_out_under_way", "scale_out_delayed", "scale_out_lost"]);
+    assert!(t.columns.contains(&"ttft_p99_ms"));
+    let open = t.columns.len() - 3;
+    assert!(t.rows.chunks_exact(t.columns.len()).any(|r| r[open] == 1.0));
+    // The fluid engine has no single requests: time to capacity, no counts.
+    let fluid = format!(
+        "replications = 2\n[inference]\nprice_per_hour = 1\nworkers = 4\nservice_time = \"1s\"\nfidelity = \"fluid\"\n\
+         {GIVEN}{scaling}[traffic]\nsynthetic = {{ mean_rps = 2, spikes = [ {{ start = \"20m\", duration = \"20m\", \
+         multiplier = 8.0 }} ] }}\nduration = \"1h\"\n"
+    );
+    let ep = endpoint(&fluid, &[]);
+    let m = crate::designs::run(&ep, 2);
+    assert!(m("time_to_capacity_s").iter().all(|&t| t == 70.0), "{:?}", m("time_to_capacity_s"));
+    assert!(m("scale_out_delayed").iter().all(|d| d.is_nan()));
+}
