@@ -33,6 +33,8 @@ pub struct Source {
     pub gpu: String,
     /// Where every `host_to_gpu_gb_per_s` comes from.
     pub host_to_gpu: String,
+    /// Where every `model_storage` comes from.
+    pub storage: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +75,9 @@ pub struct Instance {
     /// loading the weights to GPU memory is bounded by.
     #[serde(default)]
     pub host_to_gpu_gb_per_s: Option<f64>,
+    /// Where an endpoint keeps downloaded model artifacts: "nvme" (instance
+    /// storage) or "ebs-gp2" (an EBS volume, 250 MiB/s at most).
+    pub model_storage: String,
     #[serde(default)]
     pub note: String,
 }

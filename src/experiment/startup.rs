@@ -123,8 +123,8 @@ fn read_stages(t: &Section, instance_name: Option<&str>, profile: Option<&Profil
         Some(d) => d,
         None => {
             let gb = derive.weights_gb("weights_download")?;
-            let network_mb_s = derive.instance("weights_download", "network bandwidth")?.network_gbps * 125.0;
-            seconds(gb * 1e3 / download_rate_mb_s(network_mb_s, fast_loader))
+            let instance = derive.instance("weights_download", "network bandwidth")?;
+            seconds(gb * 1e3 / download_rate_mb_s(instance, fast_loader))
         }
     };
     let weights_load = match t.dist("weights_load")? {
@@ -157,13 +157,43 @@ fn read_stages(t: &Section, instance_name: Option<&str>, profile: Option<&Profil
     })
 }
 
-/// The derived download's rate in MB/s on an instance of `network_mb_s`:
-/// SageMaker's download, or with Fast Model Loader the weights streamed
-/// over enough S3 connections to fill the instance's network (its
+/// EBS gp2's most per volume, 250 MiB/s (the catalog's `[source] storage`).
+pub const EBS_GP2_MAX_MB_PER_S: f64 = 250.0 * 1.048_576;
+
+/// The derived download's rate in MB/s on `instance`: SageMaker's
+/// download, within the instance's network and, onto an EBS volume, gp2's
+/// limit; or with Fast Model Loader the weights streamed to the GPUs (no
+/// disk) over enough S3 connections to fill the instance's network (its
 /// re:Invent 2024 post: "streaming model weights directly from Amazon S3 to
 /// the accelerator", https://aws.amazon.com/blogs/machine-learning/
 /// introducing-fast-model-loader-in-sagemaker-inference-accelerate-
 /// autoscaling-for-your-large-language-models-llms-part-1/).
-pub fn download_rate_mb_s(network_mb_s: f64, fast_model_loader: bool) -> f64 {
-    if fast_model_loader { network_mb_s } else { S3_DOWNLOAD_MB_PER_S.min(network_mb_s) }
+pub fn download_rate_mb_s(instance: &Instance, fast_model_loader: bool) -> f64 {
+    let network_mb_s = instance.network_gbps * 125.0;
+    let disk_mb_s = if instance.model_storage == "ebs-gp2" { EBS_GP2_MAX_MB_PER_S } else { f64::INFINITY };
+    if fast_model_loader { network_mb_s } else { S3_DOWNLOAD_MB_PER_S.min(network_mb_s).min(disk_mb_s) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_download_rate_is_the_least_of_s3_the_network_and_the_disk() {
+        let find = |n: &str| catalog().find(n).expect("in the catalog");
+        // ml.g6.2xlarge: NVMe, 625 MB/s of network: SageMaker's 213 MB/s.
+        assert_eq!(download_rate_mb_s(find("ml.g6.2xlarge"), false), S3_DOWNLOAD_MB_PER_S);
+        assert_eq!(download_rate_mb_s(find("ml.g6.2xlarge"), true), 625.0);
+        // ml.c5.xlarge: 1.25 Gbit/s, below both.
+        assert_eq!(download_rate_mb_s(find("ml.c5.xlarge"), false), 156.25);
+        // An EBS-only type: gp2's 262 MB/s is above S3's 213 MB/s, so S3 binds.
+        let p3 = find("ml.p3.2xlarge");
+        assert_eq!(p3.model_storage, "ebs-gp2");
+        assert!(EBS_GP2_MAX_MB_PER_S > S3_DOWNLOAD_MB_PER_S);
+        assert_eq!(download_rate_mb_s(p3, false), S3_DOWNLOAD_MB_PER_S.min(p3.network_gbps * 125.0));
+        for i in &catalog().instances {
+            assert!(["nvme", "ebs-gp2"].contains(&i.model_storage.as_str()), "{}", i.name);
+            assert_eq!(i.host_to_gpu_gb_per_s.is_some(), i.gpu.starts_with("NVIDIA"), "{}", i.name);
+        }
+    }
 }
