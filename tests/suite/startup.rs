@@ -280,3 +280,30 @@ fn given_stages_drive_the_llm_and_fluid_engines_too() {
     assert!(m("time_to_capacity_s").iter().all(|&t| t == 70.0), "{:?}", m("time_to_capacity_s"));
     assert!(m("scale_out_delayed").iter().all(|d| d.is_nan()));
 }
+
+#[test]
+fn a_scale_out_cancelled_before_serving_ends_its_window() {
+    // A 30 s burst at 1 h: the scale-out at 3640 s launches pending
+    // instances (520 s to start); three low 10 s datapoints after the burst
+    // scale in, which removes pending instances first. The window closes
+    // then, with no time to capacity, instead of lasting to the end.
+    let text = "replications = 1\n[inference]\ninstance = \"ml.g6.2xlarge\"\nworkers = 100\n\
+        service_time = { dist = \"constant\", value = \"1s\" }\n\
+        [inference.startup]\nweights_size = \"16.4GB\"\n\
+        [inference.autoscaling]\nmetric = \"concurrent-requests-per-copy\"\ntarget = 3\nmin = 1\nmax = 20\n\
+        scale_in_datapoints = 3\n\
+        [traffic]\nsynthetic = { mean_rps = 0.05, step = \"10s\", spikes = [ { start = \"1h\", duration = \"30s\", multiplier = 600.0 } ] }\n\
+        duration = \"2h\"\n";
+    use spotsim::scenarios::Design;
+    let ep = endpoint(text, &[]);
+    let t = ep.timeline(Streams::new(7, 0)).unwrap();
+    let w = t.columns.len();
+    let (ts, open, pending) = (0, w - 3, t.columns.iter().position(|&c| c == "instances_pending").unwrap());
+    let rows: Vec<&[f64]> = t.rows.chunks_exact(w).collect();
+    let first = rows.iter().position(|r| r[open] == 1.0).expect("a scale-out");
+    assert!(rows[first][pending] > 0.0);
+    let closed = rows[first..].iter().position(|r| r[open] == 0.0).expect("the window closes") + first;
+    assert!(rows[closed][ts] < 3600.0 + 520.0, "closed at {}", rows[closed][ts]);
+    assert_eq!(rows[closed][pending], 0.0);
+    assert!(crate::designs::run(&ep, 1)("time_to_capacity_s")[0].is_nan());
+}

@@ -564,6 +564,16 @@ impl Control {
         }
         self.fleet.lose(id, now);
         changes.lost.push(id);
+        self.prune_scale_outs();
+    }
+
+    /// Drops scale-outs none of whose instances is still starting (lost or
+    /// scaled in before serving): they will bring no capacity.
+    fn prune_scale_outs(&mut self) {
+        let instances = &self.fleet.instances;
+        if let Some(w) = self.watch.as_mut() {
+            w.open.retain(|&(_, first, end)| instances[first..end].iter().any(|i| i.state == State::Pending));
+        }
     }
 
     fn schedule_replace(&mut self, now: SimTime) {
@@ -601,6 +611,7 @@ impl Control {
             }
         } else if desired < capacity {
             self.fleet.scale_in(capacity - desired, now);
+            self.prune_scale_outs();
         }
     }
 
