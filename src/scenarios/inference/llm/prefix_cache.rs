@@ -507,7 +507,15 @@ impl PrefixCache {
         }
         // Blocks its decode filled: cached, or refreshed if free; the
         // deepest queued first.
-        if keep > held {
+        let b = self.block as u64;
+        let last = &mut self.nodes[end as usize];
+        if keep > held && end != ROOT && last.refs == 1 && last.children == 0 {
+            // Its own leaf: the blocks past it would be queued just before
+            // it, so it takes them in.
+            (last.end, last.lead) = (keep, runs.lead(last.start * b));
+            last.runs = runs.clone();
+            self.cached += keep - held;
+        } else if keep > held {
             self.descend(end, held, &runs, keep);
             let path = std::mem::take(&mut self.path);
             for &x in path.iter().rev() {
