@@ -154,6 +154,11 @@ impl Hasher for Identity {
 }
 
 const NONE: u32 = u32::MAX;
+
+/// A key's bit in its parent's `seen`.
+fn seen_bit(key: u64) -> u64 {
+    1 << (key >> 58)
+}
 const ROOT: u32 = 0;
 
 /// A run of a content: its segment's id, where the segment starts and
@@ -179,6 +184,9 @@ struct Node {
     /// Its entry in `children`.
     key: u64,
     children: u32,
+    /// A bit per key its children have had, never cleared: a clear bit
+    /// proves it has no such child, without reading `children`.
+    seen: u64,
     /// Sequences holding it.
     refs: u32,
     /// False: evicted, kept for the cached nodes below it.
@@ -244,6 +252,7 @@ impl PrefixCache {
             runs: Arc::default(),
             key: 0,
             children: 0,
+            seen: 0,
             refs: 0,
             cached: true,
             prev: NONE,
@@ -320,7 +329,11 @@ impl PrefixCache {
 
     /// The child of `parent` whose first block is block `at` of `runs`.
     fn child(&self, parent: u32, runs: &Runs, at: u64) -> Option<u32> {
-        self.children.get(&runs.block_key(parent, at, self.block as u64)).copied()
+        let key = runs.block_key(parent, at, self.block as u64);
+        if self.nodes[parent as usize].seen & seen_bit(key) == 0 {
+            return None;
+        }
+        self.children.get(&key).copied()
     }
 
     /// Where `runs` and node `c` (at whose start they agree up to) part,
@@ -346,6 +359,7 @@ impl PrefixCache {
         let b = self.block as u64;
         let (key, lead) = (n.runs.block_key(u, m, b), n.runs.lead(m * b));
         self.children.insert(key, c);
+        self.nodes[u as usize].seen = seen_bit(key);
         let lower = &mut self.nodes[c as usize];
         (lower.parent, lower.start, lower.key, lower.lead) = (u, m, key, lead);
         if n.cached && n.refs == 0 {
@@ -378,6 +392,7 @@ impl PrefixCache {
                         runs: runs.clone(),
                         key,
                         children: 0,
+                        seen: 0,
                         refs: 0,
                         cached: false,
                         prev: NONE,
@@ -386,6 +401,7 @@ impl PrefixCache {
                     let x = self.slot(node);
                     self.children.insert(key, x);
                     self.nodes[parent as usize].children += 1;
+                    self.nodes[parent as usize].seen |= seen_bit(key);
                     x
                 }
                 Some(c) => {
