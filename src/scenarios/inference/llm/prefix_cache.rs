@@ -122,8 +122,12 @@ impl Runs {
     /// The key of block `b`'s content (blocks of `block` tokens) as a child
     /// of node `parent`.
     fn block_key(&self, parent: u32, b: u64, block: u64) -> u64 {
+        self.block_key_from(parent, b, block, self.at(b * block))
+    }
+
+    /// `block_key` with `i`, the run holding the block's first token.
+    fn block_key_from(&self, parent: u32, b: u64, block: u64, mut i: usize) -> u64 {
         let (mut p, end) = (b * block, (b + 1) * block);
-        let mut i = self.at(p);
         let mut h = fold(0, parent as u64);
         while p < end {
             let r = self.runs[i];
@@ -327,26 +331,24 @@ impl PrefixCache {
         }
     }
 
-    /// The child of `parent` whose first block is block `at` of `runs`.
-    fn child(&self, parent: u32, runs: &Runs, at: u64) -> Option<u32> {
-        let key = runs.block_key(parent, at, self.block as u64);
+    /// The child `c` of `parent` whose first block is block `at` of `runs`,
+    /// and where the two part (in blocks, at most `to`; `at` if they do
+    /// not agree on the first token, which only a collision of keys gives).
+    fn child(&self, parent: u32, runs: &Runs, at: u64, to: u64) -> Option<(u32, u64)> {
+        let b = self.block as u64;
+        let i = runs.at(at * b);
+        let key = runs.block_key_from(parent, at, b, i);
         if self.nodes[parent as usize].seen & seen_bit(key) == 0 {
             return None;
         }
-        self.children.get(&key).copied()
-    }
-
-    /// Where `runs` and node `c` (at whose start they agree up to) part,
-    /// in blocks, at most `to`.
-    fn agreed(&self, c: u32, runs: &Runs, to: u64) -> u64 {
-        let (n, b) = (&self.nodes[c as usize], self.block as u64);
-        let (from, stop) = (n.start * b, n.end.min(to) * b);
-        let lead = runs.lead(from);
+        let c = *self.children.get(&key)?;
+        let (n, lead) = (&self.nodes[c as usize], runs.runs[i]);
         if lead.id != n.lead.id || lead.start != n.lead.start {
-            return n.start;
+            return Some((c, at));
         }
+        let stop = n.end.min(to) * b;
         let p = lead.end.min(n.lead.end).min(stop);
-        if p == stop { stop / b } else { n.runs.agree(runs, p, stop) / b }
+        Some((c, if p == stop { stop / b } else { n.runs.agree(runs, p, stop) / b }))
     }
 
     /// Node `c` parts at block `m`: a new node takes its blocks before `m`
@@ -381,7 +383,7 @@ impl PrefixCache {
     fn descend(&mut self, mut parent: u32, mut at: u64, runs: &Arc<Runs>, to: u64) {
         self.path.clear();
         while at < to {
-            let x = match self.child(parent, runs, at) {
+            let x = match self.child(parent, runs, at, to) {
                 None => {
                     let key = runs.block_key(parent, at, self.block as u64);
                     let node = Node {
@@ -404,8 +406,7 @@ impl PrefixCache {
                     self.nodes[parent as usize].seen |= seen_bit(key);
                     x
                 }
-                Some(c) => {
-                    let m = self.agreed(c, runs, to);
+                Some((c, m)) => {
                     assert!(m > at, "two blocks' 64-bit keys collide");
                     if m < self.nodes[c as usize].end { self.split(c, m) } else { c }
                 }
@@ -467,12 +468,11 @@ impl PrefixCache {
         let n = (tokens.saturating_sub(1) / b).min(runs.tokens / b);
         let (mut parent, mut at, mut hit) = (ROOT, 0, Hit::default());
         while at < n {
-            let Some(c) = self.child(parent, runs, at) else { break };
+            let Some((c, m)) = self.child(parent, runs, at, n) else { break };
             let node = &self.nodes[c as usize];
             if !node.cached {
                 break;
             }
-            let m = self.agreed(c, runs, n);
             hit.blocks += m - at;
             hit.shared += if node.refs > 0 { m - at } else { 0 };
             if m < node.end || node.children == 0 {
