@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
-use super::llm::prefix_cache::{Content, OWN_CONTENT, PrefixCache};
+use super::llm::prefix_cache::{Content, OWN_CONTENT, PrefixCache, Runs};
 use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
 use super::llm::{Llm, Routing};
 use super::traffic::prefix::Request;
@@ -32,9 +32,9 @@ struct Held {
     input: u32,
     output: u32,
     counted: bool,
-    /// Its session, and with prefix caching its content's block hashes.
+    /// Its session, and with prefix caching its content as runs.
     session: Option<u64>,
-    hashes: Option<Arc<[u64]>>,
+    content: Option<Arc<Runs>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -340,14 +340,14 @@ impl Sim<'_> {
             self.lo.tpot_arrivals += 1.0;
         }
         let in_service = self.control.arrival(now, &mut self.period);
-        // Hashed once per request, per block (docs/prefix-caching.md).
-        let hashes = prompt.as_ref().filter(|_| self.llm.prefix_caching).map(|p| {
+        // Its content as runs, once per request (docs/prefix-caching.md).
+        let content = prompt.as_ref().filter(|_| self.llm.prefix_caching).map(|p| {
             self.contents += 1;
             let own = OWN_CONTENT | (self.contents << 1);
             let content = Content { segments: p.segments.clone(), input, own, answer: p.answer.unwrap_or(own | 1) };
-            content.hashes(input as u64 + output as u64 - 1, self.llm.block_size)
+            content.runs(input as u64 + output as u64 - 1)
         });
-        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), hashes };
+        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), content };
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
@@ -401,7 +401,7 @@ impl Sim<'_> {
                 let sticky = self.affinity.get(&s).copied().filter(|r| active.contains(r));
                 Some(*self.affinity.entry(s).and_modify(|r| *r = sticky.unwrap_or(least)).or_insert(least))
             }
-            (Routing::PrefixAware, _) if h.hashes.is_some() => Some(self.prefix_route(h, least)),
+            (Routing::PrefixAware, _) if h.content.is_some() => Some(self.prefix_route(h, least)),
             _ => Some(least),
         }
     }
@@ -420,12 +420,12 @@ impl Sim<'_> {
         if max - min > BALANCE_ABS && max as f64 > BALANCE_REL * min as f64 {
             return least;
         }
-        let hashes = h.hashes.as_ref().expect("hashed");
+        let content = h.content.as_ref().expect("with content");
         let (mut best, mut matched) = (least, 0u64);
         let mut roomiest = (u64::MAX, least);
         for &r in &self.active {
             let Some(cache) = self.replicas[r as usize].cache.as_ref() else { continue };
-            let hit = cache.find(hashes, h.input as u64).blocks * cache.block as u64;
+            let hit = cache.find(content, h.input as u64).blocks * cache.block as u64;
             if hit > matched {
                 (best, matched) = (r, hit);
             }
@@ -438,8 +438,8 @@ impl Sim<'_> {
     fn place(&mut self, now: SimTime, h: Held, target: u32) {
         self.serial += 1;
         let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
-        if let (Some(hashes), Some(cache)) = (h.hashes, self.replicas[target as usize].cache.as_mut()) {
-            cache.attach(id, hashes);
+        if let (Some(content), Some(cache)) = (h.content, self.replicas[target as usize].cache.as_mut()) {
+            cache.attach(id, content);
         }
         self.deadlines.push_back((id, self.serial));
         self.control.fleet.occupy(self.replicas[target as usize].instance as usize);
