@@ -196,7 +196,10 @@ impl RooflineTerms {
             let allreduces = 2.0 * model.layers as f64;
             // Linear in the message: the fixed part per iteration, the bytes' part per token.
             let fixed = allreduce_us(gpus, 0.0, step, link);
-            let per_token = allreduce_us(gpus, model.hidden as f64 * model.bytes_per_parameter, step, link) - fixed;
+            // The all-reduced activations stay 16-bit when the weights are
+            // fp8: the quantized GEMMs of vLLM and TensorRT-LLM write bf16/fp16.
+            let activation_bytes = model.bytes_per_parameter.max(2.0);
+            let per_token = allreduce_us(gpus, model.hidden as f64 * activation_bytes, step, link) - fixed;
             (allreduces * fixed * 1e-3, allreduces * per_token * 1e-3)
         } else {
             (0.0, 0.0)
@@ -370,6 +373,12 @@ mod tests {
         assert!((r16.prefill_ms_per_token - 2.0 * 8.03e9 / (989e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
         let ra = RooflineTerms::derive(&fp8, &a100(), 1).unwrap();
         assert!((ra.prefill_ms_per_token - 2.0 * 8.03e9 / (312e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
+        // Tensor parallel: the weights' read halves with fp8, the all-reduced
+        // activations stay 16-bit.
+        let (f8, f16) =
+            (RooflineTerms::derive(&fp8, &h100, 4).unwrap(), RooflineTerms::derive(&llama3_8b(), &h100, 4).unwrap());
+        assert!((f8.weight_read_ms / f16.weight_read_ms - 0.5).abs() < 1e-12);
+        assert!(f8.comm_ms_per_token > 0.0 && (f8.comm_ms_per_token - f16.comm_ms_per_token).abs() < 1e-15);
     }
 
     #[test]
