@@ -64,6 +64,10 @@ pub struct Instance {
     /// One ring all-reduce step's latency over that link, µs (NVLink or PCIe).
     #[serde(default)]
     pub gpu_link_step_latency_us: Option<f64>,
+    /// Where the GPUs talk over PCIe (no NVLink): the CPU sockets their PCIe
+    /// roots hang off, its GPUs split evenly between them.
+    #[serde(default)]
+    pub gpu_pcie_sockets: Option<u32>,
     /// One GPU's total memory as CUDA reports it (vLLM's `total_gpu_memory`),
     /// GiB, below the nominal size; where sourced.
     #[serde(default)]
@@ -268,6 +272,8 @@ mod tests {
             assert!(i.gpu_fp16_tflops.is_some_and(|f| f > 0.0), "{}", i.name);
             assert_eq!(i.gpu_interconnect_gb_per_s.is_some(), i.gpus > 1, "{}", i.name);
             assert_eq!(i.gpu_link_step_latency_us.is_some(), i.gpus > 1, "{}", i.name);
+            // PCIe is the 1 us link of NCCL's tuning model, NVLink the 0.6 us one.
+            assert_eq!(i.gpu_pcie_sockets.is_some(), i.gpu_link_step_latency_us == Some(1.0), "{}", i.name);
             assert!(i.note.contains("GPU figures"), "{}", i.name);
         }
     }

@@ -230,13 +230,15 @@ pub(super) fn read_llm(
             let Some(g) = &gpu else {
                 return Err(blame("step_time = \"roofline\" needs a GPU `instance` from the catalog".into()));
             };
-            let terms = RooflineTerms::derive(m, g, gpus_per_replica).map_err(|r| match r {
-                Refusal::Missing(field) => blame(format!(
-                    "the roofline needs the catalog's `{field}` for {}, which it does not give yet",
-                    instance.unwrap_or("")
-                )),
-                Refusal::TooBig { .. } => unreachable!("checked above"),
-            })?;
+            let terms = RooflineTerms::derive(m, g, gpus_per_replica)
+                .map_err(|r| match r {
+                    Refusal::Missing(field) => blame(format!(
+                        "the roofline needs the catalog's `{field}` for {}, which it does not give yet",
+                        instance.unwrap_or("")
+                    )),
+                    Refusal::TooBig { .. } => unreachable!("checked above"),
+                })?
+                .for_engine(serving_engine.as_deref());
             (StepSource::Roofline(terms), terms.step_time(), Some(terms))
         }
     };

@@ -72,6 +72,20 @@ pub const ITERATION_OVERHEAD_MS: f64 = 0.9;
 /// (0.015: prefill interference and the KV read) (InferenceBench,
 /// yobitelcomm/bench @eb9dc5c, validation-runs/2026-06-13-llm-h100).
 pub const OVERHEAD_PER_SEQUENCE_MS: f64 = 0.065;
+/// The same overhead in TensorRT-LLM, whose batch manager, sampling and
+/// detokenisation run in C++ rather than Python: fitted on TensorRT-LLM
+/// 0.14.0's own throughput table at TP 1 (tests/data/llm/training.csv).
+pub const TRTLLM_OVERHEAD_PER_SEQUENCE_MS: f64 = 0.003;
+
+/// The per-sequence overhead of the serving engine a design names
+/// (`serving_engine`): TensorRT-LLM's, else vLLM's (the default engine).
+pub fn overhead_per_sequence_ms(serving_engine: Option<&str>) -> f64 {
+    let trtllm = serving_engine.is_some_and(|e| {
+        let e = e.trim_start().to_lowercase();
+        e.starts_with("tensorrt-llm") || e.starts_with("trt-llm") || e.starts_with("trtllm")
+    });
+    if trtllm { TRTLLM_OVERHEAD_PER_SEQUENCE_MS } else { OVERHEAD_PER_SEQUENCE_MS }
+}
 
 /// One GPU's figures, from the catalog.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -84,6 +98,9 @@ pub struct Gpu {
     pub interconnect_gb_per_s: Option<f64>,
     /// One ring step's latency over the GPU-to-GPU link, µs.
     pub link_step_latency_us: Option<f64>,
+    /// Over PCIe, the GPUs behind one CPU socket; a ring of more crosses the
+    /// sockets' interconnect. None over NVLink.
+    pub pcie_gpus_per_socket: Option<u32>,
 }
 
 impl Gpu {
@@ -96,6 +113,7 @@ impl Gpu {
             fp8_tflops: instance.gpu_fp8_tflops,
             interconnect_gb_per_s: instance.gpu_interconnect_gb_per_s,
             link_step_latency_us: instance.gpu_link_step_latency_us,
+            pcie_gpus_per_socket: instance.gpu_pcie_sockets.map(|n| instance.gpus / n.max(1)),
         }
     }
 }
@@ -151,6 +169,18 @@ pub fn kv_capacity(
     Ok((free / block).floor().max(0.0) as u64 * KV_BLOCK_TOKENS)
 }
 
+/// Share of a PCIe link's bandwidth that NCCL's ring all-reduce reaches as
+/// bus bandwidth with the GPUs on one CPU socket: fitted on TensorRT-LLM
+/// 0.14.0's Llama-3.1-70B FP8 runs on 4 × L40S (tests/data/llm/training.csv).
+/// Over NVLink NCCL gets about the link's figure (475 GB/s bus bandwidth on
+/// 8 × H200 against 450 GB/s per direction: NVIDIA/nccl-tests#272), over
+/// PCIe about half (NVIDIA/nccl#1639: 35 GB/s on 4 and 28 on 8 PCIe Gen5
+/// GPUs, of 63 per direction, where the CPUs and memory carry every byte).
+pub const PCIE_BUS_EFFICIENCY: f64 = 0.52;
+/// The same share when the ring takes GPUs of both sockets of a two-socket
+/// host: fitted on the same runs on 8 × L40S (ml.g6e.48xlarge).
+pub const CROSS_SOCKET_BUS_EFFICIENCY: f64 = 0.46;
+
 /// One ring all-reduce over `t` GPUs of a message of `bytes`, microseconds:
 /// `ALLREDUCE_BASE_US`, then 2·(t−1) steps (reduce-scatter, all-gather) of
 /// `step_us` each, moving 2·(t−1)/t of the message over `link_gb_per_s` per
@@ -191,12 +221,20 @@ impl RooflineTerms {
         let decode_compute = flops * DECODE_MFU * t;
         let ms = 1e3;
         let (comm_iter, comm_token) = if gpus > 1 {
-            let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))?;
+            let link = gpu.interconnect_gb_per_s.ok_or(Refusal::Missing("gpu_interconnect_gb_per_s"))?
+                * match gpu.pcie_gpus_per_socket {
+                    Some(per_socket) if gpus > per_socket => CROSS_SOCKET_BUS_EFFICIENCY,
+                    Some(_) => PCIE_BUS_EFFICIENCY,
+                    None => 1.0,
+                };
             let step = gpu.link_step_latency_us.ok_or(Refusal::Missing("gpu_link_step_latency_us"))?;
             let allreduces = 2.0 * model.layers as f64;
             // Linear in the message: the fixed part per iteration, the bytes' part per token.
             let fixed = allreduce_us(gpus, 0.0, step, link);
-            let per_token = allreduce_us(gpus, model.hidden as f64 * model.bytes_per_parameter, step, link) - fixed;
+            // The all-reduced activations stay 16-bit when the weights are
+            // fp8: the quantized GEMMs of vLLM and TensorRT-LLM write bf16/fp16.
+            let activation_bytes = model.bytes_per_parameter.max(2.0);
+            let per_token = allreduce_us(gpus, model.hidden as f64 * activation_bytes, step, link) - fixed;
             (allreduces * fixed * 1e-3, allreduces * per_token * 1e-3)
         } else {
             (0.0, 0.0)
@@ -212,6 +250,11 @@ impl RooflineTerms {
             overhead_ms: ITERATION_OVERHEAD_MS,
             overhead_ms_per_seq: OVERHEAD_PER_SEQUENCE_MS,
         })
+    }
+
+    /// The terms with the per-sequence overhead of `serving_engine`.
+    pub fn for_engine(self, serving_engine: Option<&str>) -> Self {
+        RooflineTerms { overhead_ms_per_seq: overhead_per_sequence_ms(serving_engine), ..self }
     }
 
     pub fn step_time(&self) -> StepTime {
@@ -250,6 +293,7 @@ mod tests {
             fp8_tflops: None,
             interconnect_gb_per_s: Some(300.0),
             link_step_latency_us: Some(NVLINK_STEP_US),
+            pcie_gpus_per_socket: None,
         }
     }
 
@@ -370,6 +414,12 @@ mod tests {
         assert!((r16.prefill_ms_per_token - 2.0 * 8.03e9 / (989e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
         let ra = RooflineTerms::derive(&fp8, &a100(), 1).unwrap();
         assert!((ra.prefill_ms_per_token - 2.0 * 8.03e9 / (312e12 * PREFILL_MFU) * 1e3).abs() < 1e-12);
+        // Tensor parallel: the weights' read halves with fp8, the all-reduced
+        // activations stay 16-bit.
+        let (f8, f16) =
+            (RooflineTerms::derive(&fp8, &h100, 4).unwrap(), RooflineTerms::derive(&llama3_8b(), &h100, 4).unwrap());
+        assert!((f8.weight_read_ms / f16.weight_read_ms - 0.5).abs() < 1e-12);
+        assert!(f8.comm_ms_per_token > 0.0 && (f8.comm_ms_per_token - f16.comm_ms_per_token).abs() < 1e-15);
     }
 
     #[test]
