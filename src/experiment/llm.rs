@@ -399,6 +399,18 @@ pub(super) fn read_llm(
 pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&CsvTable>) -> Result<()> {
     let columns = (t.string("input_tokens_column")?, t.string("output_tokens_column")?);
     let drawn = t.section("tokens")?;
+    if let Some(s) = t.section("sessions")? {
+        // Sessions make every request's tokens and prompt.
+        if let Some(key) =
+            ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column"].into_iter().find(|&k| t.has(k))
+        {
+            return Err(t
+                .error(t.entry(key).expect("read"), "`sessions` gives each turn's tokens")
+                .with_hint(Some("remove it: the sessions' `input` and `output` are the per-turn counts".into())));
+        }
+        traffic.tokens = Some(Tokens::Sessions(Arc::new(super::sessions::read_sessions(&s)?)));
+        return Ok(());
+    }
     let tokens = match (columns, drawn) {
         ((None, None), None) => return Ok(()),
         ((None, None), Some(d)) => {
@@ -475,7 +487,7 @@ fn read_hash_ids(
 }
 
 /// A token count: a whole number, or a distribution table.
-fn read_count(s: &Section, key: &'static str) -> Result<CountDist> {
+pub(super) fn read_count(s: &Section, key: &'static str) -> Result<CountDist> {
     let entry = s.entry(key).ok_or_else(|| s.missing(key, "a token count, or { dist = \"lognormal\", ... }"))?;
     let whole = |n: &Entry, value: &Value| -> Result<u32> {
         match value {

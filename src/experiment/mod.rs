@@ -6,6 +6,7 @@ mod llm;
 pub mod loadtest;
 pub mod objective;
 mod profile;
+mod sessions;
 pub mod spot;
 mod spot_trace;
 mod traffic;

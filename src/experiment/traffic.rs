@@ -89,7 +89,7 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
     let mut traffic = Traffic { source, scale, duration, tokens: None };
     match prompts {
         Some(tokens) => {
-            if let Some(key) = ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column"]
+            if let Some(key) = ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column", "sessions"]
                 .into_iter()
                 .find(|&k| t.has(k))
             {

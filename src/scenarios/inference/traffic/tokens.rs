@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::prefix::{Prompt, Request};
+use super::sessions::Sessions;
 use crate::base::trace_file::{CsvTable, TraceError};
+use crate::engine::{Purpose, Streams};
 
 /// The largest token count a request may have (prompt or output).
 pub const MAX_TOKENS: u32 = 10_000_000;
@@ -174,6 +176,9 @@ pub enum Tokens {
         /// One per row (`None`: a row without content ids).
         prompts: Arc<[Option<Prompt>]>,
     },
+    /// Synthetic sessions: the engine makes each turn's request
+    /// (`sessions::Conversations`).
+    Sessions(Arc<Sessions>),
 }
 
 impl Tokens {
@@ -185,6 +190,7 @@ impl Tokens {
                 counts.iter().map(|c| c[0] as u64).min().unwrap_or(0),
                 counts.iter().map(|c| c[0] as u64 + c[1] as u64).min().unwrap_or(0),
             ),
+            Tokens::Sessions(s) => s.smallest(),
         }
     }
 
@@ -214,6 +220,7 @@ impl Tokens {
                 let share = |k: usize| k as f64 / n.max(1) as f64;
                 Shares { prompt: share(p), whole: share(w), of: Some([p, w, n]) }
             }
+            Tokens::Sessions(s) => s.shares_above(prompt, whole, &mut Streams::new(0, 0).rng(Purpose::Sessions)),
         }
     }
 
@@ -234,18 +241,7 @@ impl Tokens {
                 let [input, output] = counts[at()];
                 Request { input, output, prompt: prompts[at()].clone() }
             }
-        }
-    }
-
-    /// Mean prompt and output tokens per request.
-    pub fn means(&self) -> (f64, f64) {
-        match self {
-            Tokens::Drawn { input, output } => (input.mean(), output.mean()),
-            Tokens::Columns { counts, .. } | Tokens::Prompts { counts, .. } => {
-                let n = counts.len().max(1) as f64;
-                let sum = |k: usize| counts.iter().map(|c| c[k] as f64).sum::<f64>() / n;
-                (sum(0), sum(1))
-            }
+            Tokens::Sessions(_) => unreachable!("the LLM engine makes sessions' requests"),
         }
     }
 }
@@ -275,6 +271,7 @@ impl Serialize for Tokens {
                 map.serialize_entry("prompts", source)?;
                 map.serialize_entry("with_content", &prompts.iter().filter(|p| p.is_some()).count())?;
             }
+            Tokens::Sessions(sessions) => map.serialize_entry("sessions", sessions.as_ref())?,
         }
         map.end()
     }
