@@ -553,8 +553,9 @@ impl Sim<'_> {
                     Ok(think) if now + think < self.ep.traffic.duration => {
                         self.queue.schedule(now + think, Event::Turn(slot));
                     }
-                    // The traffic ends before the next turn: not sent.
-                    Ok(_) => self.session_ended(slot, Ended::Unfinished),
+                    // The traffic ends before the next turn: not sent, and
+                    // a closed loop's user, still in it, starts no other.
+                    Ok(_) => c.end(slot),
                     Err(ended) => self.session_ended(slot, ended),
                 }
             }
