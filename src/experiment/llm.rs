@@ -435,6 +435,23 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
             let counts = parse_token_columns(table, &input_column, &output_column)
                 .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
+            let session_column = t.string("session_column")?;
+            let turn_column = t.string("turn_column")?;
+            if let (None, Some(_)) = (&session_column, &turn_column) {
+                return Err(t.error(t.entry("turn_column").expect("read"), "needs `session_column` too"));
+            }
+            if let (Some(_), Some(e)) = (&session_column, t.entry("hash_ids_column")) {
+                return Err(t
+                    .error(e, "give either `hash_ids_column` or `session_column`, not both")
+                    .with_hint(Some("hash ids name the content; a session column derives it from the turns".into())));
+            }
+            if let Some(column) = session_column {
+                let prompts = super::sessions::session_prompts(table, &column, turn_column.as_deref(), &counts)
+                    .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
+                let source = format!("column `{column}`: each turn resends its session's last turn and answer");
+                traffic.tokens = Some(Tokens::Prompts { source, counts: counts.into(), prompts: prompts.into() });
+                return Ok(());
+            }
             match t.string("hash_ids_column")? {
                 None => Tokens::Columns { input_column, output_column, counts: counts.into() },
                 Some(column) => {

@@ -288,3 +288,37 @@ fn a_spot_reclaim_shows_as_a_drop_in_the_timeline_hit_rate() {
         assert!(after < p10 - 0.02, "reclaim at minute {k}: {after} vs steady {median}, lowest decile {p10}");
     }
 }
+
+/// A requests CSV with session and turn columns: each turn resends its
+/// session's last turn and answer, so with sticky sessions on two replicas
+/// the later turns hit; a turn out of order is named.
+#[test]
+fn a_requests_csv_carries_sessions_and_turns() {
+    let text = "[inference]\nmode = \"endpoint\"\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\ninitial_instances = 2\n\
+                [inference.llm]\nkv_tokens = 20000\nrouting = \"session-affinity\"\nstep_time = { prefill = [22.05, \
+                0.1405, 8.08e-6], decode = [23.48, 5.93e-4, 0.0607], overhead = [2.0, 1e-4] }\n[traffic]\n\
+                trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"\n\
+                session_column = \"conv\"\nturn_column = \"turn\"\nduration = \"20s\"\n";
+    let (dir, path) = super::cli::workspace(text);
+    let run = |csv: &str, out: &str| {
+        std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+        super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
+    };
+    // Two conversations, interleaved, each turn 10 s apart (each runs alone);
+    // one pass of the trace (its length is 15 s + the mean gap).
+    let out = run("time_s,conv,turn,in,out\n0,x,1,500,64\n5,y,1,500,64\n10,x,2,600,64\n15,y,2,600,64\n", "ok");
+    assert!(out.status.success(), "{}", super::cli::stderr(&out));
+    let summary = std::fs::read_to_string(dir.path().join("ok/summary.csv")).unwrap();
+    let hit: f64 = summary
+        .lines()
+        .find(|l| l.contains(",prefix_hit_frac,"))
+        .and_then(|l| l.split(',').find_map(|c| c.parse::<f64>().ok().filter(|v| *v > 0.0 && *v < 1.0)))
+        .unwrap();
+    // Turn 2 hits turn 1's 500 + 64 − 1 tokens in whole blocks of 16: 560 of 600.
+    assert!((hit - 2.0 * 560.0 / 2200.0).abs() < 1e-9, "{hit}");
+    let out = run("time_s,conv,turn,in,out\n0,x,2,500,64\n10,x,1,600,64\n", "bad");
+    let e = super::cli::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("r.csv line 3") && e.contains("turn 1 of session \"x\" comes after its turn 2"), "{e}");
+    assert!(e.contains("traffic.turn_column"), "{e}");
+}
