@@ -153,6 +153,13 @@ fn a_scale_out_shows_as_a_drop_in_the_timeline_hit_rate() {
     assert!(last[4] > 0.0 && last[4] <= 1.0, "{last:?}");
 }
 
+/// `spotsim run` of the experiment at `path` with `r.csv` (beside it) holding
+/// `csv`, one replication, into `out`.
+fn run_with_trace(dir: &tempfile::TempDir, path: &std::path::Path, csv: &str, out: &str) -> std::process::Output {
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
+}
+
 #[test]
 fn a_requests_csv_carries_hash_ids_in_a_column() {
     let text = "[inference]\nmode = \"endpoint\"\ninstance = \"ml.g5.2xlarge\"\nengine = \"llm\"\ninitial_instances = 1\n\
@@ -161,10 +168,7 @@ fn a_requests_csv_carries_hash_ids_in_a_column() {
                 input_tokens_column = \"in\"\noutput_tokens_column = \"out\"\nhash_ids_column = \"ids\"\n\
                 hash_block_tokens = 256\nduration = \"1m\"\n";
     let (dir, path) = super::cli::workspace(text);
-    let run = |csv: &str, out: &str| {
-        std::fs::write(dir.path().join("r.csv"), csv).unwrap();
-        super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
-    };
+    let run = |csv: &str, out: &str| run_with_trace(&dir, &path, csv, out);
     let out = run("time_s,in,out,ids\n0,600,5,7;8;9\n10,600,5,7 8\n20,300,4,\n", "ok");
     assert!(out.status.success(), "{}", super::cli::stderr(&out));
     let replications = std::fs::read_to_string(dir.path().join("ok/replications.csv")).unwrap();
@@ -300,10 +304,7 @@ fn a_requests_csv_carries_sessions_and_turns() {
                 trace = \"r.csv\"\nformat = \"requests\"\ninput_tokens_column = \"in\"\noutput_tokens_column = \"out\"\n\
                 session_column = \"conv\"\nturn_column = \"turn\"\nduration = \"20s\"\n";
     let (dir, path) = super::cli::workspace(text);
-    let run = |csv: &str, out: &str| {
-        std::fs::write(dir.path().join("r.csv"), csv).unwrap();
-        super::cli::spotsim(&["run", path.to_str().unwrap(), "-n", "1", "-o", out], dir.path())
-    };
+    let run = |csv: &str, out: &str| run_with_trace(&dir, &path, csv, out);
     // Two conversations, interleaved, each turn 10 s apart (each runs alone);
     // one pass of the trace (its length is 15 s + the mean gap).
     let out = run("time_s,conv,turn,in,out\n0,x,1,500,64\n5,y,1,500,64\n10,x,2,600,64\n15,y,2,600,64\n", "ok");
