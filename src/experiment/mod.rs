@@ -1,6 +1,7 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 mod autoscaling;
+mod counts;
 mod inference;
 mod llm;
 pub mod loadtest;

@@ -14,7 +14,7 @@ use crate::scenarios::inference::traffic::tokens::MAX_TOKENS;
 const MAX_SYSTEM_PROMPTS: i64 = 1_000_000;
 
 pub(super) fn read_sessions(s: &Section) -> Result<Sessions> {
-    let count = |key: &'static str| super::llm::read_count(s, key);
+    let count = |key: &'static str| super::counts::read_count(s, key);
     let turns = count("turns")?;
     let input = count("input")?;
     let output = count("output")?;

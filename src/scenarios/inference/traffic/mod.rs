@@ -13,6 +13,7 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+pub mod counts;
 pub mod mooncake;
 pub mod prefix;
 pub mod sessions;

@@ -13,8 +13,8 @@ use rand::{Rng, RngExt};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+use super::counts::{CountDist, MAX_TOKENS};
 use super::prefix::{Prompt, Request, Segment};
-use super::tokens::{CountDist, MAX_TOKENS, Shares};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 
@@ -92,7 +92,7 @@ impl Sessions {
     /// The shares of turns whose prompt exceeds `prompt` and whose prompt +
     /// output exceeds `whole`, from 2,000 sessions drawn with `rng` (a
     /// warning's estimate: the prompts grow turn by turn).
-    pub fn shares_above<R: Rng + ?Sized>(&self, prompt: u64, whole: u64, rng: &mut R) -> Shares {
+    pub fn shares_above<R: Rng + ?Sized>(&self, prompt: u64, whole: u64, rng: &mut R) -> (f64, f64) {
         let (mut turns, mut over_prompt, mut over_whole) = (0u64, 0u64, 0u64);
         for _ in 0..2000 {
             let mut context = self.system_prompts.as_ref().map_or(0, |s| s.tokens[s.pick(rng)] as u64);
@@ -106,7 +106,7 @@ impl Sessions {
             }
         }
         let share = |k: u64| k as f64 / turns.max(1) as f64;
-        Shares { prompt: share(over_prompt), whole: share(over_whole), of: None }
+        (share(over_prompt), share(over_whole))
     }
 }
 
@@ -322,12 +322,12 @@ mod tests {
     fn the_kv_warning_share_counts_turns() {
         let mut rng = Streams::new(1, 0).rng(Purpose::Sessions);
         // Turns' prompts: 1100 or 2100, then +150 a turn; outputs 50.
-        let s = spec().shares_above(2150, 1300, &mut rng);
+        let (prompt, whole) = spec().shares_above(2150, 1300, &mut rng);
         // Whole > 1300: all 3 turns on the 2000-token prompt (1/3 of
         // sessions), turn 3 only on the 1000-token one (1150, 1300, 1450).
         let expected_whole = (1.0 / 3.0 * 3.0 + 2.0 / 3.0) / 3.0;
-        assert!((s.whole - expected_whole).abs() < 0.03, "{s:?}");
+        assert!((whole - expected_whole).abs() < 0.03, "{whole}");
         // Prompt > 2150: turns 2 and 3 of the 2000-token ones.
-        assert!((s.prompt - (1.0 / 3.0) * 2.0 / 3.0).abs() < 0.03, "{s:?}");
+        assert!((prompt - (1.0 / 3.0) * 2.0 / 3.0).abs() < 0.03, "{prompt}");
     }
 }
