@@ -43,6 +43,7 @@ EXPERIMENTS=(
   "llm-training-llama3-8b 20"
   "llm-training-llama3-70b 10"
   "staged-scale-out 5"
+  "llm-chat-sessions 1"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

@@ -700,7 +700,13 @@ fn step_note(experiment: &Experiment, p: usize) -> String {
 
 /// The closed-loop table: per point, a line per user count.
 fn render_closed(experiment: &Experiment, results: &[Vec<ClosedResult>]) -> String {
-    let mut out = format!("{}: one instance per point, users holding one request each in flight\n", experiment.name);
+    let sessions = experiment
+        .points
+        .first()
+        .and_then(|p| p.design.downcast::<crate::scenarios::inference::design::Endpoint>())
+        .is_some_and(|e| e.uses_sessions());
+    let each = if sessions { "one session each, a turn in flight or thinking" } else { "one request each in flight" };
+    let mut out = format!("{}: one instance per point, users holding {each}\n", experiment.name);
     for (p, rows) in results.iter().enumerate() {
         let label = crate::commands::recommend::report::point_label(experiment, p);
         out += &format!(

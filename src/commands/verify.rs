@@ -14,6 +14,7 @@ use crate::scenarios::inference::llm_engine::simulate as simulate_llm;
 use crate::scenarios::inference::queueing::{erlang_b, erlang_c, mm_n_mean_sojourn};
 use crate::scenarios::inference::traffic::Replay;
 use crate::scenarios::inference::traffic::prefix::{Prompt, Segment};
+use crate::scenarios::inference::traffic::sessions::{Sessions, SystemPrompts};
 use crate::scenarios::inference::traffic::tokens::{CountDist, Tokens};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 use crate::scenarios::training::llm::Recovery;
@@ -429,7 +430,7 @@ pub fn report(runner: &Runner, replications: u64, seed: u64) -> (String, usize) 
             llm_checks(seed),
         ),
         (
-            "Prefix cache: shared-prompt hit share, a cached prompt's TTFT, LRU's worst case (SPEC 2.11, exact".into(),
+            "Prefix cache: shared-prompt hit share, a cached prompt's TTFT, LRU's worst case, multi-turn sessions (SPEC 2.11, exact".into(),
             prefix_checks(seed),
         ),
     ];
@@ -793,6 +794,34 @@ pub fn prompted(gap_s: f64, rows: &[(u32, u32, Vec<Segment>)]) -> Traffic {
     }
 }
 
+/// One synthetic session arriving at time 0 with `turns` turns of `input`
+/// new tokens and `output` answer tokens each, after one system prompt of
+/// `system` tokens, `think` apart (SPEC 2.11).
+pub fn one_session(system: u32, turns: u32, input: u32, output: u32, think: SimTime) -> Traffic {
+    let duration = SimTime::from_secs_f64((think.as_secs_f64() + 60.0) * turns as f64);
+    let sessions = Sessions {
+        turns: CountDist::Constant(turns),
+        input: CountDist::Constant(input),
+        output: CountDist::Constant(output),
+        think: Dist::Constant(think),
+        system_prompts: Some(SystemPrompts::zipf(vec![system], 0.0)),
+    };
+    Traffic {
+        source: TrafficSource::Requests {
+            file: "one session".into(),
+            times: vec![0.0].into(),
+            size_column: None,
+            sizes: None,
+            // One cycle longer than the run: one session.
+            length: 2.0 * duration.as_secs_f64(),
+            replay: Replay::AsIs,
+        },
+        scale: 1.0,
+        duration,
+        tokens: Some(Tokens::Sessions(std::sync::Arc::new(sessions))),
+    }
+}
+
 /// The closed-form prefill of `new` tokens after `cached` ones in KV, with
 /// its overhead, alone in its iteration (docs/prefix-caching.md), seconds.
 pub fn cached_prefill(fit: &FitMs, new: u32, cached: u32) -> f64 {
@@ -851,6 +880,39 @@ pub fn prefix_checks(seed: u64) -> Vec<Check> {
             exact: rounds_hit * 16.0 / (rounds as f64 * 17.0),
         });
     }
+    // (d) Multi-turn, no eviction: turn k's hit is turn k−1's prompt and
+    // answer in whole blocks, less its last token (never written to KV).
+    let (system, turns, input, output, b) = (1000u32, 6u32, 37u32, 50u32, 16u32);
+    let e = llm_endpoint(
+        1,
+        fit.clone(),
+        Scheduler::Vllm,
+        1_000_000,
+        one_session(system, turns, input, output, SimTime::from_secs(60)),
+    );
+    let (o, lo, _, _) = simulate_llm(&e, &crate::engine::Streams::new(seed, 0), None);
+    debug_assert_eq!(o.served, turns as f64);
+    let prompt = |k: u32| system + k * input + (k - 1) * output;
+    let hit = |k: u32| if k == 1 { 0 } else { (prompt(k - 1) + output - 1) / b * b };
+    let prompts: u32 = (1..=turns).map(prompt).sum();
+    let hits: u32 = (1..=turns).map(hit).sum();
+    checks.push(Check {
+        name: format!(
+            "prefix_hit_frac: one session of {turns} turns ({system} system, {input} new, {output} out): turn k hits \
+             turn k−1's prompt + answer − 1 in blocks of {b}"
+        ),
+        simulated: lo.prefix_values()[0],
+        sem: 0.0,
+        exact: hits as f64 / prompts as f64,
+    });
+    let ttfts: f64 = (1..=turns).map(|k| cached_prefill(&fit, prompt(k) - hit(k), hit(k))).sum();
+    checks.push(Check {
+        name: format!("ttft_s summed over the {turns} turns: each the prefill of its uncached tokens after its hit"),
+        simulated: lo.ttft_sum_s,
+        // Each TTFT rounded up to the engine's whole nanosecond.
+        sem: turns as f64 * 1e-9 / 2.0,
+        exact: ttfts,
+    });
     checks
 }
 
@@ -938,12 +1000,15 @@ mod tests {
     #[test]
     fn the_prefix_cache_meets_its_closed_forms() {
         let checks = prefix_checks(1);
-        assert_eq!(checks.len(), 4);
+        assert_eq!(checks.len(), 6);
         for c in &checks {
             assert!(c.passed() && (c.simulated - c.exact).abs() < 1e-8, "{}: {} vs {}", c.name, c.simulated, c.exact);
         }
         // Each can fail: the hit share is not the no-cache 0, nor all.
         assert!(checks[0].exact > 0.7 && checks[3].exact > 0.7 && checks[2].exact == 0.0);
+        // Whole blocks: 6256 of 7527 prompt tokens (0.8311), not the 6300
+        // (0.8370) of the previous turns' tokens themselves.
+        assert!((checks[4].exact - 6256.0 / 7527.0).abs() < 1e-12, "{}", checks[4].exact);
     }
 
     #[test]

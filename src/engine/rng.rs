@@ -39,6 +39,8 @@ pub enum Purpose {
     TokenCounts = 16,
     /// Hardware failures of an LLM training job's GPUs (SPEC 2.13).
     HardwareFailures = 17,
+    /// Synthetic sessions' system prompts, turns, tokens and think times (SPEC 2.11).
+    Sessions = 18,
 }
 
 /// The streams of one replication.

@@ -148,7 +148,10 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
     } else {
         if traffic.tokens.is_some() {
-            let key = if traffic_section.has("tokens") { "tokens" } else { "input_tokens_column" };
+            let key = ["tokens", "sessions", "input_tokens_column", "hash_ids_column"]
+                .into_iter()
+                .find(|&k| traffic_section.has(k))
+                .unwrap_or("format");
             return Err(llm::not_for_engine(
                 &traffic_section,
                 key,

@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
+use super::counts::read_count;
 use crate::base::trace_file::{CsvTable, TraceError};
 use crate::catalog::catalog;
 use crate::catalog::profile::{Profile, read_fit};
 use crate::input::InputError;
-use crate::input::section::{Result, Section, read_text};
-use crate::input::tree::{Entry, Value};
+use crate::input::section::{Result, Section};
+use crate::input::tree::Value;
 use crate::scenarios::inference::llm::roofline::{Gpu, Refusal, kv_capacity};
 use crate::scenarios::inference::llm::{
     Llm, RooflineTerms, Routing, Scheduler, StepOrigin, StepSource, StepTime, TokenSlo,
 };
 use crate::scenarios::inference::traffic::mooncake::{MOONCAKE_BLOCK_TOKENS, parse_hash_ids};
 use crate::scenarios::inference::traffic::prefix::Prompt;
-use crate::scenarios::inference::traffic::tokens::{CountDist, MAX_TOKENS, Tokens, parse_token_columns};
+use crate::scenarios::inference::traffic::tokens::{MAX_TOKENS, Tokens, parse_token_columns};
 use crate::scenarios::inference::traffic::{Traffic, TrafficSource};
 
 /// Defaults of `[inference.llm]` (docs/llm-serving.md). The scheduler is
@@ -401,6 +402,18 @@ pub(super) fn read_llm(
 pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&CsvTable>) -> Result<()> {
     let columns = (t.string("input_tokens_column")?, t.string("output_tokens_column")?);
     let drawn = t.section("tokens")?;
+    if let Some(s) = t.section("sessions")? {
+        // Sessions make every request's tokens and prompt.
+        if let Some(key) =
+            ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column"].into_iter().find(|&k| t.has(k))
+        {
+            return Err(t
+                .error(t.entry(key).expect("read"), "`sessions` gives each turn's tokens")
+                .with_hint(Some("remove it: the sessions' `input` and `output` are the per-turn counts".into())));
+        }
+        traffic.tokens = Some(Tokens::Sessions(Arc::new(super::sessions::read_sessions(&s)?)));
+        return Ok(());
+    }
     let tokens = match (columns, drawn) {
         ((None, None), None) => return Ok(()),
         ((None, None), Some(d)) => {
@@ -425,6 +438,23 @@ pub(super) fn read_tokens(t: &Section, traffic: &mut Traffic, table: Option<&Csv
             let counts = parse_token_columns(table, &input_column, &output_column)
                 .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
             debug_assert_eq!(counts.len(), times.len());
+            let session_column = t.string("session_column")?;
+            let turn_column = t.string("turn_column")?;
+            if let (None, Some(_)) = (&session_column, &turn_column) {
+                return Err(t.error(t.entry("turn_column").expect("read"), "needs `session_column` too"));
+            }
+            if let (Some(_), Some(e)) = (&session_column, t.entry("hash_ids_column")) {
+                return Err(t
+                    .error(e, "give either `hash_ids_column` or `session_column`, not both")
+                    .with_hint(Some("hash ids name the content; a session column derives it from the turns".into())));
+            }
+            if let Some(column) = session_column {
+                let prompts = super::sessions::session_prompts(table, &column, turn_column.as_deref(), &counts)
+                    .map_err(|(key, e)| t.error(t.entry(key).expect("read"), format!("{file} {e}")))?;
+                let source = format!("column `{column}`: each turn resends its session's last turn and answer");
+                traffic.tokens = Some(Tokens::Prompts { source, counts: counts.into(), prompts: prompts.into() });
+                return Ok(());
+            }
             match t.string("hash_ids_column")? {
                 None => Tokens::Columns { input_column, output_column, counts: counts.into() },
                 Some(column) => {
@@ -474,72 +504,6 @@ fn read_hash_ids(
         prompts.push((!ids.is_empty()).then_some(prompt));
     }
     Ok(prompts)
-}
-
-/// A token count: a whole number, or a distribution table.
-fn read_count(s: &Section, key: &'static str) -> Result<CountDist> {
-    let entry = s.entry(key).ok_or_else(|| s.missing(key, "a token count, or { dist = \"lognormal\", ... }"))?;
-    let whole = |n: &Entry, value: &Value| -> Result<u32> {
-        match value {
-            Value::Int(i) if (1..=MAX_TOKENS as i64).contains(i) => Ok(*i as u32),
-            _ => Err(s.error(n, format!("expected a whole number of tokens from 1 to {MAX_TOKENS}"))),
-        }
-    };
-    if !matches!(entry.node.value, Value::Table(_)) {
-        return Ok(CountDist::Constant(whole(entry, &entry.node.value)?));
-    }
-    let d = s.child(entry)?;
-    let kinds = ["constant", "lognormal", "uniform", "empirical"];
-    let kind = d.choice("dist", &kinds)?.ok_or_else(|| d.missing("dist", &format!("one of {}", kinds.join(", "))))?;
-    let count = |k: &'static str| -> Result<u32> {
-        let e = d.entry(k).ok_or_else(|| d.missing(k, "a whole number of tokens"))?;
-        match e.node.value {
-            Value::Int(i) if (1..=MAX_TOKENS as i64).contains(&i) => Ok(i as u32),
-            _ => Err(d.error(e, format!("expected a whole number of tokens from 1 to {MAX_TOKENS}"))),
-        }
-    };
-    let dist = match kind {
-        "constant" => CountDist::Constant(count("value")?),
-        "lognormal" => CountDist::LogNormal {
-            median: d.number("median", 1.0, MAX_TOKENS as f64)?.ok_or_else(|| d.missing("median", "a token count"))?,
-            sigma: d.number("sigma", 0.0, 10.0)?.ok_or_else(|| d.missing("sigma", "a number"))?,
-        },
-        "uniform" => {
-            let (min, max) = (count("min")?, count("max")?);
-            if min > max {
-                return Err(d.error(d.entry("max").expect("read"), format!("expected `max` >= `min` ({min})")));
-            }
-            CountDist::Uniform { min, max }
-        }
-        "empirical" => {
-            let file = d.string("file")?.ok_or_else(|| d.missing("file", "a CSV file of token counts, one per row"))?;
-            let e = d.entry("file").expect("read");
-            let samples = read_counts(&d, &file).map_err(|m| d.error(e, format!("{file}: {m}")))?;
-            CountDist::Empirical { file, samples }
-        }
-        _ => unreachable!("choice returns one of the options"),
-    };
-    d.finish()?;
-    Ok(dist)
-}
-
-/// One token count per row, in the first column (a header is allowed).
-fn read_counts(d: &Section, file: &str) -> std::result::Result<Arc<[u32]>, String> {
-    let text = read_text(&d.base_dir().join(file)).map_err(|e| e.to_string())?;
-    let mut samples = Vec::new();
-    for (k, record) in crate::base::trace_file::csv_records(&text).enumerate() {
-        let (line, record) = record.map_err(|e| e.to_string())?;
-        let cell = record.get(0).unwrap_or("");
-        match cell.parse::<u64>() {
-            Ok(n) if (1..=MAX_TOKENS as u64).contains(&n) => samples.push(n as u32),
-            Err(_) if k == 0 => {} // a header
-            _ => return Err(format!("line {line}: expected a token count from 1 to {MAX_TOKENS}, found \"{cell}\"")),
-        }
-    }
-    if samples.is_empty() {
-        return Err("no counts: expected one token count per row".into());
-    }
-    Ok(samples.into())
 }
 
 /// An input error at `key` of `s` (present) for a request-engine key given

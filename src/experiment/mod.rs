@@ -1,11 +1,13 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 mod autoscaling;
+mod counts;
 mod inference;
 mod llm;
 pub mod loadtest;
 pub mod objective;
 mod profile;
+mod sessions;
 pub mod spot;
 mod spot_trace;
 mod startup;

@@ -89,7 +89,7 @@ pub fn read_traffic(t: &Section, load: Load) -> Result<Traffic> {
     let mut traffic = Traffic { source, scale, duration, tokens: None };
     match prompts {
         Some(tokens) => {
-            if let Some(key) = ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column"]
+            if let Some(key) = ["tokens", "input_tokens_column", "output_tokens_column", "hash_ids_column", "sessions"]
                 .into_iter()
                 .find(|&k| t.has(k))
             {
@@ -448,6 +448,34 @@ mod tests {
                 "use `replay = \"rates\"` to scale a request trace up",
             ),
             ("[traffic]\nduration = \"1h\"\ntrace = 3\n", "`traffic.trace`: expected a string"),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 3, input = 50, output = 20 }\n",
+                "experiment.toml:4: `traffic.sessions.think`: this key is missing",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 3, input = 50, output = 20, thnk = \"5s\" }\n",
+                "did you mean `think`?",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\ntokens = { input = 5, output = 5 }\nsessions = { turns = 3, input = 50, output = 20, think = \"5s\" }\n",
+                "`traffic.tokens`: `sessions` gives each turn's tokens",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 3, input = 50, output = 20, think = \"5s\", system_prompts = { tokens = [100, 200], weights = [1] } }\n",
+                "`traffic.sessions.system_prompts.weights`: expected 2 weights >= 0, one per system prompt",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 3, input = 50, output = 20, think = \"5s\", system_prompts = { tokens = [100], count = 4 } }\n",
+                "`traffic.sessions.system_prompts.count`: `tokens` is an array",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 3, input = 50, output = 20, think = \"5s\", system_prompts = { tokens = 100 } }\n",
+                "`traffic.sessions.system_prompts.count`: this key is missing",
+            ),
+            (
+                "[traffic]\nduration = \"1h\"\nsynthetic = { mean_rps = 1 }\nsessions = { turns = 0, input = 50, output = 20, think = \"5s\" }\n",
+                "`traffic.sessions.turns`: expected a whole number",
+            ),
         ];
         for (text, want) in cases {
             let e = error(d, text);

@@ -180,10 +180,36 @@ pub static LLM_ZERO_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [LLM
 /// prompt tokens prefilled, and the cache's mean share of the KV blocks.
 pub const PREFIX_EXTRA: [&str; 3] = ["prefix_hit_frac", "prefill_tokens", "prefix_cache_occupancy_mean"];
 
+/// What an LLM design with synthetic sessions reports after `PREFIX_EXTRA`
+/// (SPEC 2.11): counted sessions, the share completed, completed sessions'
+/// time, and TTFT by turn (the last bucket is turn 5 and later).
+pub const SESSION_EXTRA: [&str; 15] = [
+    "sessions",
+    "session_completed_frac",
+    "session_time_mean_s",
+    "session_time_p50_s",
+    "session_time_p99_s",
+    "ttft_p50_turn1_ms",
+    "ttft_p99_turn1_ms",
+    "ttft_p50_turn2_ms",
+    "ttft_p99_turn2_ms",
+    "ttft_p50_turn3_ms",
+    "ttft_p99_turn3_ms",
+    "ttft_p50_turn4_ms",
+    "ttft_p99_turn4_ms",
+    "ttft_p50_turn5plus_ms",
+    "ttft_p99_turn5plus_ms",
+];
+
 /// `LLM_METRICS`, then `PREFIX_EXTRA`; and with `ZERO_EXTRA` between.
 pub static LLM_PREFIX_METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| [LLM_METRICS, &PREFIX_EXTRA].concat());
 pub static LLM_ZERO_PREFIX_METRICS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| [LLM_METRICS, &ZERO_EXTRA, &PREFIX_EXTRA].concat());
+/// The same two with `SESSION_EXTRA` last.
+pub static LLM_SESSION_METRICS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| [LLM_METRICS, &PREFIX_EXTRA, &SESSION_EXTRA].concat());
+pub static LLM_ZERO_SESSION_METRICS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| [LLM_METRICS, &ZERO_EXTRA, &PREFIX_EXTRA, &SESSION_EXTRA].concat());
 
 /// What the capacity side of a replication adds to the request metrics:
 /// instances for an endpoint, containers for serverless.
@@ -453,13 +479,15 @@ impl Endpoint {
     }
 
     fn base_metric_names(&self) -> &'static [&'static str] {
-        match (self.llm.is_some(), self.zero_metrics(), self.uses_prefixes()) {
-            (false, false, _) => METRICS,
-            (false, true, _) => ZERO_METRICS.as_slice(),
-            (true, false, false) => LLM_METRICS,
-            (true, true, false) => LLM_ZERO_METRICS.as_slice(),
-            (true, false, true) => LLM_PREFIX_METRICS.as_slice(),
-            (true, true, true) => LLM_ZERO_PREFIX_METRICS.as_slice(),
+        match (self.llm.is_some(), self.zero_metrics(), self.uses_prefixes(), self.uses_sessions()) {
+            (false, false, ..) => METRICS,
+            (false, true, ..) => ZERO_METRICS.as_slice(),
+            (true, false, false, _) => LLM_METRICS,
+            (true, true, false, _) => LLM_ZERO_METRICS.as_slice(),
+            (true, false, true, false) => LLM_PREFIX_METRICS.as_slice(),
+            (true, true, true, false) => LLM_ZERO_PREFIX_METRICS.as_slice(),
+            (true, false, true, true) => LLM_SESSION_METRICS.as_slice(),
+            (true, true, true, true) => LLM_ZERO_SESSION_METRICS.as_slice(),
         }
     }
 
@@ -467,6 +495,12 @@ impl Endpoint {
     /// the prefix cache's metrics and timeline columns.
     pub fn uses_prefixes(&self) -> bool {
         self.llm.is_some() && self.traffic.carries_prompts()
+    }
+
+    /// Whether an LLM design's traffic is synthetic sessions: it reports
+    /// `SESSION_EXTRA` too.
+    pub fn uses_sessions(&self) -> bool {
+        self.llm.is_some() && self.traffic.sessions().is_some()
     }
 
     /// An arrival with no free worker, `waiting` queued and `in_service`

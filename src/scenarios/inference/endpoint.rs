@@ -2,8 +2,8 @@
 
 use super::design::{
     CapacitySummary, Endpoint, Fidelity, LLM_PREFIX_TIMELINE_COLUMNS, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode,
-    Outcome, PREFIX_EXTRA, STARTUP_METRICS, STARTUP_TIMELINE_COLUMNS, ScaleOutSummary, TIMELINE_COLUMNS, TimelineRow,
-    quantile_over_arrivals, timeline_values, with_columns,
+    Outcome, PREFIX_EXTRA, SESSION_EXTRA, STARTUP_METRICS, STARTUP_TIMELINE_COLUMNS, ScaleOutSummary, TIMELINE_COLUMNS,
+    TimelineRow, quantile_over_arrivals, timeline_values, with_columns,
 };
 use super::traffic::TrafficSource;
 use super::{fluid, llm_engine, request, serverless};
@@ -143,11 +143,19 @@ impl Model for Endpoint {
             let (llm_tail, zero_tail) = tail.split_at_mut(LLM_TAIL);
             let gpu_hours = c.instance_hours * f64::from(llm.replicas * llm.gpus_per_replica);
             llm_tail.copy_from_slice(&lo.values(&o, window, c.cost_usd, gpu_hours));
-            let (zero_tail, prefix_tail) =
-                zero_tail.split_at_mut(zero_tail.len() - if self.uses_prefixes() { PREFIX_EXTRA.len() } else { 0 });
+            let extra = |on: bool, n: usize| if on { n } else { 0 };
+            let (zero_tail, prefix_tail) = zero_tail.split_at_mut(
+                zero_tail.len()
+                    - extra(self.uses_prefixes(), PREFIX_EXTRA.len())
+                    - extra(self.uses_sessions(), SESSION_EXTRA.len()),
+            );
             zero_values(&o, &c, zero_tail);
+            let (prefix_tail, session_tail) = prefix_tail.split_at_mut(extra(self.uses_prefixes(), PREFIX_EXTRA.len()));
             if !prefix_tail.is_empty() {
                 prefix_tail.copy_from_slice(&lo.prefix_values());
+            }
+            if !session_tail.is_empty() {
+                session_tail.copy_from_slice(&lo.sessions.values());
             }
             scale_out_values(&c, self.fidelity, startup_out);
             return;

@@ -16,9 +16,10 @@ use super::llm::prefix_cache::{Content, OWN_CONTENT, PrefixCache, Runs};
 use super::llm::replica::{Leave, Limits, Replica, Seq, Seqs, State, Totals, ps_to_time, time_to_ps};
 use super::llm::{Llm, Routing};
 use super::traffic::prefix::Request;
+use super::traffic::sessions::{Conversations, Ended};
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
-use crate::engine::{EventQueue, Purpose, Streams};
+use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::scenarios::inference::control::{Changes, Control};
 use crate::scenarios::inference::design::{
     Admission, ArrivalFeed, Endpoint, FirstIndex, LLM_TAIL, Mode, Outcome, PeriodCounts, TimelineRow,
@@ -35,11 +36,15 @@ struct Held {
     /// Its session, and with prefix caching its content as runs.
     session: Option<u64>,
     content: Option<Arc<Runs>>,
+    /// A synthetic session's turn: the session's slot in `Conversations`.
+    turn_of: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Event {
     Arrival,
+    /// A synthetic session's next turn (its slot in `Conversations`).
+    Turn(u32),
     Wake {
         replica: u32,
         generation: u32,
@@ -113,6 +118,13 @@ struct Sim<'a> {
     period_hits: (u64, u64),
     /// Cache occupancy sampled at period ends: sum and count.
     occupancy: (f64, f64),
+    /// Synthetic sessions in progress, their draws, the session of each
+    /// placed turn (by sequence slot), and sessions ended since the last
+    /// event (a closed loop's users start new ones).
+    conversations: Option<Conversations>,
+    session_rng: SimRng,
+    turn_of: HashMap<u32, u32>,
+    sessions_ended: u32,
 }
 
 /// One replication of an LLM endpoint: the request counters, the LLM
@@ -173,6 +185,10 @@ pub fn simulate(
         contents: 0,
         period_hits: (0, 0),
         occupancy: (0.0, 0.0),
+        conversations: ep.traffic.sessions().map(|s| Conversations::new(s.clone())),
+        session_rng: streams.rng(Purpose::Sessions),
+        turn_of: HashMap::new(),
+        sessions_ended: 0,
     };
     for id in 0..sim.control.fleet.instances.len() {
         sim.add_replicas(id, SimTime::ZERO);
@@ -200,10 +216,24 @@ pub fn simulate(
             Event::Arrival => {
                 ticker.tick();
                 let row = feed.arrive_row(&mut sim.queue, Event::Arrival);
-                let tokens = ep.traffic.tokens.as_ref().expect("an LLM design has token counts");
-                let request = tokens.request(row, &mut token_rng);
                 sim.expire(now);
-                sim.arrive(now, request);
+                if let Some(c) = sim.conversations.as_mut() {
+                    let counted = now >= ep.warmup;
+                    sim.lo.sessions.started += f64::from(u8::from(counted));
+                    let (slot, request) = c.start(now, counted, &mut sim.session_rng);
+                    sim.arrive(now, request, Some(slot));
+                } else {
+                    let tokens = ep.traffic.tokens.as_ref().expect("an LLM design has token counts");
+                    let request = tokens.request(row, &mut token_rng);
+                    sim.arrive(now, request, None);
+                }
+            }
+            Event::Turn(slot) => {
+                ticker.tick();
+                sim.expire(now);
+                let c = sim.conversations.as_mut().expect("turns come from sessions");
+                let request = c.next_turn(slot, &mut sim.session_rng);
+                sim.arrive(now, request, Some(slot));
             }
             Event::Wake { replica, generation } => {
                 let r = &mut sim.replicas[replica as usize];
@@ -257,7 +287,10 @@ pub fn simulate(
                 }
             }
         }
-        for _ in 0..std::mem::take(&mut sim.left) {
+        // A closed loop's user is a request, or with sessions a session.
+        let left = std::mem::take(&mut sim.left);
+        let ended = std::mem::take(&mut sim.sessions_ended);
+        for _ in 0..if sim.conversations.is_some() { ended } else { left } {
             feed.finished(&mut sim.queue, Event::Arrival, now);
         }
         sim.wake_control();
@@ -333,7 +366,7 @@ impl Sim<'_> {
         }
     }
 
-    fn arrive(&mut self, now: SimTime, request: Request) {
+    fn arrive(&mut self, now: SimTime, request: Request, turn_of: Option<u32>) {
         let Request { input, output, prompt } = request;
         let counted = self.outcome.arrival(now, self.ep.warmup);
         if counted && output >= 2 {
@@ -347,7 +380,7 @@ impl Sim<'_> {
             let content = Content { segments: p.segments.clone(), input, own, answer: p.answer.unwrap_or(own | 1) };
             content.runs(input as u64 + output as u64 - 1)
         });
-        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), content };
+        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), content, turn_of };
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
@@ -381,6 +414,9 @@ impl Sim<'_> {
             refused => {
                 if self.outcome.refuse(refused, counted) {
                     self.period.rejected += 1.0;
+                }
+                if let Some(slot) = turn_of {
+                    self.session_ended(slot, Ended::Unfinished);
                 }
             }
         }
@@ -440,6 +476,9 @@ impl Sim<'_> {
         let id = self.seqs.insert(Seq::new(self.serial, h.arrival, h.input, h.output, h.counted, target));
         if let (Some(content), Some(cache)) = (h.content, self.replicas[target as usize].cache.as_mut()) {
             cache.attach(id, content);
+        }
+        if let Some(slot) = h.turn_of {
+            self.turn_of.insert(id, slot);
         }
         self.deadlines.push_back((id, self.serial));
         self.control.fleet.occupy(self.replicas[target as usize].instance as usize);
@@ -505,6 +544,26 @@ impl Sim<'_> {
                 self.lo.input_tokens += s.input as f64;
             }
         }
+        if let Some(slot) = self.turn_of.remove(&id) {
+            let c = self.conversations.as_mut().expect("turns come from sessions");
+            let (turn, counted) = c.turn(slot);
+            if latency > self.ep.timeout {
+                self.session_ended(slot, Ended::Unfinished);
+            } else {
+                if s.counted && counted {
+                    self.lo.sessions.ttft(turn, ttft);
+                }
+                match c.answered(slot, s.output, now, &mut self.session_rng) {
+                    Ok(think) if now + think < self.ep.traffic.duration => {
+                        self.queue.schedule(now + think, Event::Turn(slot));
+                    }
+                    // The traffic ends before the next turn: not sent, and
+                    // a closed loop's user, still in it, starts no other.
+                    Ok(_) => c.end(slot),
+                    Err(ended) => self.session_ended(slot, ended),
+                }
+            }
+        }
         self.gone(id, now, false);
     }
 
@@ -517,12 +576,28 @@ impl Sim<'_> {
         }
         self.outstanding -= 1;
         self.left += 1;
+        if let Some(slot) = self.turn_of.remove(&id) {
+            self.session_ended(slot, Ended::Unfinished);
+        }
         let instance = self.replicas[s.replica as usize].instance as usize;
         self.control.fleet.release(instance, now);
         if !self.control.fleet.instances[instance].alive() {
             self.retire(instance);
         }
         self.seqs.remove(id);
+    }
+
+    /// Session `slot` ended as `how`.
+    fn session_ended(&mut self, slot: u32, how: Ended) {
+        match how {
+            Ended::Completed { time, counted } => {
+                if counted {
+                    self.lo.sessions.completed(time);
+                }
+            }
+            Ended::Unfinished => self.conversations.as_mut().expect("turns come from sessions").end(slot),
+        }
+        self.sessions_ended += 1;
     }
 
     /// A drained instance ended: its (idle) replicas go.
@@ -568,6 +643,9 @@ impl Sim<'_> {
             }
             self.outstanding -= 1;
             self.left += 1;
+            if let Some(slot) = self.turn_of.remove(&seq) {
+                self.session_ended(slot, Ended::Unfinished);
+            }
             self.seqs.remove(seq);
         }
     }
@@ -654,6 +732,73 @@ pub struct LlmOutcome {
     pub prefill_tokens: f64,
     /// Mean over period ends of the cached blocks over the KV blocks.
     pub cache_occupancy: f64,
+    pub sessions: SessionOutcome,
+}
+
+/// TTFT is kept for turns 1 to `TURN_BUCKETS`, the last holding every later turn.
+pub const TURN_BUCKETS: usize = 5;
+
+/// Synthetic sessions' counters (the metrics of `design::SESSION_EXTRA`).
+pub struct SessionOutcome {
+    /// Counted sessions: those whose first turn is counted.
+    pub started: f64,
+    pub completed: f64,
+    /// Of completed sessions, milliseconds.
+    pub time_ms: Histogram<u64>,
+    pub time_sum_s: f64,
+    /// TTFT of served counted turns by turn, microseconds.
+    pub ttft_us: [Histogram<u64>; TURN_BUCKETS],
+}
+
+impl SessionOutcome {
+    fn new() -> Self {
+        SessionOutcome {
+            started: 0.0,
+            completed: 0.0,
+            time_ms: latency_histogram(),
+            time_sum_s: 0.0,
+            ttft_us: std::array::from_fn(|_| latency_histogram()),
+        }
+    }
+
+    fn ttft(&mut self, turn: u32, ttft: SimTime) {
+        self.ttft_us[(turn as usize).clamp(1, TURN_BUCKETS) - 1].saturating_record(micros(ttft));
+    }
+
+    fn completed(&mut self, time: SimTime) {
+        self.completed += 1.0;
+        self.time_ms.saturating_record((time.as_nanos() / 1_000_000).max(1));
+        self.time_sum_s += time.as_secs_f64();
+    }
+
+    fn add(&mut self, other: &SessionOutcome) {
+        self.started += other.started;
+        self.completed += other.completed;
+        self.time_ms.add(&other.time_ms).expect("same bounds");
+        self.time_sum_s += other.time_sum_s;
+        for (a, b) in self.ttft_us.iter_mut().zip(&other.ttft_us) {
+            a.add(b).expect("same bounds");
+        }
+    }
+
+    /// The metrics of `design::SESSION_EXTRA`, in order.
+    pub fn values(&self) -> Vec<f64> {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        let q = |h: &Histogram<u64>, q: f64, per: f64| {
+            if h.is_empty() { f64::NAN } else { h.value_at_quantile(q) as f64 / per }
+        };
+        let mut v = vec![
+            self.started,
+            ratio(self.completed, self.started),
+            ratio(self.time_sum_s, self.completed),
+            q(&self.time_ms, 0.50, 1e3),
+            q(&self.time_ms, 0.99, 1e3),
+        ];
+        for h in &self.ttft_us {
+            v.extend([q(h, 0.50, 1e3), q(h, 0.99, 1e3)]);
+        }
+        v
+    }
 }
 
 impl LlmOutcome {
@@ -672,6 +817,7 @@ impl LlmOutcome {
             hit_tokens: 0.0,
             prefill_tokens: 0.0,
             cache_occupancy: f64::NAN,
+            sessions: SessionOutcome::new(),
         }
     }
 
@@ -688,6 +834,7 @@ impl LlmOutcome {
         self.prompt_tokens += other.prompt_tokens;
         self.hit_tokens += other.hit_tokens;
         self.prefill_tokens += other.prefill_tokens;
+        self.sessions.add(&other.sessions);
     }
 
     /// The metrics of `design::PREFIX_EXTRA`.

@@ -13,8 +13,10 @@ use rand_distr::{Distribution, Exp1, StandardNormal};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
+pub mod counts;
 pub mod mooncake;
 pub mod prefix;
+pub mod sessions;
 pub mod tokens;
 
 use crate::base::time::SimTime;
@@ -334,7 +336,15 @@ impl Traffic {
 
     /// Whether its requests carry prompts' content (SPEC 2.11).
     pub fn carries_prompts(&self) -> bool {
-        matches!(self.tokens, Some(Tokens::Prompts { .. }))
+        matches!(self.tokens, Some(Tokens::Prompts { .. } | Tokens::Sessions(_)))
+    }
+
+    /// Its synthetic sessions, if it has them.
+    pub fn sessions(&self) -> Option<&std::sync::Arc<sessions::Sessions>> {
+        match &self.tokens {
+            Some(Tokens::Sessions(s)) => Some(s),
+            _ => None,
+        }
     }
 
     fn has_token_columns(&self) -> bool {
