@@ -380,7 +380,8 @@ impl Sim<'_> {
             let content = Content { segments: p.segments.clone(), input, own, answer: p.answer.unwrap_or(own | 1) };
             content.runs(input as u64 + output as u64 - 1)
         });
-        let h = Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), content, turn_of };
+        let h =
+            Held { arrival: now, input, output, counted, session: prompt.and_then(|p| p.session), content, turn_of };
         let fleet = &self.control.fleet;
         let replicas = &self.replicas;
         self.active.retain(|&r| replicas[r as usize].alive && fleet.accepts(replicas[r as usize].instance as usize));
