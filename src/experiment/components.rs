@@ -10,7 +10,7 @@ use crate::base::time::SimTime;
 use crate::catalog::catalog;
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
-use crate::scenarios::inference::components::{Component, ComponentsEndpoint, PlacementStrategy, Resources};
+use crate::scenarios::inference::components::{Component, ComponentsEndpoint, PlacementStrategy, PoolTerms, Resources};
 use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
 use crate::spot::Market;
 
@@ -105,11 +105,7 @@ pub(super) fn read_components_endpoint(root: &Section) -> Result<ComponentsEndpo
     let mut endpoint = ComponentsEndpoint {
         instance: name,
         price_per_hour,
-        size,
-        min_instances,
-        max_instances,
-        startup,
-        copy_startup,
+        pool: PoolTerms { size, min_instances, max_instances, startup, copy_startup },
         shared,
         components,
         names: (&[], &[]),
