@@ -2,7 +2,6 @@
 //! `ComponentsEndpoint` (SPEC 2.12, docs/inference-components.md).
 
 use super::autoscaling::read_copy_autoscaling;
-use super::inference::DEFAULT_TIMEOUT;
 use super::traffic::{Load, read_traffic};
 use super::{llm, profile};
 use crate::base::dist::Dist;
@@ -10,8 +9,9 @@ use crate::base::time::SimTime;
 use crate::catalog::catalog;
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
-use crate::scenarios::inference::components::{Component, ComponentsEndpoint, PlacementStrategy, PoolTerms, Resources};
-use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
+use crate::scenarios::inference::components::{Component, ComponentsEndpoint};
+use crate::scenarios::inference::design::{DEFAULT_TIMEOUT, Endpoint, Fidelity, Mode};
+use crate::scenarios::inference::placement::{PlacementStrategy, PoolTerms, Resources};
 use crate::spot::Market;
 
 /// A new copy on an instance with room, when the file gives no

@@ -13,11 +13,8 @@ use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section, parse_gb};
 use crate::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
 use crate::scenarios::inference::design::Serverless;
-use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
+use crate::scenarios::inference::design::{DEFAULT_TIMEOUT, Endpoint, Fidelity, Mode};
 use crate::spot::Market;
-
-/// SageMaker's real-time invocation timeout.
-pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
 
 pub(super) const SCENARIO: Scenario = Scenario {
     table: "inference",

@@ -8,9 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
-use super::components::PoolLink;
 use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
 use super::fleet::{Fleet, Placement, State};
+use super::placement::PoolLink;
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};

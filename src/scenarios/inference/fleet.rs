@@ -1,7 +1,7 @@
 //! Instances of an endpoint: launch, startup, service, draining, billing.
 //! Shared by the request-level and fluid engines.
 
-use super::components::PoolLink;
+use super::placement::PoolLink;
 use crate::base::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,12 +19,12 @@ use super::traffic::prefix::Request;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
-use crate::scenarios::inference::components::PoolLink;
 use crate::scenarios::inference::control::{Changes, Control};
 use crate::scenarios::inference::design::{
     Admission, ArrivalFeed, Endpoint, FirstIndex, LLM_TAIL, Mode, Outcome, PeriodCounts, TimelineRow,
     latency_histogram, micros, quantile_over_arrivals,
 };
+use crate::scenarios::inference::placement::PoolLink;
 
 /// An asynchronous request waiting for a replica.
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod fluid;
 pub mod llm;
 pub mod llm_engine;
+pub mod placement;
 pub mod queueing;
 pub mod request;
 pub mod serverless;
