@@ -271,7 +271,8 @@ fn parse_constraint(
     let rest = rest.strip_prefix('=').unwrap_or(rest);
     let lhs = text[..op_at].trim();
 
-    let Some((metric, statistic)) = lhs.split_once('.') else {
+    // The statistic follows the last dot: a component's metrics have one of their own.
+    let Some((metric, statistic)) = lhs.rsplit_once('.') else {
         let hint = metrics.contains(&lhs).then(|| format!("did you mean `{lhs}.mean`?"));
         return Err(at(format!(
             "expected `metric.statistic` before `{bound}`, such as `cost_usd.mean`, found \"{lhs}\""

@@ -231,3 +231,14 @@ fn a_design_without_components_is_the_single_model_endpoint() {
     assert!(e.points[0].design.downcast::<spotsim::scenarios::inference::design::Endpoint>().is_some());
     assert!(e.points[0].design.downcast::<ComponentsEndpoint>().is_none());
 }
+
+#[test]
+fn a_constraint_may_name_a_components_metric() {
+    let text = endpoint_text("", &component("m", 1, "min_copies = 1", LIGHT))
+        + "[objective]\nminimize = \"cost_usd\"\nconstraints = [\"m.ttft_p99_ms.p95 <= 1000\"]\n";
+    let e = load(&text, &[]).unwrap_or_else(|err| panic!("{err}"));
+    assert!(e.objective.is_some());
+    let bad = text.replace("m.ttft_p99_ms.p95", "n.ttft_p99_ms.p95");
+    let err = load(&bad, &[]).expect_err("no component n");
+    assert!(format!("{err}").contains("unknown metric \"n.ttft_p99_ms\""), "{err}");
+}
