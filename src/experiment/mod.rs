@@ -350,6 +350,9 @@ pub fn load_text(
             if let Some(ep) = p.design.downcast_mut::<crate::scenarios::inference::design::Endpoint>() {
                 ep.wide_metrics = true;
             }
+            if let Some(ep) = p.design.downcast_mut::<crate::scenarios::inference::components::ComponentsEndpoint>() {
+                ep.widen_metrics();
+            }
         }
     }
     // Other differences (a sweep over `inference.engine`) cannot share columns.

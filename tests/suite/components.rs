@@ -242,3 +242,26 @@ fn a_constraint_may_name_a_components_metric() {
     let err = load(&bad, &[]).expect_err("no component n");
     assert!(format!("{err}").contains("unknown metric \"n.ttft_p99_ms\""), "{err}");
 }
+
+#[test]
+fn a_sweep_into_scale_to_zero_gives_every_point_the_same_columns() {
+    let copies = "min_copies = 1\nmax_copies = 2\n\
+        autoscaling = { metric = \"invocations-per-copy\", target = 60, wake = {} }";
+    let text = endpoint_text("min_instances = 0", &component("m", 1, copies, LIGHT))
+        + "[sweep]\n\"inference.components\" = [\n  "
+        + &[(1, ""), (0, ", wake = {}")]
+            .map(|(min, wake)| {
+                format!(
+                    "[{{ name = \"m\", profile = \"llama-3-8b\", min_copies = {min}, max_copies = 2, {}, \
+                     autoscaling = {{ metric = \"invocations-per-copy\", target = 60{wake} }}, \
+                     traffic = {{ {LIGHT}, duration = \"2h\", tokens = {{ input = 100, output = 10 }} }} }}]",
+                    FIXED_LLM.trim().replace('\n', "")
+                )
+            })
+            .join(",\n  ")
+        + "\n]\n";
+    let e = load(&text, &[]).unwrap_or_else(|err| panic!("{err}"));
+    let names: Vec<_> = e.points.iter().map(|p| p.design.metrics()).collect();
+    assert_eq!(names[0], names[1]);
+    assert!(names[0].contains(&"m.no_capacity_failures"));
+}

@@ -211,6 +211,15 @@ impl ComponentsEndpoint {
         self.names = (self.metric_list(), self.timeline_columns());
     }
 
+    /// Every component reports scale to zero's metrics too: another point
+    /// of the sweep scales one to zero, and every point has the same columns.
+    pub fn widen_metrics(&mut self) {
+        for c in &mut self.components {
+            c.endpoint.wide_metrics = true;
+        }
+        self.name_columns();
+    }
+
     fn metric_list(&self) -> &'static [&'static str] {
         let mut names: Vec<String> = ENDPOINT_METRICS.iter().map(|m| m.to_string()).collect();
         for c in &self.components {
