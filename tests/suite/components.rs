@@ -265,3 +265,11 @@ fn a_sweep_into_scale_to_zero_gives_every_point_the_same_columns() {
     assert_eq!(names[0], names[1]);
     assert!(names[0].contains(&"m.no_capacity_failures"));
 }
+
+#[test]
+fn a_components_percentile_with_a_decimal_is_refused_as_one() {
+    let text = endpoint_text("", &component("m", 1, "min_copies = 1", LIGHT))
+        + "[objective]\nminimize = \"cost_usd\"\nconstraints = [\"m.ttft_p99_ms.p99.9 <= 1000\"]\n";
+    let err = load(&text, &[]).expect_err("p99.9 is not a statistic");
+    assert!(format!("{err}").contains("unknown statistic \"p99.9\""), "{err}");
+}
