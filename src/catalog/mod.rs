@@ -31,6 +31,10 @@ pub struct Source {
     pub accelerator_memory: String,
     /// Where every GPU's bandwidth, FLOP/s and interconnect come from.
     pub gpu: String,
+    /// Where every `host_to_gpu_gb_per_s` comes from.
+    pub host_to_gpu: String,
+    /// Where every `model_storage` comes from.
+    pub storage: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +71,13 @@ pub struct Instance {
     /// Dense fp8 tensor TFLOP/s per GPU, on GPUs that have fp8 tensor cores.
     #[serde(default)]
     pub gpu_fp8_tflops: Option<f64>,
+    /// Per GPU, the host-to-GPU (PCIe) bandwidth per direction in GB/s: what
+    /// loading the weights to GPU memory is bounded by.
+    #[serde(default)]
+    pub host_to_gpu_gb_per_s: Option<f64>,
+    /// Where an endpoint keeps downloaded model artifacts: "nvme" (instance
+    /// storage) or "ebs-gp2" (an EBS volume, 250 MiB/s at most).
+    pub model_storage: String,
     #[serde(default)]
     pub note: String,
 }

@@ -500,7 +500,7 @@ pub fn mmc_endpoint(instances: u32, workers: u32, rate: f64, mean_service_s: f64
         timeout: SimTime::from_hours(24),
         slo: SimTime::from_millis(200),
         initial_instances: instances,
-        startup: Dist::Constant(SimTime::from_mins(5)),
+        startup: Dist::Constant(SimTime::from_mins(5)).into(),
         fidelity: Fidelity::Request,
         step: SimTime::from_secs(1),
         warmup: SimTime::from_nanos(duration.as_nanos() / 10),
@@ -551,7 +551,7 @@ pub fn zone_endpoint(zones: u32, mttf_h: f64, mttr_h: f64, detection: Option<Sim
     let mut e = mmc_endpoint(zones, 1, 0.001, 0.01, SimTime::from_hours(hours));
     e.fidelity = Fidelity::Fluid;
     e.warmup = SimTime::ZERO;
-    e.startup = Dist::Constant(SimTime::ZERO);
+    e.startup = Dist::Constant(SimTime::ZERO).into();
     e.zones = Some(Zones {
         count: zones,
         outage: Some(Outage {

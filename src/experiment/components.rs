@@ -212,7 +212,7 @@ fn read_component(c: &Section, instance: &str, instance_price: f64, size: Resour
         slo,
         initial_instances: initial_copies,
         // Unused: the pool times a copy's start-up.
-        startup: Dist::Constant(SimTime::ZERO),
+        startup: Dist::Constant(SimTime::ZERO).into(),
         fidelity: Fidelity::Request,
         step: SimTime::from_secs(1),
         warmup,

@@ -115,7 +115,7 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
         Some(_) => SimTime::MAX,
         None => s.positive_duration("slo")?.unwrap_or(SimTime::from_millis(200)),
     };
-    let startup = s.dist("startup")?.unwrap_or(Dist::Uniform { min: 240.0, max: 480.0 });
+    let startup = super::startup::read_startup(&s, instance.as_deref(), model_profile.as_deref())?;
     let fidelity = match s.choice("fidelity", &["request", "fluid"])? {
         Some("fluid") => Fidelity::Fluid,
         _ => Fidelity::Request,

@@ -9,6 +9,7 @@ pub mod objective;
 mod profile;
 pub mod spot;
 mod spot_trace;
+mod startup;
 mod traffic;
 mod training;
 pub mod zones;

@@ -96,7 +96,7 @@ fn autoscaled(traffic: Traffic, initial: u32, min: u32, max: u32) -> Endpoint {
     let mut e = mmc_endpoint(initial, 2, 1.0, 0.08, traffic.duration);
     e.traffic = traffic;
     e.warmup = SimTime::ZERO;
-    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(5));
+    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(5)).into();
     e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 1000.0, min, max));
     e
 }
@@ -144,7 +144,7 @@ fn a_sustained_drop_scales_in_only_after_fifteen_low_datapoints() {
 fn scale_outs_respect_the_cooldown() {
     // Overload that lasts: every scale-out is at least the cooldown apart.
     let mut e = autoscaled(step_traffic(400.0, 400.0, SimTime::from_mins(60)), 1, 1, 1000);
-    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(20));
+    e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(20)).into();
     let rows = run(&e, 1, 3);
     let outs = metric(&rows, "scale_outs")[0];
     // First possible at minute 4 (3 datapoints + delay), then at most one per 5 minutes.

@@ -139,7 +139,7 @@ fn loaded(k: u64, scheduler: Scheduler) -> Endpoint {
     e.queue_limit = 5 + 10 * (k % 2) as u32;
     if k.is_multiple_of(2) {
         e.autoscaling = Some(AutoscalingPolicy::new(ScalingMetric::InvocationsPerInstance, 60.0, 1, 4));
-        e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(2));
+        e.startup = spotsim::base::dist::Dist::Constant(SimTime::from_mins(2)).into();
     }
     e
 }

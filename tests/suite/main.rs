@@ -24,6 +24,7 @@ mod robust;
 mod scale_to_zero;
 mod serverless;
 mod shard;
+mod startup;
 mod training;
 mod verify;
 mod zones;

@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
-use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
+use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts, ScaleOutSummary};
 use super::fleet::{Fleet, Placement, State};
 use super::placement::PoolLink;
+use super::startup::Startup;
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::engine::{EventQueue, Purpose, SimRng, Streams};
@@ -85,13 +86,29 @@ struct Zones {
     rebalance: bool,
 }
 
+/// Scale-outs under way and the requests they cost: kept for designs with
+/// start-up in stages (docs/autoscaling.md "Time to capacity").
+#[derive(Default)]
+struct ScaleOutWatch {
+    /// Decisions whose capacity is not yet in service: when, and the ids of
+    /// the instances they launched (`first..end`).
+    open: Vec<(SimTime, usize, usize)>,
+    time_to_capacity_sum_s: f64,
+    closed: u32,
+    delayed: f64,
+    lost: f64,
+    period_delayed: f64,
+    period_lost: f64,
+    periods: Vec<[f64; 3]>,
+}
+
 pub struct Control {
     pub fleet: Fleet,
     autoscaler: Option<Autoscaler>,
     metric: ScalingMetric,
     period: SimTime,
     delay: SimTime,
-    startup: Dist,
+    startup: Startup,
     startup_rng: SimRng,
     events: EventQueue<Event>,
     /// The capacity the autoscaler (or the fixed design) asks for.
@@ -112,6 +129,7 @@ pub struct Control {
     /// Past the end of the window: the autoscaler no longer acts.
     closed: bool,
     wake: Option<Wake>,
+    watch: Option<ScaleOutWatch>,
 }
 
 impl Control {
@@ -162,6 +180,7 @@ impl Control {
                 checking: false,
                 wakes: 0,
             }),
+            watch: endpoint.startup.stages().map(|_| ScaleOutWatch::default()),
         };
         control.fleet.set_horizon(control.end);
         control.fleet.pool = pool;
@@ -256,6 +275,29 @@ impl Control {
             zone_outages: self.zone_outages(end) as f64,
             capacity_lost_instance_hours: self.capacity_lost_instance_hours(end),
             scale_from_zero: self.wake.as_ref().map_or(0.0, |w| w.wakes as f64),
+            scale_out: self.watch.as_mut().map(|w| ScaleOutSummary {
+                time_to_capacity_s: if w.closed == 0 { f64::NAN } else { w.time_to_capacity_sum_s / w.closed as f64 },
+                delayed: w.delayed,
+                lost: w.lost,
+                periods: std::mem::take(&mut w.periods),
+            }),
+        }
+    }
+
+    /// Whether a scale-out decision's capacity is still on its way.
+    pub fn in_scale_out(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| !w.open.is_empty())
+    }
+
+    /// A request that arrived during a scale-out could not start at once:
+    /// it waited (`lost` false) or was refused. `counted`: past the warm-up.
+    pub fn scale_out_request(&mut self, lost: bool, counted: bool) {
+        let Some(w) = self.watch.as_mut().filter(|w| !w.open.is_empty()) else { return };
+        let (total, period) =
+            if lost { (&mut w.lost, &mut w.period_lost) } else { (&mut w.delayed, &mut w.period_delayed) };
+        *period += 1.0;
+        if counted {
+            *total += 1.0;
         }
     }
 
@@ -360,6 +402,10 @@ impl Control {
             ScalingMetric::ConcurrentRequestsPerCopy | ScalingMetric::BacklogPerInstance => held_per_copy,
         };
         self.last_metric = value;
+        if let Some(w) = self.watch.as_mut() {
+            let open = if w.open.is_empty() { 0.0 } else { 1.0 };
+            w.periods.push([open, std::mem::take(&mut w.period_delayed), std::mem::take(&mut w.period_lost)]);
+        }
         if self.autoscaler.is_some() {
             self.events.schedule(now + self.delay, Event::Datapoint(value));
         }
@@ -402,6 +448,17 @@ impl Control {
             Event::Ready(id) => {
                 if self.fleet.ready(id, now) {
                     changes.ready.push(id);
+                    if let Some(w) = self.watch.as_mut() {
+                        // The first of a decision's instances to serve closes it.
+                        w.open.retain(|&(at, first, end)| {
+                            let closes = (first..end).contains(&id);
+                            if closes {
+                                w.time_to_capacity_sum_s += (now - at).as_secs_f64();
+                                w.closed += 1;
+                            }
+                            !closes
+                        });
+                    }
                     if let Some(wake) = self.wake.as_mut() {
                         wake.stranded = false;
                     }
@@ -511,6 +568,16 @@ impl Control {
         }
         self.fleet.lose(id, now);
         changes.lost.push(id);
+        self.prune_scale_outs();
+    }
+
+    /// Drops scale-outs none of whose instances is still starting (lost or
+    /// scaled in before serving): they will bring no capacity.
+    fn prune_scale_outs(&mut self) {
+        let instances = &self.fleet.instances;
+        if let Some(w) = self.watch.as_mut() {
+            w.open.retain(|&(_, first, end)| instances[first..end].iter().any(|i| i.state == State::Pending));
+        }
     }
 
     fn schedule_replace(&mut self, now: SimTime) {
@@ -540,9 +607,15 @@ impl Control {
         self.desired = desired;
         let capacity = self.fleet.capacity();
         if desired > capacity {
+            let first = self.fleet.instances.len();
             self.replace(now);
+            let end = self.fleet.instances.len();
+            if let Some(w) = self.watch.as_mut().filter(|_| end > first) {
+                w.open.push((now, first, end));
+            }
         } else if desired < capacity {
             self.fleet.scale_in(capacity - desired, now);
+            self.prune_scale_outs();
         }
     }
 
@@ -595,7 +668,7 @@ impl Control {
         };
         let id = self.fleet.launch(now, Placement { zone, spot, billed_from: granted });
         if !initial {
-            let ready = copy_ready.unwrap_or_else(|| granted + self.startup.sample(&mut self.startup_rng));
+            let ready = copy_ready.unwrap_or_else(|| granted + self.startup.instance(&mut self.startup_rng));
             self.events.schedule(ready, Event::Ready(id));
         }
         if spot {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::autoscaler::AutoscalingPolicy;
 use super::llm::Llm;
+use super::startup::Startup;
 use super::traffic::{Arrivals, Traffic};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
@@ -62,7 +63,7 @@ pub struct Endpoint {
     #[serde(skip_serializing_if = "is_never")]
     pub slo: SimTime,
     pub initial_instances: u32,
-    pub startup: Dist,
+    pub startup: Startup,
     pub fidelity: Fidelity,
     /// Step of the fluid engine.
     pub step: SimTime,
@@ -202,6 +203,40 @@ pub struct CapacitySummary {
     pub capacity_lost_instance_hours: f64,
     /// Wakes from zero instances (scale to zero, asynchronous endpoints).
     pub scale_from_zero: f64,
+    /// Designs with start-up in stages: what their scale-outs cost.
+    pub scale_out: Option<ScaleOutSummary>,
+}
+
+/// Scale-outs of a design with start-up in stages (docs/autoscaling.md).
+#[derive(Clone, Debug, Default)]
+pub struct ScaleOutSummary {
+    /// Mean time from a scale-out decision to its first instance in service.
+    pub time_to_capacity_s: f64,
+    /// Counted requests that arrived during a scale-out and waited, or were refused.
+    pub delayed: f64,
+    pub lost: f64,
+    /// Per metric period: a scale-out under way at its end (0 or 1), and
+    /// the requests it delayed and lost (all arrivals, warm-up included).
+    pub periods: Vec<[f64; 3]>,
+}
+
+/// The summary metrics and timeline columns of start-up in stages.
+pub const STARTUP_METRICS: [&str; 3] = ["time_to_capacity_s", "scale_out_delayed", "scale_out_lost"];
+pub const STARTUP_TIMELINE_COLUMNS: [&str; 3] = ["scale_out_under_way", "scale_out_delayed", "scale_out_lost"];
+
+/// `base` with `more` after it, built once per distinct pair and kept for
+/// the run (names are `'static` throughout the output code).
+pub fn with_columns(base: &'static [&'static str], more: &'static [&'static str]) -> &'static [&'static str] {
+    type Key = (usize, usize, usize);
+    static BUILT: std::sync::Mutex<Vec<(Key, &'static [&'static str])>> = std::sync::Mutex::new(Vec::new());
+    let key = (base.as_ptr() as usize, base.len(), more.as_ptr() as usize);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, names)) = built.iter().find(|(k, _)| *k == key) {
+        return names;
+    }
+    let names: &'static [&'static str] = Box::leak([base, more].concat().into_boxed_slice());
+    built.push((key, names));
+    names
 }
 
 /// The request-level counters of one replication. Counts are `f64` because
@@ -410,6 +445,17 @@ impl Endpoint {
 
     /// The metric names of this design.
     pub fn metric_names(&self) -> &'static [&'static str] {
+        let base = self.base_metric_names();
+        if self.staged_startup() { with_columns(base, &STARTUP_METRICS) } else { base }
+    }
+
+    /// Whether instances start in stages, with the scale-out metrics (a
+    /// serverless design has no instances).
+    pub fn staged_startup(&self) -> bool {
+        self.startup.stages().is_some() && self.mode != Mode::Serverless
+    }
+
+    fn base_metric_names(&self) -> &'static [&'static str] {
         match (self.llm.is_some(), self.zero_metrics(), self.uses_prefixes()) {
             (false, false, _) => METRICS,
             (false, true, _) => ZERO_METRICS.as_slice(),

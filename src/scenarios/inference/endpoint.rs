@@ -3,7 +3,8 @@
 use super::control::Control;
 use super::design::{
     CapacitySummary, Endpoint, Fidelity, LLM_PREFIX_TIMELINE_COLUMNS, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode,
-    Outcome, PREFIX_EXTRA, TIMELINE_COLUMNS, TimelineRow, quantile_over_arrivals, timeline_values,
+    Outcome, PREFIX_EXTRA, STARTUP_METRICS, STARTUP_TIMELINE_COLUMNS, ScaleOutSummary, TIMELINE_COLUMNS, TimelineRow,
+    quantile_over_arrivals, timeline_values, with_columns,
 };
 use super::traffic::TrafficSource;
 use super::{fluid, llm_engine, request, serverless};
@@ -45,10 +46,30 @@ impl Endpoint {
 
     /// Replication `streams.replication`, minute by minute.
     pub fn timeline_rows(&self, streams: Streams) -> Vec<TimelineRow> {
-        let mut rows = Vec::new();
-        self.simulate(&streams, Some(&mut rows));
-        rows
+        self.timeline_and_capacity(streams).0
     }
+
+    fn timeline_and_capacity(&self, streams: Streams) -> (Vec<TimelineRow>, CapacitySummary) {
+        let mut rows = Vec::new();
+        let capacity = self.simulate(&streams, Some(&mut rows)).1;
+        (rows, capacity)
+    }
+}
+
+/// `timeline` with the scale-out columns of start-up in stages after each
+/// row of `width` values, one set per metric period.
+fn with_scale_out(timeline: Timeline, width: usize, scale_out: Option<&ScaleOutSummary>) -> Timeline {
+    let Some(s) = scale_out else { return timeline };
+    let rows = timeline
+        .rows
+        .chunks_exact(width)
+        .enumerate()
+        .flat_map(|(i, row)| {
+            let more = s.periods.get(i).copied().unwrap_or([f64::NAN; 3]);
+            row.iter().copied().chain(more).collect::<Vec<_>>()
+        })
+        .collect();
+    Timeline { columns: with_columns(timeline.columns, &STARTUP_TIMELINE_COLUMNS), rows }
 }
 
 impl Design for Endpoint {
@@ -84,7 +105,7 @@ impl Design for Endpoint {
     fn timeline(&self, streams: Streams) -> Option<Timeline> {
         if self.llm.is_some() {
             let (mut rows, mut extra) = (Vec::new(), Vec::new());
-            llm_engine::simulate(self, &streams, Some((&mut rows, &mut extra)));
+            let mut control = llm_engine::simulate(self, &streams, Some((&mut rows, &mut extra))).2;
             let columns =
                 if self.uses_prefixes() { LLM_PREFIX_TIMELINE_COLUMNS.as_slice() } else { LLM_TIMELINE_COLUMNS };
             let more = columns.len() - TIMELINE_COLUMNS.len();
@@ -93,9 +114,12 @@ impl Design for Endpoint {
                 .zip(&extra)
                 .flat_map(|(row, extra)| row.iter().chain(&extra[..more]).copied().collect::<Vec<_>>())
                 .collect();
-            return Some(Timeline { columns, rows: values });
+            let scale_out = control.summary(self.traffic.duration).scale_out;
+            return Some(with_scale_out(Timeline { columns, rows: values }, columns.len(), scale_out.as_ref()));
         }
-        Some(Timeline { columns: TIMELINE_COLUMNS, rows: timeline_values(&self.timeline_rows(streams)) })
+        let (rows, capacity) = self.timeline_and_capacity(streams);
+        let timeline = Timeline { columns: TIMELINE_COLUMNS, rows: timeline_values(&rows) };
+        Some(with_scale_out(timeline, TIMELINE_COLUMNS.len(), capacity.scale_out.as_ref()))
     }
 
     fn profile(&self) -> Option<&crate::catalog::profile::ProfileUse> {
@@ -109,22 +133,32 @@ impl Model for Endpoint {
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
+        let staged = if self.staged_startup() { STARTUP_METRICS.len() } else { 0 };
+        let (out, startup_out) = out.split_at_mut(out.len() - staged);
         if self.llm.is_some() {
             let (o, lo, mut control, _) = llm_engine::simulate(self, &streams, None);
-            self.llm_values(&o, &lo, &mut control, out);
+            let c = self.llm_values(&o, &lo, &mut control, out);
+            scale_out_values(&c, self.fidelity, startup_out);
             return;
         }
         let (outcome, c) = self.simulate(&streams, None);
         let (head, tail) = out.split_at_mut(METRICS.len());
         request_values(&outcome, &c, head);
         zero_values(&outcome, &c, tail);
+        scale_out_values(&c, self.fidelity, startup_out);
     }
 }
 
 impl Endpoint {
     /// An LLM design's metrics (`metric_names`) into `out`, from what its
-    /// replication left.
-    pub(super) fn llm_values(&self, o: &Outcome, lo: &llm_engine::LlmOutcome, control: &mut Control, out: &mut [f64]) {
+    /// replication left; returns its capacity summary.
+    pub(super) fn llm_values(
+        &self,
+        o: &Outcome,
+        lo: &llm_engine::LlmOutcome,
+        control: &mut Control,
+        out: &mut [f64],
+    ) -> CapacitySummary {
         let llm = self.llm.as_ref().expect("an LLM design");
         let c = control.summary(self.traffic.duration);
         let window = (self.traffic.duration - self.warmup).as_secs_f64();
@@ -139,7 +173,16 @@ impl Endpoint {
         if !prefix_tail.is_empty() {
             prefix_tail.copy_from_slice(&lo.prefix_values());
         }
+        c
     }
+}
+
+/// `STARTUP_METRICS` into `out` (empty without stages). The fluid engine
+/// has no single requests to count: NaN.
+fn scale_out_values(c: &CapacitySummary, fidelity: Fidelity, out: &mut [f64]) {
+    let Some(s) = c.scale_out.as_ref().filter(|_| !out.is_empty()) else { return };
+    let (delayed, lost) = if fidelity == Fidelity::Fluid { (f64::NAN, f64::NAN) } else { (s.delayed, s.lost) };
+    out.copy_from_slice(&[s.time_to_capacity_s, delayed, lost]);
 }
 
 /// The metrics of `ZERO_EXTRA` into `out`, for a design that scales to zero

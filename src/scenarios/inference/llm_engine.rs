@@ -408,9 +408,10 @@ impl Sim<'_> {
         let waiting: u64 = self.active.iter().map(|&r| self.replicas[r as usize].waiting.len() as u64).sum();
         let queued = waiting as usize + self.held.len();
         let best = self.route(&h);
+        let at_once = best.is_some_and(|r| !self.replicas[r as usize].busy());
         let admission = if !self.llm.can_run(input, output) {
             Admission::Reject
-        } else if best.is_some_and(|r| !self.replicas[r as usize].busy()) {
+        } else if at_once {
             Admission::Wait
         } else {
             match self.ep.admit(queued, in_service) {
@@ -419,6 +420,9 @@ impl Sim<'_> {
                 admission => admission,
             }
         };
+        if !at_once {
+            self.control.scale_out_request(admission != Admission::Wait, counted);
+        }
         match admission {
             Admission::Wait if self.active.is_empty() => {
                 self.outstanding += 1;

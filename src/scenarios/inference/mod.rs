@@ -17,4 +17,5 @@ pub mod placement;
 pub mod queueing;
 pub mod request;
 pub mod serverless;
+pub mod startup;
 pub mod traffic;

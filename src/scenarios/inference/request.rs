@@ -217,7 +217,9 @@ impl Sim<'_> {
         if let Some(slot) = self.take_slot() {
             self.start(slot, now, request);
         } else {
-            match self.ep.admit(self.waiting.len(), in_service) {
+            let admission = self.ep.admit(self.waiting.len(), in_service);
+            self.control.scale_out_request(admission != Admission::Wait, counted);
+            match admission {
                 Admission::Wait => self.waiting.push_back(request),
                 refused => {
                     if self.outcome.refuse(refused, counted) {
