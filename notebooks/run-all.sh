@@ -44,6 +44,7 @@ EXPERIMENTS=(
   "llm-training-llama3-70b 10"
   "staged-scale-out 5"
   "llm-chat-sessions 1"
+  "two-models-one-endpoint 3"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

@@ -13,16 +13,19 @@ use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section, parse_gb};
 use crate::scenarios::inference::autoscaler::{AutoscalingPolicy, ScalingMetric};
 use crate::scenarios::inference::design::Serverless;
-use crate::scenarios::inference::design::{Endpoint, Fidelity, Mode};
+use crate::scenarios::inference::design::{DEFAULT_TIMEOUT, Endpoint, Fidelity, Mode};
 use crate::spot::Market;
-
-/// SageMaker's real-time invocation timeout.
-pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
 
 pub(super) const SCENARIO: Scenario = Scenario {
     table: "inference",
     uses: &["spot", "zones", "traffic"],
-    read: |root| Ok(Box::new(read_inference(root)?)),
+    read: |root| {
+        let s = root.section("inference")?.expect("the scenario's table");
+        if s.has("components") {
+            return Ok(Box::new(super::components::read_components_endpoint(root)?));
+        }
+        Ok(Box::new(read_inference(root)?))
+    },
 };
 
 fn read_inference(root: &Section) -> Result<Endpoint> {
@@ -145,7 +148,15 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     };
     let traffic = read_traffic(&traffic_section, load)?;
     let llm = if llm_engine {
-        Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
+        Some(llm::read_llm(
+            &s,
+            instance.as_deref(),
+            model_profile.as_deref(),
+            token_slo,
+            &traffic,
+            &traffic_section,
+            None,
+        )?)
     } else {
         if traffic.tokens.is_some() {
             let key = ["tokens", "sessions", "input_tokens_column", "hash_ids_column"]

@@ -1,6 +1,7 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 mod autoscaling;
+mod components;
 mod counts;
 mod inference;
 mod llm;
@@ -351,6 +352,9 @@ pub fn load_text(
         for p in &mut points {
             if let Some(ep) = p.design.downcast_mut::<crate::scenarios::inference::design::Endpoint>() {
                 ep.wide_metrics = true;
+            }
+            if let Some(ep) = p.design.downcast_mut::<crate::scenarios::inference::components::ComponentsEndpoint>() {
+                ep.widen_metrics();
             }
         }
     }

@@ -271,7 +271,17 @@ fn parse_constraint(
     let rest = rest.strip_prefix('=').unwrap_or(rest);
     let lhs = text[..op_at].trim();
 
-    let Some((metric, statistic)) = lhs.split_once('.') else {
+    // The longest metric the text starts with, else the last dot: a
+    // component's metrics have a dot of their own.
+    let known = metrics
+        .iter()
+        .filter(|m| lhs.len() > m.len() && lhs.starts_with(**m) && lhs.as_bytes()[m.len()] == b'.')
+        .max_by_key(|m| m.len());
+    let split = match known {
+        Some(m) => Some((&lhs[..m.len()], &lhs[m.len() + 1..])),
+        None => lhs.rsplit_once('.'),
+    };
+    let Some((metric, statistic)) = split else {
         let hint = metrics.contains(&lhs).then(|| format!("did you mean `{lhs}.mean`?"));
         return Err(at(format!(
             "expected `metric.statistic` before `{bound}`, such as `cost_usd.mean`, found \"{lhs}\""

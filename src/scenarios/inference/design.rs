@@ -19,6 +19,9 @@ use crate::engine::{EventQueue, Purpose, SimRng, Streams};
 use crate::spot::{Market, SpotTerms};
 use crate::zones::Zones;
 
+/// SageMaker's real-time invocation timeout: a design's default.
+pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Fidelity {

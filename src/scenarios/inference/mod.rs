@@ -5,6 +5,7 @@
 //! turns its outcome into metrics, so no engine imports another.
 
 pub mod autoscaler;
+pub mod components;
 pub mod control;
 pub mod design;
 pub mod endpoint;
@@ -12,6 +13,7 @@ pub mod fleet;
 pub mod fluid;
 pub mod llm;
 pub mod llm_engine;
+pub mod placement;
 pub mod queueing;
 pub mod request;
 pub mod serverless;
