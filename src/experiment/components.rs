@@ -1,17 +1,22 @@
 //! Reads an `[inference]` table with `[[inference.components]]` into a
 //! `ComponentsEndpoint` (SPEC 2.12, docs/inference-components.md).
 
+use std::sync::Arc;
+
 use super::autoscaling::read_copy_autoscaling;
+use super::startup::read_startup;
 use super::traffic::{Load, read_traffic};
 use super::{llm, profile};
 use crate::base::dist::Dist;
 use crate::base::time::SimTime;
 use crate::catalog::catalog;
+use crate::catalog::profile::Profile;
 use crate::input::error::did_you_mean;
 use crate::input::section::{Result, Section};
 use crate::scenarios::inference::components::{Component, ComponentsEndpoint};
 use crate::scenarios::inference::design::{DEFAULT_TIMEOUT, Endpoint, Fidelity, Mode};
 use crate::scenarios::inference::placement::{PlacementStrategy, PoolTerms, Resources};
+use crate::scenarios::inference::startup::Startup;
 use crate::spot::Market;
 
 /// A new copy on an instance with room, when the file gives no
@@ -71,8 +76,7 @@ pub(super) fn read_components_endpoint(root: &Section) -> Result<ComponentsEndpo
             format!("expected `max_instances` >= `min_instances` ({min_instances}), found {max_instances}"),
         ));
     }
-    let startup = s.dist("startup")?.unwrap_or(Dist::Uniform { min: 240.0, max: 480.0 });
-    let copy_startup = s.dist("copy_startup")?.unwrap_or(DEFAULT_COPY_STARTUP);
+    let copy_startup = s.dist("copy_startup")?;
     let shared = s.boolean("shared")?.unwrap_or(true);
     let sections = s.tables("components")?.expect("caller checked");
     if sections.is_empty() {
@@ -80,8 +84,17 @@ pub(super) fn read_components_endpoint(root: &Section) -> Result<ComponentsEndpo
         return Err(s.error(entry, "expected at least one component"));
     }
     let mut components: Vec<Component> = Vec::with_capacity(sections.len());
+    let (mut startup, mut copy_startups) = (Vec::new(), Vec::new());
     for c in &sections {
-        let component = read_component(c, &name, price_per_hour, size)?;
+        let (component, profile) = read_component(c, &name, price_per_hour, size)?;
+        // In stages, each component's weights size its own download and load.
+        let instance_startup = read_startup(&s, Some(&name), Some(&profile))?;
+        copy_startups.push(match (&copy_startup, &instance_startup) {
+            (Some(d), _) => Startup::Single(d.clone()),
+            (None, Startup::Staged(_)) => instance_startup.clone(),
+            (None, Startup::Single(_)) => Startup::Single(DEFAULT_COPY_STARTUP),
+        });
+        startup.push(instance_startup);
         if components.iter().any(|o| o.name == component.name) {
             let entry = c.entry("name").expect("read");
             return Err(c.error(entry, format!("a second component named \"{}\": names must differ", component.name)));
@@ -108,7 +121,7 @@ pub(super) fn read_components_endpoint(root: &Section) -> Result<ComponentsEndpo
     let mut endpoint = ComponentsEndpoint {
         instance: name,
         price_per_hour,
-        pool: PoolTerms { size, min_instances, max_instances, startup, copy_startup },
+        pool: PoolTerms { size, min_instances, max_instances, startup, copy_startup: copy_startups },
         shared,
         components,
         names: (&[], &[]),
@@ -117,7 +130,12 @@ pub(super) fn read_components_endpoint(root: &Section) -> Result<ComponentsEndpo
     Ok(endpoint)
 }
 
-fn read_component(c: &Section, instance: &str, instance_price: f64, size: Resources) -> Result<Component> {
+fn read_component(
+    c: &Section,
+    instance: &str,
+    instance_price: f64,
+    size: Resources,
+) -> Result<(Component, Arc<Profile>)> {
     let name = c.string("name")?.ok_or_else(|| c.missing("name", "the component's name, such as \"llama-3-8b\""))?;
     if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
         let entry = c.entry("name").expect("read");
@@ -227,5 +245,7 @@ fn read_component(c: &Section, instance: &str, instance_price: f64, size: Resour
         wide_metrics: false,
         llm: Some(llm),
     };
-    Ok(Component { name, copy: Resources { gpus, cpus, memory_gib }, min_copies, max_copies, placement, endpoint })
+    let component =
+        Component { name, copy: Resources { gpus, cpus, memory_gib }, min_copies, max_copies, placement, endpoint };
+    Ok((component, profile))
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::base::dist::Dist;
+use super::startup::Startup;
 use crate::base::time::SimTime;
 use crate::engine::{Purpose, SimRng, Streams};
 
@@ -58,10 +58,12 @@ pub struct PoolTerms {
     /// Managed instance scaling's `MinInstanceCount` and `MaxInstanceCount`.
     pub min_instances: u32,
     pub max_instances: u32,
-    /// A new instance: launch to in service, its first copy loaded.
-    pub startup: Dist,
-    /// A new copy on an instance that has room (no provisioning, no image pull).
-    pub copy_startup: Dist,
+    /// Per component: a new instance, launch to in service with its first
+    /// copy loaded (`Startup::instance`).
+    pub startup: Vec<Startup>,
+    /// Per component: a new copy on an instance that has room
+    /// (`Startup::copy`: in stages, without provisioning and the image pull).
+    pub copy_startup: Vec<Startup>,
 }
 
 /// One instance of the pool.
@@ -93,8 +95,8 @@ pub struct Pool {
     size: Resources,
     min_instances: u32,
     max_instances: u32,
-    startup: Dist,
-    copy_startup: Dist,
+    startup: Vec<Startup>,
+    copy_startup: Vec<Startup>,
     startup_rng: SimRng,
     copy_rng: SimRng,
     hosts: Vec<Host>,
@@ -179,10 +181,11 @@ impl Pool {
         let (need, _) = self.demand[component];
         let (host, ready) = match self.choose(component) {
             Some(h) if initial => (h, SimTime::ZERO),
-            Some(h) => (h, self.hosts[h].ready.max(now + self.copy_startup.sample(&mut self.copy_rng))),
+            Some(h) => (h, self.hosts[h].ready.max(now + self.copy_startup[component].copy(&mut self.copy_rng))),
             None if self.alive >= self.max_instances => return None,
             None => {
-                let ready = if initial { SimTime::ZERO } else { now + self.startup.sample(&mut self.startup_rng) };
+                let ready =
+                    if initial { SimTime::ZERO } else { now + self.startup[component].instance(&mut self.startup_rng) };
                 (self.add_host(now, ready), ready)
             }
         };
@@ -256,6 +259,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::dist::Dist;
 
     fn m(x: u64) -> SimTime {
         SimTime::from_mins(x)
@@ -266,8 +270,8 @@ mod tests {
             size: Resources { gpus, cpus: 48.0, memory_gib: 192.0 },
             min_instances,
             max_instances,
-            startup: Dist::Constant(m(10)),
-            copy_startup: Dist::Constant(m(1)),
+            startup: vec![Dist::Constant(m(10)).into(); 4],
+            copy_startup: vec![Dist::Constant(m(1)).into(); 4],
         }
     }
 
@@ -308,6 +312,31 @@ mod tests {
         pool.release(0, 0, m(40));
         assert_eq!(pool.place(0, 3, m(41), false), Some(m(42)));
         assert_eq!(pool.counts(m(41)), (2, 2));
+    }
+
+    /// With start-up in stages, a copy on an instance with room is faster
+    /// than one that needs a new instance by exactly the stages it skips:
+    /// provisioning, and the image pull beside the download.
+    #[test]
+    fn a_staged_copy_skips_exactly_provisioning_and_the_pull() {
+        let secs = |x: u64| Dist::Constant(SimTime::from_secs(x));
+        let stages = Startup::Staged(Box::new(super::super::startup::Stages {
+            provision: secs(60),
+            image_pull: secs(300),
+            weights_download: secs(100),
+            weights_load: secs(20),
+            engine_init: secs(90),
+            health_check: secs(30),
+            download_share_while_pulling: 1.0,
+        }));
+        let staged = PoolTerms { startup: vec![stages.clone()], copy_startup: vec![stages], ..terms(4, 0, 10) };
+        let mut pool = Pool::new(&staged, &[copy(2, PlacementStrategy::Binpack)], &Streams::new(1, 0), 0);
+        let instance = SimTime::from_secs(60 + 300 + 20 + 90 + 30);
+        let copy_secs = SimTime::from_secs(100 + 20 + 90 + 30);
+        assert_eq!(pool.place(0, 0, m(0), false), Some(instance));
+        // The instance is in service at 500 s; a copy beside it at 10 minutes.
+        assert_eq!(pool.place(0, 1, m(10), false), Some(m(10) + copy_secs));
+        assert_eq!(instance - copy_secs, SimTime::from_secs(60 + 300 - 100));
     }
 
     #[test]
