@@ -26,6 +26,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("bert-large-pretraining", include_str!("../../models/profiles/bert-large-pretraining.toml")),
     ("llama-3-8b", include_str!("../../models/profiles/llama-3-8b.toml")),
     ("llama-3-70b", include_str!("../../models/profiles/llama-3-70b.toml")),
+    ("qwen2.5-1.5b", include_str!("../../models/profiles/qwen2.5-1.5b.toml")),
 ];
 
 /// The standard normal's 0.99 quantile: a lognormal's p99 is p50 · exp(σ · Z99).

@@ -57,6 +57,12 @@ impl Streams {
         self.rng_indexed(purpose, 0)
     }
 
+    /// The streams of member `k` of a whole (component k of an endpoint):
+    /// every purpose independent of every other member's, and of the whole's.
+    pub fn member(&self, k: u64) -> Streams {
+        Streams { seed: splitmix64(self.seed ^ splitmix64(0x636f_6d70_0000_0000 + k)), replication: self.replication }
+    }
+
     /// The stream of the `index`-th member of a purpose (zone k's outages,
     /// instance k's lifetimes); index 0 is `rng(purpose)`.
     pub fn rng_indexed(&self, purpose: Purpose, index: u64) -> SimRng {

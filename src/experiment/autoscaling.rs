@@ -28,9 +28,27 @@ const METRIC_UNITS: [&str; 4] = [
 /// `[inference.autoscaling]`; `asynchronous` for `mode = "async"`, whose
 /// wake rule is on by default.
 pub(crate) fn read_autoscaling(section: &Section, asynchronous: bool) -> Result<AutoscalingPolicy> {
+    read_policy(section, asynchronous, None)
+}
+
+/// An inference component's `[autoscaling]`: it scales copies between
+/// `min_copies` and `max_copies` (`limits`, read by the caller), on one of
+/// the per-copy metrics of SageMaker's inference components.
+pub(crate) fn read_copy_autoscaling(section: &Section, limits: (u32, u32)) -> Result<AutoscalingPolicy> {
+    for (key, instead) in [("min", "min_copies"), ("max", "max_copies")] {
+        if let Some(entry) = section.entry(key) {
+            return Err(section
+                .error(entry, "a component's copies are limited by the component's own keys")
+                .with_hint(Some(format!("write `{instead}` in the [[inference.components]] entry"))));
+        }
+    }
+    read_policy(section, false, Some(limits))
+}
+
+fn read_policy(section: &Section, asynchronous: bool, copy_limits: Option<(u32, u32)>) -> Result<AutoscalingPolicy> {
     let s = section;
     s.choice("policy", &["target-tracking"])?;
-    let metric = read_metric(s)?;
+    let metric = if copy_limits.is_some() { read_copy_metric(s)? } else { read_metric(s)? };
     let unit = METRIC_UNITS[metric as usize];
     let target = s
         .number("target", f64::MIN, f64::MAX)?
@@ -43,8 +61,13 @@ pub(crate) fn read_autoscaling(section: &Section, asynchronous: bool) -> Result<
         ));
     }
     let high_res = metric.high_resolution();
-    let min = s.integer("min", 0, MAX_INSTANCES)?.unwrap_or(1) as u32;
-    let max = s.integer("max", 1, MAX_INSTANCES)?.ok_or_else(|| s.missing("max", "the most instances to run"))? as u32;
+    let (min, max) = match copy_limits {
+        Some(limits) => limits,
+        None => (
+            s.integer("min", 0, MAX_INSTANCES)?.unwrap_or(1) as u32,
+            s.integer("max", 1, MAX_INSTANCES)?.ok_or_else(|| s.missing("max", "the most instances to run"))? as u32,
+        ),
+    };
     if max < min {
         return Err(s.error(s.entry("max").expect("read"), format!("expected `max` >= `min` ({min}), found {max}")));
     }
@@ -126,6 +149,34 @@ fn read_metric(s: &Section) -> Result<ScalingMetric> {
     ScalingMetric::from_name(text).ok_or_else(|| {
         s.error(entry, format!("expected one of {list}, found \"{text}\""))
             .with_hint(did_you_mean(text, names.iter().copied().chain(SAGEMAKER_NAMES.iter().map(|(aws, _)| *aws))))
+    })
+}
+
+/// The metrics an inference component's copies scale on: its own names
+/// and SageMaker's PredefinedMetricType values for them. Invocations per
+/// copy are counted as invocations per instance are, a copy standing for
+/// an instance.
+const COPY_METRICS: [(&str, ScalingMetric); 4] = [
+    ("concurrent-requests-per-copy", ScalingMetric::ConcurrentRequestsPerCopy),
+    ("invocations-per-copy", ScalingMetric::InvocationsPerInstance),
+    ("SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution", ScalingMetric::ConcurrentRequestsPerCopy),
+    ("SageMakerInferenceComponentInvocationsPerCopy", ScalingMetric::InvocationsPerInstance),
+];
+
+fn read_copy_metric(s: &Section) -> Result<ScalingMetric> {
+    let names = COPY_METRICS.iter().map(|(n, _)| *n);
+    let Some(text) = s.string("metric")? else {
+        return Err(s.missing("metric", "\"concurrent-requests-per-copy\" or \"invocations-per-copy\""));
+    };
+    COPY_METRICS.iter().find(|(name, _)| *name == text).map(|&(_, m)| m).ok_or_else(|| {
+        s.error(
+            s.entry("metric").expect("read"),
+            format!(
+                "expected \"concurrent-requests-per-copy\" or \"invocations-per-copy\" (a component's copies \
+                 scale on these), found \"{text}\""
+            ),
+        )
+        .with_hint(did_you_mean(&text, names))
     })
 }
 

@@ -22,7 +22,13 @@ pub const DEFAULT_TIMEOUT: SimTime = SimTime::from_secs(60);
 pub(super) const SCENARIO: Scenario = Scenario {
     table: "inference",
     uses: &["spot", "zones", "traffic"],
-    read: |root| Ok(Box::new(read_inference(root)?)),
+    read: |root| {
+        let s = root.section("inference")?.expect("the scenario's table");
+        if s.has("components") {
+            return Ok(Box::new(super::components::read_components_endpoint(root)?));
+        }
+        Ok(Box::new(read_inference(root)?))
+    },
 };
 
 fn read_inference(root: &Section) -> Result<Endpoint> {
@@ -145,7 +151,15 @@ fn read_inference(root: &Section) -> Result<Endpoint> {
     };
     let traffic = read_traffic(&traffic_section, load)?;
     let llm = if llm_engine {
-        Some(llm::read_llm(&s, instance.as_deref(), model_profile.as_deref(), token_slo, &traffic, &traffic_section)?)
+        Some(llm::read_llm(
+            &s,
+            instance.as_deref(),
+            model_profile.as_deref(),
+            token_slo,
+            &traffic,
+            &traffic_section,
+            None,
+        )?)
     } else {
         if traffic.tokens.is_some() {
             let key = if traffic_section.has("tokens") { "tokens" } else { "input_tokens_column" };

@@ -87,6 +87,7 @@ pub(super) fn read_llm(
     slo: Option<TokenSlo>,
     traffic: &Traffic,
     traffic_section: &Section,
+    copy_gpus: Option<u32>,
 ) -> Result<Llm> {
     // Without the table, every key takes its default.
     static EMPTY: crate::input::tree::Table = crate::input::tree::Table { entries: Vec::new() };
@@ -100,7 +101,15 @@ pub(super) fn read_llm(
         if s.has("llm") { l.missing(key, expected) } else { s.missing("llm", &format!("`{key}`: {expected}")) }
     };
     let kind = instance.and_then(|name| catalog().find(name));
-    let gpus = kind.map_or(1, |k| k.gpus.max(1));
+    // An inference component's copy is one replica on the GPUs it reserves.
+    if copy_gpus.is_some()
+        && let Some(entry) = l.entry("replicas")
+    {
+        return Err(l
+            .error(entry, "a component's copy is one replica")
+            .with_hint(Some("set the GPUs of each copy with `gpus` in its [[inference.components]] entry".into())));
+    }
+    let gpus = copy_gpus.unwrap_or_else(|| kind.map_or(1, |k| k.gpus.max(1)));
     let replicas = l.integer("replicas", 1, 1024)?.unwrap_or(1) as u32;
     if !gpus.is_multiple_of(replicas) {
         let divisors: Vec<String> = (1..=gpus).filter(|d| gpus.is_multiple_of(*d)).map(|d| d.to_string()).collect();
@@ -145,9 +154,10 @@ pub(super) fn read_llm(
     };
     let model = profile.and_then(|p| p.model);
     let gpu = kind.filter(|k| k.gpus > 0).map(Gpu::of);
-    let at_instance = |message: String| match s.entry("instance") {
+    let blamed = if copy_gpus.is_some() { "gpus" } else { "instance" };
+    let at_instance = |message: String| match s.entry(blamed) {
         Some(e) => s.error(e, message),
-        None => s.missing("instance", &message),
+        None => s.missing(blamed, &message),
     };
     // The weights must fit a replica, whatever the KV capacity.
     // vLLM profiles its activation peak at the iteration's token budget.

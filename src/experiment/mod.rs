@@ -1,6 +1,7 @@
 //! Experiment files: schema, defaults and units, `--set` overrides, sweeps.
 
 mod autoscaling;
+mod components;
 mod inference;
 mod llm;
 pub mod loadtest;

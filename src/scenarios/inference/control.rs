@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::autoscaler::{Autoscaler, ScalingMetric, WakeRule};
+use super::components::PoolLink;
 use super::design::{CapacitySummary, Endpoint, Mode, PeriodCounts};
 use super::fleet::{Fleet, Placement, State};
 use crate::base::dist::Dist;
@@ -114,7 +115,9 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(endpoint: &Endpoint, streams: &Streams) -> Self {
+    /// `pool`: the fleet's instances are an inference component's copies,
+    /// placed on that pool's instances.
+    pub fn new(endpoint: &Endpoint, streams: &Streams, pool: Option<PoolLink>) -> Self {
         let policy = endpoint.autoscaling.as_ref();
         let zones_design = endpoint.zones.as_ref();
         let count = zones_design.map_or(1, |z| z.count);
@@ -161,6 +164,7 @@ impl Control {
             }),
         };
         control.fleet.set_horizon(control.end);
+        control.fleet.pool = pool;
         // The initial fleet is in service at time zero, spread over the zones.
         for _ in 0..endpoint.initial_instances {
             if let Some(id) = control.launch(SimTime::ZERO, None, true) {
@@ -582,9 +586,16 @@ impl Control {
                 }
             }
         }
+        // A copy's start-up depends on whether an instance has room for it.
+        let copy_ready = match self.fleet.pool.clone() {
+            Some(link) => {
+                Some(link.pool.borrow_mut().place(link.component, self.fleet.instances.len(), now, initial)?)
+            }
+            None => None,
+        };
         let id = self.fleet.launch(now, Placement { zone, spot, billed_from: granted });
         if !initial {
-            let ready = granted + self.startup.sample(&mut self.startup_rng);
+            let ready = copy_ready.unwrap_or_else(|| granted + self.startup.sample(&mut self.startup_rng));
             self.events.schedule(ready, Event::Ready(id));
         }
         if spot {

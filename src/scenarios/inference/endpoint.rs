@@ -1,5 +1,6 @@
 //! An endpoint design as a model: which engine runs it, and its metrics.
 
+use super::control::Control;
 use super::design::{
     CapacitySummary, Endpoint, Fidelity, LLM_PREFIX_TIMELINE_COLUMNS, LLM_TAIL, LLM_TIMELINE_COLUMNS, METRICS, Mode,
     Outcome, PREFIX_EXTRA, TIMELINE_COLUMNS, TimelineRow, quantile_over_arrivals, timeline_values,
@@ -108,27 +109,36 @@ impl Model for Endpoint {
     }
 
     fn replicate(&self, streams: Streams, out: &mut [f64]) {
-        if let Some(llm) = &self.llm {
+        if self.llm.is_some() {
             let (o, lo, mut control, _) = llm_engine::simulate(self, &streams, None);
-            let c = control.summary(self.traffic.duration);
-            let window = (self.traffic.duration - self.warmup).as_secs_f64();
-            let (head, tail) = out.split_at_mut(METRICS.len());
-            request_values(&o, &c, head);
-            let (llm_tail, zero_tail) = tail.split_at_mut(LLM_TAIL);
-            let gpu_hours = c.instance_hours * f64::from(llm.replicas * llm.gpus_per_replica);
-            llm_tail.copy_from_slice(&lo.values(&o, window, c.cost_usd, gpu_hours));
-            let (zero_tail, prefix_tail) =
-                zero_tail.split_at_mut(zero_tail.len() - if self.uses_prefixes() { PREFIX_EXTRA.len() } else { 0 });
-            zero_values(&o, &c, zero_tail);
-            if !prefix_tail.is_empty() {
-                prefix_tail.copy_from_slice(&lo.prefix_values());
-            }
+            self.llm_values(&o, &lo, &mut control, out);
             return;
         }
         let (outcome, c) = self.simulate(&streams, None);
         let (head, tail) = out.split_at_mut(METRICS.len());
         request_values(&outcome, &c, head);
         zero_values(&outcome, &c, tail);
+    }
+}
+
+impl Endpoint {
+    /// An LLM design's metrics (`metric_names`) into `out`, from what its
+    /// replication left.
+    pub(super) fn llm_values(&self, o: &Outcome, lo: &llm_engine::LlmOutcome, control: &mut Control, out: &mut [f64]) {
+        let llm = self.llm.as_ref().expect("an LLM design");
+        let c = control.summary(self.traffic.duration);
+        let window = (self.traffic.duration - self.warmup).as_secs_f64();
+        let (head, tail) = out.split_at_mut(METRICS.len());
+        request_values(o, &c, head);
+        let (llm_tail, zero_tail) = tail.split_at_mut(LLM_TAIL);
+        let gpu_hours = c.instance_hours * f64::from(llm.replicas * llm.gpus_per_replica);
+        llm_tail.copy_from_slice(&lo.values(o, window, c.cost_usd, gpu_hours));
+        let (zero_tail, prefix_tail) =
+            zero_tail.split_at_mut(zero_tail.len() - if self.uses_prefixes() { PREFIX_EXTRA.len() } else { 0 });
+        zero_values(o, &c, zero_tail);
+        if !prefix_tail.is_empty() {
+            prefix_tail.copy_from_slice(&lo.prefix_values());
+        }
     }
 }
 

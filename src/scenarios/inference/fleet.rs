@@ -1,6 +1,7 @@
 //! Instances of an endpoint: launch, startup, service, draining, billing.
 //! Shared by the request-level and fluid engines.
 
+use super::components::PoolLink;
 use crate::base::time::SimTime;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct Fleet {
     max_in_service: u32,
     /// The integrals stop here (the end of the window); `None`: no end.
     horizon: Option<SimTime>,
+    /// The instances are an inference component's copies on this pool,
+    /// which frees a copy's room when it ends.
+    pub pool: Option<PoolLink>,
 }
 
 impl Fleet {
@@ -203,6 +207,9 @@ impl Fleet {
         let inst = &mut self.instances[id];
         inst.state = State::Terminated;
         inst.ended = now;
+        if let Some(link) = &self.pool {
+            link.pool.borrow_mut().release(link.component, id, now);
+        }
     }
 
     /// A request starts on `id`.

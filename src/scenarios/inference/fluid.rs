@@ -177,7 +177,7 @@ impl Quadrature {
 pub fn simulate(ep: &Endpoint, streams: &Streams, mut timeline: Option<&mut Vec<TimelineRow>>) -> (Outcome, Control) {
     let end = ep.traffic.duration;
     let profile = ep.traffic.profile(streams);
-    let mut control = Control::new(ep, streams);
+    let mut control = Control::new(ep, streams, None);
     let mut outcome = Outcome::new();
     let mut latency = Quadrature::new(ep, timeline.is_some());
     let mu = 1.0 / ep.mean_service_s().max(1e-12);

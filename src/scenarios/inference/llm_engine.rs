@@ -19,6 +19,7 @@ use super::traffic::prefix::Request;
 use crate::base::time::SimTime;
 use crate::engine::progress::Ticker;
 use crate::engine::{EventQueue, Purpose, Streams};
+use crate::scenarios::inference::components::PoolLink;
 use crate::scenarios::inference::control::{Changes, Control};
 use crate::scenarios::inference::design::{
     Admission, ArrivalFeed, Endpoint, FirstIndex, LLM_TAIL, Mode, Outcome, PeriodCounts, TimelineRow,
@@ -121,72 +122,119 @@ struct Sim<'a> {
 pub fn simulate(
     ep: &Endpoint,
     streams: &Streams,
-    mut timeline: Option<(&mut Vec<TimelineRow>, &mut Vec<ExtraRow>)>,
+    timeline: Option<(&mut Vec<TimelineRow>, &mut Vec<ExtraRow>)>,
 ) -> (Outcome, LlmOutcome, Control, LittleNanos) {
-    let llm = ep.llm.as_ref().expect("an LLM design");
-    let end = ep.traffic.duration;
-    let control = Control::new(ep, streams);
-    let period = control.period();
-    let mut sim = Sim {
-        ep,
-        llm,
-        limits: Limits {
-            scheduler: llm.scheduler,
-            chunk: llm.chunk as u64,
-            max_seqs: llm.max_seqs as u64,
-            max_batched_tokens: llm.max_batched_tokens as u64,
-            kv_tokens: llm.kv_tokens,
-            step: llm.step,
-            timeout: ep.timeout,
-            single_steps: llm.single_steps,
-        },
-        queue: EventQueue::new(),
-        control,
-        changes: Changes::default(),
-        control_wakeup: SimTime::MAX,
-        outcome: Outcome::new(),
-        lo: LlmOutcome::new(),
-        acct: LittleNanos::default(),
-        seqs: Seqs::default(),
-        replicas: Vec::new(),
-        first_replica: FirstIndex::default(),
-        active: Vec::new(),
-        leaving: Vec::new(),
-        deadlines: VecDeque::new(),
-        held: VecDeque::new(),
-        zero_metrics: ep.zero_metrics(),
-        serial: 0,
-        totals: Totals::default(),
-        outstanding: 0,
-        busy: 0,
-        alive: 0,
-        last_event: SimTime::ZERO,
-        busy_area: 0,
-        alive_area: 0,
-        period: PeriodCounts::default(),
-        period_busy_area: 0,
-        left: 0,
-        period_mark: (0, 0, 0),
-        period_latency: timeline.as_ref().map(|_| latency_histogram()),
-        period_ttft: timeline.as_ref().map(|_| latency_histogram()),
-        affinity: HashMap::new(),
-        contents: 0,
-        period_hits: (0, 0),
-        occupancy: (0.0, 0.0),
-    };
-    for id in 0..sim.control.fleet.instances.len() {
-        sim.add_replicas(id, SimTime::ZERO);
-    }
-    let mut token_rng = streams.rng(Purpose::TokenCounts);
-    let mut feed = ArrivalFeed::start(ep, streams, &mut sim.queue, Event::Arrival);
-    if period <= end {
-        sim.queue.schedule(period, Event::PeriodEnd);
-    }
-    sim.queue.schedule(end, Event::End);
-    sim.wake_control();
+    let mut run = Run::new(ep, streams, timeline, None);
+    while run.step() {}
+    run.finish()
+}
 
-    let mut ticker = Ticker::default();
-    while let Some((now, event)) = sim.queue.pop() {
+/// One replication in progress, an event at a time, so that several (the
+/// components of one endpoint) can run in one time order.
+pub struct Run<'a, 't> {
+    sim: Sim<'a>,
+    feed: ArrivalFeed<'a>,
+    token_rng: crate::engine::SimRng,
+    ticker: Ticker,
+    timeline: Option<(&'t mut Vec<TimelineRow>, &'t mut Vec<ExtraRow>)>,
+    end: SimTime,
+    period: SimTime,
+}
+
+impl<'a, 't> Run<'a, 't> {
+    /// The replication at time zero; `pool`: its copies live on a shared
+    /// pool of instances (inference components).
+    pub fn new(
+        ep: &'a Endpoint,
+        streams: &Streams,
+        timeline: Option<(&'t mut Vec<TimelineRow>, &'t mut Vec<ExtraRow>)>,
+        pool: Option<PoolLink>,
+    ) -> Self {
+        let llm = ep.llm.as_ref().expect("an LLM design");
+        let end = ep.traffic.duration;
+        let control = Control::new(ep, streams, pool);
+        let period = control.period();
+        let mut sim = Sim {
+            ep,
+            llm,
+            limits: Limits {
+                scheduler: llm.scheduler,
+                chunk: llm.chunk as u64,
+                max_seqs: llm.max_seqs as u64,
+                max_batched_tokens: llm.max_batched_tokens as u64,
+                kv_tokens: llm.kv_tokens,
+                step: llm.step,
+                timeout: ep.timeout,
+                single_steps: llm.single_steps,
+            },
+            queue: EventQueue::new(),
+            control,
+            changes: Changes::default(),
+            control_wakeup: SimTime::MAX,
+            outcome: Outcome::new(),
+            lo: LlmOutcome::new(),
+            acct: LittleNanos::default(),
+            seqs: Seqs::default(),
+            replicas: Vec::new(),
+            first_replica: FirstIndex::default(),
+            active: Vec::new(),
+            leaving: Vec::new(),
+            deadlines: VecDeque::new(),
+            held: VecDeque::new(),
+            zero_metrics: ep.zero_metrics(),
+            serial: 0,
+            totals: Totals::default(),
+            outstanding: 0,
+            busy: 0,
+            alive: 0,
+            last_event: SimTime::ZERO,
+            busy_area: 0,
+            alive_area: 0,
+            period: PeriodCounts::default(),
+            period_busy_area: 0,
+            left: 0,
+            period_mark: (0, 0, 0),
+            period_latency: timeline.as_ref().map(|_| latency_histogram()),
+            period_ttft: timeline.as_ref().map(|_| latency_histogram()),
+            affinity: HashMap::new(),
+            contents: 0,
+            period_hits: (0, 0),
+            occupancy: (0.0, 0.0),
+        };
+        for id in 0..sim.control.fleet.instances.len() {
+            sim.add_replicas(id, SimTime::ZERO);
+        }
+        let token_rng = streams.rng(Purpose::TokenCounts);
+        let feed = ArrivalFeed::start(ep, streams, &mut sim.queue, Event::Arrival);
+        if period <= end {
+            sim.queue.schedule(period, Event::PeriodEnd);
+        }
+        sim.queue.schedule(end, Event::End);
+        sim.wake_control();
+
+        Run { sim, feed, token_rng, ticker: Ticker::default(), timeline, end, period }
+    }
+
+    /// When the next event is due (`None`: the replication is over).
+    pub fn next_time(&self) -> Option<SimTime> {
+        self.sim.queue.peek_time()
+    }
+
+    /// The control plane: its copies, for a components endpoint's timeline.
+    pub fn control(&self) -> &Control {
+        &self.sim.control
+    }
+
+    /// Requests counted so far.
+    pub fn requests(&self) -> f64 {
+        self.sim.outcome.requests
+    }
+
+    /// Handles the next event; false when there was none.
+    pub fn step(&mut self) -> bool {
+        let Run { sim, feed, token_rng, ticker, timeline, end, period } = self;
+        let (ep, end, period) = (sim.ep, *end, *period);
+        let Some((now, event)) = sim.queue.pop() else { return false };
         let dt = (now - sim.last_event).as_nanos() as u128;
         sim.acct.in_system_area_ns += sim.outstanding as u128 * dt;
         sim.busy_area += sim.busy as u128 * dt;
@@ -201,14 +249,14 @@ pub fn simulate(
                 ticker.tick();
                 let row = feed.arrive_row(&mut sim.queue, Event::Arrival);
                 let tokens = ep.traffic.tokens.as_ref().expect("an LLM design has token counts");
-                let request = tokens.request(row, &mut token_rng);
+                let request = tokens.request(row, token_rng);
                 sim.expire(now);
                 sim.arrive(now, request);
             }
             Event::Wake { replica, generation } => {
                 let r = &mut sim.replicas[replica as usize];
                 if r.generation != generation || !r.alive {
-                    continue;
+                    return true;
                 }
                 let at = r.scheduled.take().expect("a scheduled wake");
                 sim.on_replica(replica, |r, l, seqs, totals, out| r.wake(at, l, seqs, totals, out));
@@ -261,21 +309,27 @@ pub fn simulate(
             feed.finished(&mut sim.queue, Event::Arrival, now);
         }
         sim.wake_control();
+        true
     }
-    // Held requests no replica ever came for: they end with the run.
-    let last = sim.last_event;
-    for h in std::mem::take(&mut sim.held) {
-        sim.acct.sojourn_sum_ns += (last - h.arrival).as_nanos() as u128;
-        if h.counted {
-            sim.outcome.timed_out += 1.0;
+
+    /// The replication's counters, once `step` has run out of events.
+    pub fn finish(self) -> (Outcome, LlmOutcome, Control, LittleNanos) {
+        let mut sim = self.sim;
+        // Held requests no replica ever came for: they end with the run.
+        let last = sim.last_event;
+        for h in std::mem::take(&mut sim.held) {
+            sim.acct.sojourn_sum_ns += (last - h.arrival).as_nanos() as u128;
+            if h.counted {
+                sim.outcome.timed_out += 1.0;
+            }
         }
+        sim.lo.preemptions = sim.totals.preemptions as f64;
+        sim.lo.prompt_tokens = sim.totals.prompt_tokens as f64;
+        sim.lo.hit_tokens = sim.totals.hit_tokens as f64;
+        sim.lo.prefill_tokens = sim.totals.prefill_tokens as f64;
+        sim.lo.cache_occupancy = if sim.occupancy.1 > 0.0 { sim.occupancy.0 / sim.occupancy.1 } else { f64::NAN };
+        (sim.outcome, sim.lo, sim.control, sim.acct)
     }
-    sim.lo.preemptions = sim.totals.preemptions as f64;
-    sim.lo.prompt_tokens = sim.totals.prompt_tokens as f64;
-    sim.lo.hit_tokens = sim.totals.hit_tokens as f64;
-    sim.lo.prefill_tokens = sim.totals.prefill_tokens as f64;
-    sim.lo.cache_occupancy = if sim.occupancy.1 > 0.0 { sim.occupancy.0 / sim.occupancy.1 } else { f64::NAN };
-    (sim.outcome, sim.lo, sim.control, sim.acct)
 }
 
 impl Sim<'_> {

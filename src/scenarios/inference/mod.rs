@@ -5,6 +5,7 @@
 //! turns its outcome into metrics, so no engine imports another.
 
 pub mod autoscaler;
+pub mod components;
 pub mod control;
 pub mod design;
 pub mod endpoint;

@@ -91,7 +91,7 @@ pub fn simulate_with_accounting(
     mut timeline: Option<&mut Vec<TimelineRow>>,
 ) -> (Outcome, Control, LittleSeconds) {
     let end = ep.traffic.duration;
-    let control = Control::new(ep, streams);
+    let control = Control::new(ep, streams, None);
     let period = control.period();
     let mut sim = Sim {
         ep,
