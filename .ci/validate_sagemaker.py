@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Holds the request bodies of `spotsim recommend --emit sagemaker DIR` to the
 AWS SDK's own service models (botocore's `sagemaker`,
-`application-autoscaling`), so that a field name or type SageMaker would
+`application-autoscaling`, and `cloudwatch` for the alarm that wakes a
+component from zero copies), so that a field name or type SageMaker would
 reject fails the build.
 
     validate_sagemaker.py DIR...              validate every *.json in each DIR
@@ -29,6 +30,7 @@ SERVICES = {
     "RegisterScalableTarget": "application-autoscaling",
     "PutScalingPolicy": "application-autoscaling",
     "PutScheduledAction": "application-autoscaling",
+    "PutMetricAlarm": "cloudwatch",
 }
 
 SESSION = botocore.session.get_session()
@@ -91,8 +93,8 @@ def errors_of(operation, body):
 
 def validate(folder):
     files = sorted(p for p in pathlib.Path(folder).glob("*.json") if p.name != "manifest.json")
-    if not any(p.name == "CreateEndpointConfig.json" for p in files):
-        return [f"{folder}: no CreateEndpointConfig.json"]
+    if not any(operation_of(p) == "CreateEndpointConfig" for p in files):
+        return [f"{folder}: no CreateEndpointConfig*.json"]
     failures = []
     for path in files:
         errors = errors_of(operation_of(path), json.loads(path.read_text()))
@@ -116,7 +118,7 @@ DELETE = object()
 def self_test(folder):
     """Every deliberate mistake must be caught, or the check could not fail."""
     folder = pathlib.Path(folder)
-    config = json.loads((folder / "CreateEndpointConfig.json").read_text())
+    config = json.loads(next(folder.glob("CreateEndpointConfig*.json")).read_text())
     policy_path = next(folder.glob("PutScalingPolicy-*.json"))
     policy = json.loads(policy_path.read_text())
     variant = ["ProductionVariants", 0]

@@ -41,13 +41,14 @@ pub const OUTPUT_FILES: [&str; 8] = [
 /// The request bodies `recommend --emit sagemaker` writes, by the API call
 /// that opens their names: `CreateEndpointConfig.json`,
 /// `PutScalingPolicy-AllTraffic.json`.
-pub const REQUEST_PREFIXES: [&str; 6] = [
+pub const REQUEST_PREFIXES: [&str; 7] = [
     "CreateEndpointConfig",
     "CreateEndpoint",
     "CreateInferenceComponent",
     "RegisterScalableTarget",
     "PutScalingPolicy",
     "PutScheduledAction",
+    "PutMetricAlarm",
 ];
 
 /// Whether spotsim writes files named `name` into an output folder.

@@ -13,10 +13,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::{Experiment, InputError};
+use crate::scenarios::Design;
 use crate::scenarios::inference::autoscaler::{
     AutoscalingPolicy, DEFAULT_PERIOD, DEFAULT_SCALE_IN_DATAPOINTS, DEFAULT_SCALE_IN_RATIO,
     DEFAULT_SCALE_OUT_DATAPOINTS, HIGH_RES_PERIOD, HIGH_RES_SCALE_IN_DATAPOINTS, ScalingMetric,
 };
+use crate::scenarios::inference::components::{Component, ComponentsEndpoint};
 use crate::scenarios::inference::design::{Endpoint, Mode};
 use crate::scenarios::inference::llm::Routing;
 use crate::spot::Market;
@@ -24,6 +26,10 @@ use crate::spot::Market;
 /// The model `CreateModel` made (its image, weights and role): spotsim
 /// writes no `CreateModel`.
 pub const MODEL_PLACEHOLDER: &str = "REPLACE-WITH-MODEL-NAME";
+/// The role an endpoint with inference components runs its models as.
+pub const ROLE_PLACEHOLDER: &str = "arn:aws:iam::000000000000:role/REPLACE-WITH-SAGEMAKER-EXECUTION-ROLE";
+/// The step-scaling policy's ARN, which `PutScalingPolicy` returns.
+pub const POLICY_ARN_PLACEHOLDER: &str = "REPLACE-WITH-PolicyARN-THAT-PutScalingPolicy-RETURNS";
 /// Where an asynchronous endpoint writes its answers.
 pub const S3_PLACEHOLDER: &str = "s3://REPLACE-WITH-BUCKET/async-output";
 /// The one production variant; SageMaker's console calls it so too.
@@ -38,21 +44,71 @@ pub struct CreateEndpointConfig {
     pub production_variants: Vec<ProductionVariant>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub async_inference_config: Option<AsyncInferenceConfig>,
+    /// An endpoint with inference components names the role its models run as.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub execution_role_arn: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ProductionVariant {
     pub variant_name: String,
-    pub model_name: String,
+    /// A single-model variant's model; none with inference components.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub model_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub instance_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub initial_instance_count: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub managed_instance_scaling: Option<ManagedInstanceScaling>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub routing_config: Option<RoutingConfig>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub serverless_config: Option<ServerlessConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ManagedInstanceScaling {
+    pub status: String,
+    pub min_instance_count: u32,
+    pub max_instance_count: u32,
+}
+
+/// One model on an endpoint's instances, as copies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateInferenceComponent {
+    pub inference_component_name: String,
+    pub endpoint_name: String,
+    pub variant_name: String,
+    pub specification: ComponentSpecification,
+    pub runtime_config: ComponentRuntimeConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ComponentSpecification {
+    pub model_name: String,
+    pub compute_resource_requirements: ComputeResourceRequirements,
+}
+
+/// What one copy reserves on its instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ComputeResourceRequirements {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub number_of_accelerator_devices_required: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub number_of_cpu_cores_required: Option<f64>,
+    pub min_memory_required_in_mb: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ComponentRuntimeConfig {
+    pub copy_count: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,7 +165,47 @@ pub struct PutScalingPolicy {
     pub resource_id: String,
     pub scalable_dimension: String,
     pub policy_type: String,
-    pub target_tracking_scaling_policy_configuration: TargetTracking,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_tracking_scaling_policy_configuration: Option<TargetTracking>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub step_scaling_policy_configuration: Option<StepScaling>,
+}
+
+/// The step-scaling policy that wakes a component from zero copies: one
+/// copy when its alarm fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StepScaling {
+    pub adjustment_type: String,
+    pub metric_aggregation_type: String,
+    pub cooldown: u64,
+    pub step_adjustments: Vec<StepAdjustment>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StepAdjustment {
+    pub metric_interval_lower_bound: f64,
+    pub scaling_adjustment: i32,
+}
+
+/// CloudWatch's alarm on the requests that found no copy, which invokes the
+/// step-scaling policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutMetricAlarm {
+    pub alarm_name: String,
+    pub metric_name: String,
+    pub namespace: String,
+    pub statistic: String,
+    pub dimensions: Vec<MetricDimension>,
+    pub period: u64,
+    pub evaluation_periods: u32,
+    pub datapoints_to_alarm: u32,
+    pub threshold: f64,
+    pub comparison_operator: String,
+    pub treat_missing_data: String,
+    pub alarm_actions: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,7 +278,8 @@ pub struct Emission {
 
 /// Refuses, before anything runs, an experiment that has no endpoint to emit.
 pub fn check(experiment: &Experiment) -> Result<(), InputError> {
-    if experiment.points.iter().all(|p| p.design.downcast::<Endpoint>().is_some()) {
+    let endpoint = |d: &dyn Design| d.downcast::<Endpoint>().is_some() || d.downcast::<ComponentsEndpoint>().is_some();
+    if experiment.points.iter().all(|p| endpoint(&*p.design)) {
         return Ok(());
     }
     let table = if experiment.origin_of("training").line.is_some() { "training" } else { "inference" };
@@ -213,36 +310,48 @@ pub fn sagemaker_name(text: &str, suffix: &str) -> String {
     name + suffix
 }
 
+/// A refusal: the key that makes the design impossible, why, and what to do.
+type Refusal = (&'static str, String, &'static str);
+
 /// The request bodies for point `point` of `experiment`, or the reason
 /// SageMaker cannot run it as simulated.
 pub fn emit(experiment: &Experiment, point: usize) -> Result<Emission, InputError> {
-    let endpoint = experiment.points[point]
-        .design
-        .downcast::<Endpoint>()
-        .ok_or_else(|| check(experiment).expect_err("not an endpoint"))?;
-    let refuse = |key: &str, message: String, hint: &str| {
+    let design = &*experiment.points[point].design;
+    let mut notes = Vec::new();
+    let result = match (design.downcast::<Endpoint>(), design.downcast::<ComponentsEndpoint>()) {
+        (Some(endpoint), _) => single_model(&experiment.name, endpoint, &mut notes),
+        (_, Some(endpoint)) => with_components(&experiment.name, endpoint, &mut notes),
+        _ => return Err(check(experiment).expect_err("not an endpoint")),
+    };
+    let files = result.map_err(|(key, message, hint)| {
         let table = key.split('.').next().unwrap_or(key);
         InputError::new(&experiment.origin_of(table), Some(key), format!("point {point}: {message}"))
             .with_hint(Some(hint.into()))
-    };
+    })?;
+    Ok(Emission { endpoint_name: sagemaker_name(&experiment.name, ""), files, notes })
+}
+
+type Files = Vec<(String, Vec<u8>)>;
+
+/// An endpoint of one model, scaled by instances.
+fn single_model(experiment: &str, endpoint: &Endpoint, notes: &mut Vec<String>) -> Result<Files, Refusal> {
     if endpoint.market == Market::Spot {
-        return Err(refuse(
+        return Err((
             "inference.market",
             "SageMaker endpoints have no spot instances, so a spot endpoint has no SageMaker equivalent".into(),
             "recommend among on-demand designs to emit one",
         ));
     }
-    let name = sagemaker_name(&experiment.name, "");
-    let config_name = sagemaker_name(&experiment.name, "-config");
-    let mut notes = Vec::new();
     if endpoint.zones.is_some() {
         notes.push("[zones]: SageMaker spreads an endpoint's instances over zones itself; no API key says how".into());
     }
+    let name = sagemaker_name(experiment, "");
     let mut variant = ProductionVariant {
         variant_name: VARIANT.into(),
-        model_name: MODEL_PLACEHOLDER.into(),
+        model_name: Some(MODEL_PLACEHOLDER.into()),
         instance_type: None,
         initial_instance_count: None,
+        managed_instance_scaling: None,
         routing_config: None,
         serverless_config: None,
     };
@@ -255,7 +364,7 @@ pub fn emit(experiment: &Experiment, point: usize) -> Result<Emission, InputErro
         });
     } else {
         let Some(instance) = &endpoint.instance else {
-            return Err(refuse(
+            return Err((
                 "inference.instance",
                 "the design gives a price but no instance type, and SageMaker needs the type".into(),
                 "name the type, such as instance = \"ml.g5.xlarge\"",
@@ -263,131 +372,273 @@ pub fn emit(experiment: &Experiment, point: usize) -> Result<Emission, InputErro
         };
         variant.instance_type = Some(instance.clone());
         variant.initial_instance_count = Some(endpoint.initial_instances.max(1));
-        variant.routing_config = Some(RoutingConfig {
-            routing_strategy: routing(endpoint, &mut notes)
-                .map_err(|m| {
-                    refuse("inference.llm.routing", m, "route by least-outstanding requests, SageMaker's default")
-                })?
-                .into(),
-        });
+        variant.routing_config = Some(routing([endpoint], notes)?);
     }
     let asynchronous = endpoint.mode == Mode::Async;
     let config = CreateEndpointConfig {
-        endpoint_config_name: config_name.clone(),
+        endpoint_config_name: sagemaker_name(experiment, "-config"),
         production_variants: vec![variant],
         async_inference_config: asynchronous.then(|| AsyncInferenceConfig {
             output_config: AsyncOutputConfig { s3_output_path: S3_PLACEHOLDER.into() },
         }),
+        execution_role_arn: None,
     };
-    let mut files = vec![
-        ("CreateEndpointConfig.json".to_string(), to_json(&config)),
-        (
-            "CreateEndpoint.json".to_string(),
-            to_json(&CreateEndpoint { endpoint_name: name.clone(), endpoint_config_name: config_name }),
-        ),
-    ];
+    let mut files = endpoint_files("", &name, &config);
     if let Some(policy) = &endpoint.autoscaling {
-        files.extend(scaling_files(&name, policy, &mut notes).map_err(|(key, m, hint)| refuse(key, m, hint))?);
+        if policy.min == 0 || policy.scheduled.iter().any(|a| a.min == Some(0)) {
+            return Err((
+                "inference.autoscaling.min",
+                "a minimum of 0 instances: SageMaker scales to zero only inference components and asynchronous \
+                 endpoints (the latter from a step-scaling alarm spotsim does not emit yet)"
+                    .into(),
+                "emit a design with min >= 1, or give the model as an [[inference.components]] entry",
+            ));
+        }
+        let scaled = Scaled {
+            resource_id: format!("endpoint/{name}/variant/{VARIANT}"),
+            dimension: "sagemaker:variant:DesiredInstanceCount",
+            label: VARIANT.into(),
+            name: name.clone(),
+            dimension_name: "EndpointName",
+            copies: false,
+            limits: (policy.min, policy.max),
+        };
+        files.extend(scaling_files(&scaled, policy, notes)?);
     }
-    Ok(Emission { endpoint_name: name, files, notes })
+    Ok(files)
 }
 
-/// SageMaker's routing strategy for the design's routing.
-fn routing(endpoint: &Endpoint, notes: &mut Vec<String>) -> Result<&'static str, String> {
-    match endpoint.llm.as_ref().map(|l| l.routing) {
-        // One queue before the fleet is least-outstanding routing at its best.
-        None | Some(Routing::LeastOutstanding) => Ok("LEAST_OUTSTANDING_REQUESTS"),
-        Some(Routing::SessionAffinity) => {
-            notes.push(
+/// An endpoint whose models are inference components, its instances under
+/// managed instance scaling; or, not shared, one such endpoint a component.
+fn with_components(experiment: &str, design: &ComponentsEndpoint, notes: &mut Vec<String>) -> Result<Files, Refusal> {
+    let groups: Vec<(String, Vec<&Component>, u32)> = if design.shared {
+        vec![(sagemaker_name(experiment, ""), design.components.iter().collect(), design.min_instances)]
+    } else {
+        // The comparison design: each component alone, from zero instances.
+        design
+            .components
+            .iter()
+            .map(|c| (sagemaker_name(&format!("{experiment}-{}", c.name), ""), vec![c], 0))
+            .collect()
+    };
+    let mut files = Files::new();
+    for (endpoint_name, components, min_instances) in &groups {
+        let variant = ProductionVariant {
+            variant_name: VARIANT.into(),
+            model_name: None,
+            instance_type: Some(design.instance.clone()),
+            initial_instance_count: Some((*min_instances).max(1)),
+            managed_instance_scaling: Some(ManagedInstanceScaling {
+                status: "ENABLED".into(),
+                min_instance_count: *min_instances,
+                max_instance_count: design.max_instances,
+            }),
+            routing_config: Some(routing(components.iter().map(|c| &c.endpoint), notes)?),
+            serverless_config: None,
+        };
+        let config = CreateEndpointConfig {
+            endpoint_config_name: sagemaker_name(endpoint_name, "-config"),
+            production_variants: vec![variant],
+            async_inference_config: None,
+            execution_role_arn: Some(ROLE_PLACEHOLDER.into()),
+        };
+        let file_suffix = if design.shared { String::new() } else { format!("-{endpoint_name}") };
+        files.extend(endpoint_files(&file_suffix, endpoint_name, &config));
+        for c in components {
+            files.extend(component_files(endpoint_name, c, notes)?);
+        }
+    }
+    Ok(files)
+}
+
+/// `CreateEndpointConfig` and `CreateEndpoint`, their names ending in `suffix`.
+fn endpoint_files(suffix: &str, name: &str, config: &CreateEndpointConfig) -> Files {
+    let create =
+        CreateEndpoint { endpoint_name: name.into(), endpoint_config_name: config.endpoint_config_name.clone() };
+    vec![
+        (format!("CreateEndpointConfig{suffix}.json"), to_json(config)),
+        (format!("CreateEndpoint{suffix}.json"), to_json(&create)),
+    ]
+}
+
+/// One component's `CreateInferenceComponent` and the scaling of its copies.
+fn component_files(endpoint_name: &str, c: &Component, notes: &mut Vec<String>) -> Result<Files, Refusal> {
+    let ic_name = sagemaker_name(&format!("{endpoint_name}-{}", c.name), "");
+    let label = sagemaker_name(&c.name, "");
+    let body = CreateInferenceComponent {
+        inference_component_name: ic_name.clone(),
+        endpoint_name: endpoint_name.into(),
+        variant_name: VARIANT.into(),
+        specification: ComponentSpecification {
+            model_name: MODEL_PLACEHOLDER.into(),
+            compute_resource_requirements: ComputeResourceRequirements {
+                number_of_accelerator_devices_required: (c.copy.gpus > 0).then_some(f64::from(c.copy.gpus)),
+                number_of_cpu_cores_required: (c.copy.cpus > 0.0).then_some(c.copy.cpus),
+                // The API's floor is 128 MB.
+                min_memory_required_in_mb: ((c.copy.memory_gib * 1024.0).round() as u32).max(128),
+            },
+        },
+        runtime_config: ComponentRuntimeConfig { copy_count: c.min_copies },
+    };
+    let mut files = vec![(format!("CreateInferenceComponent-{label}.json"), to_json(&body))];
+    if let Some(policy) = &c.endpoint.autoscaling {
+        let scaled = Scaled {
+            resource_id: format!("inference-component/{ic_name}"),
+            dimension: "sagemaker:inference-component:DesiredCopyCount",
+            label,
+            name: ic_name,
+            dimension_name: "InferenceComponentName",
+            copies: true,
+            limits: (c.min_copies, c.max_copies),
+        };
+        files.extend(scaling_files(&scaled, policy, notes)?);
+    }
+    Ok(files)
+}
+
+/// SageMaker's routing strategy for the designs' routing.
+fn routing<'a>(
+    endpoints: impl IntoIterator<Item = &'a Endpoint>,
+    notes: &mut Vec<String>,
+) -> Result<RoutingConfig, Refusal> {
+    for routing in endpoints.into_iter().filter_map(|e| e.llm.as_ref().map(|l| l.routing)) {
+        match routing {
+            Routing::LeastOutstanding => {}
+            Routing::SessionAffinity => notes.push(
                 "routing = \"session-affinity\": SageMaker's stateful sessions are per request (the client sends \
                  X-Amzn-SageMaker-Session-Id); the variant routes new sessions by least-outstanding requests"
                     .into(),
-            );
-            Ok("LEAST_OUTSTANDING_REQUESTS")
-        }
-        Some(Routing::PrefixAware) => {
-            Err("routing = \"prefix-aware\" has no SageMaker equivalent: its routing strategies are \
-             LEAST_OUTSTANDING_REQUESTS and RANDOM"
-                .into())
+            ),
+            Routing::PrefixAware => {
+                return Err((
+                    "inference.llm.routing",
+                    "routing = \"prefix-aware\" has no SageMaker equivalent: its routing strategies are \
+                     LEAST_OUTSTANDING_REQUESTS and RANDOM"
+                        .into(),
+                    "route by least-outstanding requests, SageMaker's default",
+                ));
+            }
         }
     }
+    // One queue before the fleet, spotsim's request engine, is
+    // least-outstanding routing at its best; nothing spotsim runs is random.
+    Ok(RoutingConfig { routing_strategy: "LEAST_OUTSTANDING_REQUESTS".into() })
 }
 
-/// A refusal from the scaling part: the key, the message, the hint.
-type Refusal = (&'static str, String, &'static str);
+/// What Application Auto Scaling scales: a variant's instances or a
+/// component's copies.
+struct Scaled {
+    resource_id: String,
+    dimension: &'static str,
+    /// Ends the files' names: `PutScalingPolicy-LABEL.json`.
+    label: String,
+    /// The endpoint's or the component's name, for policy names and metrics.
+    name: String,
+    dimension_name: &'static str,
+    copies: bool,
+    limits: (u32, u32),
+}
 
-/// `RegisterScalableTarget`, `PutScalingPolicy` and the scheduled actions of
-/// a variant scaled by instances.
-fn scaling_files(
-    name: &str,
-    policy: &AutoscalingPolicy,
-    notes: &mut Vec<String>,
-) -> Result<Vec<(String, Vec<u8>)>, Refusal> {
-    let zero = policy.min == 0 || policy.scheduled.iter().any(|a| a.min == Some(0));
-    if zero {
-        return Err((
-            "inference.autoscaling.min",
-            "a minimum of 0 instances: SageMaker scales to zero only inference components and asynchronous \
-             endpoints, from a step-scaling alarm that spotsim does not emit yet"
-                .into(),
-            "emit a design with min >= 1",
-        ));
-    }
-    let metric = match policy.metric {
-        ScalingMetric::InvocationsPerInstance => Metric::Predefined("SageMakerVariantInvocationsPerInstance"),
-        ScalingMetric::ConcurrentRequestsPerCopy => {
-            Metric::Predefined("SageMakerVariantConcurrentRequestsPerModelHighResolution")
+/// `RegisterScalableTarget`, `PutScalingPolicy` (target tracking; step
+/// scaling and its alarm to wake from zero) and the scheduled actions.
+fn scaling_files(scaled: &Scaled, policy: &AutoscalingPolicy, notes: &mut Vec<String>) -> Result<Files, Refusal> {
+    let (metric, key) = (policy.metric, "inference.autoscaling.metric");
+    let predefined = match (metric, scaled.copies) {
+        (ScalingMetric::InvocationsPerInstance, false) => Some("SageMakerVariantInvocationsPerInstance"),
+        (ScalingMetric::ConcurrentRequestsPerCopy, false) => {
+            Some("SageMakerVariantConcurrentRequestsPerModelHighResolution")
         }
-        ScalingMetric::BacklogPerInstance => Metric::Custom("ApproximateBacklogSizePerInstance"),
-        ScalingMetric::Utilization => {
+        (ScalingMetric::InvocationsPerInstance, true) => Some("SageMakerInferenceComponentInvocationsPerCopy"),
+        (ScalingMetric::ConcurrentRequestsPerCopy, true) => {
+            Some("SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution")
+        }
+        (ScalingMetric::BacklogPerInstance, false) => None,
+        (ScalingMetric::Utilization, _) | (ScalingMetric::BacklogPerInstance, true) => {
             return Err((
-                "inference.autoscaling.metric",
-                "\"utilization\" (the busy-worker share) is no metric SageMaker publishes".into(),
+                key,
+                format!("\"{}\" is no metric SageMaker publishes for this design", metric.name()),
                 "scale on \"invocations-per-instance\" or \"concurrent-requests-per-copy\" to emit the design",
             ));
         }
     };
     alarm_notes(policy, notes);
-    let resource_id = format!("endpoint/{name}/variant/{VARIANT}");
-    let dimension = "sagemaker:variant:DesiredInstanceCount";
+    let (min_capacity, max_capacity) = scaled.limits;
     let target = RegisterScalableTarget {
         service_namespace: "sagemaker".into(),
-        resource_id: resource_id.clone(),
-        scalable_dimension: dimension.into(),
-        min_capacity: policy.min,
-        max_capacity: policy.max,
+        resource_id: scaled.resource_id.clone(),
+        scalable_dimension: scaled.dimension.into(),
+        min_capacity,
+        max_capacity,
     };
-    let (predefined, customized) = match metric {
-        Metric::Predefined(t) => (Some(PredefinedMetric { predefined_metric_type: t.into() }), None),
-        Metric::Custom(m) => (
-            None,
-            Some(CustomizedMetric {
-                metric_name: m.into(),
-                namespace: "AWS/SageMaker".into(),
-                dimensions: vec![MetricDimension { name: "EndpointName".into(), value: name.into() }],
-                statistic: "Average".into(),
-            }),
-        ),
+    let dimensions = vec![MetricDimension { name: scaled.dimension_name.into(), value: scaled.name.clone() }];
+    let tracking = TargetTracking {
+        target_value: policy.target,
+        predefined_metric_specification: predefined.map(|t| PredefinedMetric { predefined_metric_type: t.into() }),
+        // An asynchronous endpoint's backlog, by its CloudWatch name [S13 of docs/autoscaling.md].
+        customized_metric_specification: predefined.is_none().then(|| CustomizedMetric {
+            metric_name: "ApproximateBacklogSizePerInstance".into(),
+            namespace: "AWS/SageMaker".into(),
+            dimensions: dimensions.clone(),
+            statistic: "Average".into(),
+        }),
+        scale_out_cooldown: whole_seconds(policy.scale_out_cooldown.as_secs_f64(), "scale_out_cooldown", notes),
+        scale_in_cooldown: whole_seconds(policy.scale_in_cooldown.as_secs_f64(), "scale_in_cooldown", notes),
+        disable_scale_in: policy.disable_scale_in,
     };
-    let scaling = PutScalingPolicy {
-        policy_name: format!("{name}-target-tracking"),
+    let label = &scaled.label;
+    let policy_body = |name: String, tracking: Option<TargetTracking>, step: Option<StepScaling>| PutScalingPolicy {
+        policy_name: name,
         service_namespace: "sagemaker".into(),
-        resource_id: resource_id.clone(),
-        scalable_dimension: dimension.into(),
-        policy_type: "TargetTrackingScaling".into(),
-        target_tracking_scaling_policy_configuration: TargetTracking {
-            target_value: policy.target,
-            predefined_metric_specification: predefined,
-            customized_metric_specification: customized,
-            scale_out_cooldown: whole_seconds(policy.scale_out_cooldown.as_secs_f64(), "scale_out_cooldown", notes),
-            scale_in_cooldown: whole_seconds(policy.scale_in_cooldown.as_secs_f64(), "scale_in_cooldown", notes),
-            disable_scale_in: policy.disable_scale_in,
-        },
+        resource_id: scaled.resource_id.clone(),
+        scalable_dimension: scaled.dimension.into(),
+        policy_type: if tracking.is_some() { "TargetTrackingScaling" } else { "StepScaling" }.into(),
+        target_tracking_scaling_policy_configuration: tracking,
+        step_scaling_policy_configuration: step,
     };
     let mut files = vec![
-        (format!("RegisterScalableTarget-{VARIANT}.json"), to_json(&target)),
-        (format!("PutScalingPolicy-{VARIANT}.json"), to_json(&scaling)),
+        (format!("RegisterScalableTarget-{label}.json"), to_json(&target)),
+        (
+            format!("PutScalingPolicy-{label}.json"),
+            to_json(&policy_body(format!("{}-target-tracking", scaled.name), Some(tracking), None)),
+        ),
     ];
+    if let Some(wake) = policy.wake.filter(|_| scaled.copies) {
+        // AWS's recipe for scaling a component out from zero copies: a step
+        // of one copy when NoCapacityInvocationFailures is at least 1.
+        let step = StepScaling {
+            adjustment_type: "ChangeInCapacity".into(),
+            metric_aggregation_type: "Maximum".into(),
+            cooldown: whole_seconds(wake.period.as_secs_f64(), "wake.period", notes),
+            step_adjustments: vec![StepAdjustment { metric_interval_lower_bound: 0.0, scaling_adjustment: 1 }],
+        };
+        let policy_name = format!("{}-wake", scaled.name);
+        let alarm = PutMetricAlarm {
+            alarm_name: policy_name.clone(),
+            metric_name: "NoCapacityInvocationFailures".into(),
+            namespace: "AWS/SageMaker".into(),
+            statistic: "Maximum".into(),
+            dimensions,
+            period: whole_seconds(wake.period.as_secs_f64(), "wake.period", notes),
+            evaluation_periods: wake.datapoints,
+            datapoints_to_alarm: wake.datapoints,
+            threshold: 1.0,
+            comparison_operator: "GreaterThanOrEqualToThreshold".into(),
+            treat_missing_data: "missing".into(),
+            alarm_actions: vec![POLICY_ARN_PLACEHOLDER.into()],
+        };
+        files.push((
+            format!("PutScalingPolicy-{label}-wake.json"),
+            to_json(&policy_body(policy_name, None, Some(step))),
+        ));
+        files.push((format!("PutMetricAlarm-{label}-wake.json"), to_json(&alarm)));
+    }
+    files.extend(scheduled_files(scaled, policy, notes)?);
+    Ok(files)
+}
+
+/// The scheduled actions, as daily cron schedules.
+fn scheduled_files(scaled: &Scaled, policy: &AutoscalingPolicy, notes: &mut Vec<String>) -> Result<Files, Refusal> {
+    let mut files = Files::new();
     for (i, action) in policy.scheduled.iter().enumerate() {
         let minutes = action.at.as_secs_f64() / 60.0;
         if minutes >= 24.0 * 60.0 || minutes.fract() != 0.0 {
@@ -400,13 +651,13 @@ fn scaling_files(
         let (hour, minute) = (minutes as u64 / 60, minutes as u64 % 60);
         let body = PutScheduledAction {
             service_namespace: "sagemaker".into(),
-            scheduled_action_name: format!("{name}-scheduled-{}", i + 1),
-            resource_id: resource_id.clone(),
-            scalable_dimension: dimension.into(),
+            scheduled_action_name: format!("{}-scheduled-{}", scaled.name, i + 1),
+            resource_id: scaled.resource_id.clone(),
+            scalable_dimension: scaled.dimension.into(),
             schedule: format!("cron({minute} {hour} * * ? *)"),
             scalable_target_action: ScalableTargetAction { min_capacity: action.min, max_capacity: action.max },
         };
-        files.push((format!("PutScheduledAction-{}.json", i + 1), to_json(&body)));
+        files.push((format!("PutScheduledAction-{}-{}.json", scaled.label, i + 1), to_json(&body)));
     }
     if !policy.scheduled.is_empty() {
         notes.push(
@@ -414,11 +665,6 @@ fn scaling_files(
         );
     }
     Ok(files)
-}
-
-enum Metric {
-    Predefined(&'static str),
-    Custom(&'static str),
 }
 
 /// What target tracking leaves to AWS: the alarms its policy creates. A
@@ -437,7 +683,7 @@ fn alarm_notes(policy: &AutoscalingPolicy, notes: &mut Vec<String>) {
     let keys: Vec<&str> = differs.iter().filter(|(_, d)| *d).map(|(k, _)| *k).collect();
     if !keys.is_empty() {
         notes.push(format!(
-            "inference.autoscaling.{}: not AWS's; target tracking creates its own alarms, and no API key sets them",
+            "autoscaling {}: not AWS's; target tracking creates its own alarms, and no API key sets them",
             keys.join(", ")
         ));
     }
@@ -447,9 +693,7 @@ fn alarm_notes(policy: &AutoscalingPolicy, notes: &mut Vec<String>) {
 fn whole_seconds(seconds: f64, key: &str, notes: &mut Vec<String>) -> u64 {
     let whole = seconds.round();
     if whole != seconds {
-        notes.push(format!(
-            "inference.autoscaling.{key}: {seconds} s rounded to {whole} s (the API takes whole seconds)"
-        ));
+        notes.push(format!("autoscaling {key}: {seconds} s taken as {whole} s (the API takes whole seconds)"));
     }
     whole as u64
 }
@@ -520,7 +764,7 @@ duration = "1h"
         assert_eq!(target.resource_id, "endpoint/Chat-endpoint-v2/variant/AllTraffic");
         assert_eq!((target.min_capacity, target.max_capacity), (2, 9));
         let policy: PutScalingPolicy = body(&e, "PutScalingPolicy-AllTraffic.json");
-        let tt = &policy.target_tracking_scaling_policy_configuration;
+        let tt = policy.target_tracking_scaling_policy_configuration.as_ref().unwrap();
         assert_eq!(tt.target_value, 700.0);
         assert_eq!((tt.scale_out_cooldown, tt.scale_in_cooldown), (60, 600));
         assert_eq!(
@@ -545,5 +789,82 @@ duration = "1h"
             "SageMakerVariantInvocationsPerInstance"
         );
         assert!(tt.get("CustomizedMetricSpecification").is_none());
+    }
+
+    #[test]
+    fn inference_components_become_one_request_each_with_their_copies_scaled() {
+        let e = crate::experiment::load(Path::new("experiments/two-models-one-endpoint.toml"), &[]).unwrap();
+        let shared = emit(&e, 0).unwrap();
+        let names: Vec<&str> = shared.files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "CreateEndpointConfig.json",
+                "CreateEndpoint.json",
+                "CreateInferenceComponent-chat.json",
+                "RegisterScalableTarget-chat.json",
+                "PutScalingPolicy-chat.json",
+                "CreateInferenceComponent-small.json",
+                "RegisterScalableTarget-small.json",
+                "PutScalingPolicy-small.json",
+                "PutScalingPolicy-small-wake.json",
+                "PutMetricAlarm-small-wake.json",
+            ]
+        );
+        let config: CreateEndpointConfig = body(&shared, "CreateEndpointConfig.json");
+        let v = &config.production_variants[0];
+        assert_eq!((v.model_name.as_deref(), v.instance_type.as_deref()), (None, Some("ml.g5.12xlarge")));
+        let scaling = v.managed_instance_scaling.as_ref().unwrap();
+        assert_eq!(
+            (scaling.status.as_str(), scaling.min_instance_count, scaling.max_instance_count),
+            ("ENABLED", 1, 4)
+        );
+        assert_eq!(config.execution_role_arn.as_deref(), Some(ROLE_PLACEHOLDER));
+        let chat: CreateInferenceComponent = body(&shared, "CreateInferenceComponent-chat.json");
+        assert_eq!(chat.inference_component_name, "two-models-one-endpoint-chat");
+        assert_eq!(chat.specification.compute_resource_requirements.number_of_accelerator_devices_required, Some(1.0));
+        assert_eq!(chat.runtime_config.copy_count, 2);
+        let target: RegisterScalableTarget = body(&shared, "RegisterScalableTarget-chat.json");
+        assert_eq!(target.resource_id, "inference-component/two-models-one-endpoint-chat");
+        assert_eq!(target.scalable_dimension, "sagemaker:inference-component:DesiredCopyCount");
+        assert_eq!((target.min_capacity, target.max_capacity), (2, 8));
+        let policy: PutScalingPolicy = body(&shared, "PutScalingPolicy-chat.json");
+        let tt = policy.target_tracking_scaling_policy_configuration.unwrap();
+        assert_eq!(tt.target_value, 8.0);
+        assert_eq!(
+            tt.predefined_metric_specification.unwrap().predefined_metric_type,
+            "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
+        );
+        let small: RegisterScalableTarget = body(&shared, "RegisterScalableTarget-small.json");
+        assert_eq!((small.min_capacity, small.max_capacity), (0, 2));
+        let alarm: PutMetricAlarm = body(&shared, "PutMetricAlarm-small-wake.json");
+        assert_eq!(alarm.metric_name, "NoCapacityInvocationFailures");
+        assert_eq!(alarm.dimensions[0].value, "two-models-one-endpoint-small");
+
+        // Not shared: an endpoint a component, each from zero instances.
+        let apart = emit(&e, 1).unwrap();
+        let config: CreateEndpointConfig = body(&apart, "CreateEndpointConfig-two-models-one-endpoint-small.json");
+        let scaling = config.production_variants[0].managed_instance_scaling.clone().unwrap();
+        assert_eq!((scaling.min_instance_count, scaling.max_instance_count), (0, 4));
+        let small: CreateInferenceComponent = body(&apart, "CreateInferenceComponent-small.json");
+        assert_eq!(small.endpoint_name, "two-models-one-endpoint-small");
+    }
+
+    #[test]
+    fn designs_sagemaker_cannot_run_are_refused_by_their_key() {
+        let cases = [
+            ("workers = 4", "workers = 4\nmarket = \"spot\"", "inference.market", "no spot instances"),
+            ("invocations-per-instance\", target = 700", "utilization\", target = 0.7", "metric", "publishes"),
+            ("min = 2", "min = 0, wake = {}", "inference.autoscaling.min", "scales to zero only"),
+        ];
+        for (from, to, key, says) in cases {
+            let mut text = ENDPOINT.replace(from, to);
+            if to.contains("spot") {
+                text += "[spot]\ninterruptions = { model = \"poisson\", mtbf = \"10h\" }\n";
+            }
+            let err = emit(&experiment(&text), 0).expect_err(to);
+            assert!(err.key.as_deref().is_some_and(|k| k.ends_with(key)), "{to}: {err}");
+            assert!(err.message.contains(says), "{to}: {err}");
+        }
     }
 }
