@@ -119,8 +119,8 @@ def self_test(folder):
     """Every deliberate mistake must be caught, or the check could not fail."""
     folder = pathlib.Path(folder)
     config = json.loads(next(folder.glob("CreateEndpointConfig*.json")).read_text())
-    policy_path = next(folder.glob("PutScalingPolicy-*.json"))
-    policy = json.loads(policy_path.read_text())
+    policies = (json.loads(p.read_text()) for p in sorted(folder.glob("PutScalingPolicy-*.json")))
+    policy = next(p for p in policies if "TargetTrackingScalingPolicyConfiguration" in p)
     variant = ["ProductionVariants", 0]
     tracking = ["TargetTrackingScalingPolicyConfiguration"]
     mistakes = [
