@@ -500,6 +500,21 @@ mod tests {
     }
 
     #[test]
+    fn request_bodies_are_spotsims_and_look_alikes_are_not() {
+        for ours in ["CreateEndpointConfig.json", "CreateEndpoint-a-b.json", "PutMetricAlarm-small-wake.json"] {
+            assert!(is_output_file(ours), "{ours}");
+        }
+        for theirs in ["CreateEndpointConfigs.json", "PutScalingPolicy.yaml", "policy.json", "DeleteEndpoint.json"] {
+            assert!(!is_output_file(theirs), "{theirs}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("emit");
+        OutputDir::claim(&dir).unwrap().write(&[manifest(), ("CreateEndpoint.json", b"{}".to_vec())]).unwrap();
+        OutputDir::claim(&dir).unwrap().write(&[manifest(), ("PutScalingPolicy-x.json", b"{}".to_vec())]).unwrap();
+        assert_eq!(names(&dir), ["PutScalingPolicy-x.json", "manifest.json"]);
+    }
+
+    #[test]
     fn a_second_claim_is_refused_while_the_first_holds() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");

@@ -273,30 +273,16 @@ fn recommend_states_its_estimate_first_and_loadtest_progress_adds_up_to_its_work
     assert_eq!(units, spotsim::commands::loadtest::EVALUATIONS_PER_POINT);
 }
 
-/// A small endpoint sweep with an instance type, so that its choice can be
-/// emitted as SageMaker requests (issue 30, section 3).
-const EMITTABLE: &str = r#"name = "emit me"
-seed = 3
-replications = 20
-
-[inference]
-instance = "ml.c5.xlarge"
-workers = 1
-service_time = { dist = "exponential", mean = "100ms" }
-queue_limit = 100000
-autoscaling = { metric = "invocations-per-instance", target = 700, min = 1, max = 20, scale_in_cooldown = "10m" }
-
-[traffic]
-synthetic = { mean_rps = 40 }
-duration = "15s"
-
-[objective]
-minimize = "cost_usd"
-constraints = ["waited_frac.mean <= 0.09 +- 0.005"]
-
-[sweep]
-"inference.autoscaling.min" = [4, 8, 12]
-"#;
+/// The M/M/c sweep with an instance type and autoscaling, so that its
+/// choice can be emitted as SageMaker requests (issue 30, section 3).
+fn emittable() -> String {
+    let design = MMC.split("[sweep]").next().unwrap().replace("name = \"mmc\"", "name = \"emit me\"").replace(
+        "price_per_hour = 1.0",
+        "instance = \"ml.c5.xlarge\"\nautoscaling = { metric = \"invocations-per-instance\", target = 700, min = 1, \
+         max = 20, scale_in_cooldown = \"10m\" }",
+    );
+    design + "[sweep]\n\"inference.autoscaling.min\" = [4, 8, 12]\n"
+}
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -304,7 +290,7 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn recommend_emits_the_chosen_design_as_sagemaker_requests() {
-    let dir = workspace(EMITTABLE);
+    let dir = workspace(&emittable());
     let args = ["recommend", "exp.toml", "-q", "-o", "rec", "--emit", "sagemaker", "sm"];
     let out = spotsim(&args, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -348,11 +334,11 @@ fn emitting_what_has_no_endpoint_or_no_format_is_refused_before_any_work() {
         "this experiment is not an [inference] endpoint",
     );
     assert!(!dir.path().join("sm").exists());
-    let dir = workspace(EMITTABLE);
+    let dir = workspace(&emittable());
     refused(dir.path(), &["recommend", "exp.toml", "-q", "--emit", "sagemakr", "sm"], "did you mean `sagemaker`?");
     refused(dir.path(), &["recommend", "exp.toml", "-q", "-o", "same", "--emit", "sagemaker", "same"], "other than -o");
     // A design SageMaker cannot run: no instance type, only a price.
-    let priced = EMITTABLE.replace("instance = \"ml.c5.xlarge\"", "price_per_hour = 0.2");
+    let priced = emittable().replace("instance = \"ml.c5.xlarge\"", "price_per_hour = 0.2");
     let dir = workspace(&priced);
     let out = spotsim(&["recommend", "exp.toml", "-q", "-o", "rec", "--emit", "sagemaker", "sm"], dir.path());
     let err = String::from_utf8_lossy(&out.stderr);

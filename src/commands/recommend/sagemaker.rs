@@ -385,11 +385,11 @@ fn single_model(experiment: &str, endpoint: &Endpoint, notes: &mut Vec<String>) 
     };
     let mut files = endpoint_files("", &name, &config);
     if let Some(policy) = &endpoint.autoscaling {
-        if policy.min == 0 || policy.scheduled.iter().any(|a| a.min == Some(0)) {
+        if !asynchronous && (policy.min == 0 || policy.scheduled.iter().any(|a| a.min == Some(0))) {
             return Err((
                 "inference.autoscaling.min",
-                "a minimum of 0 instances: SageMaker scales to zero only inference components and asynchronous \
-                 endpoints (the latter from a step-scaling alarm spotsim does not emit yet)"
+                "a minimum of 0 instances: SageMaker scales a real-time endpoint to zero only with inference \
+                 components"
                     .into(),
                 "emit a design with min >= 1, or give the model as an [[inference.components]] entry",
             ));
@@ -401,6 +401,8 @@ fn single_model(experiment: &str, endpoint: &Endpoint, notes: &mut Vec<String>) 
             name: name.clone(),
             dimension_name: "EndpointName",
             copies: false,
+            // An asynchronous endpoint wakes on its backlog [S13 of docs/autoscaling.md].
+            wake_metric: asynchronous.then_some("HasBacklogWithoutCapacity"),
             limits: (policy.min, policy.max),
         };
         files.extend(scaling_files(&scaled, policy, notes)?);
@@ -489,6 +491,7 @@ fn component_files(endpoint_name: &str, c: &Component, notes: &mut Vec<String>) 
             name: ic_name,
             dimension_name: "InferenceComponentName",
             copies: true,
+            wake_metric: Some("NoCapacityInvocationFailures"),
             limits: (c.min_copies, c.max_copies),
         };
         files.extend(scaling_files(&scaled, policy, notes)?);
@@ -536,6 +539,8 @@ struct Scaled {
     name: String,
     dimension_name: &'static str,
     copies: bool,
+    /// The alarm's metric that wakes it from zero, if SageMaker has one.
+    wake_metric: Option<&'static str>,
     limits: (u32, u32),
 }
 
@@ -602,9 +607,9 @@ fn scaling_files(scaled: &Scaled, policy: &AutoscalingPolicy, notes: &mut Vec<St
             to_json(&policy_body(format!("{}-target-tracking", scaled.name), Some(tracking), None)),
         ),
     ];
-    if let Some(wake) = policy.wake.filter(|_| scaled.copies) {
-        // AWS's recipe for scaling a component out from zero copies: a step
-        // of one copy when NoCapacityInvocationFailures is at least 1.
+    if let Some((wake, metric_name)) = policy.wake.zip(scaled.wake_metric) {
+        // Out of zero: a step of one when the alarm's metric (requests that
+        // found no capacity) is at least 1, as spotsim's wake rule does.
         let step = StepScaling {
             adjustment_type: "ChangeInCapacity".into(),
             metric_aggregation_type: "Maximum".into(),
@@ -614,7 +619,7 @@ fn scaling_files(scaled: &Scaled, policy: &AutoscalingPolicy, notes: &mut Vec<St
         let policy_name = format!("{}-wake", scaled.name);
         let alarm = PutMetricAlarm {
             alarm_name: policy_name.clone(),
-            metric_name: "NoCapacityInvocationFailures".into(),
+            metric_name: metric_name.into(),
             namespace: "AWS/SageMaker".into(),
             statistic: "Maximum".into(),
             dimensions,
@@ -855,7 +860,7 @@ duration = "1h"
         let cases = [
             ("workers = 4", "workers = 4\nmarket = \"spot\"", "inference.market", "no spot instances"),
             ("invocations-per-instance\", target = 700", "utilization\", target = 0.7", "metric", "publishes"),
-            ("min = 2", "min = 0, wake = {}", "inference.autoscaling.min", "scales to zero only"),
+            ("min = 2", "min = 0, wake = {}", "inference.autoscaling.min", "to zero only with inference"),
         ];
         for (from, to, key, says) in cases {
             let mut text = ENDPOINT.replace(from, to);
@@ -866,5 +871,47 @@ duration = "1h"
             assert!(err.key.as_deref().is_some_and(|k| k.ends_with(key)), "{to}: {err}");
             assert!(err.message.contains(says), "{to}: {err}");
         }
+    }
+
+    #[test]
+    fn an_asynchronous_endpoint_scales_on_its_backlog_and_wakes_from_zero() {
+        let e = crate::experiment::load(Path::new("experiments/async-inference.toml"), &[]).unwrap();
+        let emission = emit(&e, 0).unwrap();
+        let config: CreateEndpointConfig = body(&emission, "CreateEndpointConfig.json");
+        assert_eq!(config.async_inference_config.unwrap().output_config.s3_output_path, S3_PLACEHOLDER);
+        let target: RegisterScalableTarget = body(&emission, "RegisterScalableTarget-AllTraffic.json");
+        assert_eq!((target.min_capacity, target.max_capacity), (0, 20));
+        let policy: PutScalingPolicy = body(&emission, "PutScalingPolicy-AllTraffic.json");
+        let metric = policy.target_tracking_scaling_policy_configuration.unwrap().customized_metric_specification;
+        let metric = metric.unwrap();
+        assert_eq!(
+            (metric.metric_name.as_str(), metric.statistic.as_str()),
+            ("ApproximateBacklogSizePerInstance", "Average")
+        );
+        assert_eq!(
+            metric.dimensions,
+            [MetricDimension { name: "EndpointName".into(), value: "async-inference".into() }]
+        );
+        let wake: PutScalingPolicy = body(&emission, "PutScalingPolicy-AllTraffic-wake.json");
+        assert_eq!(wake.policy_type, "StepScaling");
+        let alarm: PutMetricAlarm = body(&emission, "PutMetricAlarm-AllTraffic-wake.json");
+        assert_eq!(alarm.metric_name, "HasBacklogWithoutCapacity");
+        let rule = e.points[0].design.downcast::<Endpoint>().unwrap().autoscaling.as_ref().unwrap().wake.unwrap();
+        assert_eq!((alarm.period as f64, alarm.evaluation_periods), (rule.period.as_secs_f64(), rule.datapoints));
+    }
+
+    #[test]
+    fn a_serverless_design_is_a_serverless_variant_without_scaling() {
+        let e = crate::experiment::load(Path::new("experiments/serverless-vs-endpoint.toml"), &[]).unwrap();
+        let point = (0..e.points.len())
+            .find(|&p| e.points[p].design.downcast::<Endpoint>().is_some_and(|d| d.mode == Mode::Serverless))
+            .expect("a serverless point");
+        let emission = emit(&e, point).unwrap();
+        assert_eq!(emission.files.len(), 2, "no scaling files");
+        let config: CreateEndpointConfig = body(&emission, "CreateEndpointConfig.json");
+        let v = &config.production_variants[0];
+        assert_eq!(v.instance_type, None);
+        let terms = v.serverless_config.as_ref().unwrap();
+        assert_eq!((terms.memory_size_in_mb, terms.max_concurrency, terms.provisioned_concurrency), (4096, 20, None));
     }
 }
