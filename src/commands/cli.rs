@@ -653,14 +653,14 @@ fn emit_sagemaker(a: &Answer, rec: &recommend::Recommendation, dir: &output::Out
         command: &'static str,
         point: usize,
         chosen: &'static str,
-        endpoint_name: &'a str,
+        endpoints: &'a [String],
         notes: &'a [String],
     }
     let procedure = Procedure {
         command: "recommend --emit sagemaker",
         point,
         chosen,
-        endpoint_name: &emission.endpoint_name,
+        endpoints: &emission.endpoints,
         notes: &emission.notes,
     };
     let manifest = output::manifest_json_with(&e.subject(), &a.info(), Some(&procedure));
@@ -672,10 +672,10 @@ fn emit_sagemaker(a: &Answer, rec: &recommend::Recommendation, dir: &output::Out
             eprintln!("note: {note}");
         }
         eprintln!(
-            "-> {}: point {point} ({chosen}) as {} SageMaker request bodies for endpoint {} (docs/recommend.md gives the aws commands)",
+            "-> {}: point {point} ({chosen}) as {} SageMaker request bodies for endpoint(s) {} (docs/recommend.md gives the aws commands)",
             dir.path().display(),
             emission.files.len(),
-            emission.endpoint_name
+            emission.endpoints.join(", ")
         );
     }
     Ok(())

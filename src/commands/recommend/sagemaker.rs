@@ -271,7 +271,9 @@ pub struct ScalableTargetAction {
 /// what the simulation had that the API cannot say.
 #[derive(Debug)]
 pub struct Emission {
-    pub endpoint_name: String,
+    /// The endpoints the files create: one, or one a component when the
+    /// components do not share instances.
+    pub endpoints: Vec<String>,
     pub files: Vec<(String, Vec<u8>)>,
     pub notes: Vec<String>,
 }
@@ -328,7 +330,12 @@ pub fn emit(experiment: &Experiment, point: usize) -> Result<Emission, InputErro
         InputError::new(&experiment.origin_of(table), Some(key), format!("point {point}: {message}"))
             .with_hint(Some(hint.into()))
     })?;
-    Ok(Emission { endpoint_name: sagemaker_name(&experiment.name, ""), files, notes })
+    let endpoints = files
+        .iter()
+        .filter(|(file, _)| file.starts_with("CreateEndpoint") && !file.starts_with("CreateEndpointConfig"))
+        .map(|(_, bytes)| serde_json::from_slice::<CreateEndpoint>(bytes).expect("written above").endpoint_name)
+        .collect();
+    Ok(Emission { endpoints, files, notes })
 }
 
 type Files = Vec<(String, Vec<u8>)>;
@@ -847,7 +854,9 @@ duration = "1h"
         assert_eq!(alarm.dimensions[0].value, "two-models-one-endpoint-small");
 
         // Not shared: an endpoint a component, each from zero instances.
+        assert_eq!(shared.endpoints, ["two-models-one-endpoint"]);
         let apart = emit(&e, 1).unwrap();
+        assert_eq!(apart.endpoints, ["two-models-one-endpoint-chat", "two-models-one-endpoint-small"]);
         let config: CreateEndpointConfig = body(&apart, "CreateEndpointConfig-two-models-one-endpoint-small.json");
         let scaling = config.production_variants[0].managed_instance_scaling.clone().unwrap();
         assert_eq!((scaling.min_instance_count, scaling.max_instance_count), (0, 4));
