@@ -5,6 +5,7 @@ are maintained: edit the cells here and run `python3 notebooks/build_notebooks.p
 `run-all.sh` then executes them in place.
 """
 
+import sys
 from pathlib import Path
 
 import nbformat
@@ -1140,6 +1141,65 @@ work otherwise (docs/calibrate.md). The verdict line of `calibrate` says *poor* 
 these files, and a design on this table should not be trusted for bursts.""",
 ]
 
+# --------------------------------------------------------------------------
+COMPONENTS = [
+    """md:# Two models: one shared endpoint or two endpoints?
+
+**Question** (`experiments/two-models-one-endpoint.toml`): a chat model
+(Llama-3-8B, 2 to 8 copies of one GPU) and a small model used in office
+hours (Qwen2.5-1.5B, scaled to zero at night). Host both as inference
+components of one ml.g5.12xlarge endpoint (4 A10G GPUs a instance, copies
+packed by managed instance scaling), or each on an ml.g5.2xlarge endpoint of
+its own (`inference.shared = false`)?
+
+**Input**: `spotsim run experiments/two-models-one-endpoint.toml` (point 0
+shared, point 1 two endpoints). The model is in
+`docs/inference-components.md`; the columns in `docs/outputs.md`.""",
+    SETUP,
+    """summary = read("two-models-one-endpoint", "summary")
+timeline = read("two-models-one-endpoint", "timeline")
+names = {0: "shared ml.g5.12xlarge", 1: "two ml.g5.2xlarge endpoints"}
+rows = ["cost_usd", "idle_cost_usd", "idle_gpu_hours", "instances_mean", "chat.cost_usd", "small.cost_usd",
+        "chat.ttft_p99_ms", "small.ttft_p99_ms", "small.no_capacity_failures"]
+table = pd.DataFrame({names[p]: [metric(summary, m).loc[p, "mean"] for m in rows] for p in names}, index=rows)
+table.round(2)""",
+    """price = {0: 7.09, 1: 1.515}   # USD per instance-hour, the catalog's
+fig, axes = plt.subplots(3, 1, figsize=(9, 9), sharex=True)
+for p, ls in [(0, "-"), (1, "--")]:
+    t = timeline[timeline["point"] == p]
+    h = t["t_s"] / 3600
+    axes[0].step(h, t["chat.copies_in_service"], ls, where="post", color="C0", label=f"chat copies, {names[p]}")
+    axes[0].step(h, t["small.copies_in_service"], ls, where="post", color="C1", label=f"small copies, {names[p]}")
+    axes[1].step(h, t["instances_in_service"] + t["instances_pending"], ls, where="post", color="C2",
+                 label=names[p])
+    # The cost rate: instances alive (in service or starting) x the price.
+    cost = (t["instances_in_service"] + t["instances_pending"]) * price[p]
+    axes[2].step(h, cost.cumsum() / 60, ls, where="post", color="C3", label=names[p])
+axes[0].set_ylabel("copies in service")
+axes[1].set_ylabel("instances")
+axes[2].set_ylabel("cost so far (USD)")
+axes[2].set_xlabel("hour of the day (replication 0)")
+for ax in axes:
+    ax.legend(fontsize=8)
+fig.suptitle("Copies, instances and cost through the day")
+fig.tight_layout()
+fig.savefig(FIG / "inference-components-day.png")""",
+    """c = {p: metric(summary, "cost_usd").loc[p] for p in names}
+idle = metric(summary, "idle_cost_usd").loc[0, "mean"]
+best = min(names, key=lambda p: c[p]["mean"])
+print(f"cheapest: {names[best]}")
+for p in names:
+    print(f"  {names[p]}: ${c[p]['mean']:.0f} a day (95% CI {c[p]['ci95_low']:.0f} to {c[p]['ci95_high']:.0f})")
+print(f"the shared endpoint's GPUs that no copy reserves: ${idle:.0f} a day")""",
+    """md:The shared endpoint pays a higher price per GPU-hour (ml.g5.12xlarge's $7.09
+over 4 GPUs against ml.g5.2xlarge's $1.515) and holds GPUs that no copy
+reserves: the chat model scales in copy by copy, and an instance is released
+only once it holds no copy (SageMaker's `IDLE_RELEASE`), so the remaining
+copies stay spread over more instances than they need. Its one advantage
+here is the small model's wake: its copy starts on an instance with room in
+a minute or two instead of waiting for a new instance.""",
+]
+
 
 def main():
     for name, cells in [("checkpoint-interval", CHECKPOINT), ("endpoint-autoscaling", ENDPOINT),
@@ -1147,7 +1207,10 @@ def main():
                         ("right-sizing", RIGHT_SIZING), ("recommend", RECOMMEND),
                         ("deadline-policies", DEADLINE), ("llm-serving", LLM),
                         ("llm-endpoints", LLM_ENDPOINTS), ("llm-training", LLM_TRAINING),
-                        ("calibrate", CALIBRATE)]:
+                        ("calibrate", CALIBRATE), ("inference-components", COMPONENTS)]:
+        # `build_notebooks.py NAME ...` writes only those, keeping the others' outputs.
+        if len(sys.argv) > 1 and name not in sys.argv[1:]:
+            continue
         nbformat.write(nb(cells), HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
 

@@ -42,6 +42,7 @@ EXPERIMENTS=(
   "deployment-options 3"
   "llm-training-llama3-8b 20"
   "llm-training-llama3-70b 10"
+  "two-models-one-endpoint 3"
 )
 
 for spec in "${EXPERIMENTS[@]}"; do

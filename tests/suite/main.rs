@@ -6,6 +6,7 @@ mod calibrate;
 mod capacity;
 mod child;
 mod cli;
+mod components;
 mod deadline;
 mod designs;
 mod determinism;

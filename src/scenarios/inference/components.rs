@@ -68,12 +68,10 @@ pub struct Component {
     pub endpoint: Endpoint,
 }
 
-/// An endpoint with inference components.
+/// The endpoint's instances: their size, managed instance scaling's limits
+/// and the two start-ups.
 #[derive(Clone, Debug, Serialize)]
-pub struct ComponentsEndpoint {
-    pub instance: String,
-    /// On-demand USD per instance-hour.
-    pub price_per_hour: f64,
+pub struct PoolTerms {
     /// What one instance offers the copies.
     pub size: Resources,
     /// Managed instance scaling's `MinInstanceCount` and `MaxInstanceCount`.
@@ -83,6 +81,16 @@ pub struct ComponentsEndpoint {
     pub startup: Dist,
     /// A new copy on an instance that has room (no provisioning, no image pull).
     pub copy_startup: Dist,
+}
+
+/// An endpoint with inference components.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentsEndpoint {
+    pub instance: String,
+    /// On-demand USD per instance-hour.
+    pub price_per_hour: f64,
+    #[serde(flatten)]
+    pub pool: PoolTerms,
     /// `false`: every component on an endpoint of its own (the comparison
     /// design), each with `min_instances = 0` and the same maximum.
     pub shared: bool,
@@ -110,6 +118,7 @@ impl Host {
 }
 
 const NO_HOST: u32 = u32::MAX;
+const NEVER_FITS: Resources = Resources { gpus: u32::MAX, cpus: f64::INFINITY, memory_gib: f64::INFINITY };
 
 /// An endpoint's instances and the copies on them: placement, managed
 /// instance scaling (an instance is added when a copy does not fit and
@@ -139,34 +148,30 @@ pub struct PoolLink {
 }
 
 impl Pool {
-    /// A pool for `components` (their indices in `ep.components`), with
-    /// `min_instances` in service from time zero; `stream` tells pools of
-    /// one replication apart.
+    /// A pool of `terms` for copies that need `demand` (per component
+    /// index; `None`: the component lives elsewhere), with `min_instances`
+    /// in service from time zero; `stream` tells pools of one replication apart.
     pub fn new(
-        ep: &ComponentsEndpoint,
-        components: &[usize],
-        min_instances: u32,
+        terms: &PoolTerms,
+        demand: &[Option<(Resources, PlacementStrategy)>],
         streams: &Streams,
         stream: u64,
     ) -> Self {
-        let mut demand = vec![(ep.size, PlacementStrategy::Binpack); ep.components.len()];
-        for &c in components {
-            demand[c] = (ep.components[c].copy, ep.components[c].placement);
-        }
         let mut pool = Pool {
-            size: ep.size,
-            min_instances,
-            max_instances: ep.max_instances,
-            startup: ep.startup.clone(),
-            copy_startup: ep.copy_startup.clone(),
+            size: terms.size,
+            min_instances: terms.min_instances,
+            max_instances: terms.max_instances,
+            startup: terms.startup.clone(),
+            copy_startup: terms.copy_startup.clone(),
             startup_rng: streams.rng_indexed(Purpose::Startup, 2 * stream + 1),
             copy_rng: streams.rng_indexed(Purpose::Startup, 2 * stream + 2),
             hosts: Vec::new(),
-            demand,
-            copies: vec![Vec::new(); ep.components.len()],
+            // A component placed elsewhere never fits here.
+            demand: demand.iter().map(|d| d.unwrap_or((NEVER_FITS, PlacementStrategy::Binpack))).collect(),
+            copies: vec![Vec::new(); demand.len()],
             alive: 0,
         };
-        for _ in 0..min_instances {
+        for _ in 0..terms.min_instances {
             pool.add_host(SimTime::ZERO, SimTime::ZERO);
         }
         pool
@@ -332,10 +337,19 @@ impl ComponentsEndpoint {
     /// component first); with `timeline`, a row of `timeline_columns` a minute.
     fn simulate(&self, streams: &Streams, mut timeline: Option<&mut Vec<f64>>) -> Replication {
         let all: Vec<usize> = (0..self.components.len()).collect();
+        let demand = |c: usize| Some((self.components[c].copy, self.components[c].placement));
         let pools: Vec<Rc<RefCell<Pool>>> = if self.shared {
-            vec![Rc::new(RefCell::new(Pool::new(self, &all, self.min_instances, streams, 0)))]
+            let demands: Vec<_> = all.iter().map(|&c| demand(c)).collect();
+            vec![Rc::new(RefCell::new(Pool::new(&self.pool, &demands, streams, 0)))]
         } else {
-            all.iter().map(|&c| Rc::new(RefCell::new(Pool::new(self, &[c], 0, streams, c as u64 + 1)))).collect()
+            // Endpoints of their own: instances follow each one's copies.
+            let terms = PoolTerms { min_instances: 0, ..self.pool.clone() };
+            all.iter()
+                .map(|&c| {
+                    let demands: Vec<_> = all.iter().map(|&k| if k == c { demand(k) } else { None }).collect();
+                    Rc::new(RefCell::new(Pool::new(&terms, &demands, streams, c as u64 + 1)))
+                })
+                .collect()
         };
         let pool_of = |c: usize| if self.shared { &pools[0] } else { &pools[c] };
         let member: Vec<Streams> = all.iter().map(|&c| streams.member(c as u64)).collect();
@@ -421,7 +435,7 @@ impl crate::engine::Model for ComponentsEndpoint {
             mean += m;
             max += x;
         }
-        let gpus = f64::from(self.size.gpus);
+        let gpus = f64::from(self.pool.size.gpus);
         let (head, mut tail) = out.split_at_mut(ENDPOINT_METRICS.len());
         let mut reserved = 0.0;
         for (c, (o, lo, control)) in self.components.iter().zip(runs.iter_mut()) {
@@ -463,5 +477,108 @@ impl crate::scenarios::Design for ComponentsEndpoint {
         let mut rows = Vec::new();
         self.simulate(&streams, Some(&mut rows));
         Some(crate::scenarios::Timeline { columns: self.names.1, rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(x: u64) -> SimTime {
+        SimTime::from_mins(x)
+    }
+
+    fn terms(gpus: u32, min_instances: u32, max_instances: u32) -> PoolTerms {
+        PoolTerms {
+            size: Resources { gpus, cpus: 48.0, memory_gib: 192.0 },
+            min_instances,
+            max_instances,
+            startup: Dist::Constant(m(10)),
+            copy_startup: Dist::Constant(m(1)),
+        }
+    }
+
+    fn copy(gpus: u32, strategy: PlacementStrategy) -> Option<(Resources, PlacementStrategy)> {
+        Some((Resources { gpus, cpus: 0.0, memory_gib: 0.0 }, strategy))
+    }
+
+    /// k copies of g GPUs on instances of G GPUs take ceil(k / floor(G / g))
+    /// instances, with either strategy, every (G, g, k) up to 8 GPUs and 24 copies.
+    #[test]
+    fn copies_pack_into_the_closed_form_number_of_instances() {
+        for strategy in [PlacementStrategy::Binpack, PlacementStrategy::Spread] {
+            for big in 1..=8u32 {
+                for g in 1..=big {
+                    let mut pool = Pool::new(&terms(big, 0, 1000), &[copy(g, strategy)], &Streams::new(1, 0), 0);
+                    for k in 1..=24u32 {
+                        assert!(pool.place(0, k as usize - 1, m(k as u64), false).is_some());
+                        let per_instance = big / g;
+                        let want = k.div_ceil(per_instance);
+                        assert_eq!(pool.alive, want, "{strategy:?}: {k} copies of {g} GPUs on {big}-GPU instances");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_copy_with_room_takes_the_copy_startup_and_one_without_a_new_instance() {
+        let mut pool = Pool::new(&terms(4, 0, 10), &[copy(2, PlacementStrategy::Binpack)], &Streams::new(1, 0), 0);
+        // The first copy needs an instance: ready after the instance's 10 minutes.
+        assert_eq!(pool.place(0, 0, m(0), false), Some(m(10)));
+        // The second fits beside it while it starts: ready with the instance.
+        assert_eq!(pool.place(0, 1, m(2), false), Some(m(10)));
+        assert_eq!(pool.counts(m(5)), (1, 0));
+        // The instance is full: the third needs a new one.
+        assert_eq!(pool.place(0, 2, m(20), false), Some(m(30)));
+        // One copy ends on the first instance; a copy there takes 1 minute.
+        pool.release(0, 0, m(40));
+        assert_eq!(pool.place(0, 3, m(41), false), Some(m(42)));
+        assert_eq!(pool.counts(m(41)), (2, 2));
+    }
+
+    #[test]
+    fn an_instance_with_no_copy_is_released_down_to_the_minimum() {
+        let mut pool = Pool::new(&terms(1, 1, 3), &[copy(1, PlacementStrategy::Binpack)], &Streams::new(1, 0), 0);
+        assert_eq!(pool.place(0, 0, m(0), true), Some(SimTime::ZERO), "the minimum's instance takes it at once");
+        assert_eq!(pool.place(0, 1, m(0), false), Some(m(10)));
+        assert_eq!(pool.place(0, 2, m(0), false), Some(m(10)));
+        assert_eq!(pool.place(0, 3, m(0), false), None, "max_instances reached, no room");
+        pool.release(0, 1, m(30));
+        pool.release(0, 0, m(30));
+        pool.release(0, 2, m(60));
+        // The first two empty at 30 minutes and go; the last one to empty is
+        // the minimum's and stays.
+        assert_eq!(pool.counts(m(90)), (1, 1));
+        let hours = pool.instance_hours(m(120));
+        assert!((hours - (0.5 + 0.5 + 2.0)).abs() < 1e-12, "{hours}");
+        let (mean, max) = pool.in_service(m(120));
+        assert_eq!(max, 3.0);
+        // 1 until 10 min, 3 until 30, then 1.
+        assert!((mean - (10.0 + 3.0 * 20.0 + 90.0) / 120.0).abs() < 1e-12, "{mean}");
+    }
+
+    #[test]
+    fn binpack_fills_the_fullest_instance_and_spread_the_emptiest() {
+        for (strategy, want) in [(PlacementStrategy::Binpack, 0), (PlacementStrategy::Spread, 1)] {
+            let demand = [copy(2, PlacementStrategy::Binpack), copy(1, strategy)];
+            let mut pool = Pool::new(&terms(4, 2, 2), &demand, &Streams::new(1, 0), 0);
+            // Instance 0 holds a 2-GPU copy, instance 1 nothing.
+            pool.place(0, 0, m(0), true);
+            pool.place(1, 0, m(1), false);
+            assert_eq!(pool.copies[1][0], want, "{strategy:?}");
+        }
+    }
+
+    #[test]
+    fn cpus_and_memory_limit_a_copy_as_gpus_do() {
+        let need = Resources { gpus: 1, cpus: 20.0, memory_gib: 10.0 };
+        let demand = [Some((need, PlacementStrategy::Binpack))];
+        let mut pool = Pool::new(&terms(4, 0, 10), &demand, &Streams::new(1, 0), 0);
+        for k in 0..4 {
+            pool.place(0, k, m(0), false);
+        }
+        // 48 vCPUs hold two copies of 20, though the GPUs would take four.
+        assert_eq!(pool.alive, 2);
     }
 }
