@@ -421,7 +421,7 @@ fn single_model(experiment: &str, endpoint: &Endpoint, notes: &mut Vec<String>) 
 /// managed instance scaling; or, not shared, one such endpoint a component.
 fn with_components(experiment: &str, design: &ComponentsEndpoint, notes: &mut Vec<String>) -> Result<Files, Refusal> {
     let groups: Vec<(String, Vec<&Component>, u32)> = if design.shared {
-        vec![(sagemaker_name(experiment, ""), design.components.iter().collect(), design.min_instances)]
+        vec![(sagemaker_name(experiment, ""), design.components.iter().collect(), design.pool.min_instances)]
     } else {
         // The comparison design: each component alone, from zero instances.
         design
@@ -440,7 +440,7 @@ fn with_components(experiment: &str, design: &ComponentsEndpoint, notes: &mut Ve
             managed_instance_scaling: Some(ManagedInstanceScaling {
                 status: "ENABLED".into(),
                 min_instance_count: *min_instances,
-                max_instance_count: design.max_instances,
+                max_instance_count: design.pool.max_instances,
             }),
             routing_config: Some(routing(components.iter().map(|c| &c.endpoint), notes)?),
             serverless_config: None,
@@ -859,7 +859,7 @@ duration = "1h"
         assert_eq!(apart.endpoints, ["two-models-one-endpoint-chat", "two-models-one-endpoint-small"]);
         let config: CreateEndpointConfig = body(&apart, "CreateEndpointConfig-two-models-one-endpoint-small.json");
         let scaling = config.production_variants[0].managed_instance_scaling.clone().unwrap();
-        assert_eq!((scaling.min_instance_count, scaling.max_instance_count), (0, 4));
+        assert_eq!((scaling.min_instance_count, scaling.max_instance_count), (0, 10));
         let small: CreateInferenceComponent = body(&apart, "CreateInferenceComponent-small.json");
         assert_eq!(small.endpoint_name, "two-models-one-endpoint-small");
     }
