@@ -171,6 +171,10 @@ pub enum Command {
         /// 100,000 per point]
         #[arg(long, value_name = "REPS", value_parser = clap::value_parser!(u64).range(1..))]
         budget: Option<u64>,
+        /// Also write the chosen design as API request bodies into DIR: `--emit sagemaker DIR`
+        /// writes SageMaker's and Application Auto Scaling's (docs/recommend.md)
+        #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
+        emit: Option<Vec<String>>,
     },
     /// Per point, the highest steady request rate one instance sustains under
     /// the [loadtest] latency threshold; writes loadtest.csv and manifest.json
@@ -504,10 +508,19 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             write!(std::io::stdout().lock(), "{}", profile::render())?;
             Ok(())
         }
-        Command::Recommend { experiment, flags, budget } => {
+        Command::Recommend { experiment, flags, budget, emit } => {
             let request = flags.request(&experiment);
+            let emit_dir = emit.map(|v| emit_folder(&v, &flags)).transpose()?;
             let a = Answer::open(&flags, &request, prepared::Command::Recommend)?;
             let e = &a.p.experiment;
+            // Refused before the search, and the folder claimed: no work is lost to a refusal.
+            let emit_dir = match emit_dir {
+                Some(dir) => {
+                    recommend::sagemaker::check(e)?;
+                    Some(output::OutputDir::claim(&dir)?)
+                }
+                None => None,
+            };
             let settings = recommend::Settings { budget, ..Default::default() };
             if !a.quiet {
                 eprintln!("{}: {}", e.name, recommend_estimate(e, &settings, a.runner.threads()));
@@ -528,7 +541,10 @@ pub fn execute(command: Command) -> Result<(), Failure> {
             {
                 eprintln!("{line}");
             }
-            Ok(())
+            match &emit_dir {
+                Some(dir) => emit_sagemaker(&a, &search.recommendation, dir),
+                None => Ok(()),
+            }
         }
         Command::Loadtest { experiment, flags } => {
             let a = Answer::open(&flags, &flags.request(&experiment), prepared::Command::Loadtest)?;
@@ -603,15 +619,85 @@ impl Answer {
     }
 }
 
+/// The folder of `--emit FORMAT DIR`: the format is `sagemaker`, and the
+/// folder is not the one `-o` names.
+fn emit_folder(args: &[String], flags: &RunFlags) -> Result<PathBuf, Failure> {
+    let [format, dir] = args else { unreachable!("clap takes two values") };
+    if format != "sagemaker" {
+        let hint =
+            crate::input::error::did_you_mean(format, ["sagemaker"]).unwrap_or("the one format is `sagemaker`".into());
+        return Err(usage("--emit", &format!("expected `--emit sagemaker DIR`, found format `{format}` ({hint})")));
+    }
+    let dir = PathBuf::from(dir);
+    let same = |o: &Path| std::path::absolute(o).ok() == std::path::absolute(&dir).ok();
+    if flags.output.output.as_deref().is_some_and(same) {
+        return Err(usage("--emit", "the request bodies go to their own folder: give --emit a DIR other than -o"));
+    }
+    Ok(dir)
+}
+
+/// Writes the chosen (or leading) design's SageMaker requests into `dir`,
+/// with a manifest saying which point they are.
+fn emit_sagemaker(a: &Answer, rec: &recommend::Recommendation, dir: &output::OutputDir) -> Result<(), Failure> {
+    let e = &a.p.experiment;
+    let Some((point, chosen)) = chosen_point(rec) else {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "{}: no design was chosen, so none was emitted into {}",
+            e.name,
+            dir.path().display()
+        )));
+    };
+    let emission = recommend::sagemaker::emit(e, point)?;
+    #[derive(serde::Serialize)]
+    struct Procedure<'a> {
+        command: &'static str,
+        point: usize,
+        chosen: &'static str,
+        endpoints: &'a [String],
+        notes: &'a [String],
+    }
+    let procedure = Procedure {
+        command: "recommend --emit sagemaker",
+        point,
+        chosen,
+        endpoints: &emission.endpoints,
+        notes: &emission.notes,
+    };
+    let manifest = output::manifest_json_with(&e.subject(), &a.info(), Some(&procedure));
+    let mut files: Vec<(&str, Vec<u8>)> = emission.files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    files.push(("manifest.json", manifest));
+    dir.write(&files)?;
+    if !a.quiet {
+        for note in &emission.notes {
+            eprintln!("note: {note}");
+        }
+        eprintln!(
+            "-> {}: point {point} ({chosen}) as {} SageMaker request bodies for endpoint(s) {} (docs/recommend.md gives the aws commands)",
+            dir.path().display(),
+            emission.files.len(),
+            emission.endpoints.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The point `recommend` chose, or the leader of a search the budget or the
+/// cap stopped, with which of the two it is.
+fn chosen_point(rec: &recommend::Recommendation) -> Option<(usize, &'static str)> {
+    use recommend::Outcome;
+    match rec.outcome {
+        Outcome::Selected { best, .. } => Some((best, "chosen")),
+        Outcome::BudgetSpent { leader: Some(p) } | Outcome::CapReached { leader: Some(p) } => {
+            Some((p, "leading, without the guarantee"))
+        }
+        _ => None,
+    }
+}
+
 /// The command that runs the chosen (or leading) point alone, with ten times
 /// the replications the search gave it and the same seed and overrides.
 fn run_alone(request: &Request, rec: &recommend::Recommendation) -> Option<String> {
-    use recommend::Outcome;
-    let point = match rec.outcome {
-        Outcome::Selected { best, .. } => best,
-        Outcome::BudgetSpent { leader: Some(p) } | Outcome::CapReached { leader: Some(p) } => p,
-        _ => return None,
-    };
+    let (point, _) = chosen_point(rec)?;
     let alone = Request {
         points: vec![point as u64],
         replications: Some((10 * rec.points[point].replications).max(1000)),

@@ -4,7 +4,8 @@
 //!
 //! - `DIR` may be missing, an empty folder, or a spotsim result: a folder
 //!   whose `manifest.json` has `spotsim_version` and which holds nothing but
-//!   spotsim's output files ([`OUTPUT_FILES`]). Anything else is refused.
+//!   spotsim's output files ([`OUTPUT_FILES`], and the request bodies of
+//!   `recommend --emit`). Anything else is refused.
 //! - From claim to finish a run holds `.NAME.lock` beside `DIR`, an OS file
 //!   lock (the kernel drops it when the process dies, so it is never stale); a
 //!   second run into the same folder is refused.
@@ -36,6 +37,29 @@ pub const OUTPUT_FILES: [&str; 8] = [
     "loadtest.csv",
     "columns.f64",
 ];
+
+/// The request bodies `recommend --emit sagemaker` writes, by the API call
+/// that opens their names: `CreateEndpointConfig.json`,
+/// `PutScalingPolicy-AllTraffic.json`.
+pub const REQUEST_PREFIXES: [&str; 7] = [
+    "CreateEndpointConfig",
+    "CreateEndpoint",
+    "CreateInferenceComponent",
+    "RegisterScalableTarget",
+    "PutScalingPolicy",
+    "PutScheduledAction",
+    "PutMetricAlarm",
+];
+
+/// Whether spotsim writes files named `name` into an output folder.
+fn is_output_file(name: &str) -> bool {
+    let request = name.strip_suffix(".json").is_some_and(|stem| {
+        REQUEST_PREFIXES
+            .iter()
+            .any(|p| stem.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('-')))
+    });
+    request || OUTPUT_FILES.contains(&name)
+}
 
 /// Longest experiment name, in bytes: it becomes a folder name, and staging
 /// folders add up to 20 bytes to it within the usual 255-byte limit.
@@ -245,7 +269,7 @@ impl OutputDir {
         for entry in std::fs::read_dir(&self.dir).with_context(|| format!("cannot list {}", dir.display()))? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !(OUTPUT_FILES.contains(&name.as_str()) && entry.file_type()?.is_file()) {
+            if !(is_output_file(&name) && entry.file_type()?.is_file()) {
                 foreign.push(name.clone());
             }
             names.push(name);
@@ -473,6 +497,21 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
         assert_eq!(names(&folder), ["notes.txt"]);
         assert_eq!(names(tmp.path()), ["file", "folder", "result"], "no lock left behind");
+    }
+
+    #[test]
+    fn request_bodies_are_spotsims_and_look_alikes_are_not() {
+        for ours in ["CreateEndpointConfig.json", "CreateEndpoint-a-b.json", "PutMetricAlarm-small-wake.json"] {
+            assert!(is_output_file(ours), "{ours}");
+        }
+        for theirs in ["CreateEndpointConfigs.json", "PutScalingPolicy.yaml", "policy.json", "DeleteEndpoint.json"] {
+            assert!(!is_output_file(theirs), "{theirs}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("emit");
+        OutputDir::claim(&dir).unwrap().write(&[manifest(), ("CreateEndpoint.json", b"{}".to_vec())]).unwrap();
+        OutputDir::claim(&dir).unwrap().write(&[manifest(), ("PutScalingPolicy-x.json", b"{}".to_vec())]).unwrap();
+        assert_eq!(names(&dir), ["PutScalingPolicy-x.json", "manifest.json"]);
     }
 
     #[test]

@@ -272,3 +272,77 @@ fn recommend_states_its_estimate_first_and_loadtest_progress_adds_up_to_its_work
     assert_eq!(done.into_inner(), units);
     assert_eq!(units, spotsim::commands::loadtest::EVALUATIONS_PER_POINT);
 }
+
+/// The M/M/c sweep with an instance type and autoscaling, so that its
+/// choice can be emitted as SageMaker requests (issue 30, section 3).
+fn emittable() -> String {
+    let design = MMC.split("[sweep]").next().unwrap().replace("name = \"mmc\"", "name = \"emit me\"").replace(
+        "price_per_hour = 1.0",
+        "instance = \"ml.c5.xlarge\"\nautoscaling = { metric = \"invocations-per-instance\", target = 700, min = 1, \
+         max = 20, scale_in_cooldown = \"10m\" }",
+    );
+    design + "[sweep]\n\"inference.autoscaling.min\" = [4, 8, 12]\n"
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn recommend_emits_the_chosen_design_as_sagemaker_requests() {
+    let dir = workspace(&emittable());
+    let args = ["recommend", "exp.toml", "-q", "-o", "rec", "--emit", "sagemaker", "sm"];
+    let out = spotsim(&args, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sm = dir.path().join("sm");
+    let manifest = json(&sm.join("manifest.json"));
+    assert_eq!(manifest["procedure"]["command"], "recommend --emit sagemaker");
+    let point = manifest["procedure"]["point"].as_u64().unwrap() as usize;
+    // The same point `recommend` ranked first.
+    let rec = std::fs::read_to_string(dir.path().join("rec/recommendations.csv")).unwrap();
+    assert!(rec.lines().nth(1).unwrap().starts_with(&format!("{point},")), "{rec}");
+    let min = [4, 8, 12][point];
+    let config = json(&sm.join("CreateEndpointConfig.json"));
+    assert_eq!(config["EndpointConfigName"], "emit-me-config");
+    let variant = &config["ProductionVariants"][0];
+    assert_eq!(variant["InstanceType"], "ml.c5.xlarge");
+    assert_eq!(variant["InitialInstanceCount"], min);
+    assert_eq!(json(&sm.join("CreateEndpoint.json"))["EndpointName"], "emit-me");
+    let target = json(&sm.join("RegisterScalableTarget-AllTraffic.json"));
+    assert_eq!((target["MinCapacity"].as_u64(), target["MaxCapacity"].as_u64()), (Some(min), Some(20)));
+    assert_eq!(target["ResourceId"], "endpoint/emit-me/variant/AllTraffic");
+    let tt = &json(&sm.join("PutScalingPolicy-AllTraffic.json"))["TargetTrackingScalingPolicyConfiguration"];
+    assert_eq!(tt["TargetValue"], 700.0);
+    assert_eq!((tt["ScaleOutCooldown"].as_u64(), tt["ScaleInCooldown"].as_u64()), (Some(300), Some(600)));
+
+    // Its own folder is replaced whole by the next emission; a user's file in it is not.
+    let again = spotsim(&args, dir.path());
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    std::fs::write(sm.join("notes.txt"), "mine").unwrap();
+    let out = spotsim(&args, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds files that spotsim did not write: notes.txt"));
+    assert_eq!(std::fs::read_to_string(sm.join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn emitting_what_has_no_endpoint_or_no_format_is_refused_before_any_work() {
+    let dir = workspace(TRAINING);
+    refused(
+        dir.path(),
+        &["recommend", "exp.toml", "-q", "--emit", "sagemaker", "sm"],
+        "this experiment is not an [inference] endpoint",
+    );
+    assert!(!dir.path().join("sm").exists());
+    let dir = workspace(&emittable());
+    refused(dir.path(), &["recommend", "exp.toml", "-q", "--emit", "sagemakr", "sm"], "did you mean `sagemaker`?");
+    refused(dir.path(), &["recommend", "exp.toml", "-q", "-o", "same", "--emit", "sagemaker", "same"], "other than -o");
+    // A design SageMaker cannot run: no instance type, only a price.
+    let priced = emittable().replace("instance = \"ml.c5.xlarge\"", "price_per_hour = 0.2");
+    let dir = workspace(&priced);
+    let out = spotsim(&["recommend", "exp.toml", "-q", "-o", "rec", "--emit", "sagemaker", "sm"], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`inference.instance`") && err.contains("SageMaker needs the type"), "{err}");
+    assert!(!dir.path().join("sm").exists(), "nothing emitted");
+}

@@ -65,6 +65,7 @@
 
 mod bounds;
 pub mod report;
+pub mod sagemaker;
 #[cfg(test)]
 mod tests;
 
