@@ -269,33 +269,37 @@ fn llm_engine(c: &mut Criterion) {
     group.finish();
 }
 
-/// A day of a chat endpoint on 10 fixed instances (one replica each) at 4
-/// requests/s, every prompt with content: one of 8 system prompts of 1024
-/// tokens, then its conversation so far (200 tokens a turn, 1 to 8 turns of
-/// 400 conversations in turn), then 100 new tokens; outputs 150 tokens.
-/// `caching` switches the prefix cache.
+/// A day of a chat endpoint on 10 fixed instances (one replica each) fed by
+/// synthetic sessions (SPEC 2.11) at about 4 requests/s: 8/9 sessions a
+/// second (Poisson), 1 to 8 turns each (uniform), one of 8 system prompts of
+/// 1024 tokens (Zipf(1)), 100 new tokens and a 150-token answer a turn,
+/// think time lognormal (median 15 s), so each turn resends its whole
+/// conversation. Session-affinity routing; `caching` switches the prefix cache.
 fn chat_day(caching: bool) -> spotsim::scenarios::inference::design::Endpoint {
+    use spotsim::base::dist::Dist;
     use spotsim::scenarios::inference::llm::{Routing, Scheduler};
-    use spotsim::scenarios::inference::traffic::prefix::Segment;
-    let n = 4 * 86_400;
-    let rows: Vec<(u32, u32, Vec<Segment>)> = (0..n as u64)
-        .map(|r| {
-            let (conversation, turn) = (r % 400, (r / 400) % 8 + 1);
-            let history = 200 * turn as u32;
-            let segments = vec![
-                Segment { id: conversation % 8, tokens: 1024 },
-                Segment { id: 1000 + conversation, tokens: history },
-            ];
-            (1024 + history + 100, 150, segments)
-        })
-        .collect();
-    let traffic = spotsim::commands::verify::prompted(0.25, &rows);
+    use spotsim::scenarios::inference::traffic::sessions::{Sessions, SystemPrompts};
+    use spotsim::scenarios::inference::traffic::tokens::{CountDist, Tokens};
+    let sessions = Sessions {
+        turns: CountDist::Uniform { min: 1, max: 8 },
+        input: CountDist::Constant(100),
+        output: CountDist::Constant(150),
+        think: Dist::LogNormal { median: 15.0, sigma: 0.8 },
+        system_prompts: Some(SystemPrompts::zipf(vec![1024; 8], 1.0)),
+    };
+    let mut traffic = diurnal(4.0 / 4.5, 24);
+    if let spotsim::scenarios::inference::traffic::TrafficSource::Synthetic { diurnal_amplitude, noise, .. } =
+        &mut traffic.source
+    {
+        (*diurnal_amplitude, *noise) = (0.0, 0.0);
+    }
+    traffic.tokens = Some(Tokens::Sessions(std::sync::Arc::new(sessions)));
     let fit = spotsim::scenarios::inference::llm::step::FitMs::SPEC_EXAMPLE;
     let mut e = spotsim::commands::verify::llm_endpoint(10, fit, Scheduler::Chunked, 200_000, traffic);
     if let Some(l) = e.llm.as_mut() {
         l.chunk = 2048;
         l.prefix_caching = caching;
-        l.routing = Routing::PrefixAware;
+        l.routing = Routing::SessionAffinity;
     }
     e
 }
